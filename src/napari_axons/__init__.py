@@ -1,0 +1,3 @@
+"""napari-axons."""
+
+__version__ = "0.1.0"

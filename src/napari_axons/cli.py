@@ -1,0 +1,236 @@
+"""The ``napari-axons`` command: the headless core, from a shell.
+
+Subcommands
+-----------
+tile    tile images (and optionally segment them) into a seed-compatible export folder
+sample  write the bundled synthetic axon image (a tiled TIFF) and its ground truth
+view    open napari with the napari-axons widget docked
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+
+__all__ = ["main", "build_parser"]
+
+
+class _CliError(Exception):
+    """A user-facing error: printed as one line, exit status 1 (or ``code``)."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="napari-axons",
+        description=(
+            "Tile huge microscopy images into seed-compatible export folders (tile PNGs, "
+            "masks and Django-Labeller __labels.json polygons), segment them with a "
+            "Hugging Face checkpoint or the built-in segmenter, and view them in napari."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"napari-axons {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    tile = sub.add_parser(
+        "tile",
+        help="tile (and optionally segment) images into an export folder",
+        description=(
+            "Cut each IMAGE into tiles on the seed's grid (main grid row by row, then the "
+            "right-edge column, the bottom-edge row and the corner; edge tiles shifted inward) "
+            "and write OUT/{base}_tile_{NNNN}.png plus OUT/manifest.json. With --model, also "
+            "OUT/masks/{base}_tile_{NNNN}_mask.png and OUT/{base}_tile_{NNNN}__labels.json."
+        ),
+    )
+    tile.add_argument("images", nargs="+", metavar="IMAGE",
+                      help="TIFF/BigTIFF/OME-TIFF, Zarr folder, PNG or JPEG")
+    tile.add_argument("-o", "--output", required=True, metavar="OUT", help="export folder")
+    tile.add_argument("--tile-size", type=int, default=512, metavar="N",
+                      help="side of the square tiles in pixels (default: 512, as the seed)")
+    tile.add_argument("--overlap", type=int, default=0, metavar="N",
+                      help="pixels shared by neighbouring tiles (default: 0, the seed's grid)")
+    tile.add_argument("--downsample", type=int, nargs="?", const=3, default=1, metavar="FACTOR",
+                      help="shrink the image by FACTOR (Lanczos, (w // F, h // F)) before tiling; "
+                           "without FACTOR: 3, as the seed")
+    tile.add_argument("--png-compression", type=int, default=1, metavar="0-9",
+                      help="PNG zlib level (default: 1, twice as fast as Pillow's 6, same pixels)")
+    tile.add_argument("--threads", type=int, default=None, metavar="N",
+                      help="threads for reading, encoding and writing (default: all CPUs)")
+    seg = tile.add_argument_group("segmentation (writes masks/ and __labels.json files)")
+    seg.add_argument("--model", metavar="PATH|otsu",
+                     help="a local Hugging Face checkpoint folder, or 'otsu' for the built-in "
+                          "segmenter; without it, only tiles are written")
+    seg.add_argument("--class-index", type=int, default=1, metavar="K",
+                     help="foreground class of the model (default: 1)")
+    seg.add_argument("--threshold", type=float, default=0.5, metavar="T",
+                     help="probability threshold for the foreground class (default: 0.5)")
+    seg.add_argument("--label-class", default="axon", metavar="NAME",
+                     help="label_class written in the JSON files (default: axon)")
+    seg.add_argument("--batch-size", type=int, default=None, metavar="B",
+                     help="tiles per model call (default: chosen for the device)")
+    seg.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                     help="where the model runs (default: auto = cuda, then mps, then cpu)")
+    seg.add_argument("--torch-threads", type=int, default=None, metavar="N",
+                     help="CPU threads for the model (default: a value safe on busy machines)")
+    seg.add_argument("--allow-pickle", action="store_true",
+                     help="allow pytorch_model.bin weights (unpickling can run code: trust the "
+                          "folder first); safetensors need no opt-in")
+    run = tile.add_argument_group("existing folders and scale")
+    run.add_argument("--resume", action="store_true",
+                     help="continue an interrupted export in OUT (same inputs and options)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="write into a non-empty OUT; files of a previous napari-axons export "
+                          "there are replaced, other files are never deleted")
+    tile.set_defaults(handler=_cmd_tile)
+
+    sample = sub.add_parser("sample", help="write the synthetic axon sample image",
+                            description="Write the bundled synthetic fluorescence-like axon "
+                                        "image as a tiled TIFF, and its ground-truth mask.")
+    sample.add_argument("output", metavar="OUT.tif", help="where to write the image")
+    sample.add_argument("--size", type=int, nargs=2, default=(2048, 3072), metavar=("H", "W"),
+                        help="height and width (default: 2048 3072)")
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    sample.set_defaults(handler=_cmd_sample)
+
+    view = sub.add_parser("view", help="open napari with the napari-axons widget",
+                          description="Open napari with the napari-axons widget docked, and "
+                                      "IMAGE (if given) through the plugin's lazy reader.")
+    view.add_argument("image", nargs="?", metavar="IMAGE")
+    view.set_defaults(handler=_cmd_view)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("napari-axons: interrupted", file=sys.stderr)
+        return 130
+    except _CliError as exc:
+        if args.debug:
+            raise
+        print(f"napari-axons: error: {exc}", file=sys.stderr)
+        return exc.code
+    except (ValueError, OSError) as exc:
+        if args.debug:
+            raise
+        print(f"napari-axons: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _load_segmenter(args):
+    if args.model is None:
+        return None
+    from .core.segment import load_segmenter
+
+    options = {"class_index": args.class_index, "threshold": args.threshold,
+               "device": args.device, "allow_pickle": args.allow_pickle}
+    if args.batch_size is not None:
+        options["batch_size"] = args.batch_size
+    if args.torch_threads is not None:
+        options["num_threads"] = args.torch_threads
+    if args.model == "otsu":
+        options = {}
+    return load_segmenter(args.model, **options)
+
+
+def _cmd_tile(args) -> int:
+    from tqdm import tqdm
+
+    from .core.pipeline import ExportJob, ExportOptions
+
+    try:
+        options = ExportOptions(
+            tile_size=args.tile_size, overlap=args.overlap, downsample=args.downsample,
+            png_compression=args.png_compression, label_class=args.label_class,
+            threads=args.threads,
+        )
+    except ValueError as exc:
+        raise _CliError(str(exc), 2) from exc
+    if args.resume and args.overwrite:
+        raise _CliError("--resume and --overwrite cannot be used together", 2)
+    segmenter = _load_segmenter(args)
+    start = time.perf_counter()
+    job = ExportJob(args.images, args.output, options, segmenter=segmenter,
+                    resume=args.resume, overwrite=args.overwrite)
+    for line in job.errors:
+        print(f"napari-axons: error: {line}", file=sys.stderr)
+    for plan in job.plans:
+        for note in plan.source.notes:
+            print(f"napari-axons: note: {note}", file=sys.stderr)
+    if not job.plans:
+        return 1
+    written = resumed = objects = 0
+    try:
+        with tqdm(total=job.total, unit="tile", desc="Tiling" if segmenter is None else "Segmenting",
+                  disable=None, file=sys.stderr) as bar:
+            gen = job.run()
+            for result in gen:
+                resumed += result.resumed
+                written += not result.resumed
+                objects += result.n_objects or 0
+                bar.update(1)
+    finally:
+        job.close()
+    seconds = time.perf_counter() - start
+    rate = written / seconds if seconds > 0 else 0.0
+    summary = f"{written} tiles written to {Path(args.output)} in {seconds:.1f} s ({rate:.1f} tiles/s)"
+    if resumed:
+        summary += f", {resumed} already done"
+    if segmenter is not None:
+        summary += f", {objects} objects"
+    print(summary)
+    return 1 if job.errors else 0
+
+
+def _cmd_sample(args) -> int:
+    import numpy as np
+    import tifffile
+
+    from .core.export import atomic_write_bytes, encode_png
+    from .core.sample import make_axon_sample
+
+    out = Path(args.output)
+    image, truth = make_axon_sample(tuple(args.size), seed=args.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        tifffile.imwrite(tmp, image, tile=(256, 256), compression="zlib", photometric="rgb")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    truth_path = out.with_name(out.stem + "_truth.png")
+    atomic_write_bytes(truth_path, encode_png(np.asarray(truth, np.uint8)))
+    print(f"wrote {out} ({image.shape[1]} x {image.shape[0]}) and {truth_path}")
+    return 0
+
+
+def _cmd_view(args) -> int:
+    try:
+        import napari
+    except ImportError as exc:
+        raise _CliError("napari is not installed: pip install 'napari-axons[napari]'") from exc
+    viewer = napari.Viewer()
+    viewer.window.add_plugin_dock_widget("napari-axons")
+    if args.image:
+        viewer.open(args.image, plugin="napari-axons")
+    napari.run()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Headless core of napari-axons: no Qt, no napari."""

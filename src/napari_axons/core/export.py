@@ -1,0 +1,217 @@
+"""Writing an export folder: tile PNGs, masks, label JSON and the manifest.
+
+Layout (the seed's, DESIGN.md §1)::
+
+    OUT/{base}_tile_{NNNN}.png              RGB tile
+    OUT/masks/{base}_tile_{NNNN}_mask.png   uint8 mask, 0 or 255
+    OUT/{base}_tile_{NNNN}__labels.json     Django-Labeller polygons
+    OUT/manifest.json                       maps every tile back to the image
+
+Every file is written to a hidden temporary name in its folder and renamed
+into place (:func:`atomic_write_bytes`), so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "MANIFEST_NAME",
+    "ExportError",
+    "ExportLayout",
+    "atomic_write_bytes",
+    "encode_png",
+    "safe_base_name",
+    "unique_base_names",
+    "sampled_file_hash",
+    "dumps_manifest",
+    "read_manifest",
+]
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = "napari-axons-export/1"
+TMP_PREFIX = ".napari-axons-tmp-"
+
+
+class ExportError(OSError):
+    """The export folder cannot be written; the message names the path and the problem."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename.
+
+    Raises
+    ------
+    ExportError
+        When the folder is not writable or the disk is full; no partial file is left.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+
+
+def encode_png(array: np.ndarray, compress_level: int = 1) -> bytes:
+    """Encode a uint8 ``(y, x)`` or ``(y, x, 3)`` array as PNG bytes.
+
+    ``compress_level`` 1 encodes about twice as fast as Pillow's default 6 for
+    about 14% more bytes (DESIGN.md §4); pixels are identical at every level.
+    """
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG", compress_level=compress_level)
+    return buf.getvalue()
+
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
+
+
+def safe_base_name(path: str | Path) -> str:
+    """The seed's base name (``splitext(basename)[0]``), made safe for a file name.
+
+    Path separators, control characters and characters Windows forbids become
+    ``_``; the name is NFC-normalised; leading dots are dropped (no hidden files,
+    no ``..``); an empty result becomes ``image``.
+
+    Examples
+    --------
+    >>> safe_base_name("/data/slide 1.ome.tif")
+    'slide 1.ome'
+    >>> safe_base_name("../..\\\\evil.png")
+    'evil'
+    """
+    name = os.path.basename(str(path).rstrip("/\\"))
+    name = re.split(r"[/\\]", name)[-1]
+    stem = os.path.splitext(name)[0]
+    stem = unicodedata.normalize("NFC", stem)
+    stem = _UNSAFE.sub("_", stem).lstrip(". ").rstrip(" ")
+    return stem[:200] or "image"
+
+
+def unique_base_names(paths) -> list[str]:
+    """Base names for several inputs; repeats get ``-2``, ``-3``... in input order.
+
+    Examples
+    --------
+    >>> unique_base_names(["a/x.png", "b/x.png", "y.tif"])
+    ['x', 'x-2', 'y']
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for p in paths:
+        base = safe_base_name(p)
+        key = base.casefold()
+        n = seen.get(key, 0) + 1
+        seen[key] = n
+        out.append(base if n == 1 else f"{base}-{n}")
+    return out
+
+
+def sampled_file_hash(path: Path, *, block: int = 1 << 20, n_blocks: int = 16) -> str:
+    """A fast content fingerprint: BLAKE2b of the size and ``n_blocks`` evenly spaced blocks.
+
+    Hashing a 40000 x 40000 slide whole would cost more than tiling it; this
+    reads at most 16 MiB and changes with any edit that touches a sampled block
+    or the size. For a folder (Zarr), the metadata files are hashed.
+    """
+    path = Path(path)
+    h = hashlib.blake2b(digest_size=16)
+    if path.is_dir():
+        for meta in sorted(path.rglob("*")):
+            if meta.name in ("zarr.json", ".zarray", ".zattrs", ".zgroup"):
+                h.update(str(meta.relative_to(path)).encode())
+                h.update(meta.read_bytes())
+        return "blake2b-meta:" + h.hexdigest()
+    size = path.stat().st_size
+    h.update(str(size).encode())
+    with open(path, "rb") as fh:
+        if size <= block * n_blocks:
+            h.update(fh.read())
+        else:
+            for off in np.linspace(0, size - block, n_blocks).astype(np.int64):
+                fh.seek(int(off))
+                h.update(fh.read(block))
+    return "blake2b-sampled:" + h.hexdigest()
+
+
+class ExportLayout:
+    """File names of an export folder (the seed's layout)."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.masks = self.out / "masks"
+        self.manifest = self.out / MANIFEST_NAME
+
+    @staticmethod
+    def tile_name(stem: str) -> str:
+        return f"{stem}.png"
+
+    @staticmethod
+    def mask_name(stem: str) -> str:
+        return f"masks/{stem}_mask.png"
+
+    @staticmethod
+    def labels_name(stem: str) -> str:
+        return f"{stem}__labels.json"
+
+    def path(self, relative: str) -> Path:
+        return self.out / relative
+
+    def prepare(self, *, with_masks: bool) -> None:
+        """Create the folders, with one clear error when that is impossible."""
+        for folder in [self.out] + ([self.masks] if with_masks else []):
+            if folder.exists() and not folder.is_dir():
+                raise ExportError(f"{folder}: exists and is not a folder")
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ExportError(f"{folder}: cannot create folder ({exc.strerror or exc})") from exc
+        if not os.access(self.out, os.W_OK | os.X_OK):
+            raise ExportError(f"{self.out}: folder is not writable")
+
+
+def dumps_manifest(manifest: dict) -> bytes:
+    """Deterministic JSON for the manifest (sorted keys, 1-space indent)."""
+    return (json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def read_manifest(path: Path) -> dict:
+    """Read and check an export manifest (a file or an export folder).
+
+    Raises
+    ------
+    ExportError
+        Missing, malformed, or not a napari-axons manifest.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / MANIFEST_NAME
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ExportError(f"{path}: no manifest here") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExportError(f"{path}: not a readable manifest ({exc})") from exc
+    if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT:
+        raise ExportError(f"{path}: not a napari-axons manifest (format != {MANIFEST_FORMAT!r})")
+    return doc

@@ -1,0 +1,451 @@
+"""The one orchestrator: plan an export, then produce it tile by tile.
+
+:class:`ExportJob` opens every input, computes its grid, and exposes the total
+number of tiles up front; :meth:`ExportJob.run` is a generator of
+:class:`TileResult` (one per tile, in the seed's order) whose return value is
+the manifest. The CLI wraps it in tqdm, the napari widget in a thread worker,
+tests in ``list(...)``.
+
+Work is spread over a thread pool: reading regions, PNG encoding (Pillow
+releases the GIL), polygon tracing and writing run in parallel, while the
+model (when there is one) runs batch by batch in the generator's own thread,
+overlapping the encoding and writing of the previous batch.
+
+Resumability: the manifest is written first with ``"status": "running"`` and
+every finished tile is appended to a journal (``.napari-axons-journal.jsonl``).
+``resume=True`` skips the journalled tiles whose files exist; the final folder
+is byte-identical to an uninterrupted run (the manifest holds no timings), and
+the journal is removed when the export completes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from .export import (
+    MANIFEST_FORMAT,
+    ExportError,
+    ExportLayout,
+    atomic_write_bytes,
+    dumps_manifest,
+    encode_png,
+    read_manifest,
+    sampled_file_hash,
+    unique_base_names,
+)
+from .grid import TileBox, TileGrid, full_resolution_box
+from .io import ImageReadError, SourceImage, open_image, to_rgb8
+from .working import WorkingImage
+
+__all__ = ["ExportOptions", "ExportJob", "ImagePlan", "TileResult", "JOURNAL_NAME"]
+
+JOURNAL_NAME = ".napari-axons-journal.jsonl"
+
+#: ``mask_reader(plan, box) -> (tile, tile) uint8`` supplies masks (e.g. edited in napari).
+MaskReader = Callable[["ImagePlan", TileBox], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to export and how.
+
+    Attributes
+    ----------
+    tile_size : int
+        Side of the square tiles (the seed's 512).
+    overlap : int
+        Pixels shared by neighbouring tiles (0: the seed's grid).
+    downsample : int
+        1 for none; the seed's ``--downsample`` is 3 (Lanczos, ``(w // 3, h // 3)``).
+    png_compression : int
+        zlib level of the PNGs (0-9). 1 is twice as fast as Pillow's default 6.
+    label_class : str
+        ``label_class`` of the polygons written.
+    threads : int or None
+        Threads for reading/encoding/writing; None: the number of CPUs.
+    """
+
+    tile_size: int = 512
+    overlap: int = 0
+    downsample: int = 1
+    png_compression: int = 1
+    label_class: str = "axon"
+    threads: int | None = None
+
+    def __post_init__(self):
+        if self.tile_size < 16:
+            raise ValueError(f"tile size must be >= 16, got {self.tile_size}")
+        if not 0 <= self.overlap < self.tile_size:
+            raise ValueError(f"overlap must be >= 0 and < the tile size, got {self.overlap}")
+        if self.downsample < 1:
+            raise ValueError(f"downsample factor must be >= 1, got {self.downsample}")
+        if not 0 <= self.png_compression <= 9:
+            raise ValueError(f"PNG compression must be 0-9, got {self.png_compression}")
+
+    def grid_key(self) -> dict:
+        """The options that decide file contents (checked on resume)."""
+        return {k: v for k, v in asdict(self).items() if k != "threads"}
+
+
+@dataclass
+class ImagePlan:
+    """One input image, opened, with its grid and manifest entry."""
+
+    path: Path
+    base: str
+    source: SourceImage
+    working: WorkingImage
+    grid: TileGrid
+    fingerprint: str = ""
+
+    def stem(self, box: TileBox) -> str:
+        return box.name(self.base)
+
+    def read_tile(self, box: TileBox) -> np.ndarray:
+        return self.working.read_tile(box.y, box.x, box.height, box.width)
+
+    def valid_mask(self, box: TileBox, mask: np.ndarray) -> np.ndarray:
+        """Zero the mask where the tile is padding (outside the real image)."""
+        ys, xs = box.valid_slices(self.grid.height, self.grid.width)
+        if (ys.start, xs.start, ys.stop, xs.stop) == (0, 0, box.height, box.width):
+            return mask
+        out = np.zeros_like(mask)
+        out[ys, xs] = mask[ys, xs]
+        return out
+
+    def tile_entry(self, box: TileBox, with_masks: bool) -> dict:
+        stem = self.stem(box)
+        files = {"tile": ExportLayout.tile_name(stem)}
+        if with_masks:
+            files["mask"] = ExportLayout.mask_name(stem)
+            files["labels"] = ExportLayout.labels_name(stem)
+        src = full_resolution_box(
+            box, self.working.scale_y, self.working.scale_x, self.source.height, self.source.width
+        )
+        py, px = box.padding
+        return {
+            "index": box.index,
+            "name": stem,
+            "files": files,
+            "box": {"x": box.x, "y": box.y, "width": box.width, "height": box.height},
+            "source_box": src,
+            "padding": {"top": py, "left": px},
+        }
+
+    def manifest_entry(self, with_masks: bool, tiles: Sequence[TileBox]) -> dict:
+        src = self.source
+        return {
+            "base": self.base,
+            "source": {
+                "path": str(self.path.resolve()),
+                "name": self.path.name,
+                "format": src.format,
+                "width": src.width,
+                "height": src.height,
+                "channels": src.shape[2] if len(src.shape) == 3 else 1,
+                "dtype": str(src.dtype),
+                "levels": src.n_levels,
+                "hash": self.fingerprint,
+                "notes": list(src.notes),
+            },
+            "intensity": src.intensity_range().as_dict(),
+            "working": {
+                "width": self.working.width,
+                "height": self.working.height,
+                "downsample": self.working.factor,
+                "filter": self.working.filter,
+                "scale_x": self.working.scale_x,
+                "scale_y": self.working.scale_y,
+            },
+            "grid": {
+                "tile_size": self.grid.tile_size,
+                "stride": self.grid.stride,
+                "overlap": self.grid.tile_size - self.grid.stride,
+                "n_tiles": len(self.grid),
+                "padded": self.grid.padded,
+            },
+            "tiles": [self.tile_entry(b, with_masks) for b in tiles],
+        }
+
+
+@dataclass
+class TileResult:
+    """One finished tile."""
+
+    plan: ImagePlan
+    box: TileBox
+    files: list[str]
+    mask: np.ndarray | None = field(default=None, repr=False)
+    n_objects: int | None = None
+    resumed: bool = False
+
+
+class ExportJob:
+    """An export of one or more images into one folder.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        Input images. Inputs that cannot be opened are listed in ``errors``
+        (one line each) and skipped; the others are exported.
+    out : path
+        Export folder.
+    options : ExportOptions
+    segmenter : Segmenter, optional
+        Produces masks, labels and polygons; without one, only tiles are written.
+    mask_reader : callable, optional
+        ``mask_reader(plan, box)`` gives the mask of a tile (masks edited in
+        napari); used instead of a segmenter.
+    tiles : dict, optional
+        ``{path: [tile indices]}`` to export only some tiles of an image.
+    resume, overwrite : bool
+        See the module docstring. Without either, a folder that already holds
+        files is refused.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        out: str | Path,
+        options: ExportOptions | None = None,
+        *,
+        segmenter=None,
+        mask_reader: MaskReader | None = None,
+        label_source: str | None = None,
+        tiles: dict | None = None,
+        resume: bool = False,
+        overwrite: bool = False,
+    ):
+        self.options = options or ExportOptions()
+        self.layout = ExportLayout(Path(out))
+        self.segmenter = segmenter
+        self.mask_reader = mask_reader
+        self.with_masks = segmenter is not None or mask_reader is not None
+        if label_source is None:
+            label_source = f"auto:{segmenter.name}" if segmenter is not None else "manual"
+        self.label_source = label_source
+        self.resume = resume
+        self.overwrite = overwrite
+        self.errors: list[str] = []
+        self.plans: list[ImagePlan] = []
+        self._selected: dict[int, list[TileBox]] = {}
+        for path, base in zip(map(Path, paths), unique_base_names(paths), strict=True):
+            try:
+                plan = self._plan(path, base)
+            except (ImageReadError, ValueError, OSError) as exc:
+                self.errors.append(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
+                continue
+            wanted = None if tiles is None else tiles.get(str(path), tiles.get(path))
+            boxes = list(plan.grid) if wanted is None else [plan.grid[i] for i in sorted(set(wanted))]
+            self.plans.append(plan)
+            self._selected[id(plan)] = boxes
+
+    def _plan(self, path: Path, base: str) -> ImagePlan:
+        source = open_image(path)
+        try:
+            working = WorkingImage(source, self.options.downsample)
+            grid = TileGrid.from_shape(
+                working.height, working.width,
+                tile_size=self.options.tile_size, overlap=self.options.overlap,
+            )
+            return ImagePlan(path, base, source, working, grid, sampled_file_hash(path))
+        except Exception:
+            source.close()
+            raise
+
+    @property
+    def total(self) -> int:
+        """Number of tiles this job will produce."""
+        return sum(len(self._selected[id(p)]) for p in self.plans)
+
+    def tiles_of(self, plan: ImagePlan) -> list[TileBox]:
+        return self._selected[id(plan)]
+
+    def close(self) -> None:
+        for plan in self.plans:
+            plan.source.close()
+
+    # -- manifest ---------------------------------------------------------
+    def manifest(self, status: str) -> dict:
+        doc = {
+            "format": MANIFEST_FORMAT,
+            "software": {"name": "napari-axons", "version": __version__},
+            "status": status,
+            "options": self.options.grid_key(),
+            "layout": {"tiles": ".", "masks": "masks" if self.with_masks else None},
+            "segmenter": self.segmenter.info() if self.segmenter is not None else None,
+            "label_source": self.label_source if self.with_masks else None,
+            "images": [p.manifest_entry(self.with_masks, self.tiles_of(p)) for p in self.plans],
+        }
+        return doc
+
+    def _check_folder(self) -> set[tuple[str, int]]:
+        """Refuse, resume or overwrite an existing folder; return the tiles already done."""
+        out = self.layout.out
+        existing = [p for p in out.iterdir() if not p.name.startswith(".napari-axons")] if out.is_dir() else []
+        old = None
+        if self.layout.manifest.exists():
+            old = read_manifest(self.layout.manifest)
+        done: set[tuple[str, int]] = set()
+        if self.resume:
+            if old is None:
+                if existing:
+                    raise ExportError(f"{out}: nothing to resume (no manifest.json), folder not empty")
+                return done
+            new = self.manifest("running")
+            for key in ("options", "images"):
+                if _strip_for_compare(old.get(key)) != _strip_for_compare(new.get(key)):
+                    raise ExportError(
+                        f"{out}: cannot resume: the existing export used other inputs or options "
+                        f"({key} differ); use --overwrite to replace it"
+                    )
+            if (old.get("segmenter") or {}).get("weights_sha256") != (new.get("segmenter") or {}).get("weights_sha256"):
+                raise ExportError(f"{out}: cannot resume: the existing export used another model")
+            if old.get("status") == "complete":
+                return {(img["base"], t["index"]) for img in old["images"] for t in img["tiles"]}
+            return self._journalled()
+        if existing and not self.overwrite:
+            what = "already holds an export" if old is not None else "is not empty"
+            raise ExportError(
+                f"{out}: {what}; use --resume to continue it or --overwrite to replace it"
+            )
+        if old is not None and self.overwrite:
+            self._remove_stale(old)
+        return done
+
+    def _journalled(self) -> set[tuple[str, int]]:
+        done = set()
+        journal = self.layout.out / JOURNAL_NAME
+        if not journal.exists():
+            return done
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by the interruption
+            if all(_inside(self.layout.out, f).exists() for f in rec.get("files", [])):
+                done.add((rec["base"], rec["index"]))
+        return done
+
+    def _remove_stale(self, old: dict) -> None:
+        """With --overwrite: delete files the previous export wrote (never others)."""
+        for img in old.get("images", []):
+            for tile in img.get("tiles", []):
+                for rel in tile.get("files", {}).values():
+                    target = _inside(self.layout.out, rel)
+                    if target.is_file():
+                        target.unlink()
+        (self.layout.out / JOURNAL_NAME).unlink(missing_ok=True)
+
+    # -- running ----------------------------------------------------------
+    def run(self) -> Generator[TileResult, None, dict]:
+        """Produce every tile; yields a :class:`TileResult` each, returns the manifest."""
+        done = self._check_folder()
+        self.layout.prepare(with_masks=self.with_masks)
+        atomic_write_bytes(self.layout.manifest, dumps_manifest(self.manifest("running")))
+        journal_path = self.layout.out / JOURNAL_NAME
+        threads = self.options.threads or os.cpu_count() or 1
+        with open(journal_path, "a", encoding="utf-8") as journal, ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="napari-axons"
+        ) as pool:
+            for plan in self.plans:
+                todo = []
+                for box in self.tiles_of(plan):
+                    if (plan.base, box.index) in done:
+                        files = list(plan.tile_entry(box, self.with_masks)["files"].values())
+                        yield TileResult(plan, box, files, resumed=True)
+                    else:
+                        todo.append(box)
+                if not todo:
+                    continue
+                if self.segmenter is not None:
+                    self.segmenter.prepare(_overview_rgb(plan))
+                for result in self._produce(plan, todo, pool, threads):
+                    journal.write(json.dumps({"base": plan.base, "index": result.box.index,
+                                              "files": result.files}) + "\n")
+                    journal.flush()
+                    yield result
+        manifest = self.manifest("complete")
+        atomic_write_bytes(self.layout.manifest, dumps_manifest(manifest))
+        journal_path.unlink(missing_ok=True)
+        return manifest
+
+    def _produce(self, plan, todo, pool, threads) -> Generator[TileResult, None, None]:
+        window = 2 * threads
+        pending: deque[Future] = deque()
+        if self.segmenter is None:
+            for box in todo:
+                pending.append(pool.submit(self._write_tile, plan, box, None, None))
+                while len(pending) >= window:
+                    yield pending.popleft().result()
+        else:
+            batch = max(1, int(getattr(self.segmenter, "batch_size", 1)))
+            batches = [todo[i : i + batch] for i in range(0, len(todo), batch)]
+            reads = deque(pool.submit(plan.read_tile, b) for b in batches[0]) if batches else deque()
+            for k, boxes in enumerate(batches):
+                pixels = np.stack([reads.popleft().result() for _ in boxes])
+                if k + 1 < len(batches):  # prefetch the next batch while the model runs
+                    reads.extend(pool.submit(plan.read_tile, b) for b in batches[k + 1])
+                masks = self.segmenter.predict(pixels)
+                for box, tile, mask in zip(boxes, pixels, masks, strict=True):
+                    pending.append(pool.submit(self._write_tile, plan, box, tile, mask))
+                while len(pending) > window:
+                    yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+    def _write_tile(self, plan: ImagePlan, box: TileBox, tile, mask) -> TileResult:
+        if tile is None:
+            tile = plan.read_tile(box)
+        if mask is None and self.mask_reader is not None:
+            mask = self.mask_reader(plan, box)
+        stem = plan.stem(box)
+        entry = plan.tile_entry(box, self.with_masks)
+        files = entry["files"]
+        level = self.options.png_compression
+        atomic_write_bytes(self.layout.path(files["tile"]), encode_png(tile, level))
+        n_objects = None
+        if mask is not None:
+            from .polygons import dumps_labels, labels_document, mask_to_labels
+
+            mask = plan.valid_mask(box, np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8))
+            labels = mask_to_labels(mask, label_class=self.options.label_class,
+                                    source=self.label_source, id_prefix=f"{stem}-")
+            n_objects = len(labels)
+            tile_block = {"source": plan.base, "index": box.index, **entry["box"],
+                          "downsample": plan.working.factor, "source_box": entry["source_box"]}
+            doc = labels_document(files["tile"], labels, tile=tile_block)
+            atomic_write_bytes(self.layout.path(files["mask"]), encode_png(mask, level))
+            atomic_write_bytes(self.layout.path(files["labels"]), dumps_labels(doc))
+        return TileResult(plan, box, list(files.values()), mask, n_objects)
+
+
+def _overview_rgb(plan: ImagePlan) -> np.ndarray:
+    sample = plan.source.sample()
+    return to_rgb8(sample, None if sample.dtype == np.uint8 else plan.source.intensity_range())
+
+
+def _strip_for_compare(value):
+    """Manifest parts compared on resume, without fields that may legitimately vary."""
+    if isinstance(value, list):
+        return [_strip_for_compare(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _strip_for_compare(v) for k, v in value.items() if k not in ("path",)}
+    return value
+
+
+def _inside(root: Path, relative: str) -> Path:
+    """``root / relative``, refusing anything that would leave ``root``."""
+    target = (root / relative).resolve()
+    if root.resolve() not in target.parents:
+        raise ExportError(f"{root}: manifest names a path outside the export folder: {relative!r}")
+    return target

@@ -1,0 +1,89 @@
+"""The working image: the source, or the source downsampled, read tile by tile.
+
+Downsampling follows the seed: the working size is ``(width // factor,
+height // factor)`` and the filter is Lanczos. It is computed region by region,
+never on the whole image: for each requested box, the source region under it
+plus a margin wider than the filter's support is read and resized with
+Pillow's own Lanczos (``Image.resize(..., box=...)``, one axis at a time, as
+Pillow does internally), which uses the same filter centres and weights as a
+whole-image ``Image.resize``. The result matches a whole-image resize to within
+1 grey level on well under 1% of pixels (Pillow passes the box as 32-bit floats,
+so filter centres differ in the last bits); ``tests/core/test_working.py``
+checks it, white noise included.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .io import ImageReadError, SourceImage
+
+__all__ = ["WorkingImage", "LANCZOS_SUPPORT"]
+
+#: Lanczos-3 support, in output pixels.
+LANCZOS_SUPPORT = 3.0
+
+
+class WorkingImage:
+    """A source image seen at ``1 / factor`` of its size (``factor = 1``: as is).
+
+    Parameters
+    ----------
+    source : SourceImage
+        The opened image.
+    factor : int
+        Downsample factor; 1 for none, the seed uses 3.
+    """
+
+    def __init__(self, source: SourceImage, factor: int = 1):
+        if factor < 1:
+            raise ValueError(f"downsample factor must be >= 1, got {factor}")
+        self.source = source
+        self.factor = int(factor)
+        self.height = source.height // self.factor
+        self.width = source.width // self.factor
+        if self.height < 1 or self.width < 1:
+            raise ImageReadError(
+                f"{source.path}: {source.width} x {source.height} is too small to "
+                f"downsample by {self.factor}"
+            )
+        self.scale_y = source.height / self.height
+        self.scale_x = source.width / self.width
+
+    @property
+    def filter(self) -> str | None:
+        return "lanczos" if self.factor > 1 else None
+
+    def read_tile(self, y: int, x: int, height: int, width: int) -> np.ndarray:
+        """RGB uint8 ``(height, width, 3)`` of the working image; zero outside it."""
+        if self.factor == 1:
+            return self.source.read_rgb(y, x, height, width)
+        oy0, ox0 = max(y, 0), max(x, 0)
+        oy1, ox1 = min(y + height, self.height), min(x + width, self.width)
+        out = np.zeros((height, width, 3), np.uint8)
+        if oy1 > oy0 and ox1 > ox0:
+            out[oy0 - y : oy1 - y, ox0 - x : ox1 - x] = self._resample(oy0, ox0, oy1, ox1)
+        return out
+
+    def _resample(self, oy0: int, ox0: int, oy1: int, ox1: int) -> np.ndarray:
+        from PIL import Image
+
+        sy, sx = self.scale_y, self.scale_x
+        my = math.ceil(LANCZOS_SUPPORT * sy) + 2
+        mx = math.ceil(LANCZOS_SUPPORT * sx) + 2
+        iy0 = max(0, math.floor(oy0 * sy) - my)
+        ix0 = max(0, math.floor(ox0 * sx) - mx)
+        iy1 = min(self.source.height, math.ceil(oy1 * sy) + my)
+        ix1 = min(self.source.width, math.ceil(ox1 * sx) + mx)
+        region = Image.fromarray(self.source.read_rgb(iy0, ix0, iy1 - iy0, ix1 - ix0))
+        # Two single-axis passes, as Pillow's whole-image resize does internally; one
+        # two-axis call with a box drifts by several grey levels on sharp detail.
+        rows = region.resize(
+            (ox1 - ox0, iy1 - iy0), Image.LANCZOS, box=(ox0 * sx - ix0, 0, ox1 * sx - ix0, iy1 - iy0)
+        )
+        small = rows.resize(
+            (ox1 - ox0, oy1 - oy0), Image.LANCZOS, box=(0, oy0 * sy - iy0, ox1 - ox0, oy1 * sy - iy0)
+        )
+        return np.asarray(small)
