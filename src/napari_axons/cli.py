@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true",
                      help="write into a non-empty OUT; files of a previous napari-axons export "
                           "there are replaced, other files are never deleted")
+    run.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="run on a local dask.distributed cluster of N worker processes")
+    run.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="run on an existing dask.distributed cluster (e.g. tcp://host:8786)")
     tile.set_defaults(handler=_cmd_tile)
 
     sample = sub.add_parser("sample", help="write the synthetic axon sample image",
@@ -132,20 +136,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _load_segmenter(args):
+def _segmenter_spec(args) -> tuple[str, dict] | None:
+    """``(model, options)`` for :func:`~napari_axons.core.segment.load_segmenter`."""
     if args.model is None:
         return None
-    from .core.segment import load_segmenter
-
+    if args.model == "otsu":
+        return "otsu", {}
     options = {"class_index": args.class_index, "threshold": args.threshold,
                "device": args.device, "allow_pickle": args.allow_pickle}
     if args.batch_size is not None:
         options["batch_size"] = args.batch_size
     if args.torch_threads is not None:
         options["num_threads"] = args.torch_threads
-    if args.model == "otsu":
-        options = {}
-    return load_segmenter(args.model, **options)
+    return args.model, options
 
 
 def _cmd_tile(args) -> int:
@@ -163,7 +166,13 @@ def _cmd_tile(args) -> int:
         raise _CliError(str(exc), 2) from exc
     if args.resume and args.overwrite:
         raise _CliError("--resume and --overwrite cannot be used together", 2)
-    segmenter = _load_segmenter(args)
+    spec = _segmenter_spec(args)
+    segmenter = None
+    if spec is not None:
+        from .core.segment import load_segmenter
+
+        segmenter = load_segmenter(spec[0], **spec[1])
+    distributed = args.workers is not None or args.scheduler is not None
     start = time.perf_counter()
     job = ExportJob(args.images, args.output, options, segmenter=segmenter,
                     resume=args.resume, overwrite=args.overwrite)
@@ -178,7 +187,13 @@ def _cmd_tile(args) -> int:
     try:
         with tqdm(total=job.total, unit="tile", desc="Tiling" if segmenter is None else "Segmenting",
                   disable=None, file=sys.stderr) as bar:
-            gen = job.run()
+            if distributed:
+                from .core.distributed import run_distributed
+
+                gen = run_distributed(job, segmenter_spec=spec, workers=args.workers,
+                                      scheduler=args.scheduler)
+            else:
+                gen = job.run()
             for result in gen:
                 resumed += result.resumed
                 written += not result.resumed
