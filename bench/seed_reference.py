@@ -86,3 +86,64 @@ def process_images(image_paths, output_folder, downsample=False, segment=None):
             tile_count += 1
             count += 1
     return count
+
+
+def load_segmentation_model(model_path):
+    """The seed's ``load_segmentation_model`` (axons/utils/model_loader.py)."""
+    import torch
+    from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
+
+    model = AutoModelForSemanticSegmentation.from_pretrained(model_path)
+    image_processor = AutoImageProcessor.from_pretrained(model_path)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    return model, image_processor, device
+
+
+def binary_mask_to_json(tile_mask, json_path, tile_name):
+    """The seed's mask -> JSON step: one label per component, ``find_contours`` regions.
+
+    The seed document names this function without its body; this is the usual
+    implementation it describes (connected components, contours as polygons).
+    """
+    import json
+
+    from skimage import measure
+
+    labelled = measure.label(tile_mask > 0, connectivity=2)
+    labels = []
+    for k in range(1, labelled.max() + 1):
+        component = np.pad(labelled == k, 1)
+        regions = [
+            [{"x": float(c - 1), "y": float(r - 1)} for r, c in contour]
+            for contour in measure.find_contours(component.astype(np.uint8), 0.5)
+        ]
+        labels.append({"label_type": "polygon", "label_class": None, "source": "auto",
+                       "anno_data": {}, "object_id": f"{tile_name}_{k}", "regions": regions})
+    with open(json_path, "w") as f:
+        json.dump({"image_filename": tile_name, "completed_tasks": [], "labels": labels}, f)
+
+
+def seed_segmenter(model_path, output_folder):
+    """The seed's per-tile model block as a callable for :func:`process_images`."""
+    import torch
+
+    model, image_processor, device = load_segmentation_model(model_path)
+    model.eval()
+    counter = {"n": 0}
+
+    def segment(tile_rgb):
+        inputs = image_processor(images=tile_rgb, return_tensors="pt")
+        inputs = {k: v.to(device) for k, v in inputs.items()}
+        with torch.no_grad():
+            outputs = model(**inputs)
+            logits = outputs.logits
+            probs = torch.softmax(logits, dim=1)
+            tile_mask = (probs[0, 1].cpu().numpy() > 0.5).astype(np.uint8) * 255
+        name = f"tile_{counter['n']:04d}"
+        counter["n"] += 1
+        binary_mask_to_json(tile_mask, os.path.join(output_folder, f"{name}__labels.json"),
+                            f"{name}.png")
+        return tile_mask
+
+    return segment

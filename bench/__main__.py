@@ -1,0 +1,61 @@
+"""``python -m bench``: generate inputs, run every scenario for napari-axons and the
+seed's per-tile reference (each in its own process), print one table.
+
+Options: ``--only NAME [NAME ...]`` to run some scenarios; ``--skip-seed`` to
+reuse nothing and only run napari-axons.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+from .run import SCENARIOS
+
+#: scenarios the seed cannot run on this machine (40000^2 needs > 9 GB) or that
+#: compare against another scenario's seed figure.
+AXONS_ONLY = {"export-tiff-40000": None, "cluster-2-workers": "tile-tiff-20000"}
+
+
+def run_one(scenario: str, impl: str) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "bench.run", scenario, impl],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return {"scenario": scenario, "impl": impl, "error": tail}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), default=list(SCENARIOS))
+    parser.add_argument("--skip-seed", action="store_true")
+    args = parser.parse_args(argv)
+    seed_results: dict[str, dict] = {}
+    rows = []
+    print(f"{'scenario':28} {'impl':6} {'tiles':>6} {'wall s':>8} {'tiles/s':>8} "
+          f"{'peak RSS MB':>11} {'x seed tiles/s':>14}", flush=True)
+    for scenario in args.only:
+        impls = ["axons"] if (scenario in AXONS_ONLY or args.skip_seed) else ["seed", "axons"]
+        for impl in impls:
+            r = run_one(scenario, impl)
+            rows.append(r)
+            if impl == "seed":
+                seed_results[scenario] = r
+            ref_name = AXONS_ONLY.get(scenario, scenario)
+            ref = seed_results.get(ref_name) if ref_name else None
+            if "error" in r:
+                print(f"{scenario:28} {impl:6} ERROR {r['error']}", flush=True)
+                continue
+            ratio = ""
+            if impl == "axons" and ref and "error" not in ref:
+                ratio = f"{r['tiles_per_s'] / ref['tiles_per_s']:.2f}x"
+            print(f"{scenario:28} {impl:6} {r['tiles']:>6} {r['seconds']:>8.1f} "
+                  f"{r['tiles_per_s']:>8.1f} {r['peak_rss_mb']:>11} {ratio:>14}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

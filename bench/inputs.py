@@ -1,0 +1,128 @@
+"""Benchmark inputs, generated on first use under ``bench/_data`` (gitignored).
+
+Content is the package's synthetic axon sample, mirrored into a larger mosaic, so
+PNG encoding sees realistic (not constant, not white-noise) images.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parent / "_data"
+
+
+@lru_cache(maxsize=1)
+def _sample_block() -> np.ndarray:
+    from napari_axons.core.sample import make_axon_sample
+
+    image, _ = make_axon_sample((2048, 2048), seed=7)
+    return image
+
+
+def _mosaic_tile(y: int, x: int, size: int) -> np.ndarray:
+    """The ``size``-square tile at (y, x) of an endless mirrored mosaic of the sample."""
+    block = _sample_block()
+    n = block.shape[0]
+    ys = np.arange(y, y + size)
+    xs = np.arange(x, x + size)
+    ys = np.where((ys // n) % 2 == 0, ys % n, n - 1 - ys % n)
+    xs = np.where((xs // n) % 2 == 0, xs % n, n - 1 - xs % n)
+    return block[ys[:, None], xs[None, :]]
+
+
+def png_image(side: int = 8192) -> Path:
+    """An RGB PNG of ``side`` x ``side`` pixels."""
+    path = DATA / f"mosaic_{side}.png"
+    if not path.exists():
+        from PIL import Image
+
+        DATA.mkdir(parents=True, exist_ok=True)
+        image = _mosaic_tile(0, 0, side)
+        tmp = path.with_suffix(".tmp")
+        Image.fromarray(image).save(tmp, format="PNG", compress_level=1)
+        tmp.replace(path)
+    return path
+
+
+def tiled_tiff(side: int, *, tile: int = 512, pyramid: bool = False) -> Path:
+    """An RGB tiled (zlib) TIFF of ``side`` x ``side``, written tile by tile (bounded memory)."""
+    import tifffile
+
+    name = f"mosaic_{side}{'_pyramid' if pyramid else ''}.tif"
+    path = DATA / name
+    if path.exists():
+        return path
+    DATA.mkdir(parents=True, exist_ok=True)
+
+    def tiles(level_side, step):
+        for y in range(0, level_side, tile):
+            for x in range(0, level_side, tile):
+                t = _mosaic_tile(y * step, x * step, tile * step)[::step, ::step]
+                h, w = min(tile, level_side - y), min(tile, level_side - x)
+                out = np.zeros((tile, tile, 3), np.uint8)
+                out[:h, :w] = t[:h, :w]
+                yield out
+
+    tmp = path.with_suffix(".tmp")
+    levels = [1]
+    if pyramid:
+        while side // (levels[-1] * 2) >= 1024:
+            levels.append(levels[-1] * 2)
+    with tifffile.TiffWriter(tmp, bigtiff=True) as tw:
+        for k, step in enumerate(levels):
+            level_side = side // step
+            tw.write(
+                tiles(level_side, step), shape=(level_side, level_side, 3), dtype=np.uint8,
+                tile=(tile, tile), compression="zlib", photometric="rgb",
+                subifds=len(levels) - 1 if (k == 0 and pyramid) else None,
+                subfiletype=1 if k else 0,
+            )
+    tmp.replace(path)
+    return path
+
+
+def tiny_checkpoint(kind: str) -> Path:
+    """A tiny (random-weight) checkpoint folder built from config: 'segformer' or 'upernet'.
+
+    ``segformer-b0`` and ``upernet-convnext-tiny`` give full-sized architectures.
+    """
+    path = DATA / f"model_{kind}"
+    if (path / "config.json").exists():
+        return path
+    import torch
+    from transformers import (
+        AutoModelForSemanticSegmentation,
+        ConvNextConfig,
+        SegformerConfig,
+        SegformerImageProcessor,
+        UperNetConfig,
+    )
+
+    torch.manual_seed(0)
+    labels = {"id2label": {0: "background", 1: "axon"}, "label2id": {"background": 0, "axon": 1}}
+    if kind == "segformer":
+        config = SegformerConfig(num_labels=2, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1],
+                                 num_attention_heads=[1, 1, 2, 2], decoder_hidden_size=32, **labels)
+    elif kind == "segformer-b0":
+        config = SegformerConfig(num_labels=2, **labels)
+    elif kind == "upernet":
+        backbone = ConvNextConfig(hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1],
+                                  out_features=["stage1", "stage2", "stage3", "stage4"])
+        config = UperNetConfig(backbone_config=backbone, hidden_size=32, num_labels=2,
+                               use_auxiliary_head=False, **labels)
+    elif kind == "upernet-convnext-tiny":
+        backbone = ConvNextConfig(hidden_sizes=[96, 192, 384, 768], depths=[3, 3, 9, 3],
+                                  out_features=["stage1", "stage2", "stage3", "stage4"])
+        config = UperNetConfig(backbone_config=backbone, num_labels=2, use_auxiliary_head=False,
+                               **labels)
+    else:
+        raise ValueError(kind)
+    model = AutoModelForSemanticSegmentation.from_config(config)
+    tmp = path.with_name(path.name + ".tmp")
+    model.save_pretrained(tmp, safe_serialization=True)
+    SegformerImageProcessor(do_resize=False).save_pretrained(tmp)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,91 @@
+"""Run ONE benchmark scenario in this process and print one JSON line.
+
+``python -m bench.run SCENARIO IMPL`` where IMPL is ``axons`` (napari-axons) or
+``seed`` (the seed's per-tile loop, rebuilt in :mod:`bench.seed_reference`).
+Peak RSS is this process's (and, for a local cluster, its worker processes').
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from . import inputs
+
+OUT = Path(__file__).resolve().parent / "_out"
+
+#: scenario -> (input factory, export options, model kind or None, seed downsample)
+SCENARIOS = {
+    "tile-png-8192": (lambda: inputs.png_image(8192), {}, None),
+    "tile-tiff-20000": (lambda: inputs.tiled_tiff(20000), {}, None),
+    "tile-tiff-20000-downsample": (lambda: inputs.tiled_tiff(20000), {"downsample": 3}, None),
+    "seg-segformer-tiny": (lambda: inputs.png_image(8192), {}, "segformer"),
+    "seg-upernet-tiny": (lambda: inputs.png_image(8192), {}, "upernet"),
+    "seg-segformer-b0": (lambda: inputs.png_image(2048), {}, "segformer-b0"),
+    "export-tiff-40000": (lambda: inputs.tiled_tiff(40000), {}, None),
+    "cluster-2-workers": (lambda: inputs.tiled_tiff(20000), {"workers": 2}, None),
+}
+
+
+def peak_rss_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+def run_axons(image: Path, out: Path, options: dict, model: str | None) -> int:
+    from napari_axons.core.pipeline import ExportJob, ExportOptions
+    from napari_axons.core.segment import load_segmenter
+
+    workers = options.pop("workers", None)
+    segmenter = spec = None
+    if model is not None:
+        spec = (str(inputs.tiny_checkpoint(model)), {})
+        segmenter = load_segmenter(spec[0])
+    job = ExportJob([image], out, ExportOptions(**options), segmenter=segmenter)
+    if workers:
+        from napari_axons.core.distributed import run_distributed
+
+        gen = run_distributed(job, segmenter_spec=spec, workers=workers)
+    else:
+        gen = job.run()
+    n = sum(1 for _ in gen)
+    job.close()
+    return n
+
+
+def run_seed(image: Path, out: Path, options: dict, model: str | None) -> int:
+    from . import seed_reference
+
+    segment = None
+    if model is not None:
+        segment = seed_reference.seed_segmenter(inputs.tiny_checkpoint(model), out)
+    return seed_reference.process_images([str(image)], str(out),
+                                         downsample=bool(options.get("downsample")),
+                                         segment=segment)
+
+
+def main(argv=None) -> int:
+    scenario, impl = (argv or sys.argv[1:])[:2]
+    make_input, options, model = SCENARIOS[scenario]
+    image = make_input()
+    out = OUT / f"{scenario}-{impl}"
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    runner = run_axons if impl == "axons" else run_seed
+    n = runner(image, out, dict(options), model)
+    seconds = time.perf_counter() - start
+    shutil.rmtree(out, ignore_errors=True)
+    print(json.dumps({"scenario": scenario, "impl": impl, "tiles": n, "seconds": round(seconds, 2),
+                      "tiles_per_s": round(n / seconds, 2), "peak_rss_mb": round(peak_rss_mb()),
+                      "cpus": os.cpu_count()}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
