@@ -127,13 +127,38 @@ def main(argv: list[str] | None = None) -> int:
     except _CliError as exc:
         if args.debug:
             raise
-        print(f"napari-axons: error: {exc}", file=sys.stderr)
+        print(f"napari-axons: error: {_one_line(exc)}", file=sys.stderr)
         return exc.code
     except (ValueError, OSError) as exc:
         if args.debug:
             raise
-        print(f"napari-axons: error: {exc}", file=sys.stderr)
+        print(f"napari-axons: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    except Exception as exc:  # never a traceback for the user (docs/errors.md)
+        if args.debug:
+            raise
+        print(f"napari-axons: error: unexpected {type(exc).__name__}: {_one_line(exc)} "
+              "(run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line; a bare OSError gets its file name."""
+    text = str(exc)
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None and \
+            str(exc.filename) not in text.split(": ", 1)[0]:
+        text = f"{exc.filename}: {exc.strerror}"
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def _print_failures(job, start: int, debug: bool) -> None:
+    """One line per input that failed (with ``--debug``, its traceback first)."""
+    import traceback
+
+    for line, (_, exc) in zip(job.errors[start:], job.failures[start:], strict=False):
+        if debug:
+            traceback.print_exception(exc, file=sys.stderr)
+        print(f"napari-axons: error: {' '.join(line.split())}", file=sys.stderr)
 
 
 def _segmenter_spec(args) -> tuple[str, dict] | None:
@@ -171,13 +196,16 @@ def _cmd_tile(args) -> int:
     if spec is not None:
         from .core.segment import load_segmenter
 
-        segmenter = load_segmenter(spec[0], **spec[1])
+        try:
+            segmenter = load_segmenter(spec[0], **spec[1])
+        except ValueError as exc:  # ModelError: say it in the CLI's words
+            raise _CliError(str(exc).replace("allow_pickle=True", "--allow-pickle")) from exc
     distributed = args.workers is not None or args.scheduler is not None
     start = time.perf_counter()
     job = ExportJob(args.images, args.output, options, segmenter=segmenter,
                     resume=args.resume, overwrite=args.overwrite)
-    for line in job.errors:
-        print(f"napari-axons: error: {line}", file=sys.stderr)
+    _print_failures(job, 0, args.debug)
+    n_errors = len(job.errors)
     for plan in job.plans:
         for note in plan.source.notes:
             print(f"napari-axons: note: {note}", file=sys.stderr)
@@ -199,8 +227,14 @@ def _cmd_tile(args) -> int:
                 written += not result.resumed
                 objects += result.n_objects or 0
                 bar.update(1)
+    except OSError as exc:
+        if written or resumed:  # the manifest and journal are there: it can be continued
+            raise _CliError(f"{_one_line(exc)}; after fixing this, run the same command "
+                            "with --resume to continue") from exc
+        raise
     finally:
         job.close()
+    _print_failures(job, n_errors, args.debug)
     seconds = time.perf_counter() - start
     rate = written / seconds if seconds > 0 else 0.0
     summary = f"{written} tiles written to {Path(args.output)} in {seconds:.1f} s ({rate:.1f} tiles/s)"
@@ -208,7 +242,8 @@ def _cmd_tile(args) -> int:
         summary += f", {resumed} already done"
     if segmenter is not None:
         summary += f", {objects} objects"
-    print(summary)
+    if written or resumed or not job.errors:
+        print(summary)
     return 1 if job.errors else 0
 
 

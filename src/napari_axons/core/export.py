@@ -111,19 +111,27 @@ def safe_base_name(path: str | Path) -> str:
 def unique_base_names(paths) -> list[str]:
     """Base names for several inputs; repeats get ``-2``, ``-3``... in input order.
 
+    Names are compared case-insensitively (two inputs must not share files on
+    a case-insensitive file system), and a suffixed name never takes a name
+    that another input already has.
+
     Examples
     --------
     >>> unique_base_names(["a/x.png", "b/x.png", "y.tif"])
     ['x', 'x-2', 'y']
+    >>> unique_base_names(["x.png", "b/x.png", "x-2.png"])
+    ['x', 'x-2', 'x-2-2']
     """
-    seen: dict[str, int] = {}
+    used: set[str] = set()
     out = []
     for p in paths:
-        base = safe_base_name(p)
-        key = base.casefold()
-        n = seen.get(key, 0) + 1
-        seen[key] = n
-        out.append(base if n == 1 else f"{base}-{n}")
+        base = candidate = safe_base_name(p)
+        n = 1
+        while candidate.casefold() in used:
+            n += 1
+            candidate = f"{base}-{n}"
+        used.add(candidate.casefold())
+        out.append(candidate)
     return out
 
 

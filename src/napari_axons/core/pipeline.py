@@ -33,6 +33,7 @@ import numpy as np
 from .. import __version__
 from .export import (
     MANIFEST_FORMAT,
+    TMP_PREFIX,
     ExportError,
     ExportLayout,
     atomic_write_bytes,
@@ -46,7 +47,8 @@ from .grid import TileBox, TileGrid, full_resolution_box
 from .io import ImageReadError, SourceImage, open_image, to_rgb8
 from .working import WorkingImage
 
-__all__ = ["ExportOptions", "ExportJob", "ImagePlan", "TileResult", "JOURNAL_NAME"]
+__all__ = ["ExportOptions", "ExportJob", "ImagePlan", "TileResult", "JOURNAL_NAME",
+           "write_tile_outputs"]
 
 JOURNAL_NAME = ".napari-axons-journal.jsonl"
 
@@ -236,6 +238,9 @@ class ExportJob:
         self.resume = resume
         self.overwrite = overwrite
         self.errors: list[str] = []
+        #: ``(path, exception)`` behind each line of ``errors`` (for ``--debug``).
+        self.failures: list[tuple[Path, BaseException]] = []
+        self._written: dict[int, list[str]] = {}
         self.plans: list[ImagePlan] = []
         self._selected: dict[int, list[TileBox]] = {}
         for path, base in zip(map(Path, paths), unique_base_names(paths), strict=True):
@@ -243,6 +248,7 @@ class ExportJob:
                 plan = self._plan(path, base)
             except (ImageReadError, ValueError, OSError) as exc:
                 self.errors.append(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
+                self.failures.append((path, exc))
                 continue
             wanted = None if tiles is None else tiles.get(str(path), tiles.get(path))
             boxes = list(plan.grid) if wanted is None else [plan.grid[i] for i in sorted(set(wanted))]
@@ -347,13 +353,26 @@ class ExportJob:
         (self.layout.out / JOURNAL_NAME).unlink(missing_ok=True)
 
     # -- running ----------------------------------------------------------
-    def run(self) -> Generator[TileResult, None, dict]:
-        """Produce every tile; yields a :class:`TileResult` each, returns the manifest."""
+    def run(self) -> Generator[TileResult, None, dict | None]:
+        """Produce every tile; yields a :class:`TileResult` each, returns the manifest.
+
+        An image whose pixel data turns out to be undecodable (a truncated PNG,
+        a corrupt TIFF chunk) is skipped: one line is added to :attr:`errors`,
+        the files written for it in this run are removed, and the other images
+        are exported; the final manifest lists only the exported images. When
+        no image could be exported, the manifest, journal and folders this run
+        created are removed again and the return value is None.
+        """
+        existed = self.layout.out.exists()
+        masks_existed = self.layout.masks.exists()
+        manifest_existed = self.layout.manifest.exists()
         done = self._check_folder()
         self.layout.prepare(with_masks=self.with_masks)
+        _remove_temp_files(self.layout)  # left by a killed run; only ever ours
         atomic_write_bytes(self.layout.manifest, dumps_manifest(self.manifest("running")))
         journal_path = self.layout.out / JOURNAL_NAME
         threads = self.options.threads or os.cpu_count() or 1
+        failed: list[ImagePlan] = []
         with open(journal_path, "a", encoding="utf-8") as journal, ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix="napari-axons"
         ) as pool:
@@ -367,21 +386,57 @@ class ExportJob:
                         todo.append(box)
                 if not todo:
                     continue
-                if self.segmenter is not None:
-                    self.segmenter.prepare(_overview_rgb(plan))
-                for result in self._produce(plan, todo, pool, threads):
-                    journal.write(json.dumps({"base": plan.base, "index": result.box.index,
-                                              "files": result.files}) + "\n")
-                    journal.flush()
-                    yield result
+                self._written[id(plan)] = []
+                try:
+                    if self.segmenter is not None:
+                        self.segmenter.prepare(_overview_rgb(plan))
+                    for result in self._produce(plan, todo, pool, threads):
+                        try:
+                            journal.write(json.dumps({"base": plan.base, "index": result.box.index,
+                                                      "files": result.files}) + "\n")
+                            journal.flush()
+                        except OSError as exc:
+                            raise ExportError(
+                                f"{journal_path}: cannot write ({exc.strerror or exc})"
+                            ) from exc
+                        yield result
+                except ImageReadError as exc:
+                    text = str(exc)
+                    self.errors.append(text if str(plan.path) in text else f"{plan.path}: {text}")
+                    self.failures.append((plan.path, exc))
+                    failed.append(plan)
+                    for rel in self._written.pop(id(plan), []):
+                        self.layout.path(rel).unlink(missing_ok=True)
+        if failed:
+            self.plans = [p for p in self.plans if p not in failed]
+            if not self.plans:  # nothing exported: leave the folder as it was
+                journal_path.unlink(missing_ok=True)
+                if not manifest_existed:
+                    self.layout.manifest.unlink(missing_ok=True)
+                for folder, had in ((self.layout.masks, masks_existed),
+                                    (self.layout.out, existed)):
+                    if not had and folder.is_dir() and not any(folder.iterdir()):
+                        folder.rmdir()
+                return None
         manifest = self.manifest("complete")
         atomic_write_bytes(self.layout.manifest, dumps_manifest(manifest))
         journal_path.unlink(missing_ok=True)
         return manifest
 
     def _produce(self, plan, todo, pool, threads) -> Generator[TileResult, None, None]:
-        window = 2 * threads
         pending: deque[Future] = deque()
+        reads: deque[Future] = deque()
+        try:
+            yield from self._produce_into(plan, todo, pool, threads, pending, reads)
+        finally:  # stopped early (an error, or the consumer closed us): no work left behind
+            for fut in (*pending, *reads):
+                fut.cancel()
+            for fut in (*pending, *reads):
+                if not fut.cancelled():
+                    fut.exception()  # wait; the first error is the one reported
+
+    def _produce_into(self, plan, todo, pool, threads, pending, reads):
+        window = 2 * threads
         if self.segmenter is None:
             for box in todo:
                 pending.append(pool.submit(self._write_tile, plan, box, None, None))
@@ -390,7 +445,8 @@ class ExportJob:
         else:
             batch = max(1, int(getattr(self.segmenter, "batch_size", 1)))
             batches = [todo[i : i + batch] for i in range(0, len(todo), batch)]
-            reads = deque(pool.submit(plan.read_tile, b) for b in batches[0]) if batches else deque()
+            if batches:
+                reads.extend(pool.submit(plan.read_tile, b) for b in batches[0])
             for k, boxes in enumerate(batches):
                 pixels = np.stack([reads.popleft().result() for _ in boxes])
                 if k + 1 < len(batches):  # prefetch the next batch while the model runs
@@ -404,30 +460,76 @@ class ExportJob:
             yield pending.popleft().result()
 
     def _write_tile(self, plan: ImagePlan, box: TileBox, tile, mask) -> TileResult:
-        if tile is None:
-            tile = plan.read_tile(box)
         if mask is None and self.mask_reader is not None:
             mask = self.mask_reader(plan, box)
-        stem = plan.stem(box)
-        entry = plan.tile_entry(box, self.with_masks)
-        files = entry["files"]
-        level = self.options.png_compression
-        atomic_write_bytes(self.layout.path(files["tile"]), encode_png(tile, level))
-        n_objects = None
-        if mask is not None:
-            from .polygons import dumps_labels, labels_document, mask_to_labels
+        result = write_tile_outputs(plan, box, tile, mask, layout=self.layout,
+                                    options=self.options, label_source=self.label_source,
+                                    with_masks=self.with_masks)
+        self._written.setdefault(id(plan), []).extend(result.files)
+        return result
 
-            mask = plan.valid_mask(box, np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8))
-            labels = mask_to_labels(mask, label_class=self.options.label_class,
-                                    source=self.label_source, id_prefix=f"{stem}-")
-            n_objects = len(labels)
-            tile_block = {"source": plan.base, "index": box.index, **entry["box"],
-                          "downsample": plan.working.factor, "source_box": entry["source_box"]}
-            doc = labels_document(files["tile"], labels, tile=tile_block)
-            atomic_write_bytes(self.layout.path(files["mask"]), encode_png(mask, level))
-            atomic_write_bytes(self.layout.path(files["labels"]), dumps_labels(doc))
-        return TileResult(plan, box, list(files.values()), mask, n_objects)
 
+def write_tile_outputs(
+    plan: ImagePlan,
+    box: TileBox,
+    tile: np.ndarray | None,
+    mask: np.ndarray | None,
+    *,
+    layout: ExportLayout,
+    options: ExportOptions,
+    label_source: str,
+    with_masks: bool,
+) -> TileResult:
+    """Write one tile's files: the tile PNG, and with a mask the mask PNG and label JSON.
+
+    The per-tile step shared by :meth:`ExportJob.run` and
+    :func:`napari_axons.core.distributed.run_distributed`. Every file is written
+    atomically, so running it twice for a tile (a retried task) is harmless.
+
+    Parameters
+    ----------
+    plan : ImagePlan
+        The image the tile comes from.
+    box : TileBox
+        The tile.
+    tile : numpy.ndarray or None
+        ``(h, w, 3)`` uint8 pixels; None: read them from ``plan``.
+    mask : numpy.ndarray or None
+        The tile's mask (non-zero is foreground); None: no mask, labels or polygons.
+    layout : ExportLayout
+        The export folder.
+    options : ExportOptions
+        PNG compression and label class.
+    label_source : str
+        ``source`` of the polygons (``"auto:<model>"`` or ``"manual"``).
+    with_masks : bool
+        Whether the manifest lists mask and labels files for the tile.
+
+    Returns
+    -------
+    TileResult
+    """
+    if tile is None:
+        tile = plan.read_tile(box)
+    stem = plan.stem(box)
+    entry = plan.tile_entry(box, with_masks)
+    files = entry["files"]
+    level = options.png_compression
+    atomic_write_bytes(layout.path(files["tile"]), encode_png(tile, level))
+    n_objects = None
+    if mask is not None:
+        from .polygons import dumps_labels, labels_document, mask_to_labels
+
+        mask = plan.valid_mask(box, np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8))
+        labels = mask_to_labels(mask, label_class=options.label_class,
+                                source=label_source, id_prefix=f"{stem}-")
+        n_objects = len(labels)
+        tile_block = {"source": plan.base, "index": box.index, **entry["box"],
+                      "downsample": plan.working.factor, "source_box": entry["source_box"]}
+        doc = labels_document(files["tile"], labels, tile=tile_block)
+        atomic_write_bytes(layout.path(files["mask"]), encode_png(mask, level))
+        atomic_write_bytes(layout.path(files["labels"]), dumps_labels(doc))
+    return TileResult(plan, box, list(files.values()), mask, n_objects)
 
 def _overview_rgb(plan: ImagePlan) -> np.ndarray:
     sample = plan.source.sample()
@@ -441,6 +543,15 @@ def _strip_for_compare(value):
     if isinstance(value, dict):
         return {k: _strip_for_compare(v) for k, v in value.items() if k not in ("path",)}
     return value
+
+
+def _remove_temp_files(layout: ExportLayout) -> None:
+    """Delete ``.napari-axons-tmp-*`` files a killed run left (only napari-axons makes them)."""
+    for folder in (layout.out, layout.masks):
+        if folder.is_dir():
+            for stale in folder.glob(TMP_PREFIX + "*"):
+                if stale.is_file():
+                    stale.unlink(missing_ok=True)
 
 
 def _inside(root: Path, relative: str) -> Path:
