@@ -1,0 +1,148 @@
+"""Overlay geometry for the tile grid, and where the working image sits in the world.
+
+Pure numpy: no Qt, no napari. The widget turns these into napari layers:
+
+* the grid as *lines* (one per distinct tile edge, spanning the image): the seed's
+  tiles are the Cartesian product of the row and column positions, so a few hundred
+  lines draw a 6,000-tile grid that would cost seconds as rectangles
+  (ENVIRONMENT.md item 12);
+* tile indices as text on invisible points, skipped above :data:`MAX_TEXT_TILES`;
+* selection and status as rectangles of the few tiles concerned, in small layers.
+
+Every overlay and mask layer uses :class:`Placement`'s ``scale`` and ``translate``,
+so its data coordinates are working-image pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.grid import TileBox, TileGrid
+
+__all__ = ["Placement", "grid_lines", "tile_label_points", "tile_rectangles", "pick_tile",
+           "MAX_TEXT_TILES", "STATUS_COLOURS", "STATUSES"]
+
+#: Above this many tiles the per-tile index text is not drawn.
+MAX_TEXT_TILES = 2500
+
+STATUSES = ("not segmented", "segmented", "edited", "exported")
+#: Edge colour of a tile per status (the grid itself is drawn in GRID_COLOUR).
+STATUS_COLOURS = {
+    "segmented": "#ffffff",
+    "edited": "#ff8800",
+    "exported": "#3399ff",
+}
+GRID_COLOUR = "#00e5ff"
+SELECTION_COLOUR = "#ffee00"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where working-image pixels sit in napari's world.
+
+    A working pixel ``i`` covers source pixels ``[i * s, (i + 1) * s)``
+    (``s = source size / working size``), so its centre is at source data
+    coordinate ``s * i + (s - 1) / 2`` (napari puts pixel centres on integers).
+    With the image layer's own ``scale`` and ``translate`` this gives the mask
+    and overlay layers' ``scale = image_scale * s`` and
+    ``translate = image_translate + image_scale * (s - 1) / 2``.
+
+    Examples
+    --------
+    >>> p = Placement((1.0, 1.0), (0.0, 0.0), (3.0, 3.0))
+    >>> p.scale, p.translate
+    ((3.0, 3.0), (1.0, 1.0))
+    >>> p.world_to_working((4.0, 0.0))
+    (1, 0)
+    """
+
+    image_scale: tuple[float, float]
+    image_translate: tuple[float, float]
+    factor: tuple[float, float]
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        return tuple(float(a * f) for a, f in zip(self.image_scale, self.factor, strict=True))
+
+    @property
+    def translate(self) -> tuple[float, float]:
+        return tuple(
+            float(t + a * (f - 1) / 2)
+            for t, a, f in zip(self.image_translate, self.image_scale, self.factor, strict=True)
+        )
+
+    def offset(self, y: float, x: float) -> tuple[float, float]:
+        """``translate`` of a layer whose pixel (0, 0) is working pixel ``(y, x)``."""
+        (ty, tx), (sy, sx) = self.translate, self.scale
+        return ty + sy * y, tx + sx * x
+
+    def world_to_working(self, position) -> tuple[int, int]:
+        """The working pixel ``(row, column)`` under a world position (last two axes)."""
+        (ty, tx), (sy, sx) = self.translate, self.scale
+        wy, wx = float(position[-2]), float(position[-1])
+        return math.floor((wy - ty) / sy + 0.5), math.floor((wx - tx) / sx + 0.5)
+
+
+def _edges(tiles: list[TileBox]) -> tuple[list[int], list[int]]:
+    ys = sorted({t.y for t in tiles} | {t.y1 for t in tiles})
+    xs = sorted({t.x for t in tiles} | {t.x1 for t in tiles})
+    return ys, xs
+
+
+def grid_lines(grid: TileGrid) -> list[np.ndarray]:
+    """Line segments ``[[y0, x0], [y1, x1]]`` drawing every tile edge.
+
+    In working data coordinates (pixel edges at ``k - 0.5``). Each line spans the
+    grid's extent, which is exact because the tiles are the product of the row
+    and column positions.
+    """
+    ys, xs = _edges(list(grid.tiles))
+    top, bottom, left, right = ys[0] - 0.5, ys[-1] - 0.5, xs[0] - 0.5, xs[-1] - 0.5
+    lines = [np.array([[y - 0.5, left], [y - 0.5, right]]) for y in ys]
+    lines += [np.array([[top, x - 0.5], [bottom, x - 0.5]]) for x in xs]
+    return lines
+
+
+def tile_rectangles(boxes) -> list[np.ndarray]:
+    """Rectangles (4 corners, working data coordinates) of the given tiles."""
+    out = []
+    for b in boxes:
+        y0, x0, y1, x1 = b.y - 0.5, b.x - 0.5, b.y1 - 0.5, b.x1 - 0.5
+        out.append(np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], float))
+    return out
+
+
+def tile_label_points(grid: TileGrid) -> tuple[np.ndarray, list[str]]:
+    """Positions (just inside each tile's top-left corner) and texts of the tile indices."""
+    pts = np.empty((len(grid), 2), float)
+    inset = max(grid.tile_size * 0.08, 2.0)
+    for i, t in enumerate(grid.tiles):
+        pts[i] = (t.y + inset, t.x + inset)
+    return pts, [str(t.index) for t in grid.tiles]
+
+
+def pick_tile(grid: TileGrid, y: int, x: int) -> TileBox | None:
+    """The tile under working pixel ``(y, x)``; with overlaps, the one whose centre is nearest.
+
+    Examples
+    --------
+    >>> g = TileGrid.from_shape(700, 1000, tile_size=512)
+    >>> pick_tile(g, 600, 990).index, pick_tile(g, 10, 10).index
+    (3, 0)
+    >>> pick_tile(g, 700, 10) is None
+    True
+    """
+    hits = grid.tiles_at(y, x)
+    if not hits:
+        return None
+    return min(hits, key=lambda t: ((t.y + t.y1) / 2 - y) ** 2 + ((t.x + t.x1) / 2 - x) ** 2)
+
+
+def bounding_box(boxes) -> tuple[int, int, int, int]:
+    """``(y0, x0, y1, x1)`` around tiles (working pixels)."""
+    boxes = list(boxes)
+    return (min(b.y for b in boxes), min(b.x for b in boxes),
+            max(b.y1 for b in boxes), max(b.x1 for b in boxes))

@@ -1,0 +1,878 @@
+"""The napari dock widget: tile, select, segment, correct and export.
+
+A thin shell over the core (:mod:`napari_axons.core`). What it shows:
+
+* ``axons tile grid``: the grid as lines (cheap at any tile count), with tile
+  indices as text (``axons tile index``) when there are at most
+  :data:`~._grid_layer.MAX_TEXT_TILES` tiles;
+* ``axons selection`` and ``axons tile status``: rectangles of the selected tiles,
+  and of tiles by status (edge colour: white segmented, orange edited, blue
+  exported), merged along rows so that even "select all" on a 40000^2 slide
+  stays a few dozen shapes;
+* ``axons masks (overview)``: a read-only multiscale Labels layer over the whole
+  slide's mask store (:class:`~._mask_store.MaskStore`);
+* ``axons masks (edit)``: the ONE editable numpy uint8 Labels layer, a window onto
+  the store covering the selected tiles' bounding box, placed with ``translate``
+  and ``scale``. Edits are written back to the store on every paint event and
+  whenever the window moves; a difference between the window and the store (e.g.
+  data set from a script) is detected then too. Tiles whose pixels changed become
+  "edited".
+
+Clicking on the canvas while one of the overlay layers is the active layer
+toggles the tile under the cursor (a drag pans as usual). Segmenting and
+exporting run in napari thread workers with a progress bar and a Cancel button.
+
+Changing the tile size or overlap keeps the masks (the store is per image and
+downsample factor) and remembers tile statuses per grid; changing the downsample
+factor switches to that factor's store.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    SpinBox,
+)
+
+from ..core.grid import TileBox, TileGrid
+from ..core.io import ImageReadError, SourceImage, open_image
+from ..core.working import WorkingImage
+from ._grid_layer import (
+    GRID_COLOUR,
+    MAX_TEXT_TILES,
+    SELECTION_COLOUR,
+    STATUS_COLOURS,
+    Placement,
+    bounding_box,
+    grid_lines,
+    pick_tile,
+    tile_label_points,
+)
+from ._mask_store import MaskStore, protected_pixels
+from ._worker import LOADED, run_export, segment_tiles
+
+__all__ = ["AxonsWidget"]
+
+GRID_LAYER = "axons tile grid"
+INDEX_LAYER = "axons tile index"
+SELECTION_LAYER = "axons selection"
+STATUS_LAYER = "axons tile status"
+OVERVIEW_LAYER = "axons masks (overview)"
+EDIT_LAYER = "axons masks (edit)"
+
+#: The edit window never exceeds this many working pixels (uint8: 16 MiB).
+MAX_WINDOW_PIXELS = 4096 * 4096
+#: Layer data of image layers without a file is saved to the cache up to this size.
+MAX_COPY_BYTES = 2 * 2**30
+MASK_COLOUR = "#ff00ff"
+#: The overview pyramid halves the mask until its longer side is at most this.
+OVERVIEW_MIN_SIDE = 1024
+BUILTIN_SEGMENTER = "otsu (built-in)"
+CHECKPOINT_SEGMENTER = "checkpoint folder"
+
+
+def _one_line(exc: BaseException | str) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def merge_rectangles(boxes: Iterable[TileBox]) -> list[np.ndarray]:
+    """Rectangles covering the tiles, tiles on the same rows merged when they touch.
+
+    Returns corner arrays in working data coordinates (pixel edges at ``k - 0.5``).
+    """
+    rows: dict[tuple[int, int], list[TileBox]] = {}
+    for b in boxes:
+        rows.setdefault((b.y, b.y1), []).append(b)
+    out = []
+    for (y0, y1), row in sorted(rows.items()):
+        row.sort(key=lambda b: b.x)
+        x0, x1 = row[0].x, row[0].x1
+        for b in row[1:]:
+            if b.x <= x1:
+                x1 = max(x1, b.x1)
+            else:
+                out.append((y0, x0, y1, x1))
+                x0, x1 = b.x, b.x1
+        out.append((y0, x0, y1, x1))
+    return [np.array([[a - 0.5, b - 0.5], [a - 0.5, d - 0.5], [c - 0.5, d - 0.5], [c - 0.5, b - 0.5]])
+            for a, b, c, d in out]
+
+
+class AxonsWidget(Container):
+    """Tile, segment, correct and export huge images in napari.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    cache_dir : str or Path, optional
+        Where mask stores (and copies of image layers that have no file) live;
+        default: a new folder in the system temporary folder, deleted with the widget.
+
+    Attributes
+    ----------
+    grid : TileGrid or None
+        The current grid (working-image pixels).
+    selected : set of int
+        Selected tile indices.
+    status : dict
+        ``{tile index: "segmented" | "edited" | "exported"}``; others are "not segmented".
+    confirm : callable
+        ``confirm(title, text) -> bool`` asks the user; replace it in tests.
+    worker : GeneratorWorker or None
+        The running (or last) segmentation or export worker.
+    """
+
+    def __init__(self, napari_viewer, *, cache_dir: str | Path | None = None):
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self._tmp = None
+        if cache_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="napari-axons-cache-")
+            cache_dir = self._tmp.name
+        self.cache_dir = Path(cache_dir)
+        self.confirm: Callable[[str, str], bool] = self._ask
+        self.messages: list[str] = []  # what the user was told (tests read it)
+
+        # -- controls -------------------------------------------------------
+        self._image = ComboBox(label="Image", choices=self._image_choices, nullable=True)
+        self._tile_size = SpinBox(label="Tile size", value=512, min=16, max=16384, step=16)
+        self._overlap = SpinBox(label="Overlap", value=0, min=0, max=16000)
+        self._downsample = SpinBox(label="Downsample", value=1, min=1, max=64,
+                                   tooltip="1: none; the seed uses 3 (Lanczos)")
+        self._grid_info = Label(label="Grid", value="no image")
+        self._select_all = PushButton(text="Select all")
+        self._select_none = PushButton(text="Select none")
+        self._selection_info = Label(label="Selected", value="0 tiles")
+        self._segmenter = ComboBox(label="Segmenter", choices=[BUILTIN_SEGMENTER, CHECKPOINT_SEGMENTER])
+        self._model_dir = FileEdit(label="Checkpoint", mode="d", nullable=True,
+                                   tooltip="A Hugging Face checkpoint folder (safetensors)")
+        self._class_index = SpinBox(label="Class index", value=1, min=0, max=1000)
+        self._threshold = FloatSpinBox(label="Threshold", value=0.5, min=0.0, max=0.99, step=0.05)
+        self._batch_size = SpinBox(label="Batch size", value=4, min=1, max=512)
+        self._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
+        self._run = PushButton(text="Segment selected")
+        self._cancel = PushButton(text="Cancel", enabled=False)
+        self._export_which = ComboBox(label="Export tiles", choices=["selected", "segmented", "all"])
+        self._export_dir = FileEdit(label="Export to", mode="d", nullable=True)
+        self._overwrite = CheckBox(text="Overwrite an existing export", value=False)
+        self._export = PushButton(text="Export")
+        self._message = Label(label="Status", value="")
+        self.extend([
+            self._image, self._tile_size, self._overlap, self._downsample, self._grid_info,
+            Container(widgets=[self._select_all, self._select_none], layout="horizontal",
+                      labels=False, label="Tiles"),
+            self._selection_info, self._segmenter, self._model_dir, self._class_index,
+            self._threshold, self._batch_size, self._device,
+            Container(widgets=[self._run, self._cancel], layout="horizontal", labels=False,
+                      label="Run"),
+            self._export_which, self._export_dir, self._overwrite, self._export, self._message,
+        ])
+
+        # -- state ----------------------------------------------------------
+        self.grid: TileGrid | None = None
+        self.selected: set[int] = set()
+        self.status: dict[int, str] = {}
+        self.worker = None
+        self._layer = None  # the image layer
+        self._path: Path | None = None
+        self._source: SourceImage | None = None
+        self._working: WorkingImage | None = None
+        self._placement: Placement | None = None
+        self._stores: dict[tuple[str, int], MaskStore] = {}
+        self._status_by_grid: dict[tuple, dict[int, str]] = {}
+        self._window: tuple[int, int, int, int] | None = None
+        self._dirty: tuple[int, int, int, int] | None = None
+        self._last_picked: int | None = None
+        self._consented: set[int] = set()
+        self._gen = None
+        self._progress = None
+        self._layers: dict[str, object] = {}
+        self._overview_store: MaskStore | None = None
+
+        # -- wiring ---------------------------------------------------------
+        self._image.changed.connect(self._on_image_changed)
+        for w in (self._tile_size, self._overlap, self._downsample):
+            w.changed.connect(self._rebuild_grid)
+        self._select_all.changed.connect(self.select_all)
+        self._select_none.changed.connect(self.select_none)
+        self._segmenter.changed.connect(self._update_segmenter_controls)
+        self._run.changed.connect(self.segment_selected)
+        self._cancel.changed.connect(self.cancel)
+        self._export.changed.connect(self.export)
+        self.viewer.layers.events.inserted.connect(self._on_layers_changed)
+        self.viewer.layers.events.removed.connect(self._on_layers_changed)
+        self._update_segmenter_controls()
+        self.native.destroyed.connect(_closer(self._stores, self._tmp))
+        self._on_layers_changed()
+
+    # ================================================================ helpers
+    def _image_choices(self, _widget=None):
+        from napari.layers import Image
+
+        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _on_layers_changed(self, event=None):
+        self._image.reset_choices()
+        if self._layer is not None and self._layer not in self.viewer.layers:
+            self._set_image(None)
+        if self._image.value is None:
+            choices = self._image_choices()
+            if choices:
+                self._image.value = choices[0][1]  # -> _on_image_changed
+
+    def _say(self, text: str, level: str = "info") -> None:
+        from napari.utils import notifications
+
+        self.messages.append(text)
+        self._message.value = text if len(text) < 90 else text[:87] + "..."
+        {"info": notifications.show_info, "warning": notifications.show_warning,
+         "error": notifications.show_error}[level](text)
+
+    @staticmethod
+    def _ask(title: str, text: str) -> bool:
+        from qtpy.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(None, title, text,
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    @property
+    def store(self) -> MaskStore | None:
+        """The mask store of the current image and downsample factor."""
+        if self._path is None or self._working is None:
+            return None
+        key = (str(self._path), self._working.factor)
+        store = self._stores.get(key)
+        if store is None:
+            store = MaskStore(self._working.height, self._working.width,
+                              chunk=self._tile_size.value, root=self.cache_dir,
+                              min_side=OVERVIEW_MIN_SIDE)
+            self._stores[key] = store
+        return store
+
+    @property
+    def image_path(self) -> Path | None:
+        """The file the current image layer is tiled from."""
+        return self._path
+
+    @property
+    def busy(self) -> bool:
+        """True from the start of a segmentation or export until its worker has finished."""
+        return self._gen is not None
+
+    # ================================================================ image & grid
+    def _on_image_changed(self, layer) -> None:
+        if layer is self._layer:
+            return
+        self._set_image(layer)
+
+    def _set_image(self, layer) -> None:
+        self._flush_window()
+        if self._source is not None:
+            self._source.close()
+        self._layer = self._source = self._working = self.grid = self._path = None
+        self._window = None
+        self.selected = set()
+        if layer is None:
+            self._grid_info.value = "no image"
+            self._clear_overlays()
+            return
+        try:
+            path = self._layer_file(layer)
+            self._source = open_image(path)
+        except (ImageReadError, OSError, ValueError) as exc:
+            self._say(_one_line(exc), "error")
+            self._clear_overlays()
+            return
+        self._layer, self._path = layer, Path(path)
+        for note in self._source.notes:
+            self._say(note, "warning")
+        self._rebuild_grid()
+
+    def _layer_file(self, layer) -> Path:
+        """The file behind an image layer, or a copy of its data saved to the cache."""
+        path = getattr(getattr(layer, "source", None), "path", None)
+        meta = layer.metadata or {}
+        for key in ("napari_axons_path", "path"):
+            path = path or meta.get(key)
+        if isinstance(meta.get("napari_axons"), dict):
+            path = path or meta["napari_axons"].get("path")
+        if path and Path(path).exists():
+            return Path(path)
+        data = layer.data[0] if layer.multiscale else layer.data
+        nbytes = int(np.prod(data.shape)) * np.dtype(data.dtype).itemsize
+        if nbytes > MAX_COPY_BYTES:
+            raise ImageReadError(
+                f"layer {layer.name!r} has no file and is too large to copy "
+                f"({nbytes / 2**30:.1f} GiB); open the image through napari-axons instead"
+            )
+        import tifffile
+
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", layer.name).strip("._") or "image"
+        out = self.cache_dir / f"layer-{id(layer):x}" / f"{stem}.tif"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not out.exists():
+            tmp = out.with_name("." + out.name)
+            arr = np.asarray(data)
+            tifffile.imwrite(tmp, arr, tile=(256, 256),
+                             photometric="rgb" if arr.ndim == 3 and arr.shape[-1] in (3, 4) else None)
+            tmp.replace(out)
+        return out
+
+    def _rebuild_grid(self, _value=None) -> None:
+        """Recompute the working image, grid and overlays from the controls."""
+        if self._source is None:
+            return
+        self._flush_window()
+        if self.grid is not None:
+            self._status_by_grid[self._grid_key()] = self.status
+        tile, overlap, factor = self._tile_size.value, self._overlap.value, self._downsample.value
+        try:
+            working = WorkingImage(self._source, factor)
+            grid = TileGrid.from_shape(working.height, working.width, tile_size=tile, overlap=overlap)
+        except (ImageReadError, ValueError) as exc:
+            self._say(_one_line(exc), "error")
+            return
+        self._working, self.grid = working, grid
+        layer = self._layer
+        self._placement = Placement(
+            tuple(float(s) for s in layer.scale[-2:]),
+            tuple(float(t) for t in layer.translate[-2:]),
+            (working.scale_y, working.scale_x),
+        )
+        self.status = self._status_by_grid.get(self._grid_key(), {})
+        self.selected = set()
+        self._last_picked = None
+        self._window = None
+        self._grid_info.value = (
+            f"{len(grid)} tiles, {working.width} x {working.height} px"
+            + (f" (1/{factor})" if factor > 1 else "")
+        )
+        self._draw_grid()
+        self._show_overview()
+        self._draw_status()
+        self._update_selection_view()
+        self.viewer.layers.selection.active = self._layers[GRID_LAYER]
+
+    def _grid_key(self) -> tuple:
+        return (str(self._path), self._working.factor, self.grid.tile_size,
+                self.grid.tile_size - self.grid.stride)
+
+    # ================================================================ layers
+    def _place(self, layer) -> None:
+        scale, translate = self._placement.scale, self._placement.translate
+        if tuple(layer.scale) != scale or tuple(layer.translate) != translate:
+            layer.scale = scale
+            layer.translate = translate
+
+    def _get_layer(self, name: str, make: Callable[[], object]):
+        layer = self._layers.get(name)
+        if layer is None or layer not in self.viewer.layers:
+            layer = make()
+            self._layers[name] = layer
+            if name == EDIT_LAYER:
+                layer.events.paint.connect(self._on_paint)
+            else:  # clicking on any overlay (or the overview) selects tiles
+                layer.mouse_drag_callbacks.append(self._click_callback)
+        return layer
+
+    def _clear_overlays(self) -> None:
+        for name, layer in list(self._layers.items()):
+            if layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+            self._layers.pop(name, None)
+
+    def _draw_grid(self) -> None:
+        grid = self.grid
+        lines = grid_lines(grid)
+        width = max(1.0, grid.tile_size / 128)
+        layer = self._get_layer(GRID_LAYER, lambda: self.viewer.add_shapes(
+            name=GRID_LAYER, shape_type="line", edge_color=GRID_COLOUR, opacity=0.8,
+            edge_width=width))
+        layer.data = []
+        self._place(layer)
+        layer.add_lines(lines, edge_color=GRID_COLOUR, edge_width=width)
+        pts, texts = tile_label_points(grid)
+        show_text = len(grid) <= MAX_TEXT_TILES
+        if not show_text:
+            pts, texts = np.empty((0, 2)), []
+        font = 10 if len(grid) < 400 else 7
+
+        def make_points():
+            return self.viewer.add_points(
+                pts, name=INDEX_LAYER, size=1, face_color="transparent",
+                border_color="transparent", border_width=0,
+                text={"string": "{index}", "color": GRID_COLOUR, "size": font,
+                      "anchor": "upper_left"},
+                features={"index": texts}, visible=show_text)
+
+        points = self._layers.get(INDEX_LAYER)
+        if points is not None and points in self.viewer.layers:
+            points.data = pts
+            points.features = {"index": texts}
+            points.text.size = font
+            points.visible = show_text
+        else:
+            points = self._get_layer(INDEX_LAYER, make_points)
+        self._place(points)
+        if not show_text:
+            self._say(f"{len(grid)} tiles: tile numbers are not drawn above {MAX_TEXT_TILES} tiles")
+
+    def _show_overview(self) -> None:
+        store = self.store
+        overview = self._layers.get(OVERVIEW_LAYER)
+        if overview is not None and overview in self.viewer.layers and self._overview_store is not store:
+            self.viewer.layers.remove(overview)  # another image or factor: other levels
+            self._layers.pop(OVERVIEW_LAYER, None)
+        self._overview_store = store
+        levels = store.levels
+        overview = self._get_layer(OVERVIEW_LAYER, lambda: self.viewer.add_labels(
+            levels if len(levels) > 1 else levels[0], name=OVERVIEW_LAYER, opacity=0.5,
+            multiscale=len(levels) > 1, colormap=_mask_colours()))
+        overview.editable = False
+        self._place(overview)
+        edit = self._get_layer(EDIT_LAYER, lambda: self.viewer.add_labels(
+            np.zeros((1, 1), np.uint8), name=EDIT_LAYER, opacity=0.7, colormap=_mask_colours()))
+        edit.data = np.zeros((1, 1), np.uint8)
+        self._place(edit)
+        self._order_layers()
+
+    def _order_layers(self) -> None:
+        """Masks above the image, overlays above the masks."""
+        order = [OVERVIEW_LAYER, EDIT_LAYER, STATUS_LAYER, SELECTION_LAYER, GRID_LAYER, INDEX_LAYER]
+        layers = self.viewer.layers
+        ours = [self._layers.get(n) for n in order]
+        ours = [la for la in ours if la is not None and la in layers]
+        if [la for la in layers if la in ours] == ours and all(
+            layers.index(la) >= len(layers) - len(ours) for la in ours
+        ):
+            return  # already in order, on top
+        for layer in ours:
+            layers.move(layers.index(layer), len(layers))
+
+    def _draw_status(self) -> None:
+        if self.grid is None:
+            return
+        rects, colours = [], []
+        for st, colour in STATUS_COLOURS.items():
+            boxes = [self.grid[i] for i, s in self.status.items() if s == st and i < len(self.grid)]
+            r = merge_rectangles(boxes)
+            rects += r
+            colours += [colour] * len(r)
+        width = max(1.0, self.grid.tile_size / 64)
+        layer = self._get_layer(STATUS_LAYER, lambda: self.viewer.add_shapes(
+            name=STATUS_LAYER, face_color="transparent", edge_width=width))
+        self._place(layer)
+        layer.data = []
+        if rects:
+            layer.add_rectangles(rects, edge_color=colours, face_color="transparent",
+                                 edge_width=width)
+        self._order_layers()
+
+    # ================================================================ selection
+    def _click_callback(self, layer, event):
+        """Toggle the tile under a click (a drag pans, as usual)."""
+        if getattr(event, "button", 1) not in (1, None) or self.grid is None:
+            return
+        start_world = tuple(event.position)
+        start_canvas = np.asarray(getattr(event, "pos", (0, 0)), float)
+        yield
+        dragged = False
+        while event.type == "mouse_move":
+            if np.hypot(*(np.asarray(event.pos, float) - start_canvas)) > 4:
+                dragged = True
+            yield
+        if not dragged:
+            self.toggle_at(start_world)
+
+    def toggle_at(self, world_position) -> int | None:
+        """Toggle the selection of the tile under a world position; returns its index."""
+        if self.grid is None:
+            return None
+        y, x = self._placement.world_to_working(world_position)
+        box = pick_tile(self.grid, y, x)
+        if box is None:
+            return None
+        sel = set(self.selected)
+        sel.symmetric_difference_update({box.index})
+        self._last_picked = box.index if box.index in sel else None
+        self.set_selection(sel)
+        return box.index
+
+    def select_all(self, _=None) -> None:
+        if self.grid is not None:
+            self.set_selection(range(len(self.grid)))
+
+    def select_none(self, _=None) -> None:
+        self.set_selection(())
+
+    def set_selection(self, indices: Iterable[int]) -> None:
+        """Select tiles; writes pending edits back, then moves the edit window over them."""
+        if self.grid is None:
+            return
+        self._flush_window()
+        self.selected = {int(i) for i in indices if 0 <= int(i) < len(self.grid)}
+        self._update_selection_view()
+
+    def _update_selection_view(self) -> None:
+        if self.grid is None:
+            return
+        boxes = [self.grid[i] for i in sorted(self.selected)]
+        rects = merge_rectangles(boxes)
+        width = max(1.0, self.grid.tile_size / 64)
+        layer = self._get_layer(SELECTION_LAYER, lambda: self.viewer.add_shapes(
+            name=SELECTION_LAYER, edge_width=width, opacity=0.9))
+        self._place(layer)
+        layer.data = []
+        if rects:
+            layer.add_rectangles(rects, edge_color=SELECTION_COLOUR,
+                                 face_color=[1.0, 0.93, 0.0, 0.15], edge_width=width)
+        self._selection_info.value = f"{len(self.selected)} of {len(self.grid)} tiles"
+        self._move_window(boxes)
+        self._order_layers()
+
+    # ================================================================ edit window
+    def _edit_layer(self):
+        layer = self._layers.get(EDIT_LAYER)
+        return layer if layer is not None and layer in self.viewer.layers else None
+
+    def _move_window(self, boxes: list[TileBox]) -> None:
+        edit = self._edit_layer()
+        if edit is None:
+            return
+        if not boxes:
+            self._window = None
+            edit.data = np.zeros((1, 1), np.uint8)
+            self._place(edit)
+            return
+        y0, x0, y1, x1 = bounding_box(boxes)
+        if (y1 - y0) * (x1 - x0) > MAX_WINDOW_PIXELS:
+            last = self.grid[self._last_picked] if self._last_picked in self.selected else boxes[-1]
+            y0, x0, y1, x1 = last.y, last.x, last.y1, last.x1
+            self._say(f"the selection is too large to edit at once: editing tile {last.index}")
+        y0, x0 = max(y0, 0), max(x0, 0)
+        y1, x1 = min(y1, self._working.height), min(x1, self._working.width)
+        self._window = (y0, x0, y1, x1)
+        edit.data = self.store.read(y0, x0, y1, x1)
+        edit.scale = self._placement.scale
+        edit.translate = self._placement.offset(y0, x0)
+        edit.refresh()
+
+    def _tiles_touching(self, y0: int, x0: int, y1: int, x1: int) -> list[TileBox]:
+        return [t for t in self.grid if t.y < y1 and y0 < t.y1 and t.x < x1 and x0 < t.x1]
+
+    def _on_paint(self, event) -> None:
+        """A paint/fill/erase stroke: mark its box dirty, write it back once applied.
+
+        napari emits ``paint`` just *before* it writes the new values into the data,
+        so the write-back is deferred to the next turn of the event loop.
+        """
+        if self._window is None or self.busy:
+            return
+        shape = self._edit_layer().data.shape
+        for atom in event.value:
+            box = _atom_box(atom[0], shape)
+            if box is None:  # unknown layout: diff the whole window
+                box = (0, 0, shape[0], shape[1])
+            d = self._dirty
+            self._dirty = box if d is None else (min(d[0], box[0]), min(d[1], box[1]),
+                                                 max(d[2], box[2]), max(d[3], box[3]))
+        from qtpy.QtCore import QTimer
+
+        QTimer.singleShot(0, self._apply_dirty)
+
+    def _apply_dirty(self) -> None:
+        box, self._dirty = self._dirty, None
+        edit = self._edit_layer()
+        if box is None or edit is None or self._window is None or self.busy:
+            return
+        y0, x0, y1, x1 = self._window
+        if edit.data.shape != (y1 - y0, x1 - x0):
+            return
+        self._write_back(edit, *box)
+
+    def _write_back(self, edit, by0, bx0, by1, bx1, mark_all=False) -> None:
+        """Write window box ``[by0:by1, bx0:bx1]`` into the store; mark changed tiles edited."""
+        wy0, wx0 = self._window[:2]
+        cur = np.asarray(edit.data[by0:by1, bx0:bx1])
+        old = self.store.read(wy0 + by0, wx0 + bx0, wy0 + by1, wx0 + bx1)
+        diff = cur != old
+        if not diff.any():
+            return
+        rows = np.flatnonzero(diff.any(axis=1))
+        cols = np.flatnonzero(diff.any(axis=0))
+        gy0, gx0 = wy0 + by0, wx0 + bx0
+        for t in self._tiles_touching(gy0 + rows[0], gx0 + cols[0], gy0 + rows[-1] + 1, gx0 + cols[-1] + 1):
+            sub = diff[max(t.y - gy0, 0) : max(t.y1 - gy0, 0), max(t.x - gx0, 0) : max(t.x1 - gx0, 0)]
+            if sub.any():
+                self.status[t.index] = "edited"
+        self.store.write(gy0, gx0, cur)
+        self._refresh_overview()
+        self._draw_status()
+
+    def _flush_window(self) -> None:
+        """Write any difference between the edit window and the store back to the store."""
+        edit = self._edit_layer()
+        if self._window is None or edit is None or self.grid is None:
+            return
+        y0, x0, y1, x1 = self._window
+        if edit.data.shape != (y1 - y0, x1 - x0):
+            return
+        self._write_back(edit, 0, 0, y1 - y0, x1 - x0)
+
+    def _refresh_overview(self) -> None:
+        layer = self._layers.get(OVERVIEW_LAYER)
+        if layer is not None and layer in self.viewer.layers:
+            if layer.multiscale:
+                # napari 0.9 caches the lowest pyramid level (the thumbnail level) until
+                # the data is replaced: re-set it, or a zoomed-out view stays stale.
+                layer.data = self._overview_store.levels
+            else:
+                layer.refresh()
+
+    # ================================================================ segmentation
+    def _update_segmenter_controls(self, _=None) -> None:
+        hf = self._segmenter.value == CHECKPOINT_SEGMENTER
+        for w in (self._model_dir, self._class_index, self._threshold, self._device):
+            w.visible = hf
+
+    def _make_segmenter(self) -> Callable[[], object]:
+        from ..core.segment import ModelError, load_segmenter
+
+        batch = self._batch_size.value
+        if self._segmenter.value == BUILTIN_SEGMENTER:
+            return lambda: load_segmenter("otsu", batch_size=batch)
+        folder = self._model_dir.value
+        if folder is None or str(folder) in ("", "."):
+            raise ModelError("choose a checkpoint folder first")
+        opts = {"class_index": self._class_index.value, "threshold": self._threshold.value,
+                "batch_size": batch, "device": self._device.value}
+        return lambda: load_segmenter(Path(folder), **opts)
+
+    def segment_selected(self, _=None):
+        """Segment the selected tiles in a thread worker; returns the worker (or None)."""
+        from ..core.segment import ModelError
+
+        if self.busy or self.grid is None:
+            return None
+        self._flush_window()
+        todo = sorted(self.selected)
+        if not todo:
+            self._say("select tiles first (click them on the canvas, or Select all)", "warning")
+            return None
+        edited = [i for i in todo if self.status.get(i) == "edited"]
+        self._consented = set()
+        if edited:
+            names = ", ".join(map(str, edited[:10])) + (" ..." if len(edited) > 10 else "")
+            if self.confirm("Overwrite edits?",
+                            f"{len(edited)} selected tile(s) have hand edits ({names}). "
+                            "Segmenting replaces them. Overwrite? (No: skip those tiles)"):
+                self._consented = set(edited)
+            else:
+                todo = [i for i in todo if i not in set(edited)]
+                if not todo:
+                    return None
+        try:
+            make = self._make_segmenter()
+        except ModelError as exc:
+            self._say(_one_line(exc), "error")
+            return None
+        boxes = [self.grid[i] for i in todo]
+        gen = segment_tiles(self._working, boxes, make)
+        return self._start(gen, len(boxes), "Segmenting", self._on_segmented)
+
+    def _on_segmented(self, value) -> None:
+        if value == LOADED:
+            self._message.value = "segmenting..."
+            return
+        box, mask = value
+        keep = protected_pixels(self.grid, box, self.status, exclude=self._consented)
+        self.store.write(box.y, box.x, (mask > 0).astype(np.uint8), keep)
+        self.status[box.index] = "segmented"
+        self._copy_to_window(box)
+        if self._progress is not None:
+            self._progress.update(1)
+        self._refresh_overview()
+        self._draw_status()
+
+    def _copy_to_window(self, box: TileBox) -> None:
+        edit = self._edit_layer()
+        if self._window is None or edit is None:
+            return
+        wy0, wx0, wy1, wx1 = self._window
+        y0, x0 = max(box.y, wy0), max(box.x, wx0)
+        y1, x1 = min(box.y1, wy1), min(box.x1, wx1)
+        if y1 <= y0 or x1 <= x0:
+            return
+        edit.data[y0 - wy0 : y1 - wy0, x0 - wx0 : x1 - wx0] = self.store.read(y0, x0, y1, x1)
+        edit.refresh()
+
+    # ================================================================ export
+    def export(self, _=None):
+        """Export tiles, masks and label JSON from the mask store; returns the worker (or None)."""
+        from ..core.export import ExportError
+        from ..core.pipeline import ExportJob, ExportOptions
+
+        if self.busy or self.grid is None:
+            return None
+        out = self._export_dir.value
+        if out is None or str(out) in ("", "."):
+            self._say("choose an export folder first", "warning")
+            return None
+        self._flush_window()
+        which = self._export_which.value
+        if which == "selected":
+            indices = sorted(self.selected)
+        elif which == "segmented":
+            indices = sorted(i for i, s in self.status.items() if s in ("segmented", "edited", "exported"))
+        else:
+            indices = list(range(len(self.grid)))
+        if not indices:
+            self._say(f"no {which} tiles to export", "warning")
+            return None
+        store = self.store
+
+        def mask_reader(plan, box):
+            return np.where(store.read_box(box) > 0, 255, 0).astype(np.uint8)
+
+        try:
+            options = ExportOptions(tile_size=self.grid.tile_size,
+                                    overlap=self.grid.tile_size - self.grid.stride,
+                                    downsample=self._working.factor)
+            job = ExportJob([self._path], Path(out), options, mask_reader=mask_reader,
+                            tiles={str(self._path): indices}, overwrite=self._overwrite.value)
+        except (ExportError, ValueError, OSError) as exc:
+            self._say(_one_line(exc), "error")
+            return None
+        if not job.plans:
+            self._say(_one_line(job.errors[0] if job.errors else "nothing to export"), "error")
+            job.close()
+            return None
+        self._export_out = Path(out)
+        return self._start(run_export(job), job.total, "Exporting", self._on_exported)
+
+    def _on_exported(self, result) -> None:
+        self.status[result.box.index] = "exported"
+        if self._progress is not None:
+            self._progress.update(1)
+
+    # ================================================================ workers
+    def _start(self, gen, total: int, desc: str, on_yield):
+        from napari.qt.threading import create_worker
+        from napari.utils import progress
+
+        self._gen = gen
+        self._outcome = "done"
+        self._desc = desc
+        self._progress = progress(total=total, desc=desc)
+        worker = create_worker(_drive, gen, _start_thread=False,
+                               _connect={"errored": self._on_error})
+        worker.yielded.connect(on_yield)
+        worker.finished.connect(self._on_finished)
+        worker.aborted.connect(lambda: setattr(self, "_outcome", "cancelled"))
+        self.worker = worker
+        self._set_running(True)
+        edit = self._edit_layer()
+        if edit is not None:
+            edit.mode = "pan_zoom"
+            edit.editable = False
+        self._message.value = f"{desc.lower()} {total} tile(s)..."
+        worker.start()
+        return worker
+
+    def _on_error(self, exc) -> None:
+        self._outcome = "failed"
+        self._say(_one_line(exc), "error")
+
+    def _on_finished(self) -> None:
+        if self._gen is not None:
+            self._gen.close()  # runs the generator's cleanup (closes export jobs)
+            self._gen = None
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+        edit = self._edit_layer()
+        if edit is not None:
+            edit.editable = True
+        self._set_running(False)
+        self._refresh_overview()
+        self._draw_status()
+        if self._outcome != "failed":
+            self._say(f"{self._desc}: {self._outcome}")
+
+    def _set_running(self, running: bool) -> None:
+        for w in (self._run, self._export, self._image, self._tile_size, self._overlap,
+                  self._downsample):
+            w.enabled = not running
+        self._cancel.enabled = running
+
+    def cancel(self, _=None) -> None:
+        """Stop the running worker at its next tile (finished tiles are kept)."""
+        if self.busy:
+            self.worker.quit()
+
+
+def _mask_colours():
+    """Every non-zero label in MASK_COLOUR, 0 transparent."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    return DirectLabelColormap(color_dict={None: MASK_COLOUR, 0: "transparent"})
+
+
+def _atom_box(key, shape) -> tuple[int, int, int, int] | None:
+    """``(y0, x0, y1, x1)`` touched by a napari Labels history atom's index, if known."""
+    if not isinstance(key, tuple) or len(key) < 2:
+        return None
+    ky, kx = key[-2], key[-1]
+    if isinstance(ky, slice) and isinstance(kx, slice):
+        y0, y1, _ = ky.indices(shape[0])
+        x0, x1, _ = kx.indices(shape[1])
+        return y0, x0, y1, x1
+    try:
+        ky, kx = np.asarray(ky), np.asarray(kx)
+        if ky.size == 0:
+            return None
+        return int(ky.min()), int(kx.min()), int(ky.max()) + 1, int(kx.max()) + 1
+    except (TypeError, ValueError):
+        return None
+
+
+def _drive(gen):
+    """Run a generator inside a worker; RuntimeError is re-raised as another type.
+
+    (superqt treats a RuntimeError from the generator as "the worker was deleted"
+    and swallows it, so a model failure would go unreported.)
+    """
+    try:
+        return (yield from gen)
+    except RuntimeError as exc:
+        raise WorkerError(_one_line(exc)) from exc
+
+
+class WorkerError(Exception):
+    """A failure inside a worker, as a one-line message."""
+
+
+def _closer(stores: dict, tmp) -> Callable[[], None]:
+    def close(*_):
+        for store in stores.values():
+            store.close()
+        stores.clear()
+        if tmp is not None:
+            tmp.cleanup()
+
+    return close

@@ -1,0 +1,90 @@
+"""The work the widget runs off the UI thread, as plain generators (no Qt here).
+
+The widget wraps these in napari thread workers: each ``yield`` is where a
+Cancel (``worker.quit()``) takes effect and where the main thread receives a
+result to show. Nothing here touches a layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+
+import numpy as np
+
+from ..core.grid import TileBox
+from ..core.io import to_rgb8
+from ..core.working import WorkingImage
+
+__all__ = ["segment_tiles", "run_export", "LOADED"]
+
+#: First value yielded by :func:`segment_tiles`, once the segmenter is ready.
+LOADED = "loaded"
+
+
+def overview_rgb(working: WorkingImage) -> np.ndarray:
+    """A small RGB view of the whole source image, for :meth:`Segmenter.prepare`."""
+    source = working.source
+    sample = source.sample()
+    return to_rgb8(sample, None if sample.dtype == np.uint8 else source.intensity_range())
+
+
+def segment_tiles(
+    working: WorkingImage,
+    boxes: Sequence[TileBox],
+    make_segmenter: Callable[[], object],
+) -> Generator[object, None, int]:
+    """Segment tiles of the working image, batch by batch.
+
+    Parameters
+    ----------
+    working : WorkingImage
+    boxes : sequence of TileBox
+        Tiles to segment, in the order to process them (the widget passes grid order).
+    make_segmenter : callable
+        Builds the segmenter (``core.segment.load_segmenter(...)``); called here, in
+        the worker's thread, because loading a checkpoint can take a while.
+
+    Yields
+    ------
+    ``LOADED`` once, then ``(box, mask)`` per tile, ``mask`` a ``(tile, tile)`` uint8
+    array (0 background, 255 foreground), zero where the tile is padding.
+
+    Returns
+    -------
+    int
+        The number of tiles segmented.
+    """
+    segmenter = make_segmenter()
+    segmenter.prepare(overview_rgb(working))
+    yield LOADED
+    batch = max(1, int(getattr(segmenter, "batch_size", 1)))
+    done = 0
+    for start in range(0, len(boxes), batch):
+        chunk = list(boxes[start : start + batch])
+        pixels = np.stack([working.read_tile(b.y, b.x, b.height, b.width) for b in chunk])
+        masks = np.asarray(segmenter.predict(pixels))
+        for box, mask in zip(chunk, masks, strict=True):
+            mask = np.where(mask > 0, 255, 0).astype(np.uint8)
+            ys, xs = box.valid_slices(working.height, working.width)
+            if (ys.start, xs.start, ys.stop, xs.stop) != (0, 0, box.height, box.width):
+                valid = np.zeros_like(mask)
+                valid[ys, xs] = mask[ys, xs]
+                mask = valid
+            done += 1
+            yield box, mask
+    return done
+
+
+def run_export(job) -> Generator[object, None, dict]:
+    """Run a :class:`core.pipeline.ExportJob`, yielding each :class:`TileResult`; returns the manifest.
+
+    The job is closed (its images released) however the generator ends:
+    completion, an error, or a Cancel (``GeneratorExit`` at a ``yield``). Files
+    are written atomically by the core, so a cancelled export leaves whole files
+    only, and can be resumed.
+    """
+    try:
+        manifest = yield from job.run()
+    finally:
+        job.close()
+    return manifest

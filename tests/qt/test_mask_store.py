@@ -1,0 +1,50 @@
+"""The widget's mask store and overlap rule (no display needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_axons._qt._grid_layer import Placement, grid_lines, pick_tile
+from napari_axons._qt._mask_store import MaskStore, protected_pixels
+from napari_axons.core.grid import TileGrid
+
+
+def test_store_round_trip_and_pyramid(tmp_path):
+    store = MaskStore(1000, 700, chunk=256, root=tmp_path, min_side=200)
+    assert [lv.shape for lv in store.levels] == [(1000, 700), (500, 350), (250, 175), (125, 88)]
+    stroke = np.zeros((40, 40), np.uint8)
+    stroke[10, 3] = 1  # one pixel at (990, 693): max pooling keeps it at every level
+    stroke[30, 3] = 1  # (1010, 693): outside the store, dropped
+    store.write(980, 690, stroke)  # hangs over the bottom border
+    assert store.read(980, 690, 1020, 730).sum() == 1
+    assert store.read(990, 690, 991, 694).tolist() == [[0, 0, 0, 1]]
+    for k, level in enumerate(store.levels):
+        assert level[990 >> k, 693 >> k] == 1
+        assert np.asarray(level).sum() == 1
+    store.write(980, 690, np.zeros((40, 40), np.uint8), keep=np.ones((40, 40), bool))
+    assert store.read(990, 693, 991, 694)[0, 0] == 1  # every pixel kept
+    store.write(980, 690, np.zeros((40, 40), np.uint8))
+    assert all(not np.asarray(level).any() for level in store.levels)  # pyramid follows
+    store.close()
+    assert not store.path.exists()
+
+
+def test_overlap_rule_protects_later_and_edited_tiles():
+    grid = TileGrid.from_shape(700, 1000, tile_size=512)  # 0:(0,0) 1:(0,488) 2:(188,0) 3:(188,488)
+    assert protected_pixels(grid, grid[0], {}) is None
+    keep = protected_pixels(grid, grid[0], {1: "segmented", 2: "not segmented"})
+    assert keep[:, 488:].all() and not keep[:, :488].any()
+    assert protected_pixels(grid, grid[1], {0: "segmented"}) is None  # earlier tiles lose
+    keep = protected_pixels(grid, grid[1], {0: "edited"})  # ... unless edited by hand
+    assert keep[:, :24].all() and not keep[:, 24:].any()
+    assert protected_pixels(grid, grid[1], {0: "edited"}, exclude=[0]) is None
+
+
+def test_placement_and_picking():
+    p = Placement((1.0, 1.0), (0.0, 0.0), (3.0, 3.0))
+    assert p.world_to_working((-0.49, -0.49)) == (0, 0)  # image pixel 0 -> working pixel 0
+    assert p.world_to_working((2.49, 2.49)) == (0, 0)
+    assert p.world_to_working((2.51, 2.51)) == (1, 1)
+    grid = TileGrid.from_shape(700, 1000, tile_size=512)
+    assert pick_tile(grid, 450, 505).index == 3  # in all four tiles: the nearest centre
+    assert len(grid_lines(grid)) == 4 + 4  # edges y: 0, 188, 512, 700; x: 0, 488, 512, 1000

@@ -1,0 +1,347 @@
+"""The dock widget, driven as a user would: open, tile, click, segment, paint, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from napari_axons.core.polygons import labels_to_mask
+
+from qt_helpers import FakeSegmenter, click, wait_idle
+
+pytestmark = pytest.mark.gui
+
+GRID, INDEX, SELECTION, STATUS = ("axons tile grid", "axons tile index", "axons selection",
+                                  "axons tile status")
+OVERVIEW, EDIT = "axons masks (overview)", "axons masks (edit)"
+
+
+def use(widget, segmenter):
+    """Make "Segment selected" use ``segmenter`` (the widget builds it in the worker)."""
+    widget._make_segmenter = lambda: (lambda: segmenter)
+
+
+def test_grid_follows_settings(make_widget, axon_tif):
+    viewer, w = make_widget(axon_tif)
+    assert w.image_path is not None and w.grid is not None
+    assert len(w.grid) == 4  # 768 x 1024 at 512: 1 main + right column... the seed's order
+    assert len(viewer.layers[INDEX].data) == 4
+    assert list(viewer.layers[INDEX].features["index"]) == ["0", "1", "2", "3"]
+
+    w._tile_size.value = 256
+    assert len(w.grid) == 12
+    assert len(viewer.layers[INDEX].data) == 12
+    assert len(viewer.layers[GRID].data) == (3 + 1) + (4 + 1)  # row and column edges
+
+    w._downsample.value = 2  # working image 384 x 512: tiles cover the same image
+    assert (w.grid.height, w.grid.width) == (384, 512)
+    assert len(w.grid) == 4
+    grid = viewer.layers[GRID]
+    assert tuple(grid.scale) == (2.0, 2.0)
+    # the grid's outer edges sit on the image's outer pixel edges, in world coordinates
+    corners = np.concatenate([grid.data_to_world(d) for d in grid.data])
+    assert corners.min(axis=0) == pytest.approx([-0.5, -0.5])
+    assert corners.max(axis=0) == pytest.approx([767.5, 1023.5])
+
+
+def test_click_selects_tiles(make_widget, axon_tif):
+    viewer, w = make_widget(axon_tif)
+    w._tile_size.value = 256
+    grid = viewer.layers[GRID]
+    assert viewer.layers.selection.active is grid
+    click(grid, (10.0, 10.0))
+    click(grid, (300.0, 600.0))  # row 1, column 2 -> index 4 + 2
+    assert w.selected == {0, 6}
+    assert len(viewer.layers[SELECTION].data) == 2
+    click(grid, (300.0, 600.0))
+    assert w.selected == {0}
+    click(grid, (300.0, 600.0), drag=True)  # a drag pans, it does not select
+    assert w.selected == {0}
+    # the edit window covers the selection's bounding box, placed over the image
+    edit = viewer.layers[EDIT]
+    assert edit.data.shape == (256, 256) and edit.data.dtype == np.uint8
+    w._downsample.value = 2  # working pixels are 2 x 2 image pixels
+    click(viewer.layers[GRID], (700.0, 10.0))  # working (350, 5): second row of 256-px tiles
+    assert w.selected == {2}
+    edit = viewer.layers[EDIT]
+    assert edit.data.shape == (256, 256)
+    assert tuple(edit.scale) == (2.0, 2.0)
+    assert edit.data_to_world((0, 0)) == pytest.approx((128 * 2 + 0.5, 0.5))
+    w.select_all()
+    assert w.selected == set(range(len(w.grid)))
+    w.select_none()
+    assert w.selected == set()
+
+
+def test_segment_paint_export(make_widget, axon_tif, tmp_path, qtbot):
+    viewer, w = make_widget(axon_tif)
+    w._tile_size.value = 256
+    w.set_selection([0, 1])
+    assert w._run.enabled
+    worker = w.segment_selected()  # the default segmenter: load_segmenter("otsu")
+    assert not w._run.enabled and w._cancel.enabled
+    wait_idle(qtbot, w)
+    assert worker is not None and w._run.enabled and not w._cancel.enabled
+    assert w.status == {0: "segmented", 1: "segmented"}
+    store = w.store.read(0, 0, 256, 512)
+    assert store.any() and set(np.unique(store)) <= {0, 1}
+    edit = viewer.layers[EDIT]
+    np.testing.assert_array_equal(edit.data, store)  # each tile appears in the Labels layer
+    assert not w.store.read(256, 0, 768, 1024).any()  # other tiles untouched
+
+    # paint a stroke where the segmentation found nothing
+    free = np.argwhere(np.lib.stride_tricks.sliding_window_view(store[:, :256], (15, 15))
+                       .max(axis=(2, 3)) == 0)
+    cy, cx = (free[len(free) // 2] + 7).tolist()
+    edit.brush_size = 5
+    edit.paint((cy, cx), 1)
+    qtbot.waitUntil(lambda: w.status.get(0) == "edited")
+    assert w.status[1] == "segmented"
+    assert w.store.read(cy, cx, cy + 1, cx + 1)[0, 0] == 1
+
+    out = tmp_path / "export"
+    w._export_dir.value = out
+    w._export_which.value = "selected"
+    w.export()
+    wait_idle(qtbot, w)
+    assert w.status == {0: "exported", 1: "exported"}
+    mask = np.asarray(Image.open(out / "masks" / "axons_tile_0000_mask.png"))
+    assert mask[cy, cx] == 255 and set(np.unique(mask)) <= {0, 255}
+    np.testing.assert_array_equal(mask > 0, w.store.read(0, 0, 256, 256) > 0)
+    doc = json.loads((out / "axons_tile_0000__labels.json").read_text())
+    rendered, _ = labels_to_mask(doc, (256, 256))
+    assert rendered[cy, cx] == 255
+    assert ((rendered > 0) == (mask > 0)).mean() > 0.99
+    assert not list(out.rglob(".napari-axons-tmp-*"))
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_resegmenting_edited_tile_asks(make_widget, axon_tif, qtbot):
+    viewer, w = make_widget(axon_tif)
+    w._tile_size.value = 256
+    use(w, FakeSegmenter(value=0))
+    w.set_selection([5])
+    w.segment_selected()
+    wait_idle(qtbot, w)
+    edit = viewer.layers[EDIT]
+    edit.data[10:20, 10:20] = 1  # an edit made without a paint event (a script)
+    edit.refresh()
+    w.set_selection([5, 6])  # moving the window writes edits back and detects them
+    assert w.status == {5: "edited"}
+    questions = []
+    w.confirm = lambda title, text: questions.append(text) or False  # "No": skip edited tiles
+    use(w, FakeSegmenter(value=255))
+    w.segment_selected()
+    wait_idle(qtbot, w)
+    assert len(questions) == 1 and "5" in questions[0]
+    assert w.status == {5: "edited", 6: "segmented"}
+    box5 = w.grid[5]
+    assert w.store.read_box(box5).sum() == 100  # the edit survived
+    w.confirm = lambda title, text: True  # "Yes": overwrite
+    w.segment_selected()
+    wait_idle(qtbot, w)
+    assert w.status == {5: "segmented", 6: "segmented"}
+    assert w.store.read_box(box5).all()
+
+
+def test_overlapping_tiles_later_tile_wins(make_widget, tmp_path, qtbot):
+    """Shifted edge tiles share pixels: the later tile in grid order wins them."""
+    import tifffile
+
+    path = tmp_path / "odd.tif"
+    tifffile.imwrite(path, np.full((700, 1000, 3), 40, np.uint8), photometric="rgb")
+    viewer, w = make_widget(path)
+    assert [(t.y, t.x) for t in w.grid] == [(0, 0), (0, 488), (188, 0), (188, 488)]
+    shared = (slice(0, 512), slice(488, 512))  # tiles 0 and 1
+
+    w.set_selection([1])
+    use(w, FakeSegmenter(value=255))
+    w.segment_selected()
+    wait_idle(qtbot, w)
+    w.set_selection([0])
+    use(w, FakeSegmenter(value=0))
+    w.segment_selected()
+    wait_idle(qtbot, w)
+    assert w.store.read(0, 0, 512, 1000)[shared].all()  # tile 1 (later) kept them
+    assert not w.store.read(0, 0, 512, 488).any()
+
+    # both in one run: the later tile is written last and wins
+    w.set_selection([0, 1])
+    use(w, FakeSegmenter(value=0))
+    w.segment_selected()
+    wait_idle(qtbot, w)
+    assert not w.store.read(0, 0, 512, 1000).any()
+
+    # export reads each tile's box from the store: the shared pixels agree
+    w.set_selection([1])
+    w._move_window([w.grid[1]])
+    viewer.layers[EDIT].data[:, 0:24] = 1
+    w.set_selection([0, 1])
+    assert w.status[1] == "edited" and w.status[0] == "edited"
+    w._export_dir.value = tmp_path / "out"
+    w.export()
+    wait_idle(qtbot, w)
+    m0 = np.asarray(Image.open(tmp_path / "out/masks/odd_tile_0000_mask.png"))
+    m1 = np.asarray(Image.open(tmp_path / "out/masks/odd_tile_0001_mask.png"))
+    np.testing.assert_array_equal(m0[:, 488:], m1[:, :24])
+    assert m0[:, 488:].all() and not m0[:, :488].any()
+
+
+@pytest.mark.model
+def test_segment_with_tiny_checkpoint(make_widget, axon_tif, tmp_path, qtbot):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from transformers import (
+        SegformerConfig,
+        SegformerForSemanticSegmentation,
+        SegformerImageProcessor,
+    )
+
+    cfg = SegformerConfig(num_channels=3, num_encoder_blocks=2, depths=[1, 1],
+                          hidden_sizes=[8, 16], num_attention_heads=[1, 1], sr_ratios=[8, 4],
+                          patch_sizes=[7, 3], strides=[4, 2], mlp_ratios=[2, 2],
+                          decoder_hidden_size=16, num_labels=2)
+    model = SegformerForSemanticSegmentation(cfg).eval()
+    with torch.no_grad():  # every pixel: class 1
+        model.decode_head.classifier.weight.zero_()
+        model.decode_head.classifier.bias.copy_(torch.tensor([-10.0, 10.0]))
+    folder = tmp_path / "tiny-segformer"
+    model.save_pretrained(folder)
+    SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
+
+    viewer, w = make_widget(axon_tif)
+    w._tile_size.value = 256
+    w._segmenter.value = "checkpoint folder"
+    assert not w._model_dir.native.isHidden()
+    w._model_dir.value = folder
+    w._device.value = "cpu"
+    w._batch_size.value = 2
+    w.set_selection([3, 7])
+    w.segment_selected()
+    wait_idle(qtbot, w)
+    assert w.status == {3: "segmented", 7: "segmented"}, w.messages
+    assert w.store.read_box(w.grid[3]).all() and w.store.read_box(w.grid[7]).all()
+    assert not w.store.read_box(w.grid[2]).any()
+
+    w._class_index.value = 0  # background class: now nothing is foreground
+    w.set_selection([3])
+    w.segment_selected()
+    wait_idle(qtbot, w)
+    assert not w.store.read_box(w.grid[3]).any()
+
+
+def test_cancel_keeps_finished_tiles(make_widget, axon_tif, tmp_path, qtbot, monkeypatch):
+    viewer, w = make_widget(axon_tif)
+    w._tile_size.value = 256
+    w.select_all()
+    use(w, FakeSegmenter(value=255, delay=0.15))
+    w.segment_selected()
+    qtbot.waitUntil(lambda: len(w.status) >= 2, timeout=30_000)
+    w._cancel.native.click()  # the Cancel button
+    wait_idle(qtbot, w)
+    done = sorted(w.status)
+    assert 2 <= len(done) < 12 and "cancelled" in w.messages[-1]
+    for t in w.grid:
+        assert w.store.read_box(t).all() == (t.index in done)
+    assert w._run.enabled
+
+    # an export cancelled mid-run leaves whole files only, and resumes
+    store = w.store
+    slow_read = store.read_box
+
+    def read_box(box):
+        import time
+
+        time.sleep(0.1)
+        return slow_read(box)
+
+    monkeypatch.setattr(store, "read_box", read_box)
+    out = tmp_path / "export"
+    w._export_dir.value = out
+    w._export_which.value = "all"
+    w.export()
+    qtbot.waitUntil(lambda: "exported" in w.status.values(), timeout=30_000)
+    w.cancel()
+    wait_idle(qtbot, w)
+    assert not list(out.rglob(".napari-axons-tmp-*"))
+    pngs = sorted(out.glob("axons_tile_*.png"))
+    assert 1 <= len(pngs) < 12
+    for p in pngs + sorted((out / "masks").glob("*.png")):
+        Image.open(p).load()  # complete files only
+    for p in out.glob("*__labels.json"):
+        json.loads(p.read_text())
+
+
+def test_errors_become_notifications(make_widget, axon_tif, tmp_path, qtbot):
+    viewer, w = make_widget(axon_tif)
+    w.set_selection([0])
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "something.txt").write_text("not an export")
+    w._export_dir.value = out
+    w.export()
+    wait_idle(qtbot, w)
+    assert "not empty" in w.messages[-1] and "--overwrite" in w.messages[-1]
+    assert (out / "something.txt").exists()
+
+    empty_model = tmp_path / "no-weights"
+    empty_model.mkdir()
+    (empty_model / "config.json").write_text("{}")
+    w._segmenter.value = "checkpoint folder"
+    w._model_dir.value = empty_model
+    w.segment_selected()
+    wait_idle(qtbot, w)
+    assert str(empty_model.name) in w.messages[-1]
+    assert w.status == {} and w._run.enabled
+
+
+def test_plugin_dock_widget_and_cli_view(make_napari_viewer, axon_tif, monkeypatch):
+    """What ``napari-axons view IMAGE`` does, with napari's event loop stubbed out."""
+    pytest.importorskip("napari_axons._reader")
+    import napari
+
+    from napari_axons import cli
+    from napari_axons._qt._widget import AxonsWidget
+
+    viewers = []
+    monkeypatch.setattr(napari, "Viewer", lambda *a, **k: viewers.append(make_napari_viewer()) or viewers[-1])
+    monkeypatch.setattr(napari, "run", lambda *a, **k: None)
+    assert cli.main(["view", str(axon_tif)]) == 0
+    (viewer,) = viewers
+    _, widget = viewer.window.add_plugin_dock_widget("napari-axons")  # the one already there
+    assert isinstance(widget, AxonsWidget)
+    assert len([n for n in viewer.window.dock_widgets if "napari-axons" in n]) == 1
+    assert widget.image_path is not None and len(widget.grid) == 4
+
+
+def test_screenshot_shows_grid_and_masks(make_widget, axon_tif, qtbot, monkeypatch):
+    from qtpy.QtWidgets import QApplication
+
+    from napari_axons._qt import _widget
+
+    monkeypatch.setattr(_widget, "OVERVIEW_MIN_SIDE", 256)  # a 3-level overview pyramid
+
+    viewer, w = make_widget(axon_tif, show=True)
+    w._tile_size.value = 256
+    w.set_selection([0, 1, 4, 5])
+    w.segment_selected()
+    wait_idle(qtbot, w)
+    w.set_selection([0])  # tiles 1, 4 and 5 now show through the read-only overview only
+    viewer.reset_view()
+    QApplication.processEvents()
+    qtbot.wait(50)
+    shot = viewer.screenshot(canvas_only=False, flash=False)
+    rgb = shot[..., :3].astype(int)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    cyan = (r < 90) & (g > 170) & (b > 190)  # the grid (#00e5ff)
+    magenta = (r > 150) & (b > 150) & (g < 110)  # masks (#ff00ff, blended)
+    assert cyan.sum() > 500, cyan.sum()
+    assert magenta.sum() > 200, magenta.sum()
+    overview = viewer.layers[OVERVIEW]
+    assert overview.multiscale and len(overview.data) == 3 and not overview.editable
+    assert overview._slice.image.raw.max() == 1  # not a stale cached level
+    assert Path(w.image_path).exists()
