@@ -1,0 +1,518 @@
+"""Run an export on a ``dask.distributed`` cluster, with the result of a local run.
+
+:func:`run_distributed` takes an :class:`~napari_axons.core.pipeline.ExportJob`
+that is planned but not run, and behaves like :meth:`ExportJob.run
+<napari_axons.core.pipeline.ExportJob.run>`: the same refuse / resume /
+overwrite checks, the same manifest (``"running"`` first, ``"complete"`` last,
+byte-identical to a local run), the same journal, a
+:class:`~napari_axons.core.pipeline.TileResult` per tile (without the mask
+array: masks stay on the workers) and the manifest as the generator's return
+value. Every file of the folder is byte-identical to a local run's.
+
+Who does what
+-------------
+* The **client** (the machine that runs ``napari-axons tile``) plans the job,
+  checks the folder, computes each image's segmenter state once (e.g. the Otsu
+  threshold from the overview, exactly as the local run does) and ships it to
+  the workers, writes the manifest and the journal, and yields results.
+* The **workers** get small tasks, one per block of tiles (a block is a model
+  batch, ``segmenter.batch_size`` tiles; 4 tiles without a model), read the
+  tiles, run the model, and write the tile PNG, mask PNG and label JSON
+  directly into the export folder through atomic renames. Each worker process
+  opens an image once (a module-level cache keyed by path, file stamp and
+  grid options) and loads a checkpoint once
+  (:func:`~napari_axons.core.segment.load_segmenter` caches per process), never
+  once per tile.
+* A worker that dies mid-run is replaced (a local cluster's nanny restarts it)
+  and its tasks are run again elsewhere; tasks are idempotent (every write is
+  an atomic rename of identical bytes), so the export completes unchanged.
+  A task that fails on every worker ``distributed.scheduler.allowed-failures``
+  times (3 by default) stops the export, which ``--resume`` continues later.
+
+Results are yielded (and journalled) block by block in the order blocks
+complete, each block's tiles in grid order; the manifest does not depend on
+that order. As in a local run, an image whose pixel data turns out to be
+undecodable is skipped (one line in ``job.errors``, its files of this run
+removed, the other images exported; None is returned when none could be).
+
+Shared filesystem
+-----------------
+Workers read the inputs and write the outputs *by path*: every worker must see
+the input images and the export folder under the same absolute paths as the
+client (NFS, a cluster filesystem, or one machine). The client checks that
+each file a worker reports is visible to it, and stops with an error naming the
+file otherwise. Workers need the same napari-axons (and, for a checkpoint,
+torch/transformers) installed; the checkpoint folder must be visible to them too.
+
+Starting a cluster
+------------------
+On one machine, ``--workers N`` starts a local cluster of N worker processes
+(one thread each) for the run and stops it afterwards::
+
+    napari-axons tile slide.tif -o out --workers 2
+
+On several machines, start a scheduler and workers in the same Python
+environment, then point the CLI at the scheduler::
+
+    dask scheduler                                   # prints tcp://10.0.0.5:8786
+    dask worker tcp://10.0.0.5:8786 --nworkers 4 --nthreads 1   # on each node
+    napari-axons tile /shared/slide.tif -o /shared/out --scheduler tcp://10.0.0.5:8786
+
+``--model`` works the same way (each worker loads the checkpoint once); use
+``--torch-threads`` to keep a worker's model from taking every core of its node.
+From Python, pass an existing :class:`distributed.Client` as ``client=``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from .export import ExportError, ExportLayout, atomic_write_bytes, dumps_manifest
+from .grid import TileGrid
+from .io import ImageReadError, IntensityRange, SourceImage, open_image
+from .pipeline import (
+    JOURNAL_NAME,
+    ExportJob,
+    ExportOptions,
+    ImagePlan,
+    TileResult,
+    _overview_rgb,
+    _remove_temp_files,
+    write_tile_outputs,
+)
+from .working import WorkingImage
+
+__all__ = ["run_distributed", "clear_worker_caches"]
+
+#: Tiles per task without a model (with one: the model's batch size).
+DEFAULT_BLOCK = 4
+#: How long to wait for a remote scheduler to have at least one worker.
+WAIT_FOR_WORKERS_S = 60
+
+_IMAGES: OrderedDict[tuple, tuple[SourceImage, WorkingImage, TileGrid]] = OrderedDict()
+_SEGMENTERS: OrderedDict[tuple, object] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_MAX_IMAGES = 8
+_MAX_SEGMENTERS = 8
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+@dataclass(frozen=True)
+class _ImageSpec:
+    """What a worker needs to open an image and rebuild its plan (small, picklable)."""
+
+    path: str
+    stamp: tuple
+    base: str
+    downsample: int
+    tile_size: int
+    overlap: int
+    intensity: IntensityRange | None
+
+
+@dataclass(frozen=True)
+class _SegmenterSpec:
+    """A segmenter to build on the worker: ``load_segmenter(model, **options)`` + its state."""
+
+    model: str
+    options: tuple
+    state: str | None  # JSON of Segmenter.state(), or None
+
+
+def _worker_plan(spec: _ImageSpec) -> ImagePlan:
+    """The worker's :class:`ImagePlan` for ``spec``; the image is opened once per process."""
+    key = (spec.path, spec.stamp, spec.downsample, spec.tile_size, spec.overlap)
+    with _CACHE_LOCK:
+        hit = _IMAGES.get(key)
+        if hit is None:
+            source = open_image(spec.path)
+            try:
+                working = WorkingImage(source, spec.downsample)
+                grid = TileGrid.from_shape(working.height, working.width,
+                                           tile_size=spec.tile_size, overlap=spec.overlap)
+            except Exception:
+                source.close()
+                raise
+            hit = _IMAGES[key] = (source, working, grid)
+            while len(_IMAGES) > _MAX_IMAGES:
+                _IMAGES.popitem(last=False)[1][0].close()
+        else:
+            _IMAGES.move_to_end(key)
+        source, working, grid = hit
+        if spec.intensity is not None and source._intensity is None:
+            source._intensity = spec.intensity  # the client's, computed once
+    return ImagePlan(Path(spec.path), spec.base, source, working, grid)
+
+
+def _worker_segmenter(spec):
+    """The segmenter for a task: a scattered object as is, or built once per process."""
+    if spec is None or not isinstance(spec, _SegmenterSpec):
+        return spec
+    with _CACHE_LOCK:
+        seg = _SEGMENTERS.get(spec)
+        if seg is None:
+            from .segment import load_segmenter
+
+            seg = load_segmenter(spec.model, **dict(spec.options))
+            if spec.state is not None:
+                seg.set_state(json.loads(spec.state))
+            _SEGMENTERS[spec] = seg
+            while len(_SEGMENTERS) > _MAX_SEGMENTERS:
+                _SEGMENTERS.popitem(last=False)
+        else:
+            _SEGMENTERS.move_to_end(spec)
+    return seg
+
+
+def _export_block(
+    image: _ImageSpec,
+    indices: tuple[int, ...],
+    out: str,
+    options: ExportOptions,
+    with_masks: bool,
+    label_source: str,
+    segmenter,
+) -> list[tuple[int, list[str], int | None]]:
+    """A task: write the files of a block of tiles; return ``(index, files, n_objects)`` each."""
+    plan = _worker_plan(image)
+    layout = ExportLayout(Path(out))
+    boxes = [plan.grid[i] for i in indices]
+    seg = _worker_segmenter(segmenter)
+    kw = dict(layout=layout, options=options, label_source=label_source, with_masks=with_masks)
+    if seg is None:
+        results = [write_tile_outputs(plan, box, None, None, **kw) for box in boxes]
+    else:
+        pixels = np.stack([plan.read_tile(box) for box in boxes])
+        masks = seg.predict(pixels)
+        results = [write_tile_outputs(plan, box, tile, mask, **kw)
+                   for box, tile, mask in zip(boxes, pixels, masks, strict=True)]
+    return [(r.box.index, r.files, r.n_objects) for r in results]
+
+
+def clear_worker_caches(paths=None) -> None:
+    """Close the images this process holds open for tasks (all, or those of ``paths``).
+
+    Run on every worker with ``client.run(clear_worker_caches, paths)``; done by
+    :func:`run_distributed` at the end of a run on a cluster it did not start.
+    """
+    wanted = None if paths is None else {str(p) for p in paths}
+    with _CACHE_LOCK:
+        for key in [k for k in _IMAGES if wanted is None or k[0] in wanted]:
+            _IMAGES.pop(key)[0].close()
+        if wanted is None:
+            _SEGMENTERS.clear()
+
+
+def _worker_version() -> str:
+    return __version__
+
+
+# --------------------------------------------------------------------------- client side
+
+
+def run_distributed(
+    job: ExportJob,
+    *,
+    segmenter_spec: tuple[str, dict] | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client=None,
+    threads_per_worker: int = 1,
+    block_size: int | None = None,
+) -> Generator[TileResult, None, dict | None]:
+    """Run ``job`` on a dask.distributed cluster; a drop-in for ``job.run()``.
+
+    Exactly one of ``workers``, ``scheduler`` and ``client`` says where.
+
+    Parameters
+    ----------
+    job : ExportJob
+        Planned, not yet run. Its ``resume``/``overwrite`` flags apply as in a
+        local run. Jobs with a ``mask_reader`` (masks edited in napari) cannot
+        run on a cluster.
+    segmenter_spec : tuple, optional
+        ``(model, options)`` for :func:`~napari_axons.core.segment.load_segmenter`,
+        describing ``job.segmenter``: each worker builds it once from this. Without
+        it, ``job.segmenter`` itself (if any) is pickled to every worker, which
+        suits the small built-in segmenter, not a checkpoint.
+    workers : int, optional
+        Start a :class:`distributed.LocalCluster` of this many worker processes
+        for the run, and stop it afterwards.
+    scheduler : str, optional
+        Address of a running scheduler, e.g. ``"tcp://10.0.0.5:8786"``.
+    client : distributed.Client, optional
+        An existing client (left open).
+    threads_per_worker : int, optional
+        Threads per worker process of a local cluster (default 1).
+    block_size : int, optional
+        Tiles per task (default: the segmenter's batch size, or 4 without one).
+        With a model, blocks are the batches a local run would use.
+
+    Returns
+    -------
+    generator
+        Yields a :class:`TileResult` (``mask`` is None) per tile, returns the
+        manifest (None when no image could be exported).
+
+    Raises
+    ------
+    ValueError
+        Not exactly one of ``workers``/``scheduler``/``client``, a bad count, or
+        a job that cannot run on a cluster.
+    ExportError
+        (when iterated) The folder is refused, a worker's file is not visible to
+        the client, or no worker joined the scheduler.
+    """
+    given = [name for name, v in (("workers", workers), ("scheduler", scheduler),
+                                  ("client", client)) if v is not None]
+    if len(given) != 1:
+        raise ValueError("give exactly one of workers, scheduler and client"
+                         + (f" (got {', '.join(given)})" if given else ""))
+    if workers is not None and int(workers) < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if threads_per_worker < 1:
+        raise ValueError(f"threads_per_worker must be >= 1, got {threads_per_worker}")
+    if block_size is not None and block_size < 1:
+        raise ValueError(f"block size must be >= 1, got {block_size}")
+    if job.mask_reader is not None:
+        raise ValueError("an export of masks edited in napari (mask_reader) cannot run on a "
+                         "cluster; run it locally")
+    if segmenter_spec is not None and job.segmenter is None:
+        raise ValueError("segmenter_spec is given but the job has no segmenter")
+    return _run(job, segmenter_spec, workers, scheduler, client, threads_per_worker, block_size)
+
+
+def _connect(workers, scheduler, threads_per_worker):
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        client = Client(scheduler)
+        try:
+            client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
+        except Exception as exc:
+            client.close()
+            raise ExportError(
+                f"{scheduler}: no dask worker joined the scheduler within {WAIT_FOR_WORKERS_S} s "
+                f"(start one with `dask worker {scheduler}`)"
+            ) from exc
+        return client, None
+    cluster = LocalCluster(n_workers=int(workers), threads_per_worker=threads_per_worker,
+                           processes=True, dashboard_address=None)
+    try:
+        return Client(cluster), cluster
+    except Exception:
+        cluster.close()
+        raise
+
+
+def _check_workers(client, where: str) -> None:
+    try:
+        versions = client.run(_worker_version)
+    except Exception as exc:
+        raise ExportError(f"{where}: the dask workers cannot run napari-axons ({exc}); install "
+                          f"napari-axons {__version__} in the workers' environment") from exc
+    wrong = sorted({v for v in versions.values() if v != __version__})
+    if wrong:
+        raise ExportError(f"{where}: the dask workers run napari-axons {', '.join(wrong)}, "
+                          f"this machine {__version__}; use the same version everywhere")
+
+
+def _image_spec(plan: ImagePlan, options: ExportOptions) -> _ImageSpec:
+    path = plan.path.resolve()
+    st = path.stat()
+    intensity = None if plan.source.dtype == np.uint8 else plan.source.intensity_range()
+    return _ImageSpec(str(path), (st.st_size, st.st_mtime_ns), plan.base, options.downsample,
+                      options.tile_size, options.overlap, intensity)
+
+
+def _segmenter_arg(job, segmenter_spec, client):
+    """What tasks receive for the current (prepared) state of ``job.segmenter``."""
+    seg = job.segmenter
+    if seg is None:
+        return None
+    if segmenter_spec is None:  # ship the prepared object itself, once to every worker
+        return client.scatter(seg, broadcast=True, hash=False)
+    model, options = segmenter_spec
+    state = json.dumps(seg.state(), sort_keys=True) if hasattr(seg, "state") else None
+    return _SegmenterSpec(str(model), tuple(sorted((options or {}).items())), state)
+
+
+def _run(job, segmenter_spec, workers, scheduler, client, threads_per_worker, block_size):
+    layout = job.layout
+    existed, masks_existed = layout.out.exists(), layout.masks.exists()
+    manifest_existed = layout.manifest.exists()
+    done = job._check_folder()
+    own_client = client is None
+    cluster = None
+    futures: dict = {}
+    where = scheduler or ("a local dask cluster" if workers is not None else "the dask cluster")
+    try:
+        if own_client:
+            client, cluster = _connect(workers, scheduler, threads_per_worker)
+        _check_workers(client, where)
+        layout.prepare(with_masks=job.with_masks)
+        _remove_temp_files(layout)  # left by a killed run; only ever ours
+        atomic_write_bytes(layout.manifest, dumps_manifest(job.manifest("running")))
+        out = str(layout.out.resolve())
+        token = uuid.uuid4().hex[:8]
+        journal_path = layout.out / JOURNAL_NAME
+        todo_of: dict[int, list] = {}
+        failed: list[ImagePlan] = []
+        with open(journal_path, "a", encoding="utf-8") as journal:
+            for k, plan in enumerate(job.plans):
+                todo = []
+                for box in job.tiles_of(plan):
+                    if (plan.base, box.index) in done:
+                        files = list(plan.tile_entry(box, job.with_masks)["files"].values())
+                        yield TileResult(plan, box, files, resumed=True)
+                    else:
+                        todo.append(box)
+                if not todo:
+                    continue
+                todo_of[id(plan)] = todo
+                seg_arg = None
+                try:
+                    if job.segmenter is not None:
+                        job.segmenter.prepare(_overview_rgb(plan))  # once, as a local run does
+                        seg_arg = _segmenter_arg(job, segmenter_spec, client)
+                except ImageReadError as exc:
+                    _record_failure(job, plan, exc)
+                    failed.append(plan)
+                    continue
+                block = block_size or (max(1, int(getattr(job.segmenter, "batch_size", 1)))
+                                       if job.segmenter is not None else DEFAULT_BLOCK)
+                spec = _image_spec(plan, job.options)
+                for i in range(0, len(todo), block):
+                    boxes = todo[i : i + block]
+                    fut = client.submit(
+                        _export_block, spec, tuple(b.index for b in boxes), out, job.options,
+                        job.with_masks, job.label_source, seg_arg,
+                        key=f"napari-axons-{token}-{k}-{boxes[0].index}", pure=False,
+                    )
+                    futures[fut] = (plan, boxes)
+
+            from distributed import KilledWorker, as_completed
+
+            for fut in as_completed(list(futures)):
+                if fut not in futures:
+                    continue
+                plan, boxes = futures.pop(fut)
+                if plan in failed:
+                    continue
+                try:
+                    rows = fut.result()
+                except ImageReadError as exc:  # this image is skipped, as in a local run
+                    _record_failure(job, plan, exc)
+                    failed.append(plan)
+                    mine = [f for f, (p, _) in futures.items() if p is plan]
+                    client.cancel(mine)
+                    for f in mine:
+                        futures.pop(f)
+                    continue
+                except KilledWorker as exc:
+                    raise ExportError(
+                        f"{plan.path}: tiles {boxes[0].index}-{boxes[-1].index}: every dask "
+                        "worker that ran them died (out of memory?); fix the cause and "
+                        "continue with --resume"
+                    ) from exc
+                fut.release()
+                results = []
+                try:
+                    for box, (_, files, n_objects) in zip(boxes, rows, strict=True):
+                        _check_visible(layout, files)
+                        journal.write(json.dumps({"base": plan.base, "index": box.index,
+                                                  "files": files}) + "\n")
+                        results.append(TileResult(plan, box, files, None, n_objects))
+                    journal.flush()
+                except OSError as exc:
+                    if isinstance(exc, ExportError):
+                        raise
+                    raise ExportError(
+                        f"{journal_path}: cannot write ({exc.strerror or exc})"
+                    ) from exc
+                yield from results
+        if failed:
+            _wait_until_idle(client, token)  # cancelled tasks may still be writing
+            for plan in failed:
+                for box in todo_of.get(id(plan), []):
+                    for rel in plan.tile_entry(box, job.with_masks)["files"].values():
+                        layout.path(rel).unlink(missing_ok=True)
+            job.plans = [p for p in job.plans if p not in failed]
+            if not job.plans:  # nothing exported: leave the folder as it was
+                journal_path.unlink(missing_ok=True)
+                if not manifest_existed:
+                    layout.manifest.unlink(missing_ok=True)
+                _remove_temp_files(layout)
+                for folder, had in ((layout.masks, masks_existed), (layout.out, existed)):
+                    if not had and folder.is_dir() and not any(folder.iterdir()):
+                        folder.rmdir()
+                return None
+        manifest = job.manifest("complete")
+        atomic_write_bytes(layout.manifest, dumps_manifest(manifest))
+        journal_path.unlink(missing_ok=True)
+        _remove_temp_files(layout)  # a worker killed mid-write leaves one
+        return manifest
+    finally:
+        if futures and client is not None:
+            try:
+                client.cancel(list(futures))
+            except Exception:
+                pass
+        if client is not None and cluster is None:
+            try:  # a cluster that outlives the run: do not keep its images open
+                client.run(clear_worker_caches, [str(p.path.resolve()) for p in job.plans])
+            except Exception:
+                pass
+        if own_client and client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _record_failure(job, plan: ImagePlan, exc: ImageReadError) -> None:
+    text = str(exc)
+    job.errors.append(text if str(plan.path) in text else f"{plan.path}: {text}")
+    failures = getattr(job, "failures", None)
+    if failures is not None:
+        failures.append((plan.path, exc))
+
+
+def _check_visible(layout: ExportLayout, files: list[str]) -> None:
+    for rel in files:
+        if not layout.path(rel).is_file():
+            raise ExportError(
+                f"{layout.path(rel)}: a dask worker wrote this file but it is not visible "
+                "here; workers and client must share the input and export folders under "
+                "the same paths"
+            )
+
+
+def _executing_keys(dask_worker) -> list[str]:
+    return [str(ts.key) for ts in dask_worker.state.executing]
+
+
+def _wait_until_idle(client, token: str, timeout: float = 120.0) -> None:
+    """Wait until no worker still executes a task of this run (cancelled ones finish)."""
+    import time
+
+    prefix = f"napari-axons-{token}-"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            running = client.run(_executing_keys)
+        except Exception:
+            return
+        if not any(k.startswith(prefix) for keys in running.values() for k in keys):
+            return
+        time.sleep(0.1)
