@@ -69,7 +69,7 @@ class ExportOptions:
     downsample : int
         1 for none; the seed's ``--downsample`` is 3 (Lanczos, ``(w // 3, h // 3)``).
     png_compression : int
-        zlib level of the PNGs (0-9). 1 is twice as fast as Pillow's default 6.
+        zlib level of the PNGs (0-9); see :func:`~napari_axons.core.export.encode_png`.
     label_class : str
         ``label_class`` of the polygons written.
     threads : int or None
