@@ -1,0 +1,184 @@
+"""npe2 reader: huge images as pyramids, and napari-axons / Django-Labeller exports.
+
+``napari_get_reader`` only looks at the name and the first bytes of a file (it
+never raises, and returns None for anything it does not read). The reader it
+returns gives:
+
+* an image file (TIFF, Zarr, PNG, JPEG): one image layer whose data is a list
+  of lazy levels (:func:`napari_axons.core.pyramid.pyramid_levels`); a large
+  file without a pyramid gets one built once, with a progress bar, and cached;
+* an export folder, its ``manifest.json``, or one ``*__labels.json``: the image
+  and a ``uint8`` labels layer (1 = foreground) read by
+  :func:`napari_axons.core.readback.read_export`.
+
+napari picks its own (eager) reader for TIFF/PNG unless told otherwise; use
+``viewer.open(path, plugin="napari-axons")`` or choose the plugin in the dialog.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["napari_get_reader", "read_image", "read_export_layers"]
+
+_IMAGE_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+", b"\x89PNG", b"\xff\xd8\xff")
+_IMAGE_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2", ".png", ".jpg", ".jpeg")
+
+
+def _kind(path) -> str | None:
+    """What ``path`` is, from its name and first bytes only (None: not ours)."""
+    p = Path(os.fspath(path))
+    if p.is_dir():
+        if (p / "manifest.json").is_file():
+            return "export"
+        if any((p / n).exists() for n in ("zarr.json", ".zarray", ".zgroup")):
+            return "image"
+        return None
+    if not p.is_file():
+        return None
+    name = p.name.lower()
+    if name == "manifest.json" or name.endswith("__labels.json"):
+        return "export"
+    if not name.endswith(_IMAGE_SUFFIXES):
+        return None
+    with open(p, "rb") as fh:
+        head = fh.read(4)
+    return "image" if head.startswith(_IMAGE_MAGIC) else None
+
+
+def napari_get_reader(path):
+    """Return a reader for ``path`` (a path or a list of paths), or None.
+
+    Parameters
+    ----------
+    path : str or list of str
+
+    Returns
+    -------
+    callable or None
+        ``reader(path) -> list of LayerData tuples`` when every path is an
+        image, an export folder, a ``manifest.json`` or a ``*__labels.json``
+        this plugin reads; None otherwise. Never raises.
+    """
+    try:
+        paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+        if not paths or any(_kind(p) is None for p in paths):
+            return None
+    except Exception:  # napari expects None, never an exception, from here
+        return None
+    return reader_function
+
+
+def reader_function(path) -> list[tuple]:
+    """Read ``path`` (or a list of paths) into LayerData tuples."""
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    layers: list[tuple] = []
+    for p in paths:
+        if _kind(p) == "export":
+            layers.extend(read_export_layers(p))
+        else:
+            layers.extend(read_image(p))
+    return layers
+
+
+class _NapariProgress:
+    """``progress(done, total)`` callback shown as a napari progress bar."""
+
+    def __init__(self, description: str):
+        self.description = description
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            try:
+                from napari.utils import progress
+            except ImportError:  # pragma: no cover - napari is there when this runs
+                return
+            self.bar = progress(total=total, desc=self.description)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _contrast_limits(source) -> list[float]:
+    dtype = np.dtype(source.dtype)
+    if dtype == np.uint8:
+        return [0.0, 255.0]
+    if dtype == np.bool_:
+        return [0.0, 1.0]
+    rng = source.intensity_range()  # from a sample, never the whole image
+    lo, hi = float(rng.low), float(rng.high)
+    return [lo, hi if hi > lo else lo + 1.0]
+
+
+def read_image(path) -> list[tuple]:
+    """One image layer: the file's pyramid (built and cached if it has none)."""
+    from .core.io import open_image
+    from .core.pyramid import pyramid_levels
+
+    source = open_image(path)
+    # undecodable data (a truncated PNG): fail here, not at draw time
+    source.read_region(0, 0, 1, 1)
+    bar = _NapariProgress(f"Building a pyramid for {Path(os.fspath(path)).name} (once)")
+    try:
+        levels = pyramid_levels(source, progress=bar)
+    finally:
+        bar.close()
+    shape = source.shape
+    meta = {
+        "name": Path(os.fspath(path)).name,
+        "multiscale": len(levels) > 1,
+        "contrast_limits": _contrast_limits(source),
+        "metadata": {"napari_axons": {"path": str(Path(os.fspath(path)).resolve()),
+                                      "notes": list(source.notes)}},
+    }
+    if len(shape) == 3 and shape[2] in (3, 4):
+        meta["rgb"] = True
+    elif len(shape) == 3:
+        meta["rgb"] = False
+        meta["channel_axis"] = 2
+        meta["contrast_limits"] = [meta["contrast_limits"]] * shape[2]
+    else:
+        meta["rgb"] = False
+    if meta["rgb"] and source.dtype == np.uint8:
+        meta.pop("contrast_limits")  # napari ignores them for uint8 RGB
+    data = levels if len(levels) > 1 else levels[0]
+    return [(data, meta, "image")]
+
+
+def read_export_layers(path) -> list[tuple]:
+    """An export (folder, manifest or ``__labels.json``) as image + labels layers."""
+    from .core.readback import read_export
+
+    contents = read_export(path)
+    layers: list[tuple] = []
+    for img in contents.images:
+        info = {"path": str(img.source_path) if img.from_source else None,
+                "export": str(contents.folder), "base": img.base,
+                "from_source": img.from_source, "warnings": list(contents.warnings)}
+        if img.image:
+            meta = {"name": img.base, "multiscale": len(img.image) > 1, "rgb": img.rgb,
+                    "metadata": {"napari_axons": dict(info)}}
+            if np.dtype(img.image[0].dtype) == np.uint8 and not img.rgb:
+                meta["contrast_limits"] = [0.0, 255.0]
+            # other dtypes: napari computes limits on the smallest level (a
+            # single level is at most TOP_SIDE on its longer side, or the mosaic: uint8)
+            layers.append((img.image if len(img.image) > 1 else img.image[0], meta, "image"))
+        if img.labels is not None:
+            tr = img.labels_transform()
+            meta = {"name": f"{img.base} labels",
+                    "metadata": {"napari_axons": {**info, "origin": list(img.origin),
+                                                  "working_shape": list(img.shape),
+                                                  "scale": list(img.scale)}}}
+            if tr["scale"] != (1.0, 1.0):
+                meta["scale"] = tr["scale"]
+            if any(tr["translate"]):
+                meta["translate"] = tr["translate"]
+            layers.append((img.labels, meta, "labels"))
+    return layers

@@ -1,0 +1,248 @@
+"""npe2 writers: a Labels layer as a Django-Labeller file; image + labels as an export.
+
+``write_labels_json``
+    One tile-sized Labels layer -> one ``__labels.json``. Every nonzero pixel
+    is foreground (all label values are one class, ``label_class`` from the
+    layer's ``metadata["napari_axons"]["label_class"]``, default ``"axon"``),
+    one polygon label per 8-connected component, pixel exact
+    (:func:`napari_axons.core.polygons.mask_to_labels`). Coordinates are the
+    layer's data pixels; a layer placed with ``translate`` records its origin
+    in the document's ``tile`` block.
+
+``write_export``
+    An image layer and (optionally) a Labels layer -> an export folder in the
+    seed's layout with its manifest, through
+    :class:`napari_axons.core.pipeline.ExportJob`, whose ``mask_reader`` reads
+    the labels array. The image comes from its file when the layer was opened
+    by this plugin (``metadata["napari_axons"]["path"]``, the honest source:
+    the manifest then points at it and records its fingerprint). An image that
+    lives only in memory is first written to a temporary TIFF named after the
+    layer, exported, and the temporary file deleted; the manifest then says
+    ``"path": null`` and notes that the image came from a napari layer.
+    The labels layer is mapped onto the image by its ``scale``/``translate``
+    (a labels layer ``f`` times coarser than the image means an export
+    downsampled by ``f``); only the tiles that the labels layer covers whole
+    are exported (a tile half outside it would claim "no axons" where nothing
+    is known).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["write_labels_json", "write_export"]
+
+LABELS_SUFFIX = "__labels.json"
+
+
+def _plain_array(data) -> np.ndarray:
+    if isinstance(data, (list, tuple)):  # a multiscale layer: full resolution
+        data = data[0]
+    return np.asarray(data)
+
+
+def _axons_meta(meta: dict) -> dict:
+    md = (meta or {}).get("metadata") or {}
+    info = md.get("napari_axons") if isinstance(md, dict) else None
+    return info if isinstance(info, dict) else {}
+
+
+def write_labels_json(path: str, data, meta: dict) -> list[str]:
+    """Write a 2D Labels layer as a Django-Labeller ``__labels.json``.
+
+    Parameters
+    ----------
+    path : str
+        Target file. ``image_filename`` is derived from it:
+        ``<stem>__labels.json`` annotates ``<stem>.png``; any other
+        ``<name>.json`` annotates ``<name>.png``.
+    data : array_like
+        ``(rows, columns)`` integer labels; nonzero is foreground.
+    meta : dict
+        The layer's attributes (``name``, ``translate``, ``metadata``, ...).
+
+    Returns
+    -------
+    list of str
+        ``[path]``.
+
+    Raises
+    ------
+    ValueError
+        When the layer is not 2D.
+    """
+    from .core.export import atomic_write_bytes
+    from .core.polygons import dumps_labels, labels_document, mask_to_labels
+
+    arr = _plain_array(data)
+    if arr.ndim != 2:
+        raise ValueError(f"{path}: only 2D Labels layers can be saved as a label file "
+                         f"(this one has shape {arr.shape})")
+    target = Path(path)
+    name = target.name
+    if name.endswith(LABELS_SUFFIX):
+        image_filename = name[: -len(LABELS_SUFFIX)] + ".png"
+    else:
+        image_filename = (name[: -len(".json")] if name.endswith(".json") else name) + ".png"
+    info = _axons_meta(meta)
+    label_class = info.get("label_class", "axon")
+    mask = np.asarray(arr != 0, dtype=np.uint8)
+    stem = image_filename[: -len(".png")]
+    labels = mask_to_labels(mask, label_class=label_class, source="manual",
+                            id_prefix=f"{stem}-")
+    tile = None
+    translate = [float(v) for v in (meta or {}).get("translate", ())][-2:]
+    if any(translate):
+        tile = {"y": translate[0], "x": translate[1], "height": int(arr.shape[0]),
+                "width": int(arr.shape[1])}
+    doc = labels_document(image_filename, labels, tile=tile)
+    atomic_write_bytes(target, dumps_labels(doc))
+    return [str(target)]
+
+
+def _split_layers(layer_data) -> tuple[tuple, tuple | None]:
+    images = [ld for ld in layer_data if ld[2] == "image"]
+    labels = [ld for ld in layer_data if ld[2] == "labels"]
+    if len(images) != 1 or len(labels) > 1:
+        raise ValueError(
+            "an export needs exactly one image layer and at most one labels layer "
+            f"(got {len(images)} image and {len(labels)} labels layers)"
+        )
+    return images[0], (labels[0] if labels else None)
+
+
+def _vec(meta: dict, key: str, default: float) -> tuple[float, float]:
+    v = [float(x) for x in (meta or {}).get(key, ())][-2:]
+    return (v[0], v[1]) if len(v) == 2 else (default, default)
+
+
+def write_export(path: str, layer_data: list[tuple]) -> list[str]:
+    """Write an image layer and a Labels layer as a napari-axons export folder.
+
+    Parameters
+    ----------
+    path : str
+        The export folder (created; must be empty or absent).
+    layer_data : list of (data, meta, layer_type)
+        One ``"image"`` layer and at most one ``"labels"`` layer.
+
+    Returns
+    -------
+    list of str
+        Every file written, the manifest first.
+
+    Raises
+    ------
+    ValueError
+        Wrong layers, or labels that do not line up with the image grid.
+    napari_axons.core.export.ExportError
+        The folder cannot be written, or already holds files.
+    """
+    from .core.export import atomic_write_bytes, dumps_manifest
+    from .core.pipeline import ExportJob, ExportOptions
+
+    (img_data, img_meta, _), labels_ld = _split_layers(layer_data)
+    info = _axons_meta(img_meta)
+    src = info.get("path")
+    tmpdir = None
+    in_memory = not (isinstance(src, str) and Path(src).is_file())
+    try:
+        if in_memory:
+            import tifffile
+
+            from .core.export import safe_base_name
+
+            arr = _plain_array(img_data)
+            tmpdir = tempfile.TemporaryDirectory(prefix="napari-axons-")
+            base = safe_base_name((img_meta or {}).get("name") or "image")
+            src = os.path.join(tmpdir.name, base + ".tif")
+            rgb = arr.ndim == 3 and arr.shape[-1] in (3, 4)
+            tifffile.imwrite(src, arr, photometric="rgb" if rgb else None)
+        options = ExportOptions()
+        mask_reader = None
+        tiles = None
+        job_kw = {}
+        if labels_ld is not None:
+            labels = _plain_array(labels_ld[0])
+            if labels.ndim != 2:
+                raise ValueError(f"the labels layer must be 2D (shape {labels.shape})")
+            lab_meta = labels_ld[1] or {}
+            i_scale, i_tr = _vec(img_meta, "scale", 1.0), _vec(img_meta, "translate", 0.0)
+            l_scale, l_tr = _vec(lab_meta, "scale", 1.0), _vec(lab_meta, "translate", 0.0)
+            factors = [ls / s for ls, s in zip(l_scale, i_scale, strict=True)]
+            f = int(round(factors[0]))
+            if f < 1 or any(abs(fa - f) > 1e-6 for fa in factors):
+                raise ValueError(f"the labels layer's scale {l_scale} is not a whole multiple of "
+                                 f"the image's {i_scale}")
+            options = ExportOptions(downsample=f)
+            # working pixel i is centred on image pixel i * f + (f - 1) / 2
+            offset = []
+            for ls, lt, s, it in zip(l_scale, l_tr, i_scale, i_tr, strict=True):
+                o = (lt - it - (f - 1) / 2 * s) / ls
+                if abs(o - round(o)) > 1e-3:
+                    raise ValueError("the labels layer is not aligned to the image's pixel grid "
+                                     f"(translate {l_tr})")
+                offset.append(int(round(o)))
+            oy, ox = offset
+
+            def mask_reader(plan, box, labels=labels, oy=oy, ox=ox):
+                out = np.zeros((box.height, box.width), np.uint8)
+                y0, x0 = max(box.y, oy), max(box.x, ox)
+                y1 = min(box.y + box.height, oy + labels.shape[0])
+                x1 = min(box.x + box.width, ox + labels.shape[1])
+                if y1 > y0 and x1 > x0:
+                    out[y0 - box.y : y1 - box.y, x0 - box.x : x1 - box.x] = (
+                        labels[y0 - oy : y1 - oy, x0 - ox : x1 - ox] != 0)
+                return out
+
+            probe = ExportJob([src], path, options)
+            try:
+                if probe.errors:
+                    raise ValueError(probe.errors[0])
+                grid = probe.plans[0].grid
+                # only tiles whose whole (real-image) area the labels cover: a
+                # tile half outside the labels would claim "no axons" where unknown
+                wanted = []
+                for b in grid:
+                    ys, xs = b.valid_slices(grid.height, grid.width)
+                    if (b.y + ys.start >= oy and b.y + ys.stop <= oy + labels.shape[0]
+                            and b.x + xs.start >= ox and b.x + xs.stop <= ox + labels.shape[1]):
+                        wanted.append(b.index)
+            finally:
+                probe.close()
+            if not wanted:
+                raise ValueError("the labels layer covers no whole tile of the image")
+            if len(wanted) < len(grid):
+                tiles = {src: wanted}
+            job_kw = {"mask_reader": mask_reader, "label_source": "manual"}
+        job = ExportJob([src], path, options, tiles=tiles, **job_kw)
+        try:
+            if job.errors:
+                raise ValueError(job.errors[0])
+            gen = job.run()
+            written: list[str] = []
+            while True:
+                try:
+                    result = next(gen)
+                except StopIteration as stop:
+                    manifest = stop.value
+                    break
+                written.extend(str(Path(path) / f) for f in result.files)
+        finally:
+            job.close()
+        if manifest is None:
+            raise ValueError("; ".join(job.errors) or "nothing was exported")
+        if in_memory:
+            for img in manifest["images"]:
+                img["source"]["path"] = None
+                img["source"]["notes"].append(
+                    "written from an in-memory napari layer; there is no source file")
+            atomic_write_bytes(Path(path) / "manifest.json", dumps_manifest(manifest))
+        return [str(Path(path) / "manifest.json"), *written]
+    finally:
+        if tmpdir is not None:
+            tmpdir.cleanup()

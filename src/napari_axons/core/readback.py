@@ -1,0 +1,427 @@
+"""Reading an export back: the slide image and its labels, in slide coordinates.
+
+:func:`read_export` accepts an export folder, its ``manifest.json``, or a single
+Django-Labeller ``__labels.json`` file, and returns :class:`ExportContents`.
+
+Per exported image (:class:`ExportedImage`):
+
+* **image**: when the manifest's source file still exists and its
+  :func:`~napari_axons.core.export.sampled_file_hash` matches the manifest, the
+  source is opened lazily (full resolution, with a pyramid from
+  :func:`~napari_axons.core.pyramid.pyramid_levels`); otherwise the tile PNGs
+  are reassembled lazily (a dask array over the tiles, in working-image
+  pixels; each chunk reads the tiles under it when it is drawn).
+* **labels**: a ``uint8`` image, 1 = foreground, 0 = background, covering the
+  bounding box of the exported tiles in working-image pixels
+  (:attr:`ExportedImage.origin` is its top-left corner). Each tile's polygons
+  are rendered with :func:`~napari_axons.core.polygons.labels_to_mask` (the
+  rendering Django-Labeller uses); the mask PNG is used only for a tile whose
+  label file is missing. Where tiles overlap (shifted edge tiles, overlap),
+  the tile that comes **later in the grid order wins**, the order in which the
+  tiles were written.
+
+World coordinates: the image's own pixels. When the source is shown and the
+export was downsampled, labels need ``scale = (scale_y, scale_x)`` and a
+``translate`` (:meth:`ExportedImage.labels_transform`) to sit on the source.
+
+Safety: file names read from a manifest or a label file are relative paths
+that must stay inside the export folder; absolute names, ``..`` and symbolic
+links leading out are refused with :class:`~napari_axons.core.export.ExportError`
+(manifest) or :class:`~napari_axons.core.polygons.LabelFileError` (label file).
+The source path is the one absolute path a manifest holds; it is only opened
+when it is a regular file (or a Zarr folder) whose fingerprint matches.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import numpy as np
+
+from .export import MANIFEST_NAME, ExportError, read_manifest, sampled_file_hash
+from .polygons import LabelFileError, labels_to_mask, read_labels_json
+
+__all__ = ["ExportContents", "ExportedImage", "TileEntry", "read_export", "safe_child"]
+
+LABELS_SUFFIX = "__labels.json"
+
+
+@dataclass(frozen=True)
+class TileEntry:
+    """One exported tile: its box in working-image pixels and its files (absolute)."""
+
+    index: int
+    name: str
+    y: int
+    x: int
+    height: int
+    width: int
+    tile: Path | None
+    mask: Path | None
+    labels: Path | None
+
+
+@dataclass
+class ExportedImage:
+    """One image of an export, read back.
+
+    Attributes
+    ----------
+    base : str
+        The export's base name for the image.
+    shape : tuple of int
+        Working-image ``(height, width)`` (the grid's image).
+    image : list of array
+        Lazy levels, full resolution first (source pixels when ``from_source``,
+        else working-image pixels).
+    from_source : bool
+        True when ``image`` is the original source file.
+    labels : numpy.ndarray or None
+        ``uint8`` 0/1 over the tiles' bounding box (None: no masks exported).
+    origin : tuple of int
+        Working-image ``(y, x)`` of ``labels[0, 0]``.
+    scale : tuple of float
+        Source pixels per working pixel ``(scale_y, scale_x)`` (1 without downsampling).
+    tiles : list of TileEntry
+    source_path : Path or None
+    """
+
+    base: str
+    shape: tuple[int, int]
+    image: list
+    from_source: bool
+    labels: np.ndarray | None
+    origin: tuple[int, int]
+    scale: tuple[float, float]
+    tiles: list[TileEntry]
+    source_path: Path | None = None
+    rgb: bool = True
+
+    def labels_transform(self) -> dict:
+        """``{"scale", "translate"}`` placing :attr:`labels` on :attr:`image` in napari.
+
+        A working pixel ``i`` covers source pixels ``[i * s, (i + 1) * s)``, whose
+        centre is ``i * s + (s - 1) / 2``.
+        """
+        s = self.scale if self.from_source else (1.0, 1.0)
+        return {
+            "scale": tuple(float(v) for v in s),
+            "translate": tuple(o * v + (v - 1) / 2 for o, v in zip(self.origin, s, strict=True)),
+        }
+
+
+@dataclass
+class ExportContents:
+    """What :func:`read_export` found."""
+
+    folder: Path
+    images: list[ExportedImage]
+    manifest: dict | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def safe_child(root: Path, relative, *, what: str = "file", error=ExportError) -> Path:
+    """``root / relative``, refusing names that would leave ``root``.
+
+    Raises
+    ------
+    ExportError (or ``error``)
+        Absolute names, drive letters, ``..`` components, empty names, or a
+        path that resolves (through links) outside ``root``.
+    """
+    if not isinstance(relative, str) or not relative.strip() or "\x00" in relative:
+        raise error(f"{root}: invalid {what} name {relative!r}")
+    posix, win = PurePosixPath(relative), PureWindowsPath(relative)
+    if posix.is_absolute() or win.is_absolute() or win.drive or relative.startswith(("/", "\\")):
+        raise error(f"{root}: {what} name {relative!r} is absolute; only names inside the "
+                    "export folder are allowed")
+    if ".." in posix.parts or ".." in win.parts:
+        raise error(f"{root}: {what} name {relative!r} leaves the export folder ('..')")
+    real_root = root.resolve()
+    target = (root / relative).resolve()
+    if target != real_root and real_root not in target.parents:
+        raise error(f"{root}: {what} name {relative!r} leads outside the export folder")
+    return target
+
+
+def read_export(path: str | os.PathLike, *, use_source: bool = True) -> ExportContents:
+    """Read an export folder, its manifest, or one ``__labels.json`` file.
+
+    Parameters
+    ----------
+    path : path
+        An export folder (holding ``manifest.json``), the manifest itself, or a
+        Django-Labeller ``*__labels.json`` file.
+    use_source : bool
+        Open the original source image when it exists with a matching
+        fingerprint (otherwise, and when False, the tile PNGs are used).
+
+    Returns
+    -------
+    ExportContents
+
+    Raises
+    ------
+    ExportError
+        A missing or malformed manifest, or a file name leaving the folder.
+    LabelFileError
+        A malformed label file, or an image name in it leaving its folder.
+    """
+    path = Path(path)
+    if path.is_file() and path.name.endswith(LABELS_SUFFIX):
+        return _read_single_labels(path)
+    manifest_path = path / MANIFEST_NAME if path.is_dir() else path
+    manifest = read_manifest(manifest_path)
+    folder = manifest_path.parent
+    contents = ExportContents(folder, [], manifest)
+    images = manifest.get("images")
+    if not isinstance(images, list):
+        raise ExportError(f"{manifest_path}: malformed manifest: 'images' is not a list")
+    for k, entry in enumerate(images):
+        try:
+            contents.images.append(_read_image(folder, entry, use_source, contents.warnings))
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, LabelFileError):
+                raise
+            raise ExportError(
+                f"{manifest_path}: malformed manifest: image {k}: {type(exc).__name__}: {exc}"
+            ) from exc
+    return contents
+
+
+def _int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise ValueError(f"{what} is not an integer: {value!r}")
+    return int(value)
+
+
+def _read_image(folder: Path, entry: dict, use_source: bool, warnings: list[str]) -> ExportedImage:
+    base = str(entry["base"])
+    working = entry["working"]
+    wh, ww = _int(working["height"], "working height"), _int(working["width"], "working width")
+    if wh < 1 or ww < 1:
+        raise ValueError(f"working size {ww} x {wh}")
+    scale = (float(working.get("scale_y", 1.0)), float(working.get("scale_x", 1.0)))
+    tiles = []
+    for t in entry["tiles"]:
+        box = t["box"]
+        files = t.get("files") or {}
+        if not isinstance(files, dict):
+            raise TypeError("tile 'files' is not an object")
+        resolved = {key: (safe_child(folder, files[key], what=f"{key} file")
+                          if files.get(key) is not None else None)
+                    for key in ("tile", "mask", "labels")}
+        tiles.append(TileEntry(
+            _int(t["index"], "tile index"), str(t.get("name", "")),
+            _int(box["y"], "box y"), _int(box["x"], "box x"),
+            _int(box["height"], "box height"), _int(box["width"], "box width"),
+            resolved["tile"], resolved["mask"], resolved["labels"],
+        ))
+    src = entry.get("source") or {}
+    source_path = _matching_source(src, warnings) if use_source else None
+    image, from_source, rgb = None, False, True
+    if source_path is not None:
+        try:
+            from .io import open_image
+            from .pyramid import pyramid_levels
+
+            source = open_image(source_path)
+            image, from_source = pyramid_levels(source), True
+            rgb = len(source.shape) == 3 and source.shape[2] in (3, 4)
+        except Exception as exc:  # fall back to the tiles; say why
+            warnings.append(f"{source_path}: cannot open the source ({exc}); showing the tiles")
+    if image is None:
+        image = [_tile_mosaic(tiles, (wh, ww))]
+    labels, origin = _labels(tiles, (wh, ww), warnings)
+    return ExportedImage(base, (wh, ww), image, from_source, labels, origin, scale, tiles,
+                         source_path, rgb)
+
+
+def _matching_source(src: dict, warnings: list[str]) -> Path | None:
+    raw = src.get("path")
+    if not isinstance(raw, str) or not raw:
+        return None
+    p = Path(raw)
+    try:
+        zarr_dir = p.is_dir() and any((p / n).exists() for n in (".zarray", ".zgroup", "zarr.json"))
+        ok = p.is_file() or zarr_dir
+        if not ok:
+            return None
+        if sampled_file_hash(p) != src.get("hash"):
+            warnings.append(f"{p}: the source file changed since the export; showing the tiles")
+            return None
+    except OSError:
+        return None
+    return p
+
+
+def _labels(tiles: list[TileEntry], shape, warnings: list[str]):
+    with_labels = [t for t in tiles if t.labels is not None or t.mask is not None]
+    if not with_labels:
+        return None, (0, 0)
+    h, w = shape
+    y0 = max(0, min(t.y for t in tiles))
+    x0 = max(0, min(t.x for t in tiles))
+    y1 = min(h, max(t.y + t.height for t in tiles))
+    x1 = min(w, max(t.x + t.width for t in tiles))
+    if (y1 - y0) * (x1 - x0) > 2**28:
+        warnings.append(f"labels cover {x1 - x0} x {y1 - y0} pixels; this needs "
+                        f"{(y1 - y0) * (x1 - x0) / 2**30:.1f} GB of memory")
+    out = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.uint8)
+    for t in sorted(with_labels, key=lambda t: t.index):
+        mask = _tile_mask(t, warnings)
+        if mask is None:
+            continue
+        ty0, tx0 = max(t.y, y0), max(t.x, x0)
+        ty1, tx1 = min(t.y + t.height, y1), min(t.x + t.width, x1)
+        if ty1 <= ty0 or tx1 <= tx0:
+            continue
+        out[ty0 - y0 : ty1 - y0, tx0 - x0 : tx1 - x0] = mask[ty0 - t.y : ty1 - t.y,
+                                                               tx0 - t.x : tx1 - t.x]
+    return out, (y0, x0)
+
+
+def _tile_mask(t: TileEntry, warnings: list[str]) -> np.ndarray | None:
+    if t.labels is not None and t.labels.is_file():
+        doc = read_labels_json(t.labels)
+        mask, notes = labels_to_mask(doc, (t.height, t.width), path=t.labels)
+        warnings.extend(notes)
+        return (mask > 0).astype(np.uint8)
+    if t.mask is not None and t.mask.is_file():
+        arr = _read_png(t.mask, warnings)
+        if arr is None:
+            return None
+        if arr.ndim == 3:
+            arr = arr[..., 0]
+        if arr.shape != (t.height, t.width):
+            warnings.append(f"{t.mask}: mask is {arr.shape[1]} x {arr.shape[0]}, the tile "
+                            f"{t.width} x {t.height}; skipped")
+            return None
+        return (arr > 0).astype(np.uint8)
+    warnings.append(f"tile {t.index} ({t.name}): no label file or mask; left empty")
+    return None
+
+
+def _read_png(path: Path, warnings: list[str] | None = None) -> np.ndarray | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB") if im.mode not in ("L", "RGB") else im)
+    except Exception as exc:
+        if warnings is not None:
+            warnings.append(f"{path}: cannot read ({type(exc).__name__}: {exc})")
+        return None
+
+
+class _TileMosaic:
+    """Array-like ``(h, w, 3)`` uint8 assembled from tile PNGs on demand (later tiles win)."""
+
+    def __init__(self, tiles: list[TileEntry], shape: tuple[int, int]):
+        self.tiles = sorted((t for t in tiles if t.tile is not None), key=lambda t: t.index)
+        self.shape = (shape[0], shape[1], 3)
+        self.dtype = np.dtype(np.uint8)
+        self.ndim = 3
+        self._cache: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _tile(self, t: TileEntry) -> np.ndarray | None:
+        with self._lock:
+            if t.index in self._cache:
+                self._cache.move_to_end(t.index)
+                return self._cache[t.index]
+        arr = _read_png(t.tile) if t.tile.is_file() else None
+        if arr is not None:
+            if arr.ndim == 2:
+                arr = np.repeat(arr[..., None], 3, axis=2)
+            if arr.shape[:2] != (t.height, t.width):
+                arr = None
+        with self._lock:
+            self._cache[t.index] = arr
+            while len(self._cache) > 16:
+                self._cache.popitem(last=False)
+        return arr
+
+    def __getitem__(self, key):
+        if not isinstance(key, tuple):
+            key = (key,)
+        key = key + (slice(None),) * (3 - len(key))
+        ys, xs, cs = key
+        y0, y1, _ = ys.indices(self.shape[0])
+        x0, x1, _ = xs.indices(self.shape[1])
+        out = np.zeros((max(0, y1 - y0), max(0, x1 - x0), 3), np.uint8)
+        for t in self.tiles:
+            ty0, tx0 = max(t.y, y0), max(t.x, x0)
+            ty1, tx1 = min(t.y + t.height, y1), min(t.x + t.width, x1)
+            if ty1 <= ty0 or tx1 <= tx0:
+                continue
+            arr = self._tile(t)
+            if arr is None:
+                continue
+            out[ty0 - y0 : ty1 - y0, tx0 - x0 : tx1 - x0] = arr[ty0 - t.y : ty1 - t.y,
+                                                                 tx0 - t.x : tx1 - t.x]
+        return out[:, :, cs]
+
+
+def _tile_mosaic(tiles: list[TileEntry], shape: tuple[int, int]):
+    import dask.array as da
+
+    size = max((t.height for t in tiles), default=512)
+    return da.from_array(_TileMosaic(tiles, shape), chunks=(size, size, 3), asarray=False,
+                         fancy=False, name=False)
+
+
+def _read_single_labels(path: Path) -> ExportContents:
+    folder = path.parent
+    doc = read_labels_json(path)
+    warnings: list[str] = []
+    name = doc.get("image_filename")
+    tile_path = None
+    image = None
+    if isinstance(name, str) and name:
+        tile_path = safe_child(folder, name, what="image_filename", error=LabelFileError)
+        if tile_path.is_file():
+            image = _read_png(tile_path, warnings)
+        else:
+            warnings.append(f"{path}: its image {name!r} is not beside it")
+    tile_block = doc.get("tile") if isinstance(doc.get("tile"), dict) else {}
+    if image is not None:
+        shape = image.shape[:2]
+    elif isinstance(tile_block.get("height"), int) and isinstance(tile_block.get("width"), int):
+        shape = (tile_block["height"], tile_block["width"])
+    else:
+        xs, ys = [0], [0]
+        _extent(doc["labels"], xs, ys)
+        shape = (int(np.ceil(max(ys))) + 1, int(np.ceil(max(xs))) + 1)
+        warnings.append(f"{path}: no image or tile size; labels sized to their extent "
+                        f"({shape[1]} x {shape[0]})")
+    mask, notes = labels_to_mask(doc, shape, path=path)
+    warnings.extend(notes)
+    labels = (mask > 0).astype(np.uint8)
+    stem = path.name[: -len(LABELS_SUFFIX)] or path.stem
+    if image is not None:
+        rgb = image.ndim == 3
+        levels = [image]
+    else:
+        rgb, levels = True, []
+    index = tile_block.get("index") if isinstance(tile_block.get("index"), int) else 0
+    t = TileEntry(index, stem, 0, 0, shape[0], shape[1], tile_path, None, path)
+    img = ExportedImage(stem, tuple(shape), levels, False, labels, (0, 0), (1.0, 1.0), [t],
+                        None, rgb)
+    return ExportContents(folder, [img], None, warnings)
+
+
+def _extent(labels, xs: list, ys: list) -> None:
+    for label in labels:
+        if not isinstance(label, dict):
+            continue
+        regions = [label["vertices"]] if "vertices" in label else label.get("regions") or []
+        for region in regions:
+            for v in region:
+                xs.append(float(v["x"]))
+                ys.append(float(v["y"]))
+        _extent(label.get("component_models") or [], xs, ys)

@@ -1,0 +1,188 @@
+"""core.readback: an export read back gives the masks it was written from, safely."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_axons._reader import napari_get_reader
+from napari_axons.core.export import ExportError
+from napari_axons.core.pipeline import ExportJob, ExportOptions
+from napari_axons.core.polygons import LabelFileError
+from napari_axons.core.readback import read_export
+
+
+def _export(src, out, truth, *, downsample=1, tile_size=256):
+    def mask_reader(plan, box):
+        m = np.zeros((box.height, box.width), np.uint8)
+        ys, xs = box.valid_slices(truth.shape[0], truth.shape[1])
+        m[ys, xs] = truth[box.y + ys.start : box.y + ys.stop, box.x + xs.start : box.x + xs.stop]
+        return m
+
+    job = ExportJob([src], out, ExportOptions(tile_size=tile_size, downsample=downsample,
+                                              threads=2), mask_reader=mask_reader)
+    try:
+        results = list(job.run())
+    finally:
+        job.close()
+    assert not job.errors
+    return results
+
+
+@pytest.fixture
+def exported(tmp_path, rgb_image, blob_mask):
+    img = rgb_image(700, 1000)
+    src = tmp_path / "slide.tif"
+    tifffile.imwrite(src, img, photometric="rgb")
+    truth = blob_mask((700, 1000), seed=3)
+    out = tmp_path / "out"
+    results = _export(src, out, truth)
+    return src, img, truth, out, results
+
+
+def test_round_trip_labels_exact(exported):
+    src, img, truth, out, results = exported
+    contents = read_export(out)
+    assert contents.warnings == []
+    [im] = contents.images
+    assert im.shape == (700, 1000) and im.origin == (0, 0) and im.labels.dtype == np.uint8
+    np.testing.assert_array_equal(im.labels, truth)
+    # every mask PNG written agrees with the labels read back at its box
+    from PIL import Image
+
+    for t in im.tiles:
+        mask = np.asarray(Image.open(t.mask)) > 0
+        np.testing.assert_array_equal(mask, im.labels[t.y : t.y + t.height, t.x : t.x + t.width])
+    assert im.from_source and im.source_path == src.resolve()
+    np.testing.assert_array_equal(np.asarray(im.image[0]), img)
+
+
+def test_without_source_tiles_are_reassembled(exported):
+    src, img, truth, out, _ = exported
+    src.unlink()
+    contents = read_export(out / "manifest.json")
+    [im] = contents.images
+    assert not im.from_source
+    np.testing.assert_array_equal(im.image[0].compute(), img)
+    np.testing.assert_array_equal(im.labels, truth)
+
+
+def test_changed_source_is_not_used(exported):
+    src, img, truth, out, _ = exported
+    tifffile.imwrite(src, img[::-1].copy(), photometric="rgb")
+    contents = read_export(out)
+    assert not contents.images[0].from_source
+    assert any("changed" in w for w in contents.warnings)
+    np.testing.assert_array_equal(contents.images[0].image[0].compute(), img)
+
+
+def test_mask_png_fallback(exported):
+    _, _, truth, out, _ = exported
+    for f in out.glob("*__labels.json"):
+        f.unlink()
+    [im] = read_export(out, use_source=False).images
+    np.testing.assert_array_equal(im.labels, truth)
+
+
+def test_downsampled_export_places_labels_on_source(tmp_path, rgb_image, blob_mask):
+    img = rgb_image(1200, 900)
+    src = tmp_path / "big.tif"
+    tifffile.imwrite(src, img, photometric="rgb", tile=(256, 256))
+    truth = blob_mask((400, 300), seed=7)
+    _export(src, tmp_path / "out", truth, downsample=3, tile_size=128)
+    [im] = read_export(tmp_path / "out").images
+    np.testing.assert_array_equal(im.labels, truth)
+    assert im.from_source and im.image[0].shape == (1200, 900, 3)
+    tr = im.labels_transform()
+    assert tr["scale"] == (3.0, 3.0) and tr["translate"] == (1.0, 1.0)
+
+
+def test_reader_on_export_gives_image_and_labels(exported):
+    _, img, truth, out, _ = exported
+    layers = napari_get_reader(str(out))(str(out))
+    kinds = [k for _, _, k in layers]
+    assert kinds == ["image", "labels"]
+    (lab, meta, _) = layers[1]
+    np.testing.assert_array_equal(lab, truth)
+    assert "scale" not in meta and "translate" not in meta
+    assert meta["metadata"]["napari_axons"]["export"] == str(out)
+
+
+def _edit_manifest(out, change):
+    doc = json.loads((out / "manifest.json").read_text())
+    change(doc)
+    (out / "manifest.json").write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("bad", ["../outside__labels.json", "/etc/passwd",
+                                 "..\\..\\x.json", "masks/../../x.png"])
+def test_path_traversal_in_manifest_is_refused(exported, bad):
+    _, _, _, out, _ = exported
+    (out.parent / "outside__labels.json").write_text('{"labels": []}')
+
+    def change(doc):
+        doc["images"][0]["tiles"][1]["files"]["labels"] = bad
+
+    _edit_manifest(out, change)
+    with pytest.raises(ExportError, match="export folder|absolute"):
+        read_export(out)
+    assert napari_get_reader(str(out)) is not None  # detection stays cheap; reading refuses
+
+
+def test_symlink_out_of_folder_is_refused(exported, tmp_path):
+    _, _, _, out, _ = exported
+    (tmp_path / "elsewhere").mkdir()
+    (out / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    _edit_manifest(out, lambda d: d["images"][0]["tiles"][0]["files"].update(
+        labels="link/x__labels.json"))
+    with pytest.raises(ExportError, match="outside the export folder"):
+        read_export(out)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "not a readable manifest"),
+    ('{"format": "something-else"}', "not a napari-axons manifest"),
+    ('{"format": "napari-axons-export/1", "images": 3}', "'images' is not a list"),
+    ('{"format": "napari-axons-export/1", "images": [{"base": "a"}]}', "malformed manifest"),
+])
+def test_malformed_manifest_one_line_error(tmp_path, text, message):
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(ExportError, match=message) as info:
+        read_export(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_single_labels_file(exported, tmp_path):
+    _, _, truth, out, _ = exported
+    [im] = read_export(out, use_source=False).images
+    t = im.tiles[3]
+    one = read_export(t.labels)
+    [single] = one.images
+    assert single.image[0].shape == (t.height, t.width, 3)
+    np.testing.assert_array_equal(single.labels, truth[t.y : t.y + t.height, t.x : t.x + t.width])
+    layers = napari_get_reader(str(t.labels))(str(t.labels))
+    assert [k for *_, k in layers] == ["image", "labels"]
+
+
+def test_single_labels_file_without_image_and_bad_names(tmp_path):
+    doc = {"image_filename": "gone.png", "labels": [
+        {"label_type": "polygon", "label_class": "axon", "source": "manual", "anno_data": {},
+         "object_id": "a", "regions": [[{"x": 2, "y": 2}, {"x": 9, "y": 2}, {"x": 9, "y": 6}]]}]}
+    p = tmp_path / "t__labels.json"
+    p.write_text(json.dumps(doc))
+    contents = read_export(p)
+    [im] = contents.images
+    assert im.labels.shape == (7, 10) and im.labels.max() == 1 and im.image == []
+    assert any("not beside it" in w for w in contents.warnings)
+    doc["image_filename"] = "../../etc/passwd"
+    p.write_text(json.dumps(doc))
+    with pytest.raises(LabelFileError, match=r"leaves the export folder"):
+        read_export(p)
+    p.write_text("{broken")
+    with pytest.raises(LabelFileError, match="malformed JSON"):
+        read_export(p)
+    shutil.rmtree(tmp_path / "nothing", ignore_errors=True)
