@@ -76,22 +76,19 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from .export import ExportError, ExportLayout, atomic_write_bytes, dumps_manifest
+from .export import ExportError, ExportLayout
 from .grid import TileGrid
-from .io import ImageReadError, IntensityRange, SourceImage, open_image
+from .io import IntensityRange, SourceImage, open_image
 from .pipeline import (
-    JOURNAL_NAME,
     ExportJob,
     ExportOptions,
     ImagePlan,
     TileResult,
-    _overview_rgb,
-    _remove_temp_files,
     write_tile_outputs,
 )
 from .working import WorkingImage
 
-__all__ = ["run_distributed", "clear_worker_caches"]
+__all__ = ["run_distributed", "ClusterProducer", "clear_worker_caches"]
 
 #: Tiles per task without a model (with one: the model's batch size).
 DEFAULT_BLOCK = 4
@@ -290,7 +287,10 @@ def run_distributed(
                          "cluster; run it locally")
     if segmenter_spec is not None and job.segmenter is None:
         raise ValueError("segmenter_spec is given but the job has no segmenter")
-    return _run(job, segmenter_spec, workers, scheduler, client, threads_per_worker, block_size)
+    producer = ClusterProducer(job, segmenter_spec=segmenter_spec, workers=workers,
+                               scheduler=scheduler, client=client,
+                               threads_per_worker=threads_per_worker, block_size=block_size)
+    return job.run(producer)
 
 
 def _connect(workers, scheduler, threads_per_worker):
@@ -348,78 +348,77 @@ def _segmenter_arg(job, segmenter_spec, client):
     return _SegmenterSpec(str(model), tuple(sorted((options or {}).items())), state)
 
 
-def _run(job, segmenter_spec, workers, scheduler, client, threads_per_worker, block_size):
-    layout = job.layout
-    existed, masks_existed = layout.out.exists(), layout.masks.exists()
-    manifest_existed = layout.manifest.exists()
-    done = job._check_folder()
-    own_client = client is None
-    cluster = None
-    futures: dict = {}
-    where = scheduler or ("a local dask cluster" if workers is not None else "the dask cluster")
-    try:
-        if own_client:
-            client, cluster = _connect(workers, scheduler, threads_per_worker)
-        _check_workers(client, where)
-        layout.prepare(with_masks=job.with_masks)
-        _remove_temp_files(layout)  # left by a killed run; only ever ours
-        atomic_write_bytes(layout.manifest, dumps_manifest(job.manifest("running")))
+class ClusterProducer:
+    """A :class:`~napari_axons.core.pipeline.TileProducer` that runs on dask.distributed.
+
+    Entering connects (or starts a local cluster) and checks the workers'
+    napari-axons version; leaving closes what it opened. See
+    :func:`run_distributed` for the parameters.
+    """
+
+    def __init__(self, job: ExportJob, *, segmenter_spec=None, workers=None, scheduler=None,
+                 client=None, threads_per_worker: int = 1, block_size: int | None = None):
+        self.job = job
+        self.segmenter_spec = segmenter_spec
+        self.workers, self.scheduler, self.client = workers, scheduler, client
+        self.threads_per_worker = threads_per_worker
+        self.block_size = block_size
+        self._own_client = client is None
+        self._cluster = None
+        self._token = uuid.uuid4().hex[:8]
+        self._where = scheduler or ("a local dask cluster" if workers is not None
+                                    else "the dask cluster")
+
+    def __enter__(self) -> ClusterProducer:
+        if self._own_client:
+            self.client, self._cluster = _connect(self.workers, self.scheduler,
+                                                  self.threads_per_worker)
+        try:
+            _check_workers(self.client, self._where)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        client = self.client
+        if client is not None and self._cluster is None:
+            try:  # a cluster that outlives the run: do not keep its images open
+                client.run(clear_worker_caches,
+                           [str(p.path.resolve()) for p in self.job.plans])
+            except Exception:
+                pass
+        if self._own_client and client is not None:
+            client.close()
+            self.client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def produce(self, plan: ImagePlan, todo: list) -> Generator[TileResult, None, None]:
+        from distributed import KilledWorker, as_completed
+
+        job, client = self.job, self.client
+        layout = job.layout
+        seg_arg = _segmenter_arg(job, self.segmenter_spec, client)
+        block = self.block_size or (max(1, int(getattr(job.segmenter, "batch_size", 1)))
+                                    if job.segmenter is not None else DEFAULT_BLOCK)
+        spec = _image_spec(plan, job.options)
         out = str(layout.out.resolve())
-        token = uuid.uuid4().hex[:8]
-        journal_path = layout.out / JOURNAL_NAME
-        todo_of: dict[int, list] = {}
-        failed: list[ImagePlan] = []
-        with open(journal_path, "a", encoding="utf-8") as journal:
-            for k, plan in enumerate(job.plans):
-                todo = []
-                for box in job.tiles_of(plan):
-                    if (plan.base, box.index) in done:
-                        files = list(plan.tile_entry(box, job.with_masks)["files"].values())
-                        yield TileResult(plan, box, files, resumed=True)
-                    else:
-                        todo.append(box)
-                if not todo:
-                    continue
-                todo_of[id(plan)] = todo
-                seg_arg = None
-                try:
-                    if job.segmenter is not None:
-                        job.segmenter.prepare(_overview_rgb(plan))  # once, as a local run does
-                        seg_arg = _segmenter_arg(job, segmenter_spec, client)
-                except ImageReadError as exc:
-                    _record_failure(job, plan, exc)
-                    failed.append(plan)
-                    continue
-                block = block_size or (max(1, int(getattr(job.segmenter, "batch_size", 1)))
-                                       if job.segmenter is not None else DEFAULT_BLOCK)
-                spec = _image_spec(plan, job.options)
-                for i in range(0, len(todo), block):
-                    boxes = todo[i : i + block]
-                    fut = client.submit(
-                        _export_block, spec, tuple(b.index for b in boxes), out, job.options,
-                        job.with_masks, job.label_source, seg_arg,
-                        key=f"napari-axons-{token}-{k}-{boxes[0].index}", pure=False,
-                    )
-                    futures[fut] = (plan, boxes)
-
-            from distributed import KilledWorker, as_completed
-
+        futures = {}
+        for i in range(0, len(todo), block):
+            boxes = todo[i : i + block]
+            fut = client.submit(
+                _export_block, spec, tuple(b.index for b in boxes), out, job.options,
+                job.with_masks, job.label_source, seg_arg,
+                key=f"napari-axons-{self._token}-{plan.base}-{boxes[0].index}", pure=False,
+            )
+            futures[fut] = boxes
+        try:
             for fut in as_completed(list(futures)):
-                if fut not in futures:
-                    continue
-                plan, boxes = futures.pop(fut)
-                if plan in failed:
-                    continue
+                boxes = futures.pop(fut)
                 try:
                     rows = fut.result()
-                except ImageReadError as exc:  # this image is skipped, as in a local run
-                    _record_failure(job, plan, exc)
-                    failed.append(plan)
-                    mine = [f for f, (p, _) in futures.items() if p is plan]
-                    client.cancel(mine)
-                    for f in mine:
-                        futures.pop(f)
-                    continue
                 except KilledWorker as exc:
                     raise ExportError(
                         f"{plan.path}: tiles {boxes[0].index}-{boxes[-1].index}: every dask "
@@ -427,65 +426,16 @@ def _run(job, segmenter_spec, workers, scheduler, client, threads_per_worker, bl
                         "continue with --resume"
                     ) from exc
                 fut.release()
-                results = []
+                for box, (_, files, n_objects) in zip(boxes, rows, strict=True):
+                    _check_visible(layout, files)
+                    yield TileResult(plan, box, files, None, n_objects)
+        finally:  # an error, or the consumer stopped: nothing of ours may still be writing
+            if futures:
                 try:
-                    for box, (_, files, n_objects) in zip(boxes, rows, strict=True):
-                        _check_visible(layout, files)
-                        journal.write(json.dumps({"base": plan.base, "index": box.index,
-                                                  "files": files}) + "\n")
-                        results.append(TileResult(plan, box, files, None, n_objects))
-                    journal.flush()
-                except OSError as exc:
-                    if isinstance(exc, ExportError):
-                        raise
-                    raise ExportError(
-                        f"{journal_path}: cannot write ({exc.strerror or exc})"
-                    ) from exc
-                yield from results
-        if failed:
-            _wait_until_idle(client, token)  # cancelled tasks may still be writing
-            for plan in failed:
-                for box in todo_of.get(id(plan), []):
-                    for rel in plan.tile_entry(box, job.with_masks)["files"].values():
-                        layout.path(rel).unlink(missing_ok=True)
-            job.plans = [p for p in job.plans if p not in failed]
-            if not job.plans:  # nothing exported: leave the folder as it was
-                journal_path.unlink(missing_ok=True)
-                if not manifest_existed:
-                    layout.manifest.unlink(missing_ok=True)
-                _remove_temp_files(layout)
-                for folder, had in ((layout.masks, masks_existed), (layout.out, existed)):
-                    if not had and folder.is_dir() and not any(folder.iterdir()):
-                        folder.rmdir()
-                return None
-        manifest = job.manifest("complete")
-        atomic_write_bytes(layout.manifest, dumps_manifest(manifest))
-        journal_path.unlink(missing_ok=True)
-        _remove_temp_files(layout)  # a worker killed mid-write leaves one
-        return manifest
-    finally:
-        if futures and client is not None:
-            try:
-                client.cancel(list(futures))
-            except Exception:
-                pass
-        if client is not None and cluster is None:
-            try:  # a cluster that outlives the run: do not keep its images open
-                client.run(clear_worker_caches, [str(p.path.resolve()) for p in job.plans])
-            except Exception:
-                pass
-        if own_client and client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
-
-
-def _record_failure(job, plan: ImagePlan, exc: ImageReadError) -> None:
-    text = str(exc)
-    job.errors.append(text if str(plan.path) in text else f"{plan.path}: {text}")
-    failures = getattr(job, "failures", None)
-    if failures is not None:
-        failures.append((plan.path, exc))
+                    client.cancel(list(futures))
+                except Exception:
+                    pass
+                _wait_until_idle(client, self._token)
 
 
 def _check_visible(layout: ExportLayout, files: list[str]) -> None:

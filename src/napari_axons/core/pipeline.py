@@ -6,10 +6,12 @@ number of tiles up front; :meth:`ExportJob.run` is a generator of
 the manifest. The CLI wraps it in tqdm, the napari widget in a thread worker,
 tests in ``list(...)``.
 
-Work is spread over a thread pool: reading regions, PNG encoding (Pillow
-releases the GIL), polygon tracing and writing run in parallel, while the
-model (when there is one) runs batch by batch in the generator's own thread,
-overlapping the encoding and writing of the previous batch.
+Where the tiles are made is a :class:`TileProducer`: by default a local thread
+pool (:class:`ThreadProducer`): reading regions, PNG encoding (libpng releases
+the GIL), polygon tracing and writing run in parallel, while the model (when
+there is one) runs batch by batch in the generator's own thread, overlapping
+the encoding and writing of the previous batch. ``core.distributed`` plugs in a
+dask.distributed producer behind the same frame.
 
 Resumability: the manifest is written first with ``"status": "running"`` and
 every finished tile is appended to a journal (``.napari-axons-journal.jsonl``).
@@ -23,10 +25,11 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -48,7 +51,7 @@ from .io import ImageReadError, SourceImage, open_image, to_rgb8
 from .working import WorkingImage
 
 __all__ = ["ExportOptions", "ExportJob", "ImagePlan", "TileResult", "JOURNAL_NAME",
-           "write_tile_outputs"]
+           "TileProducer", "ThreadProducer", "write_tile_outputs"]
 
 JOURNAL_NAME = ".napari-axons-journal.jsonl"
 
@@ -240,7 +243,6 @@ class ExportJob:
         self.errors: list[str] = []
         #: ``(path, exception)`` behind each line of ``errors`` (for ``--debug``).
         self.failures: list[tuple[Path, BaseException]] = []
-        self._written: dict[int, list[str]] = {}
         self.plans: list[ImagePlan] = []
         self._selected: dict[int, list[TileBox]] = {}
         for path, base in zip(map(Path, paths), unique_base_names(paths), strict=True):
@@ -353,60 +355,61 @@ class ExportJob:
         (self.layout.out / JOURNAL_NAME).unlink(missing_ok=True)
 
     # -- running ----------------------------------------------------------
-    def run(self) -> Generator[TileResult, None, dict | None]:
+    def run(self, producer: TileProducer | None = None) -> Generator[TileResult, None, dict | None]:
         """Produce every tile; yields a :class:`TileResult` each, returns the manifest.
 
+        Parameters
+        ----------
+        producer : TileProducer, optional
+            Where the tiles are made: a local thread pool by default
+            (:class:`ThreadProducer`);
+            :func:`~napari_axons.core.distributed.run_distributed` passes one
+            that runs on a dask cluster. The folder checks, the manifest, the
+            journal and the handling of failed images are the same for both.
+
+        Notes
+        -----
         An image whose pixel data turns out to be undecodable (a truncated PNG,
         a corrupt TIFF chunk) is skipped: one line is added to :attr:`errors`,
-        the files written for it in this run are removed, and the other images
-        are exported; the final manifest lists only the exported images. When
-        no image could be exported, the manifest, journal and folders this run
+        the files of its unfinished tiles are removed, and the other images are
+        exported; the final manifest lists only the exported images. When no
+        image could be exported, the manifest, journal and folders this run
         created are removed again and the return value is None.
         """
         existed = self.layout.out.exists()
         masks_existed = self.layout.masks.exists()
         manifest_existed = self.layout.manifest.exists()
         done = self._check_folder()
-        self.layout.prepare(with_masks=self.with_masks)
-        _remove_temp_files(self.layout)  # left by a killed run; only ever ours
-        atomic_write_bytes(self.layout.manifest, dumps_manifest(self.manifest("running")))
         journal_path = self.layout.out / JOURNAL_NAME
-        threads = self.options.threads or os.cpu_count() or 1
         failed: list[ImagePlan] = []
-        with open(journal_path, "a", encoding="utf-8") as journal, ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="napari-axons"
-        ) as pool:
-            for plan in self.plans:
-                todo = []
-                for box in self.tiles_of(plan):
-                    if (plan.base, box.index) in done:
-                        files = list(plan.tile_entry(box, self.with_masks)["files"].values())
-                        yield TileResult(plan, box, files, resumed=True)
-                    else:
-                        todo.append(box)
-                if not todo:
-                    continue
-                self._written[id(plan)] = []
-                try:
-                    if self.segmenter is not None:
-                        self.segmenter.prepare(_overview_rgb(plan))
-                    for result in self._produce(plan, todo, pool, threads):
-                        try:
-                            journal.write(json.dumps({"base": plan.base, "index": result.box.index,
-                                                      "files": result.files}) + "\n")
-                            journal.flush()
-                        except OSError as exc:
-                            raise ExportError(
-                                f"{journal_path}: cannot write ({exc.strerror or exc})"
-                            ) from exc
-                        yield result
-                except ImageReadError as exc:
-                    text = str(exc)
-                    self.errors.append(text if str(plan.path) in text else f"{plan.path}: {text}")
-                    self.failures.append((plan.path, exc))
-                    failed.append(plan)
-                    for rel in self._written.pop(id(plan), []):
-                        self.layout.path(rel).unlink(missing_ok=True)
+        with producer or ThreadProducer(self) as producer:
+            self.layout.prepare(with_masks=self.with_masks)
+            _remove_temp_files(self.layout)  # left by a killed run; only ever ours
+            atomic_write_bytes(self.layout.manifest, dumps_manifest(self.manifest("running")))
+            with open(journal_path, "a", encoding="utf-8") as journal:
+                for plan in self.plans:
+                    todo = []
+                    for box in self.tiles_of(plan):
+                        if (plan.base, box.index) in done:
+                            files = list(plan.tile_entry(box, self.with_masks)["files"].values())
+                            yield TileResult(plan, box, files, resumed=True)
+                        else:
+                            todo.append(box)
+                    if not todo:
+                        continue
+                    try:
+                        if self.segmenter is not None:
+                            self.segmenter.prepare(_overview_rgb(plan))
+                        for result in producer.produce(plan, todo):
+                            _journal(journal, journal_path, plan, result)
+                            yield result
+                    except ImageReadError as exc:
+                        self._record_failure(plan, exc)
+                        failed.append(plan)
+                        for box in todo:  # never journalled as done: only this run's files
+                            for rel in plan.tile_entry(box, self.with_masks)["files"].values():
+                                self.layout.path(rel).unlink(missing_ok=True)
+        _remove_temp_files(self.layout)  # a worker killed mid-write leaves one
         if failed:
             self.plans = [p for p in self.plans if p not in failed]
             if not self.plans:  # nothing exported: leave the folder as it was
@@ -423,11 +426,71 @@ class ExportJob:
         journal_path.unlink(missing_ok=True)
         return manifest
 
-    def _produce(self, plan, todo, pool, threads) -> Generator[TileResult, None, None]:
+    def _record_failure(self, plan: ImagePlan, exc: ImageReadError) -> None:
+        text = str(exc)
+        self.errors.append(text if str(plan.path) in text else f"{plan.path}: {text}")
+        self.failures.append((plan.path, exc))
+
+    def write_tile(self, plan: ImagePlan, box: TileBox, tile, mask) -> TileResult:
+        """Write one tile's files; the mask comes from ``mask_reader`` when not given."""
+        if mask is None and self.mask_reader is not None:
+            mask = self.mask_reader(plan, box)
+        return write_tile_outputs(plan, box, tile, mask, layout=self.layout,
+                                  options=self.options, label_source=self.label_source,
+                                  with_masks=self.with_masks)
+
+
+def _journal(journal, journal_path: Path, plan: ImagePlan, result: TileResult) -> None:
+    try:
+        journal.write(json.dumps({"base": plan.base, "index": result.box.index,
+                                  "files": result.files}) + "\n")
+        journal.flush()
+    except OSError as exc:
+        raise ExportError(f"{journal_path}: cannot write ({exc.strerror or exc})") from exc
+
+
+class TileProducer(Protocol):
+    """Makes the tiles of an :class:`ExportJob` (used as a context manager).
+
+    ``produce(plan, todo)`` writes the files of the tiles ``todo`` of ``plan``
+    and yields a :class:`TileResult` for each (in any order). It raises
+    :class:`~napari_axons.core.io.ImageReadError` when the image cannot be
+    decoded, after making sure no work for it is still running.
+    """
+
+    def __enter__(self) -> TileProducer: ...
+
+    def __exit__(self, *exc) -> None: ...
+
+    def produce(self, plan: ImagePlan, todo: list[TileBox]) -> Iterator[TileResult]: ...
+
+
+class ThreadProducer:
+    """Makes tiles on a local thread pool.
+
+    Reading regions, PNG encoding (libpng releases the GIL), polygon tracing
+    and writing run on ``threads`` threads; the model, when there is one, runs
+    batch by batch in the caller's thread while the previous batch is encoded
+    and written, and the next one is read.
+    """
+
+    def __init__(self, job: ExportJob, threads: int | None = None):
+        self.job = job
+        self.threads = threads or job.options.threads or os.cpu_count() or 1
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> ThreadProducer:
+        self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="napari-axons")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def produce(self, plan: ImagePlan, todo: list[TileBox]) -> Iterator[TileResult]:
         pending: deque[Future] = deque()
         reads: deque[Future] = deque()
         try:
-            yield from self._produce_into(plan, todo, pool, threads, pending, reads)
+            yield from self._produce(plan, todo, pending, reads)
         finally:  # stopped early (an error, or the consumer closed us): no work left behind
             for fut in (*pending, *reads):
                 fut.cancel()
@@ -435,15 +498,15 @@ class ExportJob:
                 if not fut.cancelled():
                     fut.exception()  # wait; the first error is the one reported
 
-    def _produce_into(self, plan, todo, pool, threads, pending, reads):
-        window = 2 * threads
-        if self.segmenter is None:
+    def _produce(self, plan, todo, pending, reads):
+        pool, job, window = self._pool, self.job, 2 * self.threads
+        if job.segmenter is None:
             for box in todo:
-                pending.append(pool.submit(self._write_tile, plan, box, None, None))
+                pending.append(pool.submit(job.write_tile, plan, box, None, None))
                 while len(pending) >= window:
                     yield pending.popleft().result()
         else:
-            batch = max(1, int(getattr(self.segmenter, "batch_size", 1)))
+            batch = max(1, int(getattr(job.segmenter, "batch_size", 1)))
             batches = [todo[i : i + batch] for i in range(0, len(todo), batch)]
             if batches:
                 reads.extend(pool.submit(plan.read_tile, b) for b in batches[0])
@@ -451,22 +514,13 @@ class ExportJob:
                 pixels = np.stack([reads.popleft().result() for _ in boxes])
                 if k + 1 < len(batches):  # prefetch the next batch while the model runs
                     reads.extend(pool.submit(plan.read_tile, b) for b in batches[k + 1])
-                masks = self.segmenter.predict(pixels)
+                masks = job.segmenter.predict(pixels)
                 for box, tile, mask in zip(boxes, pixels, masks, strict=True):
-                    pending.append(pool.submit(self._write_tile, plan, box, tile, mask))
+                    pending.append(pool.submit(job.write_tile, plan, box, tile, mask))
                 while len(pending) > window:
                     yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
-    def _write_tile(self, plan: ImagePlan, box: TileBox, tile, mask) -> TileResult:
-        if mask is None and self.mask_reader is not None:
-            mask = self.mask_reader(plan, box)
-        result = write_tile_outputs(plan, box, tile, mask, layout=self.layout,
-                                    options=self.options, label_source=self.label_source,
-                                    with_masks=self.with_masks)
-        self._written.setdefault(id(plan), []).extend(result.files)
-        return result
 
 
 def write_tile_outputs(
