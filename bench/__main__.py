@@ -1,6 +1,11 @@
 """``python -m bench``: generate inputs, run every scenario for napari-axons and the
 seed's per-tile reference (each in its own process), print one table.
 
+Columns: wall s is the whole run; setup s the part of it spent importing torch /
+transformers and loading the model (segmentation scenarios, the same work for
+both); tiles/s is measured over the rest (wall - setup): reading, the model,
+masks, polygons and writes.
+
 Options: ``--only NAME [NAME ...]`` to run some scenarios; ``--skip-seed`` to
 reuse nothing and only run napari-axons.
 """
@@ -35,7 +40,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     seed_results: dict[str, dict] = {}
     rows = []
-    print(f"{'scenario':28} {'impl':6} {'tiles':>6} {'wall s':>8} {'tiles/s':>8} "
+    print(f"{'scenario':28} {'impl':6} {'tiles':>6} {'wall s':>8} {'setup s':>8} {'tiles/s':>8} "
           f"{'peak RSS MB':>11} {'x seed tiles/s':>14}", flush=True)
     for scenario in args.only:
         impls = ["axons"] if (scenario in AXONS_ONLY or args.skip_seed) else ["seed", "axons"]
@@ -52,7 +57,7 @@ def main(argv=None) -> int:
             ratio = ""
             if impl == "axons" and ref and "error" not in ref:
                 ratio = f"{r['tiles_per_s'] / ref['tiles_per_s']:.2f}x"
-            print(f"{scenario:28} {impl:6} {r['tiles']:>6} {r['seconds']:>8.1f} "
+            print(f"{scenario:28} {impl:6} {r['tiles']:>6} {r['seconds']:>8.1f} {r['setup_s']:>8.1f} "
                   f"{r['tiles_per_s']:>8.1f} {r['peak_rss_mb']:>11} {ratio:>14}", flush=True)
     return 0
 

@@ -506,15 +506,21 @@ class ThreadProducer:
                 while len(pending) >= window:
                     yield pending.popleft().result()
         else:
-            batch = max(1, int(getattr(job.segmenter, "batch_size", 1)))
+            seg = job.segmenter
+            prep = getattr(seg, "preprocess", None)
+            batch = max(1, int(getattr(seg, "batch_size", 1)))
             batches = [todo[i : i + batch] for i in range(0, len(todo), batch)]
-            if batches:
-                reads.extend(pool.submit(plan.read_tile, b) for b in batches[0])
+
+            def load(boxes):  # on a pool thread: read, and the model's preprocessing
+                pixels = np.stack([plan.read_tile(b) for b in boxes])
+                return pixels, (prep(pixels) if prep is not None else None)
+
+            reads.extend(pool.submit(load, b) for b in batches[:2])
             for k, boxes in enumerate(batches):
-                pixels = np.stack([reads.popleft().result() for _ in boxes])
-                if k + 1 < len(batches):  # prefetch the next batch while the model runs
-                    reads.extend(pool.submit(plan.read_tile, b) for b in batches[k + 1])
-                masks = job.segmenter.predict(pixels)
+                pixels, prepared = reads.popleft().result()
+                if k + 2 < len(batches):  # keep two batches loading while the model runs
+                    reads.append(pool.submit(load, batches[k + 2]))
+                masks = seg.predict_prepared(prepared) if prep is not None else seg.predict(pixels)
                 for box, tile, mask in zip(boxes, pixels, masks, strict=True):
                     pending.append(pool.submit(job.write_tile, plan, box, tile, mask))
                 while len(pending) > window:

@@ -40,6 +40,12 @@ __all__ = [
 BUILTIN = ("otsu",)
 
 
+# OpenMP threads that spin while waiting collapse torch's throughput when another
+# process (or our own PNG encoders) holds a core; passive waiting does not. Read by
+# the OpenMP runtime when torch is first imported, so set it before that.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 class ModelError(ValueError):
     """A segmenter cannot be built or used; the message is one line for the user."""
 
@@ -314,17 +320,20 @@ def resolve_device(name: str | None = "auto") -> str:
 
 
 def default_num_threads() -> int:
-    """Torch CPU threads used by default: one fewer than the usable cores, 1 to 8.
+    """Torch CPU threads used by default: the usable cores (at most 16).
 
-    On a 2-core machine this is 1: the other core stays free for PNG encoding and
-    polygon work, and torch does not collapse when that core is busy (a tiny model
-    fell from ~40 to ~1 tile/s with 2 threads and one core taken).
+    Safe on a busy machine because this module sets ``OMP_WAIT_POLICY=PASSIVE``
+    before torch is first imported (unless the user set it): measured on 2
+    cores with one core taken by another process, a tiny SegFormer ran at 15
+    tiles/s with 2 passive threads, 16 with 1, and 2.9 with 2 spinning threads
+    (ENVIRONMENT.md pitfall 4). On a quiet machine 2 threads ran a
+    SegFormer-b0-sized model 1.7x faster than 1.
     """
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
-    return max(1, min(8, cores - 1))
+    return max(1, min(16, cores))
 
 
 @contextmanager
@@ -673,25 +682,42 @@ class HFSegmenter:
         numpy.ndarray
             ``(N, H, W)`` uint8 masks, 0 or 255, at the tile size.
         """
+        return self.predict_prepared(self.preprocess(tiles))
+
+    def preprocess(self, tiles: np.ndarray) -> tuple:
+        """The image processor's preprocessing of ``tiles``, batch by batch.
+
+        Split from :meth:`predict_prepared` so that a pipeline can run it on
+        another thread while the model works on the previous batch;
+        ``predict(t) == predict_prepared(preprocess(t))``.
+        """
         tiles = _check_tiles(tiles)
-        out = np.zeros(tiles.shape[:3], np.uint8)
-        if tiles.shape[0] == 0:
-            return out
+        batches = []
+        for start in range(0, tiles.shape[0], self.batch_size):
+            chunk = tiles[start : start + self.batch_size]
+            inputs = self.processor(
+                images=list(chunk), return_tensors="pt", input_data_format="channels_last"
+            )
+            batches.append(inputs["pixel_values"])
+        return tiles.shape[:3], batches
+
+    def predict_prepared(self, prepared: tuple) -> np.ndarray:
+        """Masks for the output of :meth:`preprocess`."""
+        (n, h, w), batches = prepared
+        out = np.zeros((n, h, w), np.uint8)
         with _torch_threads(self.num_threads):
-            for start in range(0, tiles.shape[0], self.batch_size):
-                chunk = tiles[start : start + self.batch_size]
-                out[start : start + len(chunk)] = self._predict_batch(chunk)
+            start = 0
+            for pixel_values in batches:
+                k = pixel_values.shape[0]
+                out[start : start + k] = self._predict_batch(pixel_values, h, w)
+                start += k
         return out
 
-    def _predict_batch(self, tiles: np.ndarray) -> np.ndarray:
+    def _predict_batch(self, pixel_values: Any, h: int, w: int) -> np.ndarray:
         import torch
 
-        h, w = tiles.shape[1:3]
-        inputs = self.processor(
-            images=list(tiles), return_tensors="pt", input_data_format="channels_last"
-        )
-        pixel_values = inputs["pixel_values"].to(self.device)
-        n = len(tiles)
+        pixel_values = pixel_values.to(self.device)
+        n = pixel_values.shape[0]
         with torch.inference_mode():
             logits = self._forward(pixel_values)
             masks = torch.empty((n, h, w), dtype=torch.bool, device=logits.device)
