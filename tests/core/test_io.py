@@ -185,3 +185,22 @@ def test_truncated_files(tmp_path, rgb_image):
 def test_folder_that_is_not_zarr(tmp_path):
     with pytest.raises(ImageReadError, match="is a folder"):
         open_image(tmp_path)
+
+
+def test_chunk_cache_gives_the_same_pixels_within_its_budget(tmp_path, rgb_image, rng):
+    image = rgb_image(1000, 1100)
+    tifffile.imwrite(tmp_path / "t.tif", image, tile=(128, 128))
+    with open_image(tmp_path / "t.tif") as src:
+        budget = 20 * 128 * 128 * 3
+        src.enable_chunk_cache(budget)
+        level = src._levels[0]
+        for _ in range(40):
+            y, x = rng.integers(-50, 950), rng.integers(-50, 1050)
+            h, w = rng.integers(1, 400, 2)
+            expect = np.zeros((h, w, 3), np.uint8)
+            ys, xs = slice(max(y, 0), min(y + h, 1000)), slice(max(x, 0), min(x + w, 1100))
+            if ys.stop > ys.start and xs.stop > xs.start:
+                expect[ys.start - y : ys.stop - y, xs.start - x : xs.stop - x] = image[ys, xs]
+            np.testing.assert_array_equal(src.read_region(y, x, h, w), expect)
+            assert level._chunk_bytes <= budget
+        assert level._chunks  # the cache was used

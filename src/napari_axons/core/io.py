@@ -135,8 +135,13 @@ class _RegionSource:
         self._lock = threading.Lock()
         self._bands: OrderedDict = OrderedDict()
         self._band_rows = None
+        self._chunk_shape = None
+        self._chunks: OrderedDict = OrderedDict()
+        self._chunk_budget = 0
+        self._chunk_bytes = 0
         if chunks is not None and not self._cache_whole:
             cy, cx = chunks[yx_axes[0]], chunks[yx_axes[1]]
+            self._chunk_shape = (cy, cx)
             if cx >= self.shape[1] and cy < self.shape[0]:  # strips: cache row bands
                 self._band_rows = cy
 
@@ -169,7 +174,48 @@ class _RegionSource:
             return self.whole()[y0:y1, x0:x1]
         if self._band_rows:
             return self._read_banded(y0, y1, x0, x1)
+        if self._chunk_budget:
+            return self._read_cached_chunks(y0, y1, x0, x1)
         return self._raw(slice(y0, y1), slice(x0, x1))
+
+    def enable_chunk_cache(self, max_bytes: int) -> None:
+        """Keep up to ``max_bytes`` of recently decoded chunks (tiled files only).
+
+        Worth it when reads overlap, as the margins of downsampled tiles do:
+        without it, a 512 px tile at factor 3 decodes 25 chunks of 512 px where
+        9 hold its own pixels.
+        """
+        if self._chunk_shape is not None and not self._band_rows and not self._cache_whole:
+            self._chunk_budget = int(max_bytes)
+
+    def _chunk(self, ky: int, kx: int) -> np.ndarray:
+        with self._lock:
+            hit = self._chunks.get((ky, kx))
+            if hit is not None:
+                self._chunks.move_to_end((ky, kx))
+                return hit
+        cy, cx = self._chunk_shape
+        data = self._raw(slice(ky * cy, min((ky + 1) * cy, self.shape[0])),
+                         slice(kx * cx, min((kx + 1) * cx, self.shape[1])))
+        with self._lock:
+            if (ky, kx) not in self._chunks:
+                self._chunks[(ky, kx)] = data
+                self._chunk_bytes += data.nbytes
+                while self._chunk_bytes > self._chunk_budget and len(self._chunks) > 1:
+                    self._chunk_bytes -= self._chunks.popitem(last=False)[1].nbytes
+        return data
+
+    def _read_cached_chunks(self, y0, y1, x0, x1):
+        cy, cx = self._chunk_shape
+        out = np.empty((y1 - y0, x1 - x0) + self.shape[2:], self.dtype)
+        for ky in range(y0 // cy, (y1 - 1) // cy + 1):
+            for kx in range(x0 // cx, (x1 - 1) // cx + 1):
+                chunk = self._chunk(ky, kx)
+                ya, yb = max(y0, ky * cy), min(y1, ky * cy + chunk.shape[0])
+                xa, xb = max(x0, kx * cx), min(x1, kx * cx + chunk.shape[1])
+                out[ya - y0 : yb - y0, xa - x0 : xb - x0] = chunk[ya - ky * cy : yb - ky * cy,
+                                                                  xa - kx * cx : xb - kx * cx]
+        return out
 
     def _read_banded(self, y0, y1, x0, x1):
         b = self._band_rows
@@ -260,6 +306,10 @@ class SourceImage:
 
     def level_shape(self, level: int) -> tuple[int, ...]:
         return self._levels[level].shape
+
+    def enable_chunk_cache(self, max_bytes: int) -> None:
+        """Cache decoded chunks of level 0 for overlapping reads (see ``_RegionSource``)."""
+        self._levels[0].enable_chunk_cache(max_bytes)
 
     def levels(self) -> list:
         """The pyramid as a list of lazy dask arrays, full resolution first."""

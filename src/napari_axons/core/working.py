@@ -24,6 +24,8 @@ __all__ = ["WorkingImage", "LANCZOS_SUPPORT"]
 
 #: Lanczos-3 support, in output pixels.
 LANCZOS_SUPPORT = 3.0
+#: Most memory kept for decoded source chunks while downsampling (4096 rows of the image).
+CHUNK_CACHE_MAX_BYTES = 384 * 2**20
 
 
 class WorkingImage:
@@ -51,6 +53,10 @@ class WorkingImage:
             )
         self.scale_y = source.height / self.height
         self.scale_x = source.width / self.width
+        if self.factor > 1:  # neighbouring tiles share their filter margins' chunks
+            row_bytes = source.width * (source.shape[2] if len(source.shape) == 3 else 1)
+            row_bytes *= source.dtype.itemsize
+            source.enable_chunk_cache(min(CHUNK_CACHE_MAX_BYTES, 4096 * row_bytes))
 
     @property
     def filter(self) -> str | None:
