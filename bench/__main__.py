@@ -7,7 +7,9 @@ both); tiles/s is measured over the rest (wall - setup): reading, the model,
 masks, polygons and writes.
 
 Options: ``--only NAME [NAME ...]`` to run some scenarios; ``--skip-seed`` to
-reuse nothing and only run napari-axons.
+run only napari-axons; ``--no-polygons`` to skip the mask -> JSON cost table
+(:mod:`bench.bench_polygons`). Opening a 40000^2 slide in napari is measured by
+``python bench/bench_open.py`` (it needs a display: run it under ``xvfb-run``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), default=list(SCENARIOS))
     parser.add_argument("--skip-seed", action="store_true")
+    parser.add_argument("--no-polygons", action="store_true",
+                        help="skip the mask -> JSON vs PNG cost table")
     args = parser.parse_args(argv)
     seed_results: dict[str, dict] = {}
     rows = []
@@ -59,6 +63,9 @@ def main(argv=None) -> int:
                 ratio = f"{r['tiles_per_s'] / ref['tiles_per_s']:.2f}x"
             print(f"{scenario:28} {impl:6} {r['tiles']:>6} {r['seconds']:>8.1f} {r['setup_s']:>8.1f} "
                   f"{r['tiles_per_s']:>8.1f} {r['peak_rss_mb']:>11} {ratio:>14}", flush=True)
+    if not args.no_polygons:
+        print(flush=True)
+        subprocess.run([sys.executable, "-m", "bench.bench_polygons"], check=False)
     return 0
 
 
