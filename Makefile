@@ -45,6 +45,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/napari-axons tile $(DEMO_DIR)/sample.tif -o $(DEMO_DIR)/export --model otsu --overwrite
 
 test: system-deps $(VENV)/.installed-test
+	$(PY) -m ruff check src tests bench
 	QT_API=pyqt6 $(PY) -m pytest
 
 bench: $(VENV)/.installed-test

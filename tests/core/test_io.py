@@ -18,7 +18,7 @@ def test_tiled_tiff_is_read_by_region_without_loading_the_image(tmp_path, rgb_im
     tiles_across = 1792 // 256
     keep = {(r, c) for r in (1, 2) for c in (1, 2)}  # the region below spans these 4 tiles
     data = bytearray(path.read_bytes())
-    for k, (off, n) in enumerate(zip(offsets, counts)):
+    for k, (off, n) in enumerate(zip(offsets, counts, strict=True)):
         if (k // tiles_across, k % tiles_across) not in keep:
             data[off : off + n] = b"\xff" * n
     path.write_bytes(bytes(data))
@@ -73,7 +73,8 @@ def test_png_jpeg_decoded_once_on_first_access(tmp_path, rgb_image):
 
 def test_zarr_and_ome_zarr(tmp_path, rgb_image):
     image = rgb_image(520, 530)
-    z = zarr.open_array(tmp_path / "plain.zarr", mode="w", shape=image.shape, chunks=(128, 128, 3), dtype="u1")
+    z = zarr.open_array(tmp_path / "plain.zarr", mode="w", shape=image.shape, chunks=(128, 128, 3),
+                        dtype="u1")
     z[:] = image
     with open_image(tmp_path / "plain.zarr") as src:
         np.testing.assert_array_equal(src.read_region(0, 0, 520, 530), image)

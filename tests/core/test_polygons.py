@@ -300,7 +300,7 @@ def test_unrenderable_labels_warn():
     np.testing.assert_array_equal(out > 0, HARD_CASES["ring"] > 0)
     assert len(warnings) == 4
     for w, (t, oid) in zip(warnings, [("point", "p1"), ("box", "b1"),
-                                      ("oriented_ellipse", "e1"), ("spline_of_doom", "u1")]):
+                                      ("oriented_ellipse", "e1"), ("spline_of_doom", "u1")], strict=True):
         assert t in w and oid in w and "\n" not in w
 
 

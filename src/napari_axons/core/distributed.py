@@ -186,7 +186,8 @@ def _export_block(
     layout = ExportLayout(Path(out))
     boxes = [plan.grid[i] for i in indices]
     seg = _worker_segmenter(segmenter)
-    kw = dict(layout=layout, options=options, label_source=label_source, with_masks=with_masks)
+    kw = {"layout": layout, "options": options, "label_source": label_source,
+          "with_masks": with_masks}
     if seg is None:
         results = [write_tile_outputs(plan, box, None, None, **kw) for box in boxes]
     else:

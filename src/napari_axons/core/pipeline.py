@@ -299,7 +299,9 @@ class ExportJob:
     def _check_folder(self) -> set[tuple[str, int]]:
         """Refuse, resume or overwrite an existing folder; return the tiles already done."""
         out = self.layout.out
-        existing = [p for p in out.iterdir() if not p.name.startswith(".napari-axons")] if out.is_dir() else []
+        existing = []
+        if out.is_dir():
+            existing = [p for p in out.iterdir() if not p.name.startswith(".napari-axons")]
         old = None
         if self.layout.manifest.exists():
             old = read_manifest(self.layout.manifest)
@@ -316,7 +318,8 @@ class ExportJob:
                         f"{out}: cannot resume: the existing export used other inputs or options "
                         f"({key} differ); use --overwrite to replace it"
                     )
-            if (old.get("segmenter") or {}).get("weights_sha256") != (new.get("segmenter") or {}).get("weights_sha256"):
+            old_weights = (old.get("segmenter") or {}).get("weights_sha256")
+            if old_weights != (new.get("segmenter") or {}).get("weights_sha256"):
                 raise ExportError(f"{out}: cannot resume: the existing export used another model")
             if old.get("status") == "complete":
                 return {(img["base"], t["index"]) for img in old["images"] for t in img["tiles"]}

@@ -138,7 +138,7 @@ def _trace_holes_4(holes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     contours, hierarchy = cv2.findContours(sk, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
     # Top level of RETR_CCOMP = every outer border, also those of holes that
     # lie inside objects inside other holes.
-    contours = [c for c, hi in zip(contours, hierarchy[0]) if hi[3] == -1]
+    contours = [c for c, hi in zip(contours, hierarchy[0], strict=True) if hi[3] == -1]
     lengths = np.array([len(c) for c in contours])
     pts = np.concatenate(contours).reshape(-1, 2)
     # Keep the pixel centres only.
