@@ -95,10 +95,10 @@ def scenario_view(path: str, cache: str, name: str, cold: bool) -> None:
     if cold:
         shutil.rmtree(cache, ignore_errors=True)
     os.environ["NAPARI_AXONS_CACHE"] = str(Path(cache).parent)  # reader: <this>/pyramids
-    import napari
     import numpy as np
     from qtpy.QtWidgets import QApplication
 
+    import napari
     from napari_axons.core import pyramid
 
     t_start = time.perf_counter()

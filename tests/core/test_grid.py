@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from bench.seed_reference import seed_boxes, tile_image
 from PIL import Image
 
-from bench.seed_reference import seed_boxes, tile_image
 from napari_axons.core.grid import TileGrid, axis_positions
 
 SIZES = [(512, 512), (513, 512), (1000, 700), (300, 200), (2048, 2048), (10001, 7003),

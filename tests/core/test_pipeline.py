@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 import tifffile
+from bench.seed_reference import tile_image
 from PIL import Image
 
-from bench.seed_reference import tile_image
 from napari_axons.core.export import ExportError, read_manifest
 from napari_axons.core.pipeline import JOURNAL_NAME, ExportJob, ExportOptions
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from reliability_helpers import CliRun
 
 from napari_axons.cli import main
-from reliability_helpers import CliRun
 
 
 @pytest.fixture

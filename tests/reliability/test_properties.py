@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bench.seed_reference import seed_boxes
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from bench.seed_reference import seed_boxes
 from napari_axons.core.grid import TileGrid
 from napari_axons.core.pipeline import ExportJob, ExportOptions
 from napari_axons.core.polygons import (
@@ -25,7 +25,6 @@ from napari_axons.core.polygons import (
     mask_to_labels,
     read_labels_json,
 )
-
 
 
 def fast(max_examples: int) -> settings:
