@@ -19,7 +19,7 @@ import os
 import re
 import tempfile
 import unicodedata
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
@@ -34,6 +34,7 @@ __all__ = [
     "sampled_file_hash",
     "dumps_manifest",
     "read_manifest",
+    "safe_child",
 ]
 
 MANIFEST_NAME = "manifest.json"
@@ -212,6 +213,30 @@ class ExportLayout:
                 raise ExportError(f"{folder}: cannot create folder ({exc.strerror or exc})") from exc
         if not os.access(self.out, os.W_OK | os.X_OK):
             raise ExportError(f"{self.out}: folder is not writable")
+
+
+def safe_child(root: Path, relative, *, what: str = "file", error=ExportError) -> Path:
+    """``root / relative``, refusing names that would leave ``root``.
+
+    Raises
+    ------
+    ExportError (or ``error``)
+        Absolute names, drive letters, ``..`` components, empty names, or a
+        path that resolves (through links) outside ``root``.
+    """
+    if not isinstance(relative, str) or not relative.strip() or "\x00" in relative:
+        raise error(f"{root}: invalid {what} name {relative!r}")
+    posix, win = PurePosixPath(relative), PureWindowsPath(relative)
+    if posix.is_absolute() or win.is_absolute() or win.drive or relative.startswith(("/", "\\")):
+        raise error(f"{root}: {what} name {relative!r} is absolute; only names inside the "
+                    "export folder are allowed")
+    if ".." in posix.parts or ".." in win.parts:
+        raise error(f"{root}: {what} name {relative!r} leaves the export folder ('..')")
+    real_root = root.resolve()
+    target = (root / relative).resolve()
+    if target != real_root and real_root not in target.parents:
+        raise error(f"{root}: {what} name {relative!r} leads outside the export folder")
+    return target
 
 
 def dumps_manifest(manifest: dict) -> bytes:

@@ -43,6 +43,7 @@ from .export import (
     dumps_manifest,
     encode_png,
     read_manifest,
+    safe_child,
     sampled_file_hash,
     unique_base_names,
 )
@@ -343,7 +344,8 @@ class ExportJob:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by the interruption
-            if all(_inside(self.layout.out, f).exists() for f in rec.get("files", [])):
+            files = rec.get("files", [])
+            if all(safe_child(self.layout.out, f, what="journal file").exists() for f in files):
                 done.add((rec["base"], rec["index"]))
         return done
 
@@ -352,7 +354,7 @@ class ExportJob:
         for img in old.get("images", []):
             for tile in img.get("tiles", []):
                 for rel in tile.get("files", {}).values():
-                    target = _inside(self.layout.out, rel)
+                    target = safe_child(self.layout.out, rel, what="manifest file")
                     if target.is_file():
                         target.unlink()
         (self.layout.out / JOURNAL_NAME).unlink(missing_ok=True)
@@ -615,11 +617,3 @@ def _remove_temp_files(layout: ExportLayout) -> None:
             for stale in folder.glob(TMP_PREFIX + "*"):
                 if stale.is_file():
                     stale.unlink(missing_ok=True)
-
-
-def _inside(root: Path, relative: str) -> Path:
-    """``root / relative``, refusing anything that would leave ``root``."""
-    target = (root / relative).resolve()
-    if root.resolve() not in target.parents:
-        raise ExportError(f"{root}: manifest names a path outside the export folder: {relative!r}")
-    return target

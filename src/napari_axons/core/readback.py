@@ -38,11 +38,11 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 import numpy as np
 
-from .export import MANIFEST_NAME, ExportError, read_manifest, sampled_file_hash
+from .export import MANIFEST_NAME, ExportError, read_manifest, safe_child, sampled_file_hash
 from .polygons import LabelFileError, labels_to_mask, read_labels_json
 
 __all__ = ["ExportContents", "ExportedImage", "TileEntry", "read_export", "safe_child"]
@@ -122,30 +122,6 @@ class ExportContents:
     images: list[ExportedImage]
     manifest: dict | None = None
     warnings: list[str] = field(default_factory=list)
-
-
-def safe_child(root: Path, relative, *, what: str = "file", error=ExportError) -> Path:
-    """``root / relative``, refusing names that would leave ``root``.
-
-    Raises
-    ------
-    ExportError (or ``error``)
-        Absolute names, drive letters, ``..`` components, empty names, or a
-        path that resolves (through links) outside ``root``.
-    """
-    if not isinstance(relative, str) or not relative.strip() or "\x00" in relative:
-        raise error(f"{root}: invalid {what} name {relative!r}")
-    posix, win = PurePosixPath(relative), PureWindowsPath(relative)
-    if posix.is_absolute() or win.is_absolute() or win.drive or relative.startswith(("/", "\\")):
-        raise error(f"{root}: {what} name {relative!r} is absolute; only names inside the "
-                    "export folder are allowed")
-    if ".." in posix.parts or ".." in win.parts:
-        raise error(f"{root}: {what} name {relative!r} leaves the export folder ('..')")
-    real_root = root.resolve()
-    target = (root / relative).resolve()
-    if target != real_root and real_root not in target.parents:
-        raise error(f"{root}: {what} name {relative!r} leads outside the export folder")
-    return target
 
 
 def read_export(path: str | os.PathLike, *, use_source: bool = True) -> ExportContents:
