@@ -76,11 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--label-class", default="axon", metavar="NAME",
                      help="label_class written in the JSON files (default: axon)")
     seg.add_argument("--batch-size", type=int, default=None, metavar="B",
-                     help="tiles per model call (default: chosen for the device)")
+                     help="tiles per model call (default: 1 on CPU, 8 on a GPU; batched results "
+                          "equal per-tile ones)")
     seg.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                      help="where the model runs (default: auto = cuda, then mps, then cpu)")
     seg.add_argument("--torch-threads", type=int, default=None, metavar="N",
-                     help="CPU threads for the model (default: a value safe on busy machines)")
+                     help="CPU threads for the model (default: all cores; OpenMP threads wait "
+                          "passively, so a core busy elsewhere does not stall the model)")
     seg.add_argument("--allow-pickle", action="store_true",
                      help="allow pytorch_model.bin weights (unpickling can run code: trust the "
                           "folder first); safetensors need no opt-in")
