@@ -300,8 +300,8 @@ def test_refusals_match_the_local_run(slide, tmp_path):
         run_distributed(job, workers=1, segmenter_spec=("otsu", {}))
     edited = ExportJob([str(slide)], tmp_path / "o2", OPTIONS,
                        mask_reader=lambda plan, box: np.zeros((256, 256), np.uint8))
-    with pytest.raises(ValueError, match="mask_reader"):
-        run_distributed(edited, workers=2)
+    with pytest.raises(ValueError, match="mask_reader .* cannot be pickled.*ZarrMaskReader"):
+        run_distributed(edited, workers=2)  # refused before any cluster starts
     job.close()
     edited.close()
 
@@ -311,3 +311,44 @@ def test_cli_workers(slide, local_tiles, tmp_path, capsys):
     assert main(["tile", str(slide), "-o", str(out), "--tile-size", "256", "--workers", "2"]) == 0
     assert "30 tiles written" in capsys.readouterr().out
     assert_same_folder(local_tiles, out)
+
+
+def test_edited_masks_from_a_zarr_store_equal_a_local_run(client, slide, tmp_path):
+    """A job whose masks come from a Zarr mask store (the widget's) runs on the cluster."""
+    import pickle
+
+    import zarr
+
+    from napari_axons.core.maskstore import ZarrMaskReader
+
+    h, w = 1100, 1300
+    group = zarr.open_group(str(tmp_path / "masks.zarr"), mode="w")
+    level = group.create_array("0", shape=(h, w), chunks=(256, 256), dtype="uint8", fill_value=0)
+    yy, xx = np.mgrid[0:h, 0:w]
+    strokes = ((yy - 300) ** 2 + (xx - 700) ** 2 < 60**2) | (np.abs(yy - xx // 2) < 3)
+    level[...] = strokes.astype(np.uint8)  # 0/1, as the widget stores them
+    reader = ZarrMaskReader(tmp_path / "masks.zarr")
+    assert len(pickle.dumps(reader)) < 500
+
+    def run(out, **where):
+        job = ExportJob([str(slide)], out, OPTIONS, mask_reader=reader,
+                        tiles={str(slide): [0, 3, 7, 29]})
+        try:
+            return drain(job.run() if not where else run_distributed(job, **where))
+        finally:
+            job.close()
+
+    _, local_manifest = run(tmp_path / "local")
+    results, manifest = run(tmp_path / "dask", client=client)
+    assert manifest == local_manifest
+    assert sorted(r.box.index for r in results) == [0, 3, 7, 29]
+    assert_same_folder(tmp_path / "local", tmp_path / "dask")
+    docs = [json.loads(p.read_text()) for p in (tmp_path / "dask").glob("*__labels.json")]
+    assert len(docs) == 4 and sum(len(d["labels"]) for d in docs) >= 2
+    assert {lab["source"] for d in docs for lab in d["labels"]} == {"manual"}
+    from PIL import Image
+
+    for idx in (0, 3, 7, 29):
+        box = results[0].plan.grid[idx]
+        mask = np.asarray(Image.open(tmp_path / "dask" / "masks" / f"slide_tile_{idx:04d}_mask.png"))
+        np.testing.assert_array_equal(mask, np.where(strokes[box.y:box.y1, box.x:box.x1], 255, 0))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 pytest.importorskip("napari")
@@ -25,8 +24,9 @@ def axon_tif(tmp_path_factory):
 @pytest.fixture
 def make_widget(make_napari_viewer, tmp_path):
     """``make_widget(path, show=False) -> (viewer, widget)`` with the image open."""
-    from napari_axons._qt._widget import AxonsWidget
     from qt_helpers import add_image
+
+    from napari_axons._qt._widget import AxonsWidget
 
     def make(path, show=False, **kw):
         viewer = make_napari_viewer(show=show)

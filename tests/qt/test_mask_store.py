@@ -48,3 +48,21 @@ def test_placement_and_picking():
     grid = TileGrid.from_shape(700, 1000, tile_size=512)
     assert pick_tile(grid, 450, 505).index == 3  # in all four tiles: the nearest centre
     assert len(grid_lines(grid)) == 4 + 4  # edges y: 0, 188, 512, 700; x: 0, 488, 512, 1000
+
+
+def test_snapshot_is_frozen_and_holds_the_chunks_under_the_boxes(tmp_path):
+    from napari_axons.core.maskstore import ZarrMaskReader
+
+    store = MaskStore(600, 700, chunk=256, root=tmp_path)
+    store.write(0, 0, np.ones((600, 700), np.uint8))
+    grid = TileGrid.from_shape(600, 700, tile_size=256)
+    snap = store.snapshot(tmp_path / "snap", [grid[0]])  # one chunk
+    assert sorted(p.relative_to(snap / "c").as_posix() for p in (snap / "c").rglob("*")
+                  if p.is_file()) == ["0/0"]
+    store.write(0, 0, np.zeros((10, 10), np.uint8))  # an edit after the snapshot
+    reader = ZarrMaskReader(snap)
+    assert reader(None, grid[0]).min() == 255  # frozen: the edit is not there
+    assert store.read(0, 0, 10, 10).max() == 0
+    full = store.snapshot(tmp_path / "all")
+    assert len([p for p in (full / "c").rglob("*") if p.is_file()]) == 9
+    store.close()

@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from qt_helpers import FakeSegmenter, click, wait_idle
 
 from napari_axons.core.polygons import labels_to_mask
-
-from qt_helpers import FakeSegmenter, click, wait_idle
 
 pytestmark = pytest.mark.gui
 
@@ -303,7 +302,6 @@ def test_plugin_dock_widget_and_cli_view(make_napari_viewer, axon_tif, monkeypat
     """What ``napari-axons view IMAGE`` does, with napari's event loop stubbed out."""
     pytest.importorskip("napari_axons._reader")
     import napari
-
     from napari_axons import cli
     from napari_axons._qt._widget import AxonsWidget
 

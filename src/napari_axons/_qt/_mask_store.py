@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.grid import TileBox, TileGrid
+from ..core.maskstore import read_padded
 
 __all__ = ["MaskStore", "protected_pixels", "HAS_MASK"]
 
@@ -98,12 +99,7 @@ class MaskStore:
 
     def read(self, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
         """The box ``[y0:y1, x0:x1]`` as a new uint8 array; zero outside the store."""
-        out = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.uint8)
-        cy0, cx0 = max(y0, 0), max(x0, 0)
-        cy1, cx1 = min(y1, self.height), min(x1, self.width)
-        if cy1 > cy0 and cx1 > cx0:
-            out[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = self._levels[0][cy0:cy1, cx0:cx1]
-        return out
+        return read_padded(self._levels[0], y0, x0, y1, x1)
 
     def read_box(self, box: TileBox) -> np.ndarray:
         """A tile's box (zero where the tile hangs over the image border)."""
@@ -143,6 +139,48 @@ class MaskStore:
             pooled = block.reshape(ph // f, f, pw // f, f).max(axis=(1, 3))
             self._levels[k][ay0 // f : ay0 // f + pooled.shape[0],
                             ax0 // f : ax0 // f + pooled.shape[1]] = pooled
+
+    @property
+    def level0_path(self) -> Path:
+        """The folder of the full-size Zarr array (what a ``ZarrMaskReader`` can read)."""
+        return self.path / "masks.zarr" / "0"
+
+    def snapshot(self, dest: str | Path, boxes: Iterable[TileBox] | None = None) -> Path:
+        """Copy level 0 (only the chunks under ``boxes``, or all) to a new array at ``dest``.
+
+        The copy is a frozen view of the store for an export that runs while the
+        user keeps editing: read it with
+        :class:`~napari_axons.core.maskstore.ZarrMaskReader`. Chunks are copied
+        as files (no decoding), so the cost is that of the masks' compressed bytes.
+
+        Returns
+        -------
+        Path
+            ``dest``, a Zarr array of the store's shape and chunks.
+        """
+        src, dest = self.level0_path, Path(dest)
+        if dest.exists():
+            raise FileExistsError(f"{dest}: already exists")
+        cy, cx = self._levels[0].chunks
+        wanted = None
+        if boxes is not None:
+            wanted = set()
+            for b in boxes:
+                for i in range(max(b.y, 0) // cy, -(-min(b.y1, self.height) // cy)):
+                    for j in range(max(b.x, 0) // cx, -(-min(b.x1, self.width) // cx)):
+                        wanted.add((i, j))
+        dest.mkdir(parents=True)
+        shutil.copy2(src / "zarr.json", dest / "zarr.json")
+        for chunk in (src / "c").glob("*/*") if (src / "c").is_dir() else ():
+            try:
+                key = (int(chunk.parent.name), int(chunk.name))
+            except ValueError:
+                continue
+            if wanted is None or key in wanted:
+                target = dest / "c" / chunk.parent.name / chunk.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(chunk, target)
+        return dest
 
     def clear(self) -> None:
         """Set every pixel to 0 (on every level)."""

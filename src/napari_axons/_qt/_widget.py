@@ -22,6 +22,13 @@ Clicking on the canvas while one of the overlay layers is the active layer
 toggles the tile under the cursor (a drag pans as usual). Segmenting and
 exporting run in napari thread workers with a progress bar and a Cancel button.
 
+"Export on" (:mod:`._export_target`) sends a long export to a local dask
+cluster or a running scheduler (:func:`~napari_axons.core.distributed.run_distributed`).
+Such an export reads a snapshot of the mask store taken when Export is pressed
+(after the edit window is written back), kept in the export folder until the
+export ends, so the user can keep selecting tiles and painting while it runs;
+tiles edited meanwhile stay "edited". Segmenting waits until it has finished.
+
 Changing the tile size or overlap keeps the masks (the store is per image and
 downsample factor) and remembers tile statuses per grid; changing the downsample
 factor switches to that factor's store.
@@ -30,7 +37,10 @@ factor switches to that factor's store.
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
+import threading
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -49,6 +59,7 @@ from magicgui.widgets import (
 from ..core.grid import TileBox, TileGrid
 from ..core.io import ImageReadError, SourceImage, open_image
 from ..core.working import WorkingImage
+from ._export_target import ExportTarget
 from ._grid_layer import (
     GRID_COLOUR,
     MAX_TEXT_TILES,
@@ -168,6 +179,7 @@ class AxonsWidget(Container):
         self._export_which = ComboBox(label="Export tiles", choices=["selected", "segmented", "all"])
         self._export_dir = FileEdit(label="Export to", mode="d", nullable=True)
         self._overwrite = CheckBox(text="Overwrite an existing export", value=False)
+        self._target = ExportTarget()
         self._export = PushButton(text="Export")
         self._message = Label(label="Status", value="")
         self.extend([
@@ -178,7 +190,8 @@ class AxonsWidget(Container):
             self._threshold, self._batch_size, self._device,
             Container(widgets=[self._run, self._cancel], layout="horizontal", labels=False,
                       label="Run"),
-            self._export_which, self._export_dir, self._overwrite, self._export, self._message,
+            self._export_which, self._export_dir, self._overwrite, *self._target.widgets,
+            self._export, self._message,
         ])
 
         # -- state ----------------------------------------------------------
@@ -201,6 +214,9 @@ class AxonsWidget(Container):
         self._progress = None
         self._layers: dict[str, object] = {}
         self._overview_store: MaskStore | None = None
+        self._background = False  # a cluster export runs: editing stays on
+        self._stop = None  # threading.Event that stops a background export
+        self._edited_during: set[int] = set()
 
         # -- wiring ---------------------------------------------------------
         self._image.changed.connect(self._on_image_changed)
@@ -272,6 +288,11 @@ class AxonsWidget(Container):
     def busy(self) -> bool:
         """True from the start of a segmentation or export until its worker has finished."""
         return self._gen is not None
+
+    @property
+    def _edits_locked(self) -> bool:
+        """Painting is ignored while a segmentation or a threads export runs."""
+        return self.busy and not self._background
 
     # ================================================================ image & grid
     def _on_image_changed(self, layer) -> None:
@@ -581,7 +602,7 @@ class AxonsWidget(Container):
         napari emits ``paint`` just *before* it writes the new values into the data,
         so the write-back is deferred to the next turn of the event loop.
         """
-        if self._window is None or self.busy:
+        if self._window is None or self._edits_locked:
             return
         shape = self._edit_layer().data.shape
         for atom in event.value:
@@ -598,7 +619,7 @@ class AxonsWidget(Container):
     def _apply_dirty(self) -> None:
         box, self._dirty = self._dirty, None
         edit = self._edit_layer()
-        if box is None or edit is None or self._window is None or self.busy:
+        if box is None or edit is None or self._window is None or self._edits_locked:
             return
         y0, x0, y1, x1 = self._window
         if edit.data.shape != (y1 - y0, x1 - x0):
@@ -620,6 +641,8 @@ class AxonsWidget(Container):
             sub = diff[max(t.y - gy0, 0) : max(t.y1 - gy0, 0), max(t.x - gx0, 0) : max(t.x1 - gx0, 0)]
             if sub.any():
                 self.status[t.index] = "edited"
+                if self._background:  # its export (if any) holds the earlier mask
+                    self._edited_during.add(t.index)
         self.store.write(gy0, gx0, cur)
         self._refresh_overview()
         self._draw_status()
@@ -723,7 +746,14 @@ class AxonsWidget(Container):
 
     # ================================================================ export
     def export(self, _=None):
-        """Export tiles, masks and label JSON from the mask store; returns the worker (or None)."""
+        """Export tiles, masks and label JSON from the mask store; returns the worker (or None).
+
+        On threads (the default) editing pauses until the export ends. On a dask
+        cluster ("Export on"), the export reads a snapshot of the store taken now,
+        after the edit window is written back, so selecting and painting go on
+        while it runs; the snapshot lives in the export folder (which the
+        workers must see) until the export ends.
+        """
         from ..core.export import ExportError
         from ..core.pipeline import ExportJob, ExportOptions
 
@@ -745,33 +775,51 @@ class AxonsWidget(Container):
             self._say(f"no {which} tiles to export", "warning")
             return None
         store = self.store
+        try:
+            where = self._target.where()
+        except ValueError as exc:
+            self._say(_one_line(exc), "warning")
+            return None
+        snapshot = None
 
         def mask_reader(plan, box):
             return np.where(store.read_box(box) > 0, 255, 0).astype(np.uint8)
 
         try:
+            if where:  # a cluster: a frozen copy the workers read by path
+                from ..core.maskstore import ZarrMaskReader
+
+                snapshot = Path(out) / f".napari-axons-masks-{uuid.uuid4().hex[:8]}"
+                store.snapshot(snapshot, [self.grid[i] for i in indices])
+                mask_reader = ZarrMaskReader(snapshot)
             options = ExportOptions(tile_size=self.grid.tile_size,
                                     overlap=self.grid.tile_size - self.grid.stride,
                                     downsample=self._working.factor)
             job = ExportJob([self._path], Path(out), options, mask_reader=mask_reader,
                             tiles={str(self._path): indices}, overwrite=self._overwrite.value)
         except (ExportError, ValueError, OSError) as exc:
+            _remove_tree(snapshot)
             self._say(_one_line(exc), "error")
             return None
         if not job.plans:
+            _remove_tree(snapshot)
             self._say(_one_line(job.errors[0] if job.errors else "nothing to export"), "error")
             job.close()
             return None
         self._export_out = Path(out)
-        return self._start(run_export(job), job.total, "Exporting", self._on_exported)
+        self._stop = threading.Event() if where else None
+        gen = run_export(job, **where, stop=self._stop,
+                         on_close=None if snapshot is None else lambda: _remove_tree(snapshot))
+        return self._start(gen, job.total, "Exporting", self._on_exported, background=bool(where))
 
     def _on_exported(self, result) -> None:
-        self.status[result.box.index] = "exported"
+        if result.box.index not in self._edited_during:
+            self.status[result.box.index] = "exported"
         if self._progress is not None:
             self._progress.update(1)
 
     # ================================================================ workers
-    def _start(self, gen, total: int, desc: str, on_yield):
+    def _start(self, gen, total: int, desc: str, on_yield, background: bool = False):
         from napari.qt.threading import create_worker
         from napari.utils import progress
 
@@ -785,9 +833,11 @@ class AxonsWidget(Container):
         worker.finished.connect(self._on_finished)
         worker.aborted.connect(lambda: setattr(self, "_outcome", "cancelled"))
         self.worker = worker
+        self._background = background
+        self._edited_during = set()
         self._set_running(True)
         edit = self._edit_layer()
-        if edit is not None:
+        if edit is not None and not background:
             edit.mode = "pan_zoom"
             edit.editable = False
         self._message.value = f"{desc.lower()} {total} tile(s)..."
@@ -808,6 +858,8 @@ class AxonsWidget(Container):
         edit = self._edit_layer()
         if edit is not None:
             edit.editable = True
+        self._background, self._stop = False, None
+        self._edited_during = set()
         self._set_running(False)
         self._refresh_overview()
         self._draw_status()
@@ -818,11 +870,16 @@ class AxonsWidget(Container):
         for w in (self._run, self._export, self._image, self._tile_size, self._overlap,
                   self._downsample):
             w.enabled = not running
+        self._target.set_enabled(not running)
         self._cancel.enabled = running
 
     def cancel(self, _=None) -> None:
         """Stop the running worker at its next tile (finished tiles are kept)."""
-        if self.busy:
+        if self.busy and self._stop is not None:  # a cluster export: stopped in its thread
+            self._outcome = "cancelled"
+            self._stop.set()
+            self._message.value = "cancelling after the tile in progress..."
+        elif self.busy:
             self.worker.quit()
 
 
@@ -865,6 +922,11 @@ def _drive(gen):
 
 class WorkerError(Exception):
     """A failure inside a worker, as a one-line message."""
+
+
+def _remove_tree(path: Path | None) -> None:
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _closer(stores: dict, tmp) -> Callable[[], None]:

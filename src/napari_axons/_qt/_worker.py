@@ -75,16 +75,55 @@ def segment_tiles(
     return done
 
 
-def run_export(job) -> Generator[object, None, dict]:
+def run_export(
+    job,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    stop=None,
+    on_close: Callable[[], None] | None = None,
+) -> Generator[object, None, dict | None]:
     """Run a :class:`core.pipeline.ExportJob`, yielding each :class:`TileResult`; returns the manifest.
 
+    Parameters
+    ----------
+    job : ExportJob
+    workers, scheduler : optional
+        Run on a local dask cluster of ``workers`` processes, or on the scheduler
+        at ``scheduler`` (:func:`core.distributed.run_distributed`); neither: on
+        local threads.
+    stop : threading.Event, optional
+        When set, the export stops after the next tile (the run is closed here,
+        in the worker's thread, so stopping a cluster never blocks the UI).
+    on_close : callable, optional
+        Called last, however the generator ends (e.g. to delete a mask snapshot).
+
+    Notes
+    -----
     The job is closed (its images released) however the generator ends:
-    completion, an error, or a Cancel (``GeneratorExit`` at a ``yield``). Files
-    are written atomically by the core, so a cancelled export leaves whole files
-    only, and can be resumed.
+    completion, an error, a ``stop`` or a Cancel (``GeneratorExit`` at a
+    ``yield``). Files are written atomically by the core, so a cancelled export
+    leaves whole files only, and can be resumed.
     """
     try:
-        manifest = yield from job.run()
+        if workers is None and scheduler is None:
+            gen = job.run()
+        else:
+            from ..core.distributed import run_distributed
+
+            gen = run_distributed(job, workers=workers, scheduler=scheduler)
+        try:
+            while True:
+                try:
+                    result = next(gen)
+                except StopIteration as done:
+                    return done.value
+                yield result
+                if stop is not None and stop.is_set():
+                    return None
+        finally:
+            gen.close()
     finally:
         job.close()
-    return manifest
+        if on_close is not None:
+            on_close()

@@ -29,6 +29,16 @@ Who does what
   A task that fails on every worker ``distributed.scheduler.allowed-failures``
   times (3 by default) stops the export, which ``--resume`` continues later.
 
+Masks edited in napari
+----------------------
+A job whose masks come from a ``mask_reader`` (masks edited in napari) runs
+on a cluster when the reader pickles (``pickle.dumps``): it is sent with every
+task and called on the worker for each tile, exactly as a local run calls it.
+:class:`~napari_axons.core.maskstore.ZarrMaskReader` (the widget's) is such a
+reader: it holds only the path of a Zarr mask store, which the workers must
+see under the same path (see below). A closure over in-memory state (a lambda)
+is refused with a ValueError.
+
 Results are yielded (and journalled) block by block in the order blocks
 complete, each block's tiles in grid order; the manifest does not depend on
 that order. As in a local run, an image whose pixel data turns out to be
@@ -66,6 +76,7 @@ From Python, pass an existing :class:`distributed.Client` as ``client=``.
 from __future__ import annotations
 
 import json
+import pickle
 import threading
 import uuid
 from collections import OrderedDict
@@ -94,6 +105,8 @@ __all__ = ["run_distributed", "ClusterProducer", "clear_worker_caches"]
 DEFAULT_BLOCK = 4
 #: How long to wait for a remote scheduler to have at least one worker.
 WAIT_FOR_WORKERS_S = 60
+#: How long to try to reach a scheduler address.
+CONNECT_TIMEOUT_S = 20
 
 _IMAGES: OrderedDict[tuple, tuple[SourceImage, WorkingImage, TileGrid]] = OrderedDict()
 _SEGMENTERS: OrderedDict[tuple, object] = OrderedDict()
@@ -180,6 +193,7 @@ def _export_block(
     with_masks: bool,
     label_source: str,
     segmenter,
+    mask_reader=None,
 ) -> list[tuple[int, list[str], int | None]]:
     """A task: write the files of a block of tiles; return ``(index, files, n_objects)`` each."""
     plan = _worker_plan(image)
@@ -189,7 +203,9 @@ def _export_block(
     kw = {"layout": layout, "options": options, "label_source": label_source,
           "with_masks": with_masks}
     if seg is None:
-        results = [write_tile_outputs(plan, box, None, None, **kw) for box in boxes]
+        results = [write_tile_outputs(plan, box, None,
+                                      None if mask_reader is None else mask_reader(plan, box), **kw)
+                   for box in boxes]
     else:
         pixels = np.stack([plan.read_tile(box) for box in boxes])
         masks = seg.predict(pixels)
@@ -237,8 +253,9 @@ def run_distributed(
     ----------
     job : ExportJob
         Planned, not yet run. Its ``resume``/``overwrite`` flags apply as in a
-        local run. Jobs with a ``mask_reader`` (masks edited in napari) cannot
-        run on a cluster.
+        local run. A ``mask_reader`` (masks edited in napari) must be
+        picklable, e.g. a :class:`~napari_axons.core.maskstore.ZarrMaskReader`
+        whose store the workers can read by path.
     segmenter_spec : tuple, optional
         ``(model, options)`` for :func:`~napari_axons.core.segment.load_segmenter`,
         describing ``job.segmenter``: each worker builds it once from this. Without
@@ -267,7 +284,7 @@ def run_distributed(
     ------
     ValueError
         Not exactly one of ``workers``/``scheduler``/``client``, a bad count, or
-        a job that cannot run on a cluster.
+        a job that cannot run on a cluster (a ``mask_reader`` that does not pickle).
     ExportError
         (when iterated) The folder is refused, a worker's file is not visible to
         the client, or no worker joined the scheduler.
@@ -284,8 +301,14 @@ def run_distributed(
     if block_size is not None and block_size < 1:
         raise ValueError(f"block size must be >= 1, got {block_size}")
     if job.mask_reader is not None:
-        raise ValueError("an export of masks edited in napari (mask_reader) cannot run on a "
-                         "cluster; run it locally")
+        try:
+            pickle.dumps(job.mask_reader)
+        except Exception as exc:
+            raise ValueError(
+                f"the job's mask_reader ({job.mask_reader!r}) cannot be pickled, so it cannot "
+                "be sent to dask workers; use napari_axons.core.maskstore.ZarrMaskReader "
+                f"(a mask store read by path) or run the export locally ({exc})"
+            ) from exc
     if segmenter_spec is not None and job.segmenter is None:
         raise ValueError("segmenter_spec is given but the job has no segmenter")
     producer = ClusterProducer(job, segmenter_spec=segmenter_spec, workers=workers,
@@ -298,7 +321,11 @@ def _connect(workers, scheduler, threads_per_worker):
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, ValueError, TypeError) as exc:
+            raise ExportError(f"{scheduler}: cannot connect to a dask scheduler "
+                              f"({_first_line(exc)})") from exc
         try:
             client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
         except Exception as exc:
@@ -315,6 +342,11 @@ def _connect(workers, scheduler, threads_per_worker):
     except Exception:
         cluster.close()
         raise
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _check_workers(client, where: str) -> None:
@@ -411,7 +443,7 @@ class ClusterProducer:
             boxes = todo[i : i + block]
             fut = client.submit(
                 _export_block, spec, tuple(b.index for b in boxes), out, job.options,
-                job.with_masks, job.label_source, seg_arg,
+                job.with_masks, job.label_source, seg_arg, job.mask_reader,
                 key=f"napari-axons-{self._token}-{plan.base}-{boxes[0].index}", pure=False,
             )
             futures[fut] = boxes
