@@ -205,3 +205,18 @@ def test_chunk_cache_gives_the_same_pixels_within_its_budget(tmp_path, rgb_image
             np.testing.assert_array_equal(src.read_region(y, x, h, w), expect)
             assert level._chunk_bytes <= budget
         assert level._chunks  # the cache was used
+
+
+def test_png_layouts_libpng_would_change_fall_back_to_pillow(tmp_path, rgb_image):
+    """A transparency key (libpng would add alpha) and 48-bit RGB decode as Pillow does."""
+    image = rgb_image(40, 50)
+    Image.fromarray(image).save(tmp_path / "key.png", transparency=(1, 2, 3))
+    rgb48 = (image.astype(np.uint16) * 257)
+    import imagecodecs
+
+    (tmp_path / "rgb48.png").write_bytes(imagecodecs.png_encode(rgb48))
+    for name in ("key.png", "rgb48.png"):
+        with Image.open(tmp_path / name) as im:
+            expect = np.asarray(im.convert("RGB") if im.mode not in ("RGB", "RGBA") else im)
+        with open_image(tmp_path / name) as src:
+            np.testing.assert_array_equal(src.read_region(0, 0, 40, 50)[..., :3], expect[..., :3])
