@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # `bench.seed_reference` is the seed's rebuilt pipeline
+for _path in (ROOT, ROOT / "tests"):  # `bench.seed_reference`, `tiny_models`
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # ENVIRONMENT.md pitfall 4
 

@@ -143,17 +143,9 @@ def test_downsample_overlap_and_16_bit(client, slide, tmp_path):
 @pytest.mark.slow  # the workers import torch and transformers
 def test_checkpoint_export_equals_local_run(client, slide, tmp_path):
     pytest.importorskip("torch")
-    from transformers import (
-        SegformerConfig,
-        SegformerForSemanticSegmentation,
-        SegformerImageProcessor,
-    )
+    from tiny_models import save_checkpoint, tiny_segformer
 
-    cfg = SegformerConfig(depths=[1, 1, 1, 1], hidden_sizes=[8, 16, 32, 64],
-                          num_attention_heads=[1, 1, 2, 4], decoder_hidden_size=32, num_labels=2)
-    model_dir = tmp_path / "tiny"
-    SegformerForSemanticSegmentation(cfg).eval().save_pretrained(model_dir)
-    SegformerImageProcessor(size={"height": 128, "width": 128}).save_pretrained(model_dir)
+    model_dir = save_checkpoint(tiny_segformer(), tmp_path / "tiny", processor_size=128)
     spec = (str(model_dir), {"device": "cpu", "num_threads": 1, "batch_size": 4})
     _, local = export([slide], tmp_path / "local", spec=spec)
     results, manifest = export([slide], tmp_path / "dask", "dask", spec=spec, client=client,

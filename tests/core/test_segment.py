@@ -21,6 +21,7 @@ from napari_axons.core.segment import (
     load_segmenter,
     resolve_device,
 )
+from tiny_models import FAMILIES, push_bias, save_checkpoint, tiny_segformer
 
 TILE = 512
 
@@ -118,50 +119,7 @@ def one_torch_thread():
     clear_model_cache()
 
 
-def tiny_segformer(num_labels=2):
-    import torch
-    from transformers import SegformerConfig, SegformerForSemanticSegmentation
-
-    torch.manual_seed(0)
-    cfg = SegformerConfig(depths=[1, 1, 1, 1], hidden_sizes=[8, 16, 32, 64],
-                          num_attention_heads=[1, 1, 2, 4], decoder_hidden_size=32,
-                          num_labels=num_labels)
-    return SegformerForSemanticSegmentation(cfg).eval()
-
-
-def tiny_upernet(num_labels=2):
-    import torch
-    from transformers import ConvNextConfig, UperNetConfig, UperNetForSemanticSegmentation
-
-    torch.manual_seed(0)
-    backbone = ConvNextConfig(hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1],
-                              out_features=["stage1", "stage2", "stage3", "stage4"])
-    cfg = UperNetConfig(backbone_config=backbone, hidden_size=16, use_auxiliary_head=False,
-                        num_labels=num_labels)
-    return UperNetForSemanticSegmentation(cfg).eval()
-
-
-FAMILIES = {"segformer": tiny_segformer, "upernet": tiny_upernet}
-
-
-def save(model, folder, *, processor_size=None, **save_kw):
-    from transformers import SegformerImageProcessor
-
-    model.save_pretrained(folder, **save_kw)
-    kw = {"size": {"height": processor_size, "width": processor_size}} if processor_size else {}
-    SegformerImageProcessor(**kw).save_pretrained(folder)
-    return folder
-
-
-def push_bias(model, towards: int):
-    import torch
-
-    clf = model.decode_head.classifier
-    with torch.no_grad():
-        clf.weight.zero_()
-        clf.bias.fill_(-10.0)
-        clf.bias[towards] = 10.0
-    return model
+save = save_checkpoint
 
 
 def confident(model, tiles, size=128, gain=300.0):

@@ -192,25 +192,13 @@ def test_overlapping_tiles_later_tile_wins(make_widget, tmp_path, qtbot):
 
 @pytest.mark.model
 def test_segment_with_tiny_checkpoint(make_widget, axon_tif, tmp_path, qtbot):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from transformers import (
-        SegformerConfig,
-        SegformerForSemanticSegmentation,
-        SegformerImageProcessor,
-    )
+    from tiny_models import push_bias, save_checkpoint, tiny_segformer
 
-    cfg = SegformerConfig(num_channels=3, num_encoder_blocks=2, depths=[1, 1],
-                          hidden_sizes=[8, 16], num_attention_heads=[1, 1], sr_ratios=[8, 4],
-                          patch_sizes=[7, 3], strides=[4, 2], mlp_ratios=[2, 2],
-                          decoder_hidden_size=16, num_labels=2)
-    model = SegformerForSemanticSegmentation(cfg).eval()
-    with torch.no_grad():  # every pixel: class 1
-        model.decode_head.classifier.weight.zero_()
-        model.decode_head.classifier.bias.copy_(torch.tensor([-10.0, 10.0]))
-    folder = tmp_path / "tiny-segformer"
-    model.save_pretrained(folder)
-    SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
+    # every pixel: class 1
+    folder = save_checkpoint(push_bias(tiny_segformer(), 1), tmp_path / "tiny-segformer",
+                             processor_size=64)
 
     viewer, w = make_widget(axon_tif)
     w._tile_size.value = 256

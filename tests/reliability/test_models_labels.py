@@ -13,25 +13,13 @@ from PIL import Image
 from reliability_helpers import all_files
 
 from napari_axons.core.polygons import LabelFileError, labels_to_mask, read_labels_json
+from tiny_models import save_checkpoint, tiny_segformer
 
 # --------------------------------------------------------------------------- models (CLI)
 
 
-def _tiny_segformer(num_labels=2):
-    from transformers import SegformerConfig, SegformerForSemanticSegmentation
-
-    cfg = SegformerConfig(depths=[1, 1, 1, 1], hidden_sizes=[8, 16, 32, 64],
-                          num_attention_heads=[1, 1, 2, 4], decoder_hidden_size=32,
-                          num_labels=num_labels)
-    return SegformerForSemanticSegmentation(cfg).eval()
-
-
 def _save(model, folder):
-    from transformers import SegformerImageProcessor
-
-    model.save_pretrained(folder)
-    SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
-    return folder
+    return save_checkpoint(model, folder, processor_size=64)
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +27,8 @@ def models(tmp_path_factory):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     root = tmp_path_factory.mktemp("models")
-    return {"good": _save(_tiny_segformer(), root / "good"),
-            "one": _save(_tiny_segformer(num_labels=1), root / "one-class")}
+    return {"good": _save(tiny_segformer(), root / "good"),
+            "one": _save(tiny_segformer(num_labels=1), root / "one-class")}
 
 
 @pytest.fixture
@@ -62,7 +50,7 @@ def _broken(tmp_path, models, how):
     elif how == "pickled weights":
         import torch
 
-        torch.save(_tiny_segformer().state_dict(), folder / "pytorch_model.bin")
+        torch.save(tiny_segformer().state_dict(), folder / "pytorch_model.bin")
         weights.unlink()
     elif how == "no config":
         (folder / "config.json").unlink()
