@@ -23,7 +23,14 @@ from .run import SCENARIOS
 
 #: scenarios the seed cannot run on this machine (40000^2 needs > 9 GB) or that
 #: compare against another scenario's seed figure.
-AXONS_ONLY = {"export-tiff-40000": None, "cluster-2-workers": "tile-tiff-20000"}
+AXONS_ONLY = {"export-tiff-40000": None, "cluster-2-workers": "tile-tiff-20000",
+              "gpu-segformer-b0": None, "gpu-upernet-convnext-tiny": None}
+GPU_ONLY = {"gpu-segformer-b0", "gpu-upernet-convnext-tiny"}
+
+
+def has_cuda() -> bool:
+    code = "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
 def run_one(scenario: str, impl: str) -> dict:
@@ -46,7 +53,11 @@ def main(argv=None) -> int:
     rows = []
     print(f"{'scenario':28} {'impl':6} {'tiles':>6} {'wall s':>8} {'setup s':>8} {'tiles/s':>8} "
           f"{'peak RSS MB':>11} {'x seed tiles/s':>14}", flush=True)
+    cuda = has_cuda() if GPU_ONLY & set(args.only) else False
     for scenario in args.only:
+        if scenario in GPU_ONLY and not cuda:
+            print(f"{scenario:28} skipped: no CUDA GPU here", flush=True)
+            continue
         impls = ["axons"] if (scenario in AXONS_ONLY or args.skip_seed) else ["seed", "axons"]
         for impl in impls:
             r = run_one(scenario, impl)

@@ -28,6 +28,9 @@ SCENARIOS = {
     "seg-upernet-tiny": (lambda: inputs.png_image(8192), {}, "upernet"),
     "seg-segformer-b0": (lambda: inputs.png_image(4096), {}, "segformer-b0"),
     "export-tiff-40000": (lambda: inputs.tiled_tiff(40000), {}, None),
+    # GPU scenarios (run only where torch sees CUDA; the model's device is "auto"):
+    "gpu-segformer-b0": (lambda: inputs.png_image(8192), {}, "segformer-b0"),
+    "gpu-upernet-convnext-tiny": (lambda: inputs.png_image(8192), {}, "upernet-convnext-tiny"),
     "cluster-2-workers": (lambda: inputs.tiled_tiff(20000), {"workers": 2}, None),
 }
 
