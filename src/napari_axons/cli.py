@@ -81,8 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                      help="where the model runs (default: auto = cuda, then mps, then cpu)")
     seg.add_argument("--torch-threads", type=int, default=None, metavar="N",
-                     help="CPU threads for the model (default: all cores; OpenMP threads wait "
-                          "passively, so a core busy elsewhere does not stall the model)")
+                     help="CPU threads for the model in all (default: all cores; OpenMP threads "
+                          "wait passively, so a core busy elsewhere does not stall the model)")
+    seg.add_argument("--model-streams", type=int, default=None, metavar="S",
+                     help="CPU only: batches the model works on at once, each with "
+                          "torch-threads/S threads (default: min(cores, 4))")
     seg.add_argument("--allow-pickle", action="store_true",
                      help="allow pytorch_model.bin weights (unpickling can run code: trust the "
                           "folder first); safetensors need no opt-in")
@@ -176,6 +179,8 @@ def _segmenter_spec(args) -> tuple[str, dict] | None:
         options["batch_size"] = args.batch_size
     if args.torch_threads is not None:
         options["num_threads"] = args.torch_threads
+    if args.model_streams is not None:
+        options["streams"] = args.model_streams
     return args.model, options
 
 

@@ -162,3 +162,56 @@ def test_bad_inputs_are_reported_and_the_rest_exported(tmp_path, rgb_image):
     job, results, _ = run([tmp_path / "bad.tif", tmp_path / "good.png"], tmp_path / "out")
     assert len(job.errors) == 1 and "bad.tif" in job.errors[0] and "not a TIFF" in job.errors[0]
     assert len(results) == 1
+
+
+class _FlakyModel:
+    """Masks from pixel values, two batches at once; fails on the tile ``fail_on`` if given."""
+
+    batch_size, streams, name = 1, 2, "flaky"
+
+    def __init__(self, fail_on: np.ndarray | None = None):
+        import threading
+
+        self.fail_on, self.calls, self.threads = fail_on, 0, set()
+        self._lock = threading.Lock()
+
+    def prepare(self, overview):
+        pass
+
+    def predict(self, tiles):
+        import threading
+
+        with self._lock:
+            self.calls += 1
+            self.threads.add(threading.current_thread().name)
+        if self.fail_on is not None and np.array_equal(tiles[0], self.fail_on):
+            raise RuntimeError("model exploded")
+        return np.where(tiles[..., 0] > 128, 255, 0).astype(np.uint8)
+
+    def info(self):
+        return {"kind": "test", "name": "flaky"}
+
+
+def test_model_streams_keep_tile_order_and_a_failure_loses_nothing(tmp_path, rgb_image):
+    Image.fromarray(rgb_image(1100, 1200)).save(tmp_path / "x.png")
+    model = _FlakyModel()
+    _, results, _ = run([tmp_path / "x.png"], tmp_path / "clean", segmenter=model)
+    assert [r.box.index for r in results] == list(range(9))  # in order, though 2 ran at once
+    assert model.calls == 9 and len(model.threads) == 2
+    assert all(t.startswith("napari-axons-model") for t in model.threads)
+    mask = png(tmp_path / "clean" / "masks" / "x_tile_0004_mask.png")
+    tile = png(tmp_path / "clean" / "x_tile_0004.png")
+    np.testing.assert_array_equal(mask > 0, tile[..., 0] > 128)
+
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="model exploded"):
+        run([tmp_path / "x.png"], out, segmenter=_FlakyModel(fail_on=tile))
+    assert json.loads((out / "manifest.json").read_text())["status"] == "running"
+    assert not list(out.glob(".napari-axons-tmp*")) and not list(out.glob("masks/.napari-axons-tmp*"))
+    journalled = (out / JOURNAL_NAME).read_text().splitlines()
+    assert len(journalled) == 4  # the tiles before the failing one (4) were written and kept
+    _, results, manifest = run([tmp_path / "x.png"], out, segmenter=_FlakyModel(), resume=True)
+    assert manifest["status"] == "complete" and sum(r.resumed for r in results) == 4
+    for f in [*(tmp_path / "clean").rglob("*.png"), *(tmp_path / "clean").glob("*.json")]:
+        rel = f.relative_to(tmp_path / "clean")
+        assert (out / rel).read_bytes() == f.read_bytes(), rel

@@ -243,10 +243,51 @@ def test_cache_info_and_threads(tiny_dir):
     assert info["threshold"] == 0.7 and info["class_index"] == 1 and info["device"] == "cpu"
     assert len(info["weights_sha256"]) == 64 and info["weights_format"] == "safetensors"
     assert info["batch_size"] == 1 and info["bf16"] is False
+    assert info["num_threads"] == 1 and info["streams"] == 1
     torch.set_num_threads(1)
-    two = load_segmenter(tiny_dir["segformer"], num_threads=2)
+    two = load_segmenter(tiny_dir["segformer"], num_threads=2, streams=1)
     two.predict(np.zeros((1, 64, 64, 3), np.uint8))
     assert torch.get_num_threads() == 1  # restored after predict
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_streams_run_tiles_at_once_with_the_same_masks(confident_dir, family, tiles):
+    import threading
+
+    import torch
+
+    one = load_segmenter(confident_dir[family], num_threads=1, streams=1)
+    two = load_segmenter(confident_dir[family], num_threads=2, streams=2)
+    assert (two.streams, two.stream_threads) == (2, 1)
+    both_running = threading.Barrier(2, timeout=60)  # broken unless two forwards overlap
+    seen = []
+    forward = two._forward
+
+    def watched(pixel_values):
+        seen.append((threading.current_thread().name, torch.get_num_threads()))
+        both_running.wait()
+        return forward(pixel_values)
+
+    two._forward = watched
+    torch.set_num_threads(1)
+    masks = two.predict(tiles)
+    assert len(seen) == len(tiles) and len({name for name, _ in seen}) == 2
+    assert {n for _, n in seen} == {1}  # each stream with num_threads // streams threads
+    assert torch.get_num_threads() == 1  # the caller's count is left alone ...
+    started_later = []
+    t = threading.Thread(target=lambda: started_later.append(torch.get_num_threads()))
+    t.start()
+    t.join()
+    assert started_later == [1]  # ... and so is the one new threads inherit
+    np.testing.assert_array_equal(masks, one.predict(tiles))
+    assert 0.05 < (masks > 0).mean() < 0.95
+
+
+def test_default_streams():
+    from napari_axons.core.segment import default_streams
+
+    assert [default_streams(n) for n in (1, 2, 3, 4, 16)] == [1, 2, 3, 4, 4]
 
 
 @pytest.mark.model
@@ -359,6 +400,8 @@ def test_bad_options(tiny_dir):
         load_segmenter(tiny_dir["segformer"], threshold=1.5)
     with pytest.raises(ModelError, match="unknown device"):
         load_segmenter(tiny_dir["segformer"], device="tpu")
+    with pytest.raises(ModelError, match="streams must be >= 1, got 0"):
+        load_segmenter(tiny_dir["segformer"], streams=0)
 
 
 @pytest.mark.model

@@ -172,7 +172,11 @@ class AxonsWidget(Container):
                                    tooltip="A Hugging Face checkpoint folder (safetensors)")
         self._class_index = SpinBox(label="Class index", value=1, min=0, max=1000)
         self._threshold = FloatSpinBox(label="Threshold", value=0.5, min=0.0, max=0.99, step=0.05)
-        self._batch_size = SpinBox(label="Batch size", value=4, min=1, max=512)
+        self._batch_size = SpinBox(
+            label="Batch size", value=0, min=0, max=512,
+            tooltip="Tiles per forward pass; auto: 1 on CPU (several tiles run at once "
+                    "on separate threads), 8 on a GPU")
+        self._batch_size.native.setSpecialValueText("auto")
         self._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
         self._run = PushButton(text="Segment selected")
         self._cancel = PushButton(text="Cancel", enabled=False)
@@ -676,14 +680,14 @@ class AxonsWidget(Container):
     def _make_segmenter(self) -> Callable[[], object]:
         from ..core.segment import ModelError, load_segmenter
 
-        batch = self._batch_size.value
+        batch = {"batch_size": self._batch_size.value} if self._batch_size.value else {}
         if self._segmenter.value == BUILTIN_SEGMENTER:
-            return lambda: load_segmenter("otsu", batch_size=batch)
+            return lambda: load_segmenter("otsu", **batch)
         folder = self._model_dir.value
         if folder is None or str(folder) in ("", "."):
             raise ModelError("choose a checkpoint folder first")
         opts = {"class_index": self._class_index.value, "threshold": self._threshold.value,
-                "batch_size": batch, "device": self._device.value}
+                "device": self._device.value, **batch}
         return lambda: load_segmenter(Path(folder), **opts)
 
     def segment_selected(self, _=None):

@@ -57,7 +57,9 @@ def segment_tiles(
     segmenter = make_segmenter()
     segmenter.prepare(overview_rgb(working))
     yield LOADED
-    batch = max(1, int(getattr(segmenter, "batch_size", 1)))
+    # a model with several streams runs that many batches at once inside one predict()
+    streams = max(1, int(getattr(segmenter, "streams", 1) or 1))
+    batch = max(1, int(getattr(segmenter, "batch_size", 1))) * streams
     done = 0
     for start in range(0, len(boxes), batch):
         chunk = list(boxes[start : start + batch])

@@ -27,6 +27,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -471,39 +472,52 @@ class TileProducer(Protocol):
 
 
 class ThreadProducer:
-    """Makes tiles on a local thread pool.
+    """Makes tiles on local thread pools.
 
-    Reading regions, PNG encoding (libpng releases the GIL), polygon tracing
-    and writing run on ``threads`` threads; the model, when there is one, runs
-    batch by batch in the caller's thread while the previous batch is encoded
-    and written, and the next one is read.
+    Reading regions, the model's preprocessing, PNG encoding (libpng releases
+    the GIL), polygon tracing and writing run on ``threads`` threads. The model,
+    when there is one, runs on its own pool
+    (:func:`~napari_axons.core.segment.model_executor`: ``segmenter.streams``
+    batches at a time) while earlier batches are encoded and written and later
+    ones read. Results come out in tile order.
     """
 
     def __init__(self, job: ExportJob, threads: int | None = None):
         self.job = job
         self.threads = threads or job.options.threads or os.cpu_count() or 1
+        self._stack: ExitStack | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._model_pool = None
 
     def __enter__(self) -> ThreadProducer:
-        self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="napari-axons")
+        with ExitStack() as stack:
+            self._pool = ThreadPoolExecutor(max_workers=self.threads,
+                                            thread_name_prefix="napari-axons")
+            stack.callback(self._pool.shutdown, wait=True, cancel_futures=True)
+            if self.job.segmenter is not None:
+                from .segment import model_executor
+
+                self._model_pool = stack.enter_context(model_executor(self.job.segmenter))
+            self._stack = stack.pop_all()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._stack.close()
 
     def produce(self, plan: ImagePlan, todo: list[TileBox]) -> Iterator[TileResult]:
         pending: deque[Future] = deque()
-        reads: deque[Future] = deque()
+        ahead: deque[tuple[list[TileBox], Future, Future]] = deque()
         try:
-            yield from self._produce(plan, todo, pending, reads)
+            yield from self._produce(plan, todo, pending, ahead)
         finally:  # stopped early (an error, or the consumer closed us): no work left behind
-            for fut in (*pending, *reads):
+            futures = [*pending, *(f for _, read, seg in ahead for f in (seg, read))]
+            for fut in futures:
                 fut.cancel()
-            for fut in (*pending, *reads):
+            for fut in futures:
                 if not fut.cancelled():
                     fut.exception()  # wait; the first error is the one reported
 
-    def _produce(self, plan, todo, pending, reads):
+    def _produce(self, plan, todo, pending, ahead):
         pool, job, window = self._pool, self.job, 2 * self.threads
         if job.segmenter is None:
             for box in todo:
@@ -515,22 +529,40 @@ class ThreadProducer:
             prep = getattr(seg, "preprocess", None)
             batch = max(1, int(getattr(seg, "batch_size", 1)))
             batches = [todo[i : i + batch] for i in range(0, len(todo), batch)]
+            # every stream busy, plus one batch read and prepared ahead of each
+            depth = 2 * max(1, int(getattr(seg, "streams", 1) or 1)) + 1
 
-            def load(boxes):  # on a pool thread: read, and the model's preprocessing
+            def load(boxes):  # on the I/O pool: read, and the model's preprocessing
                 pixels = np.stack([plan.read_tile(b) for b in boxes])
                 return pixels, (prep(pixels) if prep is not None else None)
 
-            reads.extend(pool.submit(load, b) for b in batches[:2])
-            for k, boxes in enumerate(batches):
-                pixels, prepared = reads.popleft().result()
-                if k + 2 < len(batches):  # keep two batches loading while the model runs
-                    reads.append(pool.submit(load, batches[k + 2]))
+            def segment(read: Future):  # on the model pool
+                pixels, prepared = read.result()
                 masks = seg.predict_prepared(prepared) if prep is not None else seg.predict(pixels)
-                for box, tile, mask in zip(boxes, pixels, masks, strict=True):
-                    pending.append(pool.submit(job.write_tile, plan, box, tile, mask))
-                while len(pending) > window:
-                    yield pending.popleft().result()
+                return pixels, masks
+
+            for boxes in batches:
+                read = pool.submit(load, boxes)
+                ahead.append((boxes, read, self._model_pool.submit(segment, read)))
+                if len(ahead) < depth:
+                    continue
+                yield from self._write_segmented(plan, ahead.popleft(), pending, window)
+            while ahead:
+                yield from self._write_segmented(plan, ahead.popleft(), pending, window)
         while pending:
+            yield pending.popleft().result()
+
+    def _write_segmented(self, plan, item, pending, window):
+        boxes, _, segmented = item
+        try:
+            pixels, masks = segmented.result()
+        except BaseException:  # the model failed: report the tiles already written first
+            while pending:
+                yield pending.popleft().result()
+            raise
+        for box, tile, mask in zip(boxes, pixels, masks, strict=True):
+            pending.append(self._pool.submit(self.job.write_tile, plan, box, tile, mask))
+        while len(pending) > window:
             yield pending.popleft().result()
 
 
