@@ -722,6 +722,8 @@ class HFSegmenter:
             self.streams = int(streams) if streams is not None else default_streams(self.num_threads)
         self.stream_threads = None if on_gpu else max(1, self.num_threads // self.streams)
         self._reruns_lock = threading.Lock()
+        self._lut_lock = threading.Lock()
+        self._luts: dict[tuple[int, int], Any] = {}
         self.bf16 = bool(bf16)
         if batch_tolerance is None:
             batch_tolerance = 5e-3 if self.bf16 else 1e-5
@@ -768,15 +770,31 @@ class HFSegmenter:
         another thread while the model works on the previous batch;
         ``predict(t) == predict_prepared(preprocess(t))``.
         """
+        import torch
+
         tiles = _check_tiles(tiles)
+        lut = self._pixel_lut(*tiles.shape[1:3])
         batches = []
         for start in range(0, tiles.shape[0], self.batch_size):
             chunk = tiles[start : start + self.batch_size]
+            if lut is not None:
+                batches.append(torch.from_numpy(lut(chunk)))
+                continue
             inputs = self.processor(
                 images=list(chunk), return_tensors="pt", input_data_format="channels_last"
             )
             batches.append(inputs["pixel_values"])
         return tiles.shape[:3], batches
+
+    def _pixel_lut(self, height: int, width: int):
+        """The processor as a lookup table for this tile size, when exactly one (or None)."""
+        key = (height, width)
+        with self._lut_lock:
+            if key not in self._luts:
+                from .pixel_lut import build_pixel_lut
+
+                self._luts[key] = build_pixel_lut(self.processor, height, width)
+            return self._luts[key]
 
     def predict_prepared(self, prepared: tuple) -> np.ndarray:
         """Masks for the output of :meth:`preprocess`.
