@@ -146,7 +146,8 @@ def test_checkpoint_export_equals_local_run(client, slide, tmp_path):
     from tiny_models import save_checkpoint, tiny_segformer
 
     model_dir = save_checkpoint(tiny_segformer(), tmp_path / "tiny", processor_size=128)
-    spec = (str(model_dir), {"device": "cpu", "num_threads": 1, "batch_size": 4})
+    # two streams of one thread, batches of 2: a worker's task is a block of 4 tiles
+    spec = (str(model_dir), {"device": "cpu", "num_threads": 2, "streams": 2, "batch_size": 2})
     _, local = export([slide], tmp_path / "local", spec=spec)
     results, manifest = export([slide], tmp_path / "dask", "dask", spec=spec, client=client,
                                segmenter_spec=spec)

@@ -15,8 +15,9 @@ Who does what
   checks the folder, computes each image's segmenter state once (e.g. the Otsu
   threshold from the overview, exactly as the local run does) and ships it to
   the workers, writes the manifest and the journal, and yields results.
-* The **workers** get small tasks, one per block of tiles (a block is a model
-  batch, ``segmenter.batch_size`` tiles; 4 tiles without a model), read the
+* The **workers** get small tasks, one per block of tiles (with a model,
+  ``batch_size * streams`` tiles, so that a worker's ``predict`` keeps its model
+  streams busy; 4 tiles without a model), read the
   tiles, run the model, and write the tile PNG, mask PNG and label JSON
   directly into the export folder through atomic renames. Each worker process
   opens an image once (a module-level cache keyed by path, file stamp and
@@ -271,8 +272,9 @@ def run_distributed(
     threads_per_worker : int, optional
         Threads per worker process of a local cluster (default 1).
     block_size : int, optional
-        Tiles per task (default: the segmenter's batch size, or 4 without one).
-        With a model, blocks are the batches a local run would use.
+        Tiles per task (default: the segmenter's ``batch_size * streams``, or 4
+        without one). A worker's ``predict`` splits a block into batches of
+        ``batch_size``, as a local run does, and runs ``streams`` at once.
 
     Returns
     -------
@@ -315,6 +317,12 @@ def run_distributed(
                                scheduler=scheduler, client=client,
                                threads_per_worker=threads_per_worker, block_size=block_size)
     return job.run(producer)
+
+
+def _model_block(segmenter) -> int:
+    """Tiles per task with a model: one batch for each of its streams."""
+    batch = max(1, int(getattr(segmenter, "batch_size", 1) or 1))
+    return batch * max(1, int(getattr(segmenter, "streams", 1) or 1))
 
 
 def _connect(workers, scheduler, threads_per_worker):
@@ -434,8 +442,8 @@ class ClusterProducer:
         job, client = self.job, self.client
         layout = job.layout
         seg_arg = _segmenter_arg(job, self.segmenter_spec, client)
-        block = self.block_size or (max(1, int(getattr(job.segmenter, "batch_size", 1)))
-                                    if job.segmenter is not None else DEFAULT_BLOCK)
+        block = self.block_size or (_model_block(job.segmenter) if job.segmenter is not None
+                                    else DEFAULT_BLOCK)
         spec = _image_spec(plan, job.options)
         out = str(layout.out.resolve())
         futures = {}

@@ -622,11 +622,12 @@ class HFSegmenter:
     Loaded models are cached per (folder, device, options) and shared between
     instances; a change to the files on disk loads them anew.
 
-    Per batch: the image processor prepares the tiles, the model runs under
-    ``torch.inference_mode()``, the logits are resized (bilinear,
-    ``align_corners=False``) to the tile size *before* the softmax over classes
-    (SegFormer's logits are 1/4 of the input size), and the mask is
-    ``prob[class_index] > threshold`` as 0/255.
+    Per batch: the image processor prepares the tiles (as a lookup table where
+    that gives the same bytes, see :mod:`~napari_axons.core.pixel_lut`), the
+    model runs under ``torch.inference_mode()``, the logits are resized
+    (bilinear, ``align_corners=False``) to the tile size *before* the softmax
+    over classes (SegFormer's logits are 1/4 of the input size), and the mask
+    is ``prob[class_index] > threshold`` as 0/255.
 
     Parameters
     ----------
@@ -651,8 +652,9 @@ class HFSegmenter:
         Batches the model works on at once on CPU, each in its own thread
         (default :func:`default_streams`; 1 on a GPU, where batches are larger).
         :meth:`predict` runs its batches this many at a time; pipelines run
-        :meth:`predict_prepared` calls on :func:`model_executor`. Masks do not
-        depend on it.
+        :meth:`predict_prepared` calls on :func:`model_executor`. Like any
+        change of torch's thread count, it can move probabilities by ~1e-7
+        (rounding), so only a pixel that close to the threshold can differ.
     bf16 : bool, optional
         Run the forward pass under bfloat16 autocast (default False). Faster on CPUs
         with AVX512-BF16, at the cost of small differences near the threshold.
