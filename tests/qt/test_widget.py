@@ -177,7 +177,7 @@ def test_overlapping_tiles_later_tile_wins(make_widget, tmp_path, qtbot):
 
     # export reads each tile's box from the store: the shared pixels agree
     w.set_selection([1])
-    w._move_window([w.grid[1]])
+    w.window.move([w.grid[1]])
     viewer.layers[EDIT].data[:, 0:24] = 1
     w.set_selection([0, 1])
     assert w.status[1] == "edited" and w.status[0] == "edited"

@@ -22,8 +22,8 @@ import numpy as np
 
 from ..core.grid import TileBox, TileGrid
 
-__all__ = ["Placement", "grid_lines", "tile_label_points", "tile_rectangles", "pick_tile",
-           "MAX_TEXT_TILES", "STATUS_COLOURS", "STATUSES"]
+__all__ = ["Placement", "grid_lines", "tile_label_points", "merge_rectangles", "pick_tile",
+           "bounding_box", "MAX_TEXT_TILES", "STATUS_COLOURS", "STATUSES"]
 
 #: Above this many tiles the per-tile index text is not drawn.
 MAX_TEXT_TILES = 2500
@@ -106,13 +106,34 @@ def grid_lines(grid: TileGrid) -> list[np.ndarray]:
     return lines
 
 
-def tile_rectangles(boxes) -> list[np.ndarray]:
-    """Rectangles (4 corners, working data coordinates) of the given tiles."""
-    out = []
+def merge_rectangles(boxes) -> list[np.ndarray]:
+    """Rectangles covering the tiles, tiles on the same rows merged where they touch.
+
+    So that "select all" on a 6,000-tile slide is a few dozen shapes, not 6,000.
+    Corner arrays in working data coordinates (pixel edges at ``k - 0.5``).
+
+    Examples
+    --------
+    >>> g = TileGrid.from_shape(1024, 1536, tile_size=512)
+    >>> [r[[0, 2]].tolist() for r in merge_rectangles([g[0], g[1], g[5]])]
+    [[[-0.5, -0.5], [511.5, 1023.5]], [[511.5, 1023.5], [1023.5, 1535.5]]]
+    """
+    rows: dict[tuple[int, int], list[TileBox]] = {}
     for b in boxes:
-        y0, x0, y1, x1 = b.y - 0.5, b.x - 0.5, b.y1 - 0.5, b.x1 - 0.5
-        out.append(np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], float))
-    return out
+        rows.setdefault((b.y, b.y1), []).append(b)
+    out = []
+    for (y0, y1), row in sorted(rows.items()):
+        row.sort(key=lambda b: b.x)
+        x0, x1 = row[0].x, row[0].x1
+        for b in row[1:]:
+            if b.x <= x1:
+                x1 = max(x1, b.x1)
+            else:
+                out.append((y0, x0, y1, x1))
+                x0, x1 = b.x, b.x1
+        out.append((y0, x0, y1, x1))
+    return [np.array([[a - 0.5, b - 0.5], [a - 0.5, d - 0.5], [c - 0.5, d - 0.5], [c - 0.5, b - 0.5]])
+            for a, b, c, d in out]
 
 
 def tile_label_points(grid: TileGrid) -> tuple[np.ndarray, list[str]]:

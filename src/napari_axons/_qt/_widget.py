@@ -22,6 +22,9 @@ Clicking on the canvas while one of the overlay layers is the active layer
 toggles the tile under the cursor (a drag pans as usual). Segmenting and
 exporting run in napari thread workers with a progress bar and a Cancel button.
 
+The layers are drawn by :class:`~._overlays.Overlays`; the edit window and its
+write-back are :class:`~._edit_window.EditWindow`.
+
 "Export on" (:mod:`._export_target`) sends a long export to a local dask
 cluster or a running scheduler (:func:`~napari_axons.core.distributed.run_distributed`).
 Such an export reads a snapshot of the mask store taken when Export is pressed
@@ -59,35 +62,17 @@ from magicgui.widgets import (
 from ..core.grid import TileBox, TileGrid
 from ..core.io import ImageReadError, SourceImage, open_image
 from ..core.working import WorkingImage
+from ._edit_window import EditWindow
 from ._export_target import ExportTarget
-from ._grid_layer import (
-    GRID_COLOUR,
-    MAX_TEXT_TILES,
-    SELECTION_COLOUR,
-    STATUS_COLOURS,
-    Placement,
-    bounding_box,
-    grid_lines,
-    pick_tile,
-    tile_label_points,
-)
+from ._grid_layer import MAX_TEXT_TILES, Placement, pick_tile
 from ._mask_store import MaskStore, protected_pixels
+from ._overlays import GRID_LAYER, Overlays
 from ._worker import LOADED, run_export, segment_tiles
 
 __all__ = ["AxonsWidget"]
 
-GRID_LAYER = "axons tile grid"
-INDEX_LAYER = "axons tile index"
-SELECTION_LAYER = "axons selection"
-STATUS_LAYER = "axons tile status"
-OVERVIEW_LAYER = "axons masks (overview)"
-EDIT_LAYER = "axons masks (edit)"
-
-#: The edit window never exceeds this many working pixels (uint8: 16 MiB).
-MAX_WINDOW_PIXELS = 4096 * 4096
 #: Layer data of image layers without a file is saved to the cache up to this size.
 MAX_COPY_BYTES = 2 * 2**30
-MASK_COLOUR = "#ff00ff"
 #: The overview pyramid halves the mask until its longer side is at most this.
 OVERVIEW_MIN_SIDE = 1024
 BUILTIN_SEGMENTER = "otsu (built-in)"
@@ -97,29 +82,6 @@ CHECKPOINT_SEGMENTER = "checkpoint folder"
 def _one_line(exc: BaseException | str) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-def merge_rectangles(boxes: Iterable[TileBox]) -> list[np.ndarray]:
-    """Rectangles covering the tiles, tiles on the same rows merged when they touch.
-
-    Returns corner arrays in working data coordinates (pixel edges at ``k - 0.5``).
-    """
-    rows: dict[tuple[int, int], list[TileBox]] = {}
-    for b in boxes:
-        rows.setdefault((b.y, b.y1), []).append(b)
-    out = []
-    for (y0, y1), row in sorted(rows.items()):
-        row.sort(key=lambda b: b.x)
-        x0, x1 = row[0].x, row[0].x1
-        for b in row[1:]:
-            if b.x <= x1:
-                x1 = max(x1, b.x1)
-            else:
-                out.append((y0, x0, y1, x1))
-                x0, x1 = b.x, b.x1
-        out.append((y0, x0, y1, x1))
-    return [np.array([[a - 0.5, b - 0.5], [a - 0.5, d - 0.5], [c - 0.5, d - 0.5], [c - 0.5, b - 0.5]])
-            for a, b, c, d in out]
 
 
 class AxonsWidget(Container):
@@ -207,17 +169,17 @@ class AxonsWidget(Container):
         self._path: Path | None = None
         self._source: SourceImage | None = None
         self._working: WorkingImage | None = None
-        self._placement: Placement | None = None
         self._stores: dict[tuple[str, int], MaskStore] = {}
         self._status_by_grid: dict[tuple, dict[int, str]] = {}
-        self._window: tuple[int, int, int, int] | None = None
-        self._dirty: tuple[int, int, int, int] | None = None
         self._last_picked: int | None = None
         self._consented: set[int] = set()
         self._gen = None
         self._progress = None
-        self._layers: dict[str, object] = {}
-        self._overview_store: MaskStore | None = None
+        self.overlays = Overlays(napari_viewer, on_click=self._click_callback,
+                                 on_paint=lambda event: self.window.on_paint(event))
+        self.window = EditWindow(self.overlays, store=lambda: self.store,
+                                 locked=lambda: self._edits_locked, on_edited=self._on_edited,
+                                 say=self._say)
         self._background = False  # a cluster export runs: editing stays on
         self._stop = None  # threading.Event that stops a background export
         self._edited_during: set[int] = set()
@@ -305,22 +267,22 @@ class AxonsWidget(Container):
         self._set_image(layer)
 
     def _set_image(self, layer) -> None:
-        self._flush_window()
+        self.window.flush()
         if self._source is not None:
             self._source.close()
         self._layer = self._source = self._working = self.grid = self._path = None
-        self._window = None
+        self.window.reset(None)
         self.selected = set()
         if layer is None:
             self._grid_info.value = "no image"
-            self._clear_overlays()
+            self.overlays.clear()
             return
         try:
             path = self._layer_file(layer)
             self._source = open_image(path)
         except (ImageReadError, OSError, ValueError) as exc:
             self._say(_one_line(exc), "error")
-            self._clear_overlays()
+            self.overlays.clear()
             return
         self._layer, self._path = layer, Path(path)
         for note in self._source.notes:
@@ -362,7 +324,7 @@ class AxonsWidget(Container):
         """Recompute the working image, grid and overlays from the controls."""
         if self._source is None:
             return
-        self._flush_window()
+        self.window.flush()
         if self.grid is not None:
             self._status_by_grid[self._grid_key()] = self.status
         tile, overlap, factor = self._tile_size.value, self._overlap.value, self._downsample.value
@@ -374,7 +336,7 @@ class AxonsWidget(Container):
             return
         self._working, self.grid = working, grid
         layer = self._layer
-        self._placement = Placement(
+        self.overlays.placement = Placement(
             tuple(float(s) for s in layer.scale[-2:]),
             tuple(float(t) for t in layer.translate[-2:]),
             (working.scale_y, working.scale_x),
@@ -382,131 +344,25 @@ class AxonsWidget(Container):
         self.status = self._status_by_grid.get(self._grid_key(), {})
         self.selected = set()
         self._last_picked = None
-        self._window = None
+        self.window.reset(grid, working.height, working.width)
         self._grid_info.value = (
             f"{len(grid)} tiles, {working.width} x {working.height} px"
             + (f" (1/{factor})" if factor > 1 else "")
         )
-        self._draw_grid()
-        self._show_overview()
+        if not self.overlays.draw_grid(grid):
+            self._say(f"{len(grid)} tiles: tile numbers are not drawn above {MAX_TEXT_TILES} tiles")
+        self.overlays.show_masks(self.store)
         self._draw_status()
         self._update_selection_view()
-        self.viewer.layers.selection.active = self._layers[GRID_LAYER]
+        self.viewer.layers.selection.active = self.overlays.get(GRID_LAYER)
 
     def _grid_key(self) -> tuple:
         return (str(self._path), self._working.factor, self.grid.tile_size,
                 self.grid.tile_size - self.grid.stride)
 
-    # ================================================================ layers
-    def _place(self, layer) -> None:
-        scale, translate = self._placement.scale, self._placement.translate
-        if tuple(layer.scale) != scale or tuple(layer.translate) != translate:
-            layer.scale = scale
-            layer.translate = translate
-
-    def _get_layer(self, name: str, make: Callable[[], object]):
-        layer = self._layers.get(name)
-        if layer is None or layer not in self.viewer.layers:
-            layer = make()
-            self._layers[name] = layer
-            if name == EDIT_LAYER:
-                layer.events.paint.connect(self._on_paint)
-            else:  # clicking on any overlay (or the overview) selects tiles
-                layer.mouse_drag_callbacks.append(self._click_callback)
-        return layer
-
-    def _clear_overlays(self) -> None:
-        for name, layer in list(self._layers.items()):
-            if layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)
-            self._layers.pop(name, None)
-
-    def _draw_grid(self) -> None:
-        grid = self.grid
-        lines = grid_lines(grid)
-        width = max(1.0, grid.tile_size / 128)
-        layer = self._get_layer(GRID_LAYER, lambda: self.viewer.add_shapes(
-            name=GRID_LAYER, shape_type="line", edge_color=GRID_COLOUR, opacity=0.8,
-            edge_width=width))
-        layer.data = []
-        self._place(layer)
-        layer.add_lines(lines, edge_color=GRID_COLOUR, edge_width=width)
-        pts, texts = tile_label_points(grid)
-        show_text = len(grid) <= MAX_TEXT_TILES
-        if not show_text:
-            pts, texts = np.empty((0, 2)), []
-        font = 10 if len(grid) < 400 else 7
-
-        def make_points():
-            return self.viewer.add_points(
-                pts, name=INDEX_LAYER, size=1, face_color="transparent",
-                border_color="transparent", border_width=0,
-                text={"string": "{index}", "color": GRID_COLOUR, "size": font,
-                      "anchor": "upper_left"},
-                features={"index": texts}, visible=show_text)
-
-        points = self._layers.get(INDEX_LAYER)
-        if points is not None and points in self.viewer.layers:
-            points.data = pts
-            points.features = {"index": texts}
-            points.text.size = font
-            points.visible = show_text
-        else:
-            points = self._get_layer(INDEX_LAYER, make_points)
-        self._place(points)
-        if not show_text:
-            self._say(f"{len(grid)} tiles: tile numbers are not drawn above {MAX_TEXT_TILES} tiles")
-
-    def _show_overview(self) -> None:
-        store = self.store
-        overview = self._layers.get(OVERVIEW_LAYER)
-        if overview is not None and overview in self.viewer.layers and self._overview_store is not store:
-            self.viewer.layers.remove(overview)  # another image or factor: other levels
-            self._layers.pop(OVERVIEW_LAYER, None)
-        self._overview_store = store
-        levels = store.levels
-        overview = self._get_layer(OVERVIEW_LAYER, lambda: self.viewer.add_labels(
-            levels if len(levels) > 1 else levels[0], name=OVERVIEW_LAYER, opacity=0.5,
-            multiscale=len(levels) > 1, colormap=_mask_colours()))
-        overview.editable = False
-        self._place(overview)
-        edit = self._get_layer(EDIT_LAYER, lambda: self.viewer.add_labels(
-            np.zeros((1, 1), np.uint8), name=EDIT_LAYER, opacity=0.7, colormap=_mask_colours()))
-        edit.data = np.zeros((1, 1), np.uint8)
-        self._place(edit)
-        self._order_layers()
-
-    def _order_layers(self) -> None:
-        """Masks above the image, overlays above the masks."""
-        order = [OVERVIEW_LAYER, EDIT_LAYER, STATUS_LAYER, SELECTION_LAYER, GRID_LAYER, INDEX_LAYER]
-        layers = self.viewer.layers
-        ours = [self._layers.get(n) for n in order]
-        ours = [la for la in ours if la is not None and la in layers]
-        if [la for la in layers if la in ours] == ours and all(
-            layers.index(la) >= len(layers) - len(ours) for la in ours
-        ):
-            return  # already in order, on top
-        for layer in ours:
-            layers.move(layers.index(layer), len(layers))
-
     def _draw_status(self) -> None:
-        if self.grid is None:
-            return
-        rects, colours = [], []
-        for st, colour in STATUS_COLOURS.items():
-            boxes = [self.grid[i] for i, s in self.status.items() if s == st and i < len(self.grid)]
-            r = merge_rectangles(boxes)
-            rects += r
-            colours += [colour] * len(r)
-        width = max(1.0, self.grid.tile_size / 64)
-        layer = self._get_layer(STATUS_LAYER, lambda: self.viewer.add_shapes(
-            name=STATUS_LAYER, face_color="transparent", edge_width=width))
-        self._place(layer)
-        layer.data = []
-        if rects:
-            layer.add_rectangles(rects, edge_color=colours, face_color="transparent",
-                                 edge_width=width)
-        self._order_layers()
+        if self.grid is not None:
+            self.overlays.draw_status(self.grid, self.status)
 
     # ================================================================ selection
     def _click_callback(self, layer, event):
@@ -528,7 +384,7 @@ class AxonsWidget(Container):
         """Toggle the selection of the tile under a world position; returns its index."""
         if self.grid is None:
             return None
-        y, x = self._placement.world_to_working(world_position)
+        y, x = self.overlays.placement.world_to_working(world_position)
         box = pick_tile(self.grid, y, x)
         if box is None:
             return None
@@ -549,127 +405,28 @@ class AxonsWidget(Container):
         """Select tiles; writes pending edits back, then moves the edit window over them."""
         if self.grid is None:
             return
-        self._flush_window()
+        self.window.flush()
         self.selected = {int(i) for i in indices if 0 <= int(i) < len(self.grid)}
         self._update_selection_view()
 
     def _update_selection_view(self) -> None:
         if self.grid is None:
             return
-        boxes = [self.grid[i] for i in sorted(self.selected)]
-        rects = merge_rectangles(boxes)
-        width = max(1.0, self.grid.tile_size / 64)
-        layer = self._get_layer(SELECTION_LAYER, lambda: self.viewer.add_shapes(
-            name=SELECTION_LAYER, edge_width=width, opacity=0.9))
-        self._place(layer)
-        layer.data = []
-        if rects:
-            layer.add_rectangles(rects, edge_color=SELECTION_COLOUR,
-                                 face_color=[1.0, 0.93, 0.0, 0.15], edge_width=width)
+        self.overlays.draw_selection(self.grid, self.selected)
         self._selection_info.value = f"{len(self.selected)} of {len(self.grid)} tiles"
-        self._move_window(boxes)
-        self._order_layers()
+        boxes = [self.grid[i] for i in sorted(self.selected)]
+        focus = self.grid[self._last_picked] if self._last_picked in self.selected else None
+        self.window.move(boxes, focus)
 
-    # ================================================================ edit window
-    def _edit_layer(self):
-        layer = self._layers.get(EDIT_LAYER)
-        return layer if layer is not None and layer in self.viewer.layers else None
-
-    def _move_window(self, boxes: list[TileBox]) -> None:
-        edit = self._edit_layer()
-        if edit is None:
-            return
-        if not boxes:
-            self._window = None
-            edit.data = np.zeros((1, 1), np.uint8)
-            self._place(edit)
-            return
-        y0, x0, y1, x1 = bounding_box(boxes)
-        if (y1 - y0) * (x1 - x0) > MAX_WINDOW_PIXELS:
-            last = self.grid[self._last_picked] if self._last_picked in self.selected else boxes[-1]
-            y0, x0, y1, x1 = last.y, last.x, last.y1, last.x1
-            self._say(f"the selection is too large to edit at once: editing tile {last.index}")
-        y0, x0 = max(y0, 0), max(x0, 0)
-        y1, x1 = min(y1, self._working.height), min(x1, self._working.width)
-        self._window = (y0, x0, y1, x1)
-        edit.data = self.store.read(y0, x0, y1, x1)
-        edit.scale = self._placement.scale
-        edit.translate = self._placement.offset(y0, x0)
-        edit.refresh()
-
-    def _tiles_touching(self, y0: int, x0: int, y1: int, x1: int) -> list[TileBox]:
-        return [t for t in self.grid if t.y < y1 and y0 < t.y1 and t.x < x1 and x0 < t.x1]
-
-    def _on_paint(self, event) -> None:
-        """A paint/fill/erase stroke: mark its box dirty, write it back once applied.
-
-        napari emits ``paint`` just *before* it writes the new values into the data,
-        so the write-back is deferred to the next turn of the event loop.
-        """
-        if self._window is None or self._edits_locked:
-            return
-        shape = self._edit_layer().data.shape
-        for atom in event.value:
-            box = _atom_box(atom[0], shape)
-            if box is None:  # unknown layout: diff the whole window
-                box = (0, 0, shape[0], shape[1])
-            d = self._dirty
-            self._dirty = box if d is None else (min(d[0], box[0]), min(d[1], box[1]),
-                                                 max(d[2], box[2]), max(d[3], box[3]))
-        from qtpy.QtCore import QTimer
-
-        QTimer.singleShot(0, self._apply_dirty)
-
-    def _apply_dirty(self) -> None:
-        box, self._dirty = self._dirty, None
-        edit = self._edit_layer()
-        if box is None or edit is None or self._window is None or self._edits_locked:
-            return
-        y0, x0, y1, x1 = self._window
-        if edit.data.shape != (y1 - y0, x1 - x0):
-            return
-        self._write_back(edit, *box)
-
-    def _write_back(self, edit, by0, bx0, by1, bx1, mark_all=False) -> None:
-        """Write window box ``[by0:by1, bx0:bx1]`` into the store; mark changed tiles edited."""
-        wy0, wx0 = self._window[:2]
-        cur = np.asarray(edit.data[by0:by1, bx0:bx1])
-        old = self.store.read(wy0 + by0, wx0 + bx0, wy0 + by1, wx0 + bx1)
-        diff = cur != old
-        if not diff.any():
-            return
-        rows = np.flatnonzero(diff.any(axis=1))
-        cols = np.flatnonzero(diff.any(axis=0))
-        gy0, gx0 = wy0 + by0, wx0 + bx0
-        for t in self._tiles_touching(gy0 + rows[0], gx0 + cols[0], gy0 + rows[-1] + 1, gx0 + cols[-1] + 1):
-            sub = diff[max(t.y - gy0, 0) : max(t.y1 - gy0, 0), max(t.x - gx0, 0) : max(t.x1 - gx0, 0)]
-            if sub.any():
-                self.status[t.index] = "edited"
-                if self._background:  # its export (if any) holds the earlier mask
-                    self._edited_during.add(t.index)
-        self.store.write(gy0, gx0, cur)
-        self._refresh_overview()
+    # ================================================================ edits
+    def _on_edited(self, tiles: list[TileBox]) -> None:
+        """The user changed these tiles' masks (already in the store)."""
+        for t in tiles:
+            self.status[t.index] = "edited"
+            if self._background:  # its export (if any) holds the earlier mask
+                self._edited_during.add(t.index)
+        self.overlays.refresh_overview()
         self._draw_status()
-
-    def _flush_window(self) -> None:
-        """Write any difference between the edit window and the store back to the store."""
-        edit = self._edit_layer()
-        if self._window is None or edit is None or self.grid is None:
-            return
-        y0, x0, y1, x1 = self._window
-        if edit.data.shape != (y1 - y0, x1 - x0):
-            return
-        self._write_back(edit, 0, 0, y1 - y0, x1 - x0)
-
-    def _refresh_overview(self) -> None:
-        layer = self._layers.get(OVERVIEW_LAYER)
-        if layer is not None and layer in self.viewer.layers:
-            if layer.multiscale:
-                # napari 0.9 caches the lowest pyramid level (the thumbnail level) until
-                # the data is replaced: re-set it, or a zoomed-out view stays stale.
-                layer.data = self._overview_store.levels
-            else:
-                layer.refresh()
 
     # ================================================================ segmentation
     def _update_segmenter_controls(self, _=None) -> None:
@@ -696,7 +453,7 @@ class AxonsWidget(Container):
 
         if self.busy or self.grid is None:
             return None
-        self._flush_window()
+        self.window.flush()
         todo = sorted(self.selected)
         if not todo:
             self._say("select tiles first (click them on the canvas, or Select all)", "warning")
@@ -730,23 +487,11 @@ class AxonsWidget(Container):
         keep = protected_pixels(self.grid, box, self.status, exclude=self._consented)
         self.store.write(box.y, box.x, (mask > 0).astype(np.uint8), keep)
         self.status[box.index] = "segmented"
-        self._copy_to_window(box)
+        self.window.copy_from_store(box)
         if self._progress is not None:
             self._progress.update(1)
-        self._refresh_overview()
+        self.overlays.refresh_overview()
         self._draw_status()
-
-    def _copy_to_window(self, box: TileBox) -> None:
-        edit = self._edit_layer()
-        if self._window is None or edit is None:
-            return
-        wy0, wx0, wy1, wx1 = self._window
-        y0, x0 = max(box.y, wy0), max(box.x, wx0)
-        y1, x1 = min(box.y1, wy1), min(box.x1, wx1)
-        if y1 <= y0 or x1 <= x0:
-            return
-        edit.data[y0 - wy0 : y1 - wy0, x0 - wx0 : x1 - wx0] = self.store.read(y0, x0, y1, x1)
-        edit.refresh()
 
     # ================================================================ export
     def export(self, _=None):
@@ -767,7 +512,7 @@ class AxonsWidget(Container):
         if out is None or str(out) in ("", "."):
             self._say("choose an export folder first", "warning")
             return None
-        self._flush_window()
+        self.window.flush()
         which = self._export_which.value
         if which == "selected":
             indices = sorted(self.selected)
@@ -840,7 +585,7 @@ class AxonsWidget(Container):
         self._background = background
         self._edited_during = set()
         self._set_running(True)
-        edit = self._edit_layer()
+        edit = self.overlays.edit_layer()
         if edit is not None and not background:
             edit.mode = "pan_zoom"
             edit.editable = False
@@ -859,13 +604,13 @@ class AxonsWidget(Container):
         if self._progress is not None:
             self._progress.close()
             self._progress = None
-        edit = self._edit_layer()
+        edit = self.overlays.edit_layer()
         if edit is not None:
             edit.editable = True
         self._background, self._stop = False, None
         self._edited_during = set()
         self._set_running(False)
-        self._refresh_overview()
+        self.overlays.refresh_overview()
         self._draw_status()
         if self._outcome != "failed":
             self._say(f"{self._desc}: {self._outcome}")
@@ -885,31 +630,6 @@ class AxonsWidget(Container):
             self._message.value = "cancelling after the tile in progress..."
         elif self.busy:
             self.worker.quit()
-
-
-def _mask_colours():
-    """Every non-zero label in MASK_COLOUR, 0 transparent."""
-    from napari.utils.colormaps import DirectLabelColormap
-
-    return DirectLabelColormap(color_dict={None: MASK_COLOUR, 0: "transparent"})
-
-
-def _atom_box(key, shape) -> tuple[int, int, int, int] | None:
-    """``(y0, x0, y1, x1)`` touched by a napari Labels history atom's index, if known."""
-    if not isinstance(key, tuple) or len(key) < 2:
-        return None
-    ky, kx = key[-2], key[-1]
-    if isinstance(ky, slice) and isinstance(kx, slice):
-        y0, y1, _ = ky.indices(shape[0])
-        x0, x1, _ = kx.indices(shape[1])
-        return y0, x0, y1, x1
-    try:
-        ky, kx = np.asarray(ky), np.asarray(kx)
-        if ky.size == 0:
-            return None
-        return int(ky.min()), int(kx.min()), int(ky.max()) + 1, int(kx.max()) + 1
-    except (TypeError, ValueError):
-        return None
 
 
 def _drive(gen):

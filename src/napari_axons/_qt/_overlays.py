@@ -1,0 +1,211 @@
+"""The dock widget's napari layers: grid, tile numbers, selection, status and masks.
+
+:class:`Overlays` makes each layer once, keeps it placed over the working image
+(:class:`~._grid_layer.Placement`) and redraws it from the widget's state; the
+widget decides *what* to show, this module *how*. The geometry is in
+:mod:`._grid_layer` (pure numpy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from ..core.grid import TileGrid
+from ._grid_layer import (
+    GRID_COLOUR,
+    MAX_TEXT_TILES,
+    SELECTION_COLOUR,
+    STATUS_COLOURS,
+    Placement,
+    grid_lines,
+    merge_rectangles,
+    tile_label_points,
+)
+from ._mask_store import MaskStore
+
+__all__ = ["Overlays", "mask_colours", "GRID_LAYER", "INDEX_LAYER", "SELECTION_LAYER",
+           "STATUS_LAYER", "OVERVIEW_LAYER", "EDIT_LAYER"]
+
+GRID_LAYER = "axons tile grid"
+INDEX_LAYER = "axons tile index"
+SELECTION_LAYER = "axons selection"
+STATUS_LAYER = "axons tile status"
+OVERVIEW_LAYER = "axons masks (overview)"
+EDIT_LAYER = "axons masks (edit)"
+#: Bottom to top, all above the image.
+LAYER_ORDER = (OVERVIEW_LAYER, EDIT_LAYER, STATUS_LAYER, SELECTION_LAYER, GRID_LAYER, INDEX_LAYER)
+MASK_COLOUR = "#ff00ff"
+
+
+def mask_colours():
+    """Every non-zero label in MASK_COLOUR, 0 transparent."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    return DirectLabelColormap(color_dict={None: MASK_COLOUR, 0: "transparent"})
+
+
+class Overlays:
+    """The widget's layers in one viewer.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    on_click : callable
+        Mouse-drag callback added to every layer but the edit window (selects tiles).
+    on_paint : callable
+        Connected to the edit window's ``paint`` event.
+
+    Attributes
+    ----------
+    placement : Placement or None
+        Where working pixels sit in the world; set by the widget for each grid.
+    """
+
+    def __init__(self, viewer, *, on_click: Callable, on_paint: Callable):
+        self.viewer = viewer
+        self.placement: Placement | None = None
+        self._on_click, self._on_paint = on_click, on_paint
+        self._layers: dict[str, object] = {}
+        self._overview_store: MaskStore | None = None
+
+    # -- layers -------------------------------------------------------------
+    def get(self, name: str):
+        """The layer ``name`` if it is in the viewer, else None."""
+        layer = self._layers.get(name)
+        return layer if layer is not None and layer in self.viewer.layers else None
+
+    def edit_layer(self):
+        """The editable mask window (a Labels layer), or None."""
+        return self.get(EDIT_LAYER)
+
+    def _get_or_make(self, name: str, make: Callable[[], object]):
+        layer = self.get(name)
+        if layer is None:
+            layer = make()
+            self._layers[name] = layer
+            if name == EDIT_LAYER:
+                layer.events.paint.connect(self._on_paint)
+            else:  # clicking on any overlay (or the overview) selects tiles
+                layer.mouse_drag_callbacks.append(self._on_click)
+        return layer
+
+    def place(self, layer) -> None:
+        """Give ``layer`` the placement's scale and translate (data = working pixels)."""
+        scale, translate = self.placement.scale, self.placement.translate
+        if tuple(layer.scale) != scale or tuple(layer.translate) != translate:
+            layer.scale = scale
+            layer.translate = translate
+
+    def clear(self) -> None:
+        """Remove every layer of ours from the viewer."""
+        for name in list(self._layers):
+            layer = self.get(name)
+            if layer is not None:
+                self.viewer.layers.remove(layer)
+            self._layers.pop(name, None)
+
+    def order(self) -> None:
+        """Masks above the image, overlays above the masks, ours on top."""
+        layers = self.viewer.layers
+        ours = [la for la in map(self.get, LAYER_ORDER) if la is not None]
+        if [la for la in layers if la in ours] == ours and all(
+            layers.index(la) >= len(layers) - len(ours) for la in ours
+        ):
+            return  # already in order, on top
+        for layer in ours:
+            layers.move(layers.index(layer), len(layers))
+
+    # -- drawing --------------------------------------------------------------
+    def draw_grid(self, grid: TileGrid) -> bool:
+        """Grid lines and tile numbers; returns whether the numbers are shown."""
+        width = max(1.0, grid.tile_size / 128)
+        layer = self._get_or_make(GRID_LAYER, lambda: self.viewer.add_shapes(
+            name=GRID_LAYER, shape_type="line", edge_color=GRID_COLOUR, opacity=0.8,
+            edge_width=width))
+        layer.data = []
+        self.place(layer)
+        layer.add_lines(grid_lines(grid), edge_color=GRID_COLOUR, edge_width=width)
+        pts, texts = tile_label_points(grid)
+        show_text = len(grid) <= MAX_TEXT_TILES
+        if not show_text:
+            pts, texts = np.empty((0, 2)), []
+        font = 10 if len(grid) < 400 else 7
+        points = self.get(INDEX_LAYER)
+        if points is not None:
+            points.data = pts
+            points.features = {"index": texts}
+            points.text.size = font
+            points.visible = show_text
+        else:
+            points = self._get_or_make(INDEX_LAYER, lambda: self.viewer.add_points(
+                pts, name=INDEX_LAYER, size=1, face_color="transparent",
+                border_color="transparent", border_width=0,
+                text={"string": "{index}", "color": GRID_COLOUR, "size": font,
+                      "anchor": "upper_left"},
+                features={"index": texts}, visible=show_text))
+        self.place(points)
+        return show_text
+
+    def show_masks(self, store: MaskStore) -> None:
+        """The read-only overview of ``store`` and an empty edit window above it."""
+        overview = self.get(OVERVIEW_LAYER)
+        if overview is not None and self._overview_store is not store:
+            self.viewer.layers.remove(overview)  # another image or factor: other levels
+            self._layers.pop(OVERVIEW_LAYER, None)
+        self._overview_store = store
+        levels = store.levels
+        overview = self._get_or_make(OVERVIEW_LAYER, lambda: self.viewer.add_labels(
+            levels if len(levels) > 1 else levels[0], name=OVERVIEW_LAYER, opacity=0.5,
+            multiscale=len(levels) > 1, colormap=mask_colours()))
+        overview.editable = False
+        self.place(overview)
+        edit = self._get_or_make(EDIT_LAYER, lambda: self.viewer.add_labels(
+            np.zeros((1, 1), np.uint8), name=EDIT_LAYER, opacity=0.7, colormap=mask_colours()))
+        edit.data = np.zeros((1, 1), np.uint8)
+        self.place(edit)
+        self.order()
+
+    def refresh_overview(self) -> None:
+        """Show the mask store's current content in the overview."""
+        layer = self.get(OVERVIEW_LAYER)
+        if layer is None:
+            return
+        if layer.multiscale:
+            # napari 0.9 caches the lowest pyramid level (the thumbnail level) until
+            # the data is replaced: re-set it, or a zoomed-out view stays stale.
+            layer.data = self._overview_store.levels
+        else:
+            layer.refresh()
+
+    def draw_status(self, grid: TileGrid, status: dict[int, str]) -> None:
+        """Tiles outlined by status (segmented, edited, exported)."""
+        rects, colours = [], []
+        for st, colour in STATUS_COLOURS.items():
+            boxes = [grid[i] for i, s in status.items() if s == st and i < len(grid)]
+            r = merge_rectangles(boxes)
+            rects += r
+            colours += [colour] * len(r)
+        width = max(1.0, grid.tile_size / 64)
+        layer = self._get_or_make(STATUS_LAYER, lambda: self.viewer.add_shapes(
+            name=STATUS_LAYER, face_color="transparent", edge_width=width))
+        self.place(layer)
+        layer.data = []
+        if rects:
+            layer.add_rectangles(rects, edge_color=colours, face_color="transparent",
+                                 edge_width=width)
+        self.order()
+
+    def draw_selection(self, grid: TileGrid, selected: Iterable[int]) -> None:
+        """The selected tiles, filled yellow."""
+        rects = merge_rectangles(grid[i] for i in sorted(selected))
+        width = max(1.0, grid.tile_size / 64)
+        layer = self._get_or_make(SELECTION_LAYER, lambda: self.viewer.add_shapes(
+            name=SELECTION_LAYER, edge_width=width, opacity=0.9))
+        self.place(layer)
+        layer.data = []
+        if rects:
+            layer.add_rectangles(rects, edge_color=SELECTION_COLOUR,
+                                 face_color=[1.0, 0.93, 0.0, 0.15], edge_width=width)
+        self.order()
