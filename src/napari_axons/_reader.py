@@ -156,7 +156,11 @@ def read_export_layers(path) -> list[tuple]:
     """An export (folder, manifest or ``__labels.json``) as image + labels layers."""
     from .core.readback import read_export
 
-    contents = read_export(path)
+    bar = _NapariProgress(f"Building a pyramid for {Path(os.fspath(path)).name} (once)")
+    try:
+        contents = read_export(path, progress=bar)
+    finally:
+        bar.close()
     layers: list[tuple] = []
     for img in contents.images:
         info = {"path": str(img.source_path) if img.from_source else None,

@@ -71,6 +71,37 @@ def test_without_source_tiles_are_reassembled(exported):
     np.testing.assert_array_equal(im.labels, truth)
 
 
+def test_large_mosaic_gets_a_cached_pyramid_built_from_the_tiles(exported, monkeypatch):
+    from PIL import Image
+
+    from napari_axons.core import pyramid
+
+    src, img, truth, out, _ = exported
+    src.unlink()
+    monkeypatch.setattr(pyramid, "LARGE_SIDE", 512)  # this 1000-px mosaic counts as large
+    monkeypatch.setattr(pyramid, "TOP_SIDE", 256)
+    calls = []
+    before = pyramid.build_count()
+    [im] = read_export(out, progress=lambda done, total: calls.append((done, total))).images
+    assert pyramid.build_count() == before + 1 and calls[0][0] == 0 and calls[-1][0] == calls[-1][1]
+    assert [lv.shape[:2] for lv in im.image] == [(700, 1000), (350, 500), (175, 250)]
+    np.testing.assert_array_equal(im.image[0].compute(), img)
+    level1 = img[:700, :1000].reshape(350, 2, 500, 2, 3).sum(axis=(1, 3), dtype=np.uint16)
+    np.testing.assert_array_equal(im.image[1].compute(), ((level1 + 2) // 4).astype(np.uint8))
+    # read again: the cached levels are reused
+    [again] = read_export(out).images
+    assert pyramid.build_count() == before + 1 and len(again.image) == 3
+    # a tile edited on disk: another pyramid, showing the edit
+    tile0 = out / "slide_tile_0000.png"
+    Image.fromarray(np.full((256, 256, 3), 255, np.uint8)).save(tile0)
+    [edited] = read_export(out).images
+    assert pyramid.build_count() == before + 2
+    assert (edited.image[1][:128, :128].compute() == 255).all()
+    # napari gets the levels as one multiscale layer
+    data, meta, kind = napari_get_reader(str(out))(str(out))[0]
+    assert kind == "image" and meta["multiscale"] and len(data) == 3
+
+
 def test_changed_source_is_not_used(exported):
     src, img, truth, out, _ = exported
     tifffile.imwrite(src, img[::-1].copy(), photometric="rgb")

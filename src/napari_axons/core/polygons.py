@@ -41,7 +41,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 
 __all__ = [
     "LabelFileError",
@@ -371,11 +371,26 @@ def _check_point(pt: Any, where: str, what: str) -> None:
             raise LabelFileError(f"{where}: {what}: vertex {key}={v!r} is not a finite number")
 
 
+_NUMBER_TYPES = frozenset({int, float})
+
+
 def _check_points(points: Any, where: str, what: str) -> None:
     if not isinstance(points, list):
         raise LabelFileError(f"{where}: {what}: a region is not a list of vertices")
-    for pt in points:
-        _check_point(pt, where, what)
+    # the common, valid case in a few C-level passes; anything odd takes the
+    # vertex-by-vertex path, which names the problem
+    try:
+        if not all(type(pt) is dict for pt in points):
+            raise TypeError
+        coords = [pt["x"] for pt in points] + [pt["y"] for pt in points]
+        types = set(map(type, coords))
+        if not types <= _NUMBER_TYPES:
+            raise TypeError
+        if float in types and not np.isfinite(np.array(coords, float)).all():
+            raise TypeError
+    except (TypeError, KeyError, OverflowError):
+        for pt in points:
+            _check_point(pt, where, what)
 
 
 def _check_label(label: Any, where: str, index: str) -> None:
@@ -521,12 +536,12 @@ class _Canvas:
         else:
             x0, y0, x1, y1 = 0, 0, self.w, self.h
         size = (x1 - x0, y1 - y0)
-        xor = np.zeros((size[1], size[0]), bool)
+        xor = None  # 1-bit images, XOR-ed by Pillow: one conversion to numpy per label
         for region in regions:
-            img = Image.new("L", size, 0)
+            img = Image.new("1", size, 0)
             ImageDraw.Draw(img).polygon(region, outline=1, fill=1)
-            xor ^= np.asarray(img, dtype=bool)
-        self.acc[y0:y1, x0:x1] |= xor
+            xor = img if xor is None else ImageChops.logical_xor(xor, img)
+        self.acc[y0:y1, x0:x1] |= np.asarray(xor, dtype=bool)
 
     def result(self) -> np.ndarray:
         return self.acc | np.asarray(self.union, dtype=bool)

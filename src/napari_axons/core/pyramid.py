@@ -78,11 +78,20 @@ def default_cache_dir() -> Path:
 
 
 def pyramid_fingerprint(source: SourceImage) -> str:
-    """A key that changes whenever the file, its size or its modification time change."""
-    path = Path(source.path).resolve()
-    st = path.stat()
+    """A key that changes whenever the file, its size or its modification time change.
+
+    An image assembled from several files (an export's tiles) gives its own
+    ``cache_key()`` covering all of them instead.
+    """
     h = hashlib.blake2b(digest_size=12)
-    for part in (_FORMAT, str(path), st.st_size, st.st_mtime_ns, source.shape, str(source.dtype)):
+    cache_key = getattr(source, "cache_key", None)
+    if cache_key is not None:
+        parts = (_FORMAT, cache_key(), source.shape, str(source.dtype))
+    else:
+        path = Path(source.path).resolve()
+        st = path.stat()
+        parts = (_FORMAT, str(path), st.st_size, st.st_mtime_ns, source.shape, str(source.dtype))
+    for part in parts:
         h.update(repr(part).encode())
     return h.hexdigest()
 
@@ -108,7 +117,10 @@ def pyramid_levels(
     Parameters
     ----------
     source : SourceImage
-        An opened image (:func:`napari_axons.core.io.open_image`).
+        An opened image (:func:`napari_axons.core.io.open_image`), or anything
+        with its ``path``, ``shape``, ``dtype``, ``height``, ``width``,
+        ``n_levels``, ``levels()`` and ``read_region()`` (and optionally
+        ``cache_key()``, see :func:`pyramid_fingerprint`).
     cache_dir : path, optional
         Where built pyramids are kept; default :func:`default_cache_dir`.
     progress : callable, optional

@@ -10,7 +10,11 @@ Per exported image (:class:`ExportedImage`):
   source is opened lazily (full resolution, with a pyramid from
   :func:`~napari_axons.core.pyramid.pyramid_levels`); otherwise the tile PNGs
   are reassembled lazily (a dask array over the tiles, in working-image
-  pixels; each chunk reads the tiles under it when it is drawn).
+  pixels; each chunk reads the tiles under it when it is drawn), with a
+  pyramid too: lazy levels for a small mosaic, and for a large one levels
+  built once from the tiles and cached (keyed by the manifest and every tile
+  file's size and modification time), so a viewer never reads every tile to
+  draw a zoomed-out view.
 * **labels**: a ``uint8`` image, 1 = foreground, 0 = background, covering the
   bounding box of the exported tiles in working-image pixels
   (:attr:`ExportedImage.origin` is its top-left corner). Each tile's polygons
@@ -34,6 +38,7 @@ when it is a regular file (or a Zarr folder) whose fingerprint matches.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -124,7 +129,8 @@ class ExportContents:
     warnings: list[str] = field(default_factory=list)
 
 
-def read_export(path: str | os.PathLike, *, use_source: bool = True) -> ExportContents:
+def read_export(path: str | os.PathLike, *, use_source: bool = True,
+                progress=None) -> ExportContents:
     """Read an export folder, its manifest, or one ``__labels.json`` file.
 
     Parameters
@@ -135,6 +141,9 @@ def read_export(path: str | os.PathLike, *, use_source: bool = True) -> ExportCo
     use_source : bool
         Open the original source image when it exists with a matching
         fingerprint (otherwise, and when False, the tile PNGs are used).
+    progress : callable, optional
+        ``progress(done, total)`` while a pyramid is built (the first read of a
+        large export; see :func:`~napari_axons.core.pyramid.pyramid_levels`).
 
     Returns
     -------
@@ -159,7 +168,8 @@ def read_export(path: str | os.PathLike, *, use_source: bool = True) -> ExportCo
         raise ExportError(f"{manifest_path}: malformed manifest: 'images' is not a list")
     for k, entry in enumerate(images):
         try:
-            contents.images.append(_read_image(folder, entry, use_source, contents.warnings))
+            contents.images.append(_read_image(folder, entry, use_source, contents.warnings,
+                                               manifest_path, progress))
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, LabelFileError):
                 raise
@@ -175,7 +185,8 @@ def _int(value, what: str) -> int:
     return int(value)
 
 
-def _read_image(folder: Path, entry: dict, use_source: bool, warnings: list[str]) -> ExportedImage:
+def _read_image(folder: Path, entry: dict, use_source: bool, warnings: list[str],
+                manifest_path: Path, progress=None) -> ExportedImage:
     base = str(entry["base"])
     working = entry["working"]
     wh, ww = _int(working["height"], "working height"), _int(working["width"], "working width")
@@ -206,12 +217,15 @@ def _read_image(folder: Path, entry: dict, use_source: bool, warnings: list[str]
             from .pyramid import pyramid_levels
 
             source = open_image(source_path)
-            image, from_source = pyramid_levels(source), True
+            image, from_source = pyramid_levels(source, progress=progress), True
             rgb = len(source.shape) == 3 and source.shape[2] in (3, 4)
         except Exception as exc:  # fall back to the tiles; say why
             warnings.append(f"{source_path}: cannot open the source ({exc}); showing the tiles")
     if image is None:
-        image = [_tile_mosaic(tiles, (wh, ww))]
+        from .pyramid import pyramid_levels
+
+        image = pyramid_levels(_MosaicSource(tiles, (wh, ww), manifest_path, base),
+                               progress=progress)
     labels, origin = _labels(tiles, (wh, ww), warnings)
     return ExportedImage(base, (wh, ww), image, from_source, labels, origin, scale, tiles,
                          source_path, rgb)
@@ -343,12 +357,38 @@ class _TileMosaic:
         return out[:, :, cs]
 
 
-def _tile_mosaic(tiles: list[TileEntry], shape: tuple[int, int]):
-    import dask.array as da
+class _MosaicSource:
+    """The tile mosaic of one exported image, as :func:`~.pyramid.pyramid_levels` reads it."""
 
-    size = max((t.height for t in tiles), default=512)
-    return da.from_array(_TileMosaic(tiles, shape), chunks=(size, size, 3), asarray=False,
-                         fancy=False, name=False)
+    n_levels = 1
+    dtype = np.dtype(np.uint8)
+
+    def __init__(self, tiles: list[TileEntry], shape: tuple[int, int], manifest: Path, base: str):
+        self.mosaic = _TileMosaic(tiles, shape)
+        self.path, self.base = manifest, base
+        self.shape = self.mosaic.shape
+        self.height, self.width = shape
+
+    def levels(self) -> list:
+        import dask.array as da
+
+        size = max((t.height for t in self.mosaic.tiles), default=512)
+        return [da.from_array(self.mosaic, chunks=(size, size, 3), asarray=False,
+                              fancy=False, name=False)]
+
+    def read_region(self, y: int, x: int, height: int, width: int) -> np.ndarray:
+        return self.mosaic[y : y + height, x : x + width]
+
+    def cache_key(self) -> tuple:
+        """The manifest and every tile file: any change gives another pyramid."""
+        h = hashlib.blake2b(digest_size=16)
+        for p in (self.path, *(t.tile for t in self.mosaic.tiles)):
+            try:
+                st = p.stat()
+                h.update(repr((str(p.resolve()), st.st_size, st.st_mtime_ns)).encode())
+            except OSError:
+                h.update(repr((str(p), None)).encode())
+        return (self.base, h.hexdigest())
 
 
 def _read_single_labels(path: Path) -> ExportContents:
