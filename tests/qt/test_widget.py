@@ -206,7 +206,7 @@ def test_segment_with_tiny_checkpoint(make_widget, axon_tif, tmp_path, qtbot):
     assert not w._model_dir.native.isHidden()
     w._model_dir.value = folder
     w._device.value = "cpu"
-    w._batch_size.value = 2
+    w._batch_size.value = "2"
     w.set_selection([3, 7])
     w.segment_selected()
     wait_idle(qtbot, w)
@@ -215,10 +215,13 @@ def test_segment_with_tiny_checkpoint(make_widget, axon_tif, tmp_path, qtbot):
     assert not w.store.read_box(w.grid[2]).any()
 
     w._class_index.value = 0  # background class: now nothing is foreground
-    w.set_selection([3])
+    w._batch_size.value = "auto"  # the core's CPU default, tiles in parallel streams
+    seg = w._make_segmenter()()
+    assert seg.batch_size == 1 and seg.streams >= 1 and seg.class_index == 0
+    w.set_selection([3, 7])
     w.segment_selected()
     wait_idle(qtbot, w)
-    assert not w.store.read_box(w.grid[3]).any()
+    assert not w.store.read_box(w.grid[3]).any() and not w.store.read_box(w.grid[7]).any()
 
 
 def test_cancel_keeps_finished_tiles(make_widget, axon_tif, tmp_path, qtbot, monkeypatch):

@@ -75,6 +75,7 @@ __all__ = ["AxonsWidget"]
 MAX_COPY_BYTES = 2 * 2**30
 #: The overview pyramid halves the mask until its longer side is at most this.
 OVERVIEW_MIN_SIDE = 1024
+BATCH_CHOICES = ["auto", "1", "2", "4", "8", "16", "32", "64"]
 BUILTIN_SEGMENTER = "otsu (built-in)"
 CHECKPOINT_SEGMENTER = "checkpoint folder"
 
@@ -134,11 +135,10 @@ class AxonsWidget(Container):
                                    tooltip="A Hugging Face checkpoint folder (safetensors)")
         self._class_index = SpinBox(label="Class index", value=1, min=0, max=1000)
         self._threshold = FloatSpinBox(label="Threshold", value=0.5, min=0.0, max=0.99, step=0.05)
-        self._batch_size = SpinBox(
-            label="Batch size", value=0, min=0, max=512,
+        self._batch_size = ComboBox(
+            label="Batch size", choices=BATCH_CHOICES, value="auto",
             tooltip="Tiles per forward pass; auto: 1 on CPU (several tiles run at once "
                     "on separate threads), 8 on a GPU")
-        self._batch_size.native.setSpecialValueText("auto")
         self._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
         self._run = PushButton(text="Segment selected")
         self._cancel = PushButton(text="Cancel", enabled=False)
@@ -437,7 +437,8 @@ class AxonsWidget(Container):
     def _make_segmenter(self) -> Callable[[], object]:
         from ..core.segment import ModelError, load_segmenter
 
-        batch = {"batch_size": self._batch_size.value} if self._batch_size.value else {}
+        choice = self._batch_size.value
+        batch = {} if choice == "auto" else {"batch_size": int(choice)}
         if self._segmenter.value == BUILTIN_SEGMENTER:
             return lambda: load_segmenter("otsu", **batch)
         folder = self._model_dir.value
