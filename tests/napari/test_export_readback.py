@@ -13,7 +13,7 @@ from napari_axons._reader import napari_get_reader
 from napari_axons.core.export import ExportError
 from napari_axons.core.pipeline import ExportJob, ExportOptions
 from napari_axons.core.polygons import LabelFileError
-from napari_axons.core.readback import read_export
+from napari_axons.core.readback import iter_tile_masks, list_exported_tiles, read_export
 
 
 def _export(src, out, truth, *, downsample=1, tile_size=256):
@@ -100,6 +100,29 @@ def test_large_mosaic_gets_a_cached_pyramid_built_from_the_tiles(exported, monke
     # napari gets the levels as one multiscale layer
     data, meta, kind = napari_get_reader(str(out))(str(out))[0]
     assert kind == "image" and meta["multiscale"] and len(data) == 3
+
+
+def test_tile_by_tile_listing_reads_no_pixels_until_asked(exported):
+    from napari_axons.core.export import sampled_file_hash
+
+    src, _, truth, out, results = exported
+    [listed] = list_exported_tiles(out)
+    assert listed.source_hash == sampled_file_hash(src) and listed.source_name == "slide.tif"
+    assert (listed.downsample, listed.shape, listed.tile_size, listed.overlap) == (1, (700, 1000), 256, 0)
+    assert [t.index for t in listed.tiles] == sorted(r.box.index for r in results)
+    warnings = []
+    rebuilt = np.zeros_like(truth)
+    for t, mask in iter_tile_masks(listed.tiles, warnings):
+        rebuilt[t.y : t.y + t.height, t.x : t.x + t.width] = mask  # later tiles win
+    np.testing.assert_array_equal(rebuilt, truth)
+    assert warnings == []
+    (out / listed.tiles[0].labels.name).unlink()
+    (out / "masks" / listed.tiles[0].mask.name).unlink()
+    masks = dict(iter_tile_masks(listed.tiles[:1], warnings))
+    assert masks == {listed.tiles[0]: None} and "no label file or mask" in warnings[0]
+    (out / "manifest.json").write_text('{"format": "napari-axons-export/1", "images": [{"base": 1}]}')
+    with pytest.raises(ExportError, match="malformed manifest: image 0"):
+        list_exported_tiles(out)
 
 
 def test_changed_source_is_not_used(exported):

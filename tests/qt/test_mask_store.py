@@ -83,3 +83,36 @@ def test_snapshot_is_frozen_and_holds_the_chunks_under_the_boxes(tmp_path):
     full = store.snapshot(tmp_path / "all")
     assert len([p for p in (full / "c").rglob("*") if p.is_file()]) == 9
     store.close()
+
+
+def _max_pyramid(level0, n):
+    levels = [level0]
+    for _ in range(n - 1):
+        lv = levels[-1]
+        ph, pw = -(-lv.shape[0] // 2) * 2, -(-lv.shape[1] // 2) * 2
+        lv = np.pad(lv, ((0, ph - lv.shape[0]), (0, pw - lv.shape[1])))
+        levels.append(lv.reshape(ph // 2, 2, pw // 2, 2).max(axis=(1, 3)))
+    return levels
+
+
+def test_pyramid_exact_after_immediate_and_deferred_writes(tmp_path):
+    for deferred in (False, True):
+        store = MaskStore(1000, 1300, chunk=128, root=tmp_path, min_side=100)
+        rng = np.random.default_rng(0)
+        truth = np.zeros((1000, 1300), np.uint8)
+        for i in range(40):  # boxes of any size, some over the edges, unaligned
+            y, x = int(rng.integers(-50, 1000)), int(rng.integers(-50, 1300))
+            h, w = (int(v) for v in rng.integers(1, 300, 2))
+            data = (rng.random((h, w)) > 0.7).astype(np.uint8)
+            store.write(y, x, data, pyramid=not deferred)
+            if deferred and i % 7 == 0:
+                store.update_pyramid(max_pixels=50_000)  # groups split by size, too
+            ys, xs = slice(max(y, 0), min(y + h, 1000)), slice(max(x, 0), min(x + w, 1300))
+            if ys.stop > ys.start and xs.stop > xs.start:
+                truth[ys, xs] = data[ys.start - y : ys.stop - y, xs.start - x : xs.stop - x]
+        store.update_pyramid(max_pixels=50_000)
+        assert len(store.levels) == 5
+        for k, (level, expected) in enumerate(zip(store.levels, _max_pyramid(truth, 5),
+                                                  strict=True)):
+            np.testing.assert_array_equal(level[:], expected, err_msg=f"level {k}")
+        store.close()

@@ -119,6 +119,101 @@ def test_segment_paint_export(make_widget, axon_tif, tmp_path, qtbot):
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
 
 
+def _export_masks(image, out, truth, tiles, tile_size=256, downsample=1):
+    """Export ``tiles`` of ``image`` with masks cut from ``truth`` (0/1, working pixels)."""
+    from napari_axons.core.pipeline import ExportJob, ExportOptions
+
+    def mask_reader(plan, box):
+        m = np.zeros((box.height, box.width), np.uint8)
+        ys, xs = box.valid_slices(*truth.shape)
+        m[ys, xs] = truth[box.y + ys.start : box.y + ys.stop, box.x + xs.start : box.x + xs.stop]
+        return m * 255
+
+    job = ExportJob([image], out, ExportOptions(tile_size=tile_size, downsample=downsample),
+                    mask_reader=mask_reader, tiles={str(image): tiles})
+    try:
+        list(job.run())
+    finally:
+        job.close()
+
+
+def test_load_masks_from_an_export(make_widget, axon_tif, tmp_path, qtbot):
+    rng = np.random.default_rng(5)
+    truth = np.zeros((768, 1024), np.uint8)
+    for _ in range(40):  # rectangles, some across tile borders
+        y, x = rng.integers(0, 740), rng.integers(0, 1000)
+        truth[y : y + rng.integers(5, 60), x : x + rng.integers(5, 60)] = 1
+    out = tmp_path / "earlier"
+    _export_masks(axon_tif, out, truth, [1, 5, 6])
+
+    viewer, w = make_widget(axon_tif)
+    w._tile_size.value = 256
+    use(w, FakeSegmenter(value=255))
+    w.set_selection([0, 5])
+    w.segment_selected()  # masks already there: replaced under the export's tiles only
+    wait_idle(qtbot, w)
+    w._import_dir.value = out
+    assert w.load_masks() is not None
+    wait_idle(qtbot, w)
+    assert w.messages[-1] == "Loading masks: done"
+    for i in (1, 5, 6):
+        b = w.grid[i]
+        np.testing.assert_array_equal(w.store.read_box(b), truth[b.y : b.y1, b.x : b.x1])
+    assert w.store.read_box(w.grid[0]).all()  # not in the export: kept
+    assert w.status == {0: "segmented", 1: "exported", 5: "exported", 6: "exported"}
+    np.testing.assert_array_equal(viewer.layers[EDIT].data, w.store.read(0, 0, 512, 512))
+
+    # hand edits are only replaced after asking
+    edit = viewer.layers[EDIT].data
+    edit[300:310, 300:310] = 1 - edit[300:310, 300:310]  # inside tile 5
+    w.set_selection([5])
+    assert w.status[5] == "edited"
+    painted = w.store.read(300, 300, 310, 310)
+    np.testing.assert_array_equal(painted, 1 - truth[300:310, 300:310])
+    asked = []
+    w.confirm = lambda title, text: asked.append(title) or False
+    assert w.load_masks() is None and asked == ["Replace edits?"]
+    np.testing.assert_array_equal(w.store.read(300, 300, 310, 310), painted)
+
+    # an export of another image, or at another downsample factor: one clear message
+    other = tmp_path / "other.tif"
+    import tifffile
+
+    tifffile.imwrite(other, np.zeros((300, 300, 3), np.uint8), photometric="rgb")
+    _export_masks(other, tmp_path / "of-other", np.ones((300, 300), np.uint8), [0])
+    w._import_dir.value = tmp_path / "of-other"
+    assert w.load_masks() is None
+    assert "holds no export of axons.tif" in w.messages[-1]
+    _export_masks(axon_tif, tmp_path / "small", np.ones((256, 341), np.uint8), [0],
+                  downsample=3)
+    w._import_dir.value = tmp_path / "small"
+    assert w.load_masks() is None
+    assert "exported with downsample 3; set Downsample" in w.messages[-1]
+    w._import_dir.value = tmp_path / "nothing-here"
+    assert w.load_masks() is None
+    assert "nothing-here" in w.messages[-1] and "manifest" in w.messages[-1]
+
+
+def test_many_fast_results_neither_nest_nor_pile_up(make_widget, axon_tif, qtbot):
+    """768 tiles segmented faster than the UI draws: every one lands, no error.
+
+    (napari's progress bar runs the event loop when it redraws; handling a result
+    per redraw used to nest handlers until Python's recursion limit.)
+    """
+    viewer, w = make_widget(axon_tif)
+    w._tile_size.value = 32
+    assert len(w.grid) == 768
+    w.select_all()
+    use(w, FakeSegmenter(value=255))
+    w.segment_selected()
+    wait_idle(qtbot, w, timeout=120_000)
+    assert w.messages[-1] == "Segmenting: done"
+    assert len(w.status) == 768 and set(w.status.values()) == {"segmented"}
+    assert w.store.read(0, 0, 768, 1024).all()
+    overview = w.store.levels[-1][:]
+    assert overview.all()  # the reduced levels were brought up to date at the end
+
+
 def test_resegmenting_edited_tile_asks(make_widget, axon_tif, qtbot):
     viewer, w = make_widget(axon_tif)
     w._tile_size.value = 256

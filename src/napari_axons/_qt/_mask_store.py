@@ -77,6 +77,7 @@ class MaskStore:
         self.path = Path(tempfile.mkdtemp(prefix="napari-axons-masks-", dir=root))
         group = zarr.open_group(str(self.path / "masks.zarr"), mode="w")
         self._levels = []
+        self._stale: list[tuple[int, int, int, int]] = []  # written, reduced levels not yet
         h, w, k = self.height, self.width, 0
         while True:
             c = max(64, min(chunk, 512))
@@ -105,11 +106,14 @@ class MaskStore:
         """A tile's box (zero where the tile hangs over the image border)."""
         return self.read(box.y, box.x, box.y1, box.x1)
 
-    def write(self, y0: int, x0: int, data: np.ndarray, keep: np.ndarray | None = None) -> None:
+    def write(self, y0: int, x0: int, data: np.ndarray, keep: np.ndarray | None = None,
+              *, pyramid: bool = True) -> None:
         """Write ``data`` with its top-left corner at ``(y0, x0)``.
 
         Parts outside the store are dropped. Where ``keep`` (a boolean array of
-        ``data``'s shape) is True, the stored pixels are left unchanged.
+        ``data``'s shape) is True, the stored pixels are left unchanged. With
+        ``pyramid=False`` the reduced levels are brought up to date later, by
+        :meth:`update_pyramid` (many writes in a row: far fewer Zarr writes).
         """
         data = np.asarray(data)
         h, w = data.shape
@@ -124,21 +128,57 @@ class MaskStore:
                 old = self._levels[0][cy0:cy1, cx0:cx1]
                 part = np.where(keep, old, part)
         self._levels[0][cy0:cy1, cx0:cx1] = part
-        self._update_pyramid(cy0, cx0, cy1, cx1)
+        if pyramid:
+            self._update_pyramid(cy0, cx0, cy1, cx1, part)
+        else:
+            self._stale.append((cy0, cx0, cy1, cx1))
 
-    def _update_pyramid(self, y0: int, x0: int, y1: int, x1: int) -> None:
-        base = self._levels[0]
-        for k in range(1, len(self._levels)):
-            f = 2**k
-            ay0, ax0 = (y0 // f) * f, (x0 // f) * f
-            ay1, ax1 = min(self.height, -(-y1 // f) * f), min(self.width, -(-x1 // f) * f)
-            block = base[ay0:ay1, ax0:ax1]
-            ph, pw = -(-block.shape[0] // f) * f, -(-block.shape[1] // f) * f
-            if (ph, pw) != block.shape:
+    def update_pyramid(self, max_pixels: int = 64 * 2**20) -> None:
+        """Bring the reduced levels up to date after writes made with ``pyramid=False``.
+
+        Consecutive boxes are handled together (one read of level 0, one write
+        per level) while their bounding box stays under ``max_pixels``.
+        """
+        stale, self._stale = self._stale, []
+        group = None
+        for box in stale:
+            if group is not None:
+                merged = (min(group[0], box[0]), min(group[1], box[1]),
+                          max(group[2], box[2]), max(group[3], box[3]))
+                if (merged[2] - merged[0]) * (merged[3] - merged[1]) <= max_pixels:
+                    group = merged
+                    continue
+                self._update_pyramid(*group)
+            group = box
+        if group is not None:
+            self._update_pyramid(*group)
+
+    def _update_pyramid(self, y0: int, x0: int, y1: int, x1: int,
+                        written: np.ndarray | None = None) -> None:
+        """Recompute the reduced levels over the box just written to level 0.
+
+        Level ``k`` is the maximum over ``2^k x 2^k`` blocks. The box is widened to
+        the coarsest level's blocks and read once (not at all when it is already
+        aligned: ``written`` is that block), then halved level by level in memory.
+        """
+        n = len(self._levels)
+        if n == 1:
+            return
+        f = 2 ** (n - 1)
+        ay0, ax0 = (y0 // f) * f, (x0 // f) * f
+        ay1, ax1 = min(self.height, -(-y1 // f) * f), min(self.width, -(-x1 // f) * f)
+        if written is not None and (ay0, ax0, ay1, ax1) == (y0, x0, y1, x1):
+            block = written
+        else:
+            block = self._levels[0][ay0:ay1, ax0:ax1]
+        for k in range(1, n):
+            ph, pw = -(-block.shape[0] // 2) * 2, -(-block.shape[1] // 2) * 2
+            if (ph, pw) != block.shape:  # the image's ragged edge: zeros never win a max
                 block = np.pad(block, ((0, ph - block.shape[0]), (0, pw - block.shape[1])))
-            pooled = block.reshape(ph // f, f, pw // f, f).max(axis=(1, 3))
-            self._levels[k][ay0 // f : ay0 // f + pooled.shape[0],
-                            ax0 // f : ax0 // f + pooled.shape[1]] = pooled
+            block = np.maximum(np.maximum(block[0::2, 0::2], block[1::2, 0::2]),
+                               np.maximum(block[0::2, 1::2], block[1::2, 1::2]))
+            ky0, kx0 = ay0 >> k, ax0 >> k
+            self._levels[k][ky0 : ky0 + block.shape[0], kx0 : kx0 + block.shape[1]] = block
 
     @property
     def level0_path(self) -> Path:

@@ -43,6 +43,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -67,10 +68,12 @@ from ._export_target import ExportTarget
 from ._grid_layer import MAX_TEXT_TILES, Placement, pick_tile
 from ._mask_store import MaskStore, protected_pixels
 from ._overlays import GRID_LAYER, Overlays
-from ._worker import LOADED, run_export, segment_tiles
+from ._worker import LOADED, load_export_masks, run_export, segment_tiles
 
 __all__ = ["AxonsWidget"]
 
+#: Results (e.g. tile masks) a worker may have produced that the UI has not handled yet.
+RESULTS_IN_FLIGHT = 8
 #: Layer data of image layers without a file is saved to the cache up to this size.
 MAX_COPY_BYTES = 2 * 2**30
 #: The overview pyramid halves the mask until its longer side is at most this.
@@ -142,6 +145,10 @@ class AxonsWidget(Container):
         self._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
         self._run = PushButton(text="Segment selected")
         self._cancel = PushButton(text="Cancel", enabled=False)
+        self._import_dir = FileEdit(
+            label="Masks from", mode="d", nullable=True,
+            tooltip="An earlier export of this image: its polygons become the masks to edit")
+        self._import = PushButton(text="Load masks from export")
         self._export_which = ComboBox(label="Export tiles", choices=["selected", "segmented", "all"])
         self._export_dir = FileEdit(label="Export to", mode="d", nullable=True)
         self._overwrite = CheckBox(text="Overwrite an existing export", value=False)
@@ -156,6 +163,7 @@ class AxonsWidget(Container):
             self._threshold, self._batch_size, self._device,
             Container(widgets=[self._run, self._cancel], layout="horizontal", labels=False,
                       label="Run"),
+            self._import_dir, self._import,
             self._export_which, self._export_dir, self._overwrite, *self._target.widgets,
             self._export, self._message,
         ])
@@ -183,6 +191,9 @@ class AxonsWidget(Container):
         self._background = False  # a cluster export runs: editing stays on
         self._stop = None  # threading.Event that stops a background export
         self._edited_during: set[int] = set()
+        self._load_grid_matches = False  # loading an export made on the current grid
+        self._done, self._last_progress, self._redrawing = 0, 0.0, False
+        self._last_draw = 0.0
 
         # -- wiring ---------------------------------------------------------
         self._image.changed.connect(self._on_image_changed)
@@ -193,6 +204,7 @@ class AxonsWidget(Container):
         self._segmenter.changed.connect(self._update_segmenter_controls)
         self._run.changed.connect(self.segment_selected)
         self._cancel.changed.connect(self.cancel)
+        self._import.changed.connect(self.load_masks)
         self._export.changed.connect(self.export)
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
@@ -486,13 +498,88 @@ class AxonsWidget(Container):
             return
         box, mask = value
         keep = protected_pixels(self.grid, box, self.status, exclude=self._consented)
-        self.store.write(box.y, box.x, (mask > 0).astype(np.uint8), keep)
+        self.store.write(box.y, box.x, (mask > 0).astype(np.uint8), keep, pyramid=False)
         self.status[box.index] = "segmented"
         self.window.copy_from_store(box)
-        if self._progress is not None:
-            self._progress.update(1)
-        self.overlays.refresh_overview()
-        self._draw_status()
+        self._advance_progress()
+        self._redraw_now_and_then()
+
+    # ================================================================ masks from an export
+    def load_masks(self, _=None):
+        """Load the masks of an earlier export of this image; returns the worker (or None).
+
+        The export must be of the same file (its fingerprint in the manifest)
+        and the same downsample factor; its tiles' polygons are rendered one
+        tile at a time into the mask store (later tiles win where they
+        overlap), replacing what is there. With the same tile size and overlap,
+        the tiles are marked "exported".
+        """
+        from ..core.export import ExportError, sampled_file_hash
+        from ..core.readback import list_exported_tiles
+
+        if self.busy or self.grid is None:
+            return None
+        folder = self._import_dir.value
+        if folder is None or str(folder) in ("", "."):
+            self._say("choose an export folder to load masks from first", "warning")
+            return None
+        self.window.flush()
+        try:
+            images = list_exported_tiles(folder)
+            mine = sampled_file_hash(self._path)
+        except (ExportError, OSError) as exc:
+            self._say(_one_line(exc), "error")
+            return None
+        matches = [im for im in images if im.source_hash == mine]
+        if not matches:
+            self._say(f"{folder}: holds no export of {self._path.name} (other images, or the "
+                      "file changed since)", "error")
+            return None
+        exported = next((im for im in matches if im.downsample == self._working.factor), None)
+        if exported is None:
+            factors = sorted({im.downsample for im in matches})
+            self._say(f"{folder}: exported with downsample {', '.join(map(str, factors))}; set "
+                      f"Downsample to that to load its masks", "error")
+            return None
+        if not exported.tiles:
+            self._say(f"{folder}: the export has no masks (tiles only)", "warning")
+            return None
+        edited = sorted(i for i, s in self.status.items() if s == "edited")
+        if edited and not self.confirm(
+            "Replace edits?", f"{len(edited)} tile(s) have hand edits. Loading the export's "
+                              "masks replaces the masks under its tiles. Load?"):
+            return None
+        grid = self.grid
+        self._load_grid_matches = (exported.tile_size, exported.overlap) == (
+            grid.tile_size, grid.tile_size - grid.stride)
+        gen = load_export_masks(exported)
+        return self._start(gen, len(exported.tiles), "Loading masks", self._on_mask_loaded)
+
+    def _on_mask_loaded(self, value) -> None:
+        tile, mask, notes = value
+        for note in notes:
+            self._say(note, "warning")
+        if mask is not None:
+            self.store.write(tile.y, tile.x, mask, pyramid=False)
+            box = TileBox(tile.index, tile.y, tile.x, tile.height, tile.width)
+            if self._load_grid_matches and tile.index < len(self.grid):
+                self.status[tile.index] = "exported"
+            self.window.copy_from_store(box)
+        self._advance_progress()
+        self._redraw_now_and_then()
+
+    def _redraw_now_and_then(self) -> None:
+        """Overview and tile status, at most every 0.5 s while a worker runs.
+
+        (Redrawing after each of thousands of tiles would cost more than the
+        tiles; everything is redrawn when the worker finishes.)
+        """
+        now = time.monotonic()
+        if now - self._last_draw > 0.5:
+            self._last_draw = now
+            self.store.update_pyramid()
+            self.overlays.refresh_overview()
+            self._draw_status()
 
     # ================================================================ export
     def export(self, _=None):
@@ -565,8 +652,7 @@ class AxonsWidget(Container):
     def _on_exported(self, result) -> None:
         if result.box.index not in self._edited_during:
             self.status[result.box.index] = "exported"
-        if self._progress is not None:
-            self._progress.update(1)
+        self._advance_progress()
 
     # ================================================================ workers
     def _start(self, gen, total: int, desc: str, on_yield, background: bool = False):
@@ -577,9 +663,19 @@ class AxonsWidget(Container):
         self._outcome = "done"
         self._desc = desc
         self._progress = progress(total=total, desc=desc)
-        worker = create_worker(_drive, gen, _start_thread=False,
+        self._done, self._last_progress, self._redrawing = 0, 0.0, False
+        self._last_draw = 0.0
+        slots = threading.Semaphore(RESULTS_IN_FLIGHT)
+
+        def handle(value):
+            try:
+                on_yield(value)
+            finally:
+                slots.release()
+
+        worker = create_worker(_drive, gen, slots, _start_thread=False,
                                _connect={"errored": self._on_error})
-        worker.yielded.connect(on_yield)
+        worker.yielded.connect(handle)
         worker.finished.connect(self._on_finished)
         worker.aborted.connect(lambda: setattr(self, "_outcome", "cancelled"))
         self.worker = worker
@@ -593,6 +689,25 @@ class AxonsWidget(Container):
         self._message.value = f"{desc.lower()} {total} tile(s)..."
         worker.start()
         return worker
+
+    def _advance_progress(self) -> None:
+        """One more item done; the bar is redrawn at most every 0.2 s, never re-entrantly.
+
+        (napari's progress bar calls ``QApplication.processEvents()`` when it is
+        redrawn, which delivers the worker's next results inside this call: a
+        fast worker would otherwise nest one handler in another until Python's
+        recursion limit.)
+        """
+        self._done += 1
+        bar = self._progress
+        now = time.monotonic()
+        if bar is None or self._redrawing or now - self._last_progress < 0.2:
+            return
+        self._redrawing, self._last_progress = True, now
+        try:
+            bar.update(self._done - bar.n)
+        finally:
+            self._redrawing = False
 
     def _on_error(self, exc) -> None:
         self._outcome = "failed"
@@ -611,14 +726,16 @@ class AxonsWidget(Container):
         self._background, self._stop = False, None
         self._edited_during = set()
         self._set_running(False)
+        if self.store is not None:
+            self.store.update_pyramid()
         self.overlays.refresh_overview()
         self._draw_status()
         if self._outcome != "failed":
             self._say(f"{self._desc}: {self._outcome}")
 
     def _set_running(self, running: bool) -> None:
-        for w in (self._run, self._export, self._image, self._tile_size, self._overlap,
-                  self._downsample):
+        for w in (self._run, self._export, self._import, self._image, self._tile_size,
+                  self._overlap, self._downsample):
             w.enabled = not running
         self._target.set_enabled(not running)
         self._cancel.enabled = running
@@ -633,14 +750,30 @@ class AxonsWidget(Container):
             self.worker.quit()
 
 
-def _drive(gen):
+def _drive(gen, slots: threading.Semaphore | None = None):
     """Run a generator inside a worker; RuntimeError is re-raised as another type.
 
     (superqt treats a RuntimeError from the generator as "the worker was deleted"
     and swallows it, so a model failure would go unreported.)
+
+    With ``slots``, a result is only produced once a slot is free (the UI
+    releases one per result handled), so a worker faster than the UI does not
+    queue up masks without bound; a slot not freed within a second is not
+    waited for, so nothing can hang on it.
     """
     try:
-        return (yield from gen)
+        if slots is None:
+            return (yield from gen)
+        try:
+            while True:
+                slots.acquire(timeout=1.0)
+                try:
+                    item = next(gen)
+                except StopIteration as stop:
+                    return stop.value
+                yield item
+        finally:
+            gen.close()
     except RuntimeError as exc:
         raise WorkerError(_one_line(exc)) from exc
 

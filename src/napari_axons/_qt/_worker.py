@@ -15,7 +15,7 @@ from ..core.grid import TileBox
 from ..core.io import to_rgb8
 from ..core.working import WorkingImage
 
-__all__ = ["segment_tiles", "run_export", "LOADED"]
+__all__ = ["segment_tiles", "run_export", "load_export_masks", "LOADED"]
 
 #: First value yielded by :func:`segment_tiles`, once the segmenter is ready.
 LOADED = "loaded"
@@ -129,3 +129,32 @@ def run_export(
         job.close()
         if on_close is not None:
             on_close()
+
+
+def load_export_masks(exported) -> Generator[tuple, None, int]:
+    """Render the masks of an export's tiles, one tile at a time.
+
+    Parameters
+    ----------
+    exported : core.readback.ExportedTiles
+
+    Yields
+    ------
+    ``(tile, mask, notes)`` per tile in grid order: ``mask`` uint8 0/1 at the
+    tile's size, or None (the tile's files are missing or unreadable, said in
+    ``notes``).
+
+    Returns
+    -------
+    int
+        The number of masks rendered.
+    """
+    from ..core.readback import iter_tile_masks
+
+    done = 0
+    for tile in exported.tiles:
+        notes: list[str] = []
+        for t, mask in iter_tile_masks([tile], notes):
+            done += mask is not None
+            yield t, mask, notes
+    return done

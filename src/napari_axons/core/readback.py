@@ -50,7 +50,8 @@ import numpy as np
 from .export import MANIFEST_NAME, ExportError, read_manifest, safe_child, sampled_file_hash
 from .polygons import LabelFileError, labels_to_mask, read_labels_json
 
-__all__ = ["ExportContents", "ExportedImage", "TileEntry", "read_export", "safe_child"]
+__all__ = ["ExportContents", "ExportedImage", "ExportedTiles", "TileEntry", "iter_tile_masks",
+           "list_exported_tiles", "read_export", "safe_child"]
 
 LABELS_SUFFIX = "__labels.json"
 
@@ -179,20 +180,87 @@ def read_export(path: str | os.PathLike, *, use_source: bool = True,
     return contents
 
 
+@dataclass(frozen=True)
+class ExportedTiles:
+    """One image of an export as its tile list, without reading any pixels.
+
+    Attributes
+    ----------
+    base : str
+    source_hash : str or None
+        The source file's :func:`~napari_axons.core.export.sampled_file_hash`
+        recorded at export time.
+    source_name : str
+    downsample : int
+        The working image's downsample factor.
+    shape : tuple of int
+        Working-image ``(height, width)``.
+    tile_size, overlap : int
+        The export's grid.
+    tiles : list of TileEntry
+        Tiles with a label file or mask, in grid order.
+    """
+
+    base: str
+    source_hash: str | None
+    source_name: str
+    downsample: int
+    shape: tuple[int, int]
+    tile_size: int
+    overlap: int
+    tiles: list[TileEntry]
+
+
+def list_exported_tiles(path: str | os.PathLike) -> list[ExportedTiles]:
+    """The images of an export folder (or its manifest) and their tiles with masks.
+
+    For loading masks tile by tile (e.g. into the widget's mask store) without
+    assembling a slide-sized array; see :func:`iter_tile_masks`.
+
+    Raises
+    ------
+    ExportError
+        A missing or malformed manifest, or a file name leaving the folder.
+    """
+    path = Path(path)
+    manifest_path = path / MANIFEST_NAME if path.is_dir() else path
+    manifest = read_manifest(manifest_path)
+    folder = manifest_path.parent
+    out = []
+    for k, entry in enumerate(manifest.get("images") or []):
+        try:
+            src = entry.get("source") or {}
+            grid = entry.get("grid") or {}
+            tiles = [t for t in _tile_entries(folder, entry)
+                     if t.labels is not None or t.mask is not None]
+            out.append(ExportedTiles(
+                str(entry["base"]), src.get("hash"), str(src.get("name", "")),
+                _int(entry["working"].get("downsample", 1), "downsample"), _working_shape(entry),
+                _int(grid.get("tile_size", 0), "tile size"), _int(grid.get("overlap", 0), "overlap"),
+                sorted(tiles, key=lambda t: t.index),
+            ))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ExportError(
+                f"{manifest_path}: malformed manifest: image {k}: {type(exc).__name__}: {exc}"
+            ) from exc
+    return out
+
+
 def _int(value, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
         raise ValueError(f"{what} is not an integer: {value!r}")
     return int(value)
 
 
-def _read_image(folder: Path, entry: dict, use_source: bool, warnings: list[str],
-                manifest_path: Path, progress=None) -> ExportedImage:
-    base = str(entry["base"])
+def _working_shape(entry: dict) -> tuple[int, int]:
     working = entry["working"]
     wh, ww = _int(working["height"], "working height"), _int(working["width"], "working width")
     if wh < 1 or ww < 1:
         raise ValueError(f"working size {ww} x {wh}")
-    scale = (float(working.get("scale_y", 1.0)), float(working.get("scale_x", 1.0)))
+    return wh, ww
+
+
+def _tile_entries(folder: Path, entry: dict) -> list[TileEntry]:
     tiles = []
     for t in entry["tiles"]:
         box = t["box"]
@@ -208,6 +276,16 @@ def _read_image(folder: Path, entry: dict, use_source: bool, warnings: list[str]
             _int(box["height"], "box height"), _int(box["width"], "box width"),
             resolved["tile"], resolved["mask"], resolved["labels"],
         ))
+    return tiles
+
+
+def _read_image(folder: Path, entry: dict, use_source: bool, warnings: list[str],
+                manifest_path: Path, progress=None) -> ExportedImage:
+    base = str(entry["base"])
+    wh, ww = _working_shape(entry)
+    working = entry["working"]
+    scale = (float(working.get("scale_y", 1.0)), float(working.get("scale_x", 1.0)))
+    tiles = _tile_entries(folder, entry)
     src = entry.get("source") or {}
     source_path = _matching_source(src, warnings) if use_source else None
     image, from_source, rgb = None, False, True
@@ -262,8 +340,7 @@ def _labels(tiles: list[TileEntry], shape, warnings: list[str]):
         warnings.append(f"labels cover {x1 - x0} x {y1 - y0} pixels; this needs "
                         f"{(y1 - y0) * (x1 - x0) / 2**30:.1f} GB of memory")
     out = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.uint8)
-    for t in sorted(with_labels, key=lambda t: t.index):
-        mask = _tile_mask(t, warnings)
+    for t, mask in iter_tile_masks(with_labels, warnings):
         if mask is None:
             continue
         ty0, tx0 = max(t.y, y0), max(t.x, x0)
@@ -273,6 +350,18 @@ def _labels(tiles: list[TileEntry], shape, warnings: list[str]):
         out[ty0 - y0 : ty1 - y0, tx0 - x0 : tx1 - x0] = mask[ty0 - t.y : ty1 - t.y,
                                                                tx0 - t.x : tx1 - t.x]
     return out, (y0, x0)
+
+
+def iter_tile_masks(tiles: list[TileEntry], warnings: list[str]):
+    """``(tile, mask)`` for each tile in grid order, one tile in memory at a time.
+
+    ``mask`` is ``uint8`` 0/1 at the tile's size, rendered from its label file
+    (the mask PNG when the label file is missing), or None when neither can be
+    used (a line is added to ``warnings``). Writing them in this order gives
+    the read-back rule: the later tile wins where tiles overlap.
+    """
+    for t in sorted(tiles, key=lambda t: t.index):
+        yield t, _tile_mask(t, warnings)
 
 
 def _tile_mask(t: TileEntry, warnings: list[str]) -> np.ndarray | None:
