@@ -68,7 +68,7 @@ from ._export_target import ExportTarget
 from ._grid_layer import MAX_TEXT_TILES, Placement, pick_tile
 from ._mask_store import MaskStore, protected_pixels
 from ._overlays import GRID_LAYER, Overlays
-from ._worker import LOADED, load_export_masks, run_export, segment_tiles
+from ._worker import LOADED, drive, load_export_masks, one_line, run_export, segment_tiles
 
 __all__ = ["AxonsWidget"]
 
@@ -81,11 +81,6 @@ OVERVIEW_MIN_SIDE = 1024
 BATCH_CHOICES = ["auto", "1", "2", "4", "8", "16", "32", "64"]
 BUILTIN_SEGMENTER = "otsu (built-in)"
 CHECKPOINT_SEGMENTER = "checkpoint folder"
-
-
-def _one_line(exc: BaseException | str) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 class AxonsWidget(Container):
@@ -293,7 +288,7 @@ class AxonsWidget(Container):
             path = self._layer_file(layer)
             self._source = open_image(path)
         except (ImageReadError, OSError, ValueError) as exc:
-            self._say(_one_line(exc), "error")
+            self._say(one_line(exc), "error")
             self.overlays.clear()
             return
         self._layer, self._path = layer, Path(path)
@@ -344,7 +339,7 @@ class AxonsWidget(Container):
             working = WorkingImage(self._source, factor)
             grid = TileGrid.from_shape(working.height, working.width, tile_size=tile, overlap=overlap)
         except (ImageReadError, ValueError) as exc:
-            self._say(_one_line(exc), "error")
+            self._say(one_line(exc), "error")
             return
         self._working, self.grid = working, grid
         layer = self._layer
@@ -486,7 +481,7 @@ class AxonsWidget(Container):
         try:
             make = self._make_segmenter()
         except ModelError as exc:
-            self._say(_one_line(exc), "error")
+            self._say(one_line(exc), "error")
             return None
         boxes = [self.grid[i] for i in todo]
         gen = segment_tiles(self._working, boxes, make)
@@ -528,7 +523,7 @@ class AxonsWidget(Container):
             images = list_exported_tiles(folder)
             mine = sampled_file_hash(self._path)
         except (ExportError, OSError) as exc:
-            self._say(_one_line(exc), "error")
+            self._say(one_line(exc), "error")
             return None
         matches = [im for im in images if im.source_hash == mine]
         if not matches:
@@ -615,7 +610,7 @@ class AxonsWidget(Container):
         try:
             where = self._target.where()
         except ValueError as exc:
-            self._say(_one_line(exc), "warning")
+            self._say(one_line(exc), "warning")
             return None
         snapshot = None
 
@@ -636,11 +631,11 @@ class AxonsWidget(Container):
                             tiles={str(self._path): indices}, overwrite=self._overwrite.value)
         except (ExportError, ValueError, OSError) as exc:
             _remove_tree(snapshot)
-            self._say(_one_line(exc), "error")
+            self._say(one_line(exc), "error")
             return None
         if not job.plans:
             _remove_tree(snapshot)
-            self._say(_one_line(job.errors[0] if job.errors else "nothing to export"), "error")
+            self._say(one_line(job.errors[0] if job.errors else "nothing to export"), "error")
             job.close()
             return None
         self._export_out = Path(out)
@@ -673,7 +668,7 @@ class AxonsWidget(Container):
             finally:
                 slots.release()
 
-        worker = create_worker(_drive, gen, slots, _start_thread=False,
+        worker = create_worker(drive, gen, slots, _start_thread=False,
                                _connect={"errored": self._on_error})
         worker.yielded.connect(handle)
         worker.finished.connect(self._on_finished)
@@ -711,7 +706,7 @@ class AxonsWidget(Container):
 
     def _on_error(self, exc) -> None:
         self._outcome = "failed"
-        self._say(_one_line(exc), "error")
+        self._say(one_line(exc), "error")
 
     def _on_finished(self) -> None:
         if self._gen is not None:
@@ -748,38 +743,6 @@ class AxonsWidget(Container):
             self._message.value = "cancelling after the tile in progress..."
         elif self.busy:
             self.worker.quit()
-
-
-def _drive(gen, slots: threading.Semaphore | None = None):
-    """Run a generator inside a worker; RuntimeError is re-raised as another type.
-
-    (superqt treats a RuntimeError from the generator as "the worker was deleted"
-    and swallows it, so a model failure would go unreported.)
-
-    With ``slots``, a result is only produced once a slot is free (the UI
-    releases one per result handled), so a worker faster than the UI does not
-    queue up masks without bound; a slot not freed within a second is not
-    waited for, so nothing can hang on it.
-    """
-    try:
-        if slots is None:
-            return (yield from gen)
-        try:
-            while True:
-                slots.acquire(timeout=1.0)
-                try:
-                    item = next(gen)
-                except StopIteration as stop:
-                    return stop.value
-                yield item
-        finally:
-            gen.close()
-    except RuntimeError as exc:
-        raise WorkerError(_one_line(exc)) from exc
-
-
-class WorkerError(Exception):
-    """A failure inside a worker, as a one-line message."""
 
 
 def _remove_tree(path: Path | None) -> None:

@@ -7,6 +7,7 @@ result to show. Nothing here touches a layer.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Generator, Sequence
 
 import numpy as np
@@ -15,7 +16,8 @@ from ..core.grid import TileBox
 from ..core.io import to_rgb8
 from ..core.working import WorkingImage
 
-__all__ = ["segment_tiles", "run_export", "load_export_masks", "LOADED"]
+__all__ = ["segment_tiles", "run_export", "load_export_masks", "drive", "one_line",
+           "WorkerError", "LOADED"]
 
 #: First value yielded by :func:`segment_tiles`, once the segmenter is ready.
 LOADED = "loaded"
@@ -158,3 +160,41 @@ def load_export_masks(exported) -> Generator[tuple, None, int]:
             done += mask is not None
             yield t, mask, notes
     return done
+
+
+def one_line(exc: BaseException | str) -> str:
+    """The first line of an error message (the type name if it is empty)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def drive(gen, slots: threading.Semaphore | None = None):
+    """Run a generator inside a worker; RuntimeError is re-raised as another type.
+
+    (superqt treats a RuntimeError from the generator as "the worker was deleted"
+    and swallows it, so a model failure would go unreported.)
+
+    With ``slots``, a result is only produced once a slot is free (the UI
+    releases one per result handled), so a worker faster than the UI does not
+    queue up masks without bound; a slot not freed within a second is not
+    waited for, so nothing can hang on it.
+    """
+    try:
+        if slots is None:
+            return (yield from gen)
+        try:
+            while True:
+                slots.acquire(timeout=1.0)
+                try:
+                    item = next(gen)
+                except StopIteration as stop:
+                    return stop.value
+                yield item
+        finally:
+            gen.close()
+    except RuntimeError as exc:
+        raise WorkerError(one_line(exc)) from exc
+
+
+class WorkerError(Exception):
+    """A failure inside a worker, as a one-line message."""
