@@ -230,6 +230,14 @@ class AxonsWidget(Container):
         {"info": notifications.show_info, "warning": notifications.show_warning,
          "error": notifications.show_error}[level](text)
 
+    def _chosen_folder(self, edit, what: str) -> Path | None:
+        """The folder picked in ``edit``, or None after asking the user to pick one."""
+        folder = edit.value
+        if folder is None or str(folder) in ("", "."):
+            self._say(f"choose {what} first", "warning")
+            return None
+        return Path(folder)
+
     @staticmethod
     def _ask(title: str, text: str) -> bool:
         from qtpy.QtWidgets import QMessageBox
@@ -514,9 +522,8 @@ class AxonsWidget(Container):
 
         if self.busy or self.grid is None:
             return None
-        folder = self._import_dir.value
-        if folder is None or str(folder) in ("", "."):
-            self._say("choose an export folder to load masks from first", "warning")
+        folder = self._chosen_folder(self._import_dir, "an export folder to load masks from")
+        if folder is None:
             return None
         self.window.flush()
         try:
@@ -591,9 +598,8 @@ class AxonsWidget(Container):
 
         if self.busy or self.grid is None:
             return None
-        out = self._export_dir.value
-        if out is None or str(out) in ("", "."):
-            self._say("choose an export folder first", "warning")
+        out = self._chosen_folder(self._export_dir, "an export folder")
+        if out is None:
             return None
         self.window.flush()
         which = self._export_which.value
