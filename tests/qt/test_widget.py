@@ -189,6 +189,13 @@ def test_load_masks_from_an_export(make_widget, axon_tif, tmp_path, qtbot):
     w._import_dir.value = tmp_path / "small"
     assert w.load_masks() is None
     assert "exported with downsample 3; set Downsample" in w.messages[-1]
+    # another grid over the same pixels: masks loaded, no tile marked
+    w._tile_size.value = 128
+    w._import_dir.value = out
+    assert w.load_masks() is not None
+    wait_idle(qtbot, w)
+    assert "tile size 256 and overlap 0" in " ".join(w.messages[-3:]) and w.status == {}
+    np.testing.assert_array_equal(w.store.read(256, 256, 512, 512), truth[256:512, 256:512])
     w._import_dir.value = tmp_path / "nothing-here"
     assert w.load_masks() is None
     assert "nothing-here" in w.messages[-1] and "manifest" in w.messages[-1]

@@ -554,6 +554,9 @@ class AxonsWidget(Container):
         grid = self.grid
         self._load_grid_matches = (exported.tile_size, exported.overlap) == (
             grid.tile_size, grid.tile_size - grid.stride)
+        if not self._load_grid_matches:
+            self._say(f"the export used tile size {exported.tile_size} and overlap "
+                      f"{exported.overlap}: its masks are loaded, tiles are not marked exported")
         gen = load_export_masks(exported)
         return self._start(gen, len(exported.tiles), "Loading masks", self._on_mask_loaded)
 
