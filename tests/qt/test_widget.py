@@ -196,6 +196,14 @@ def test_load_masks_from_an_export(make_widget, axon_tif, tmp_path, qtbot):
     wait_idle(qtbot, w)
     assert "tile size 256 and overlap 0" in " ".join(w.messages[-3:]) and w.status == {}
     np.testing.assert_array_equal(w.store.read(256, 256, 512, 512), truth[256:512, 256:512])
+    from napari_axons.core.pipeline import ExportJob, ExportOptions
+
+    job = ExportJob([axon_tif], tmp_path / "tiles-only", ExportOptions(tile_size=256),
+                    tiles={str(axon_tif): [0]})
+    list(job.run())
+    job.close()
+    w._import_dir.value = tmp_path / "tiles-only"
+    assert w.load_masks() is None and "the export has no masks (tiles only)" in w.messages[-1]
     w._import_dir.value = tmp_path / "nothing-here"
     assert w.load_masks() is None
     assert "nothing-here" in w.messages[-1] and "manifest" in w.messages[-1]
