@@ -14,6 +14,7 @@ import numpy as np
 
 from ..core.grid import TileBox
 from ..core.io import to_rgb8
+from ..core.segment import model_batching
 from ..core.working import WorkingImage
 
 __all__ = ["segment_tiles", "run_export", "load_export_masks", "drive", "one_line",
@@ -60,8 +61,8 @@ def segment_tiles(
     segmenter.prepare(overview_rgb(working))
     yield LOADED
     # a model with several streams runs that many batches at once inside one predict()
-    streams = max(1, int(getattr(segmenter, "streams", 1) or 1))
-    batch = max(1, int(getattr(segmenter, "batch_size", 1))) * streams
+    batch, streams = model_batching(segmenter)
+    batch *= streams
     done = 0
     for start in range(0, len(boxes), batch):
         chunk = list(boxes[start : start + batch])
@@ -154,11 +155,11 @@ def load_export_masks(exported) -> Generator[tuple, None, int]:
     from ..core.readback import iter_tile_masks
 
     done = 0
-    for tile in exported.tiles:
-        notes: list[str] = []
-        for t, mask in iter_tile_masks([tile], notes):
-            done += mask is not None
-            yield t, mask, notes
+    notes: list[str] = []
+    for tile, mask in iter_tile_masks(exported.tiles, notes):
+        done += mask is not None
+        yield tile, mask, notes[:]
+        notes.clear()
     return done
 
 

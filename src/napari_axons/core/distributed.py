@@ -98,6 +98,7 @@ from .pipeline import (
     TileResult,
     write_tile_outputs,
 )
+from .segment import model_batching
 from .working import WorkingImage
 
 __all__ = ["run_distributed", "ClusterProducer", "clear_worker_caches"]
@@ -319,12 +320,6 @@ def run_distributed(
     return job.run(producer)
 
 
-def _model_block(segmenter) -> int:
-    """Tiles per task with a model: one batch for each of its streams."""
-    batch = max(1, int(getattr(segmenter, "batch_size", 1) or 1))
-    return batch * max(1, int(getattr(segmenter, "streams", 1) or 1))
-
-
 def _connect(workers, scheduler, threads_per_worker):
     from distributed import Client, LocalCluster
 
@@ -442,8 +437,13 @@ class ClusterProducer:
         job, client = self.job, self.client
         layout = job.layout
         seg_arg = _segmenter_arg(job, self.segmenter_spec, client)
-        block = self.block_size or (_model_block(job.segmenter) if job.segmenter is not None
-                                    else DEFAULT_BLOCK)
+        if self.block_size:
+            block = self.block_size
+        elif job.segmenter is not None:  # one batch for each of the model's streams
+            batch, streams = model_batching(job.segmenter)
+            block = batch * streams
+        else:
+            block = DEFAULT_BLOCK
         spec = _image_spec(plan, job.options)
         out = str(layout.out.resolve())
         futures = {}

@@ -50,6 +50,7 @@ from .export import (
 )
 from .grid import TileBox, TileGrid, full_resolution_box
 from .io import ImageReadError, SourceImage, open_image, to_rgb8
+from .segment import model_batching, model_executor
 from .working import WorkingImage
 
 __all__ = ["ExportOptions", "ExportJob", "ImagePlan", "TileResult", "JOURNAL_NAME",
@@ -495,8 +496,6 @@ class ThreadProducer:
                                             thread_name_prefix="napari-axons")
             stack.callback(self._pool.shutdown, wait=True, cancel_futures=True)
             if self.job.segmenter is not None:
-                from .segment import model_executor
-
                 self._model_pool = stack.enter_context(model_executor(self.job.segmenter))
             self._stack = stack.pop_all()
         return self
@@ -527,10 +526,9 @@ class ThreadProducer:
         else:
             seg = job.segmenter
             prep = getattr(seg, "preprocess", None)
-            batch = max(1, int(getattr(seg, "batch_size", 1)))
+            batch, streams = model_batching(seg)
             batches = [todo[i : i + batch] for i in range(0, len(todo), batch)]
-            # every stream busy, plus one batch read and prepared ahead of each
-            depth = 2 * max(1, int(getattr(seg, "streams", 1) or 1)) + 1
+            depth = 2 * streams + 1  # every stream busy, one batch read and prepared ahead of each
 
             def load(boxes):  # on the I/O pool: read, and the model's preprocessing
                 pixels = np.stack([plan.read_tile(b) for b in boxes])

@@ -36,6 +36,7 @@ __all__ = [
     "default_num_threads",
     "default_streams",
     "load_segmenter",
+    "model_batching",
     "model_executor",
     "resolve_device",
 ]
@@ -374,6 +375,15 @@ def _torch_threads(n: int | None) -> Iterator[None]:
             torch.set_num_threads(old)
 
 
+def model_batching(segmenter: Any) -> tuple[int, int]:
+    """``(batch_size, streams)`` of any segmenter: tiles per model call, calls at once.
+
+    1 for what a segmenter does not say (e.g. a test double without ``streams``).
+    """
+    batch = max(1, int(getattr(segmenter, "batch_size", 1) or 1))
+    return batch, max(1, int(getattr(segmenter, "streams", 1) or 1))
+
+
 @contextmanager
 def model_executor(segmenter: Any) -> Iterator[Executor]:
     """A thread pool that runs ``segmenter.streams`` model calls at once.
@@ -392,7 +402,7 @@ def model_executor(segmenter: Any) -> Iterator[Executor]:
     ------
     concurrent.futures.Executor
     """
-    streams = max(1, int(getattr(segmenter, "streams", 1) or 1))
+    _, streams = model_batching(segmenter)
     threads = getattr(segmenter, "stream_threads", None)
     initializer = None
     if threads:
