@@ -5,7 +5,7 @@ resizing it to the model's input size, then rescaling and normalising each
 channel. When the tile already has the input size the resize is the identity,
 and what is left maps each channel's 256 possible values to 256 floats: a
 lookup table does the same work in a fraction of the time (on 512 x 512 tiles
-about 1 ms against 6 ms for SegFormer's processor).
+about 1.8 ms against 6.5 ms for SegFormer's processor).
 
 :class:`PixelLUT` is only ever built by asking the processor itself, and only
 kept when it reproduces the processor's output *bit for bit* on two probe tiles
@@ -67,8 +67,8 @@ def build_pixel_lut(processor: Any, height: int, width: int) -> PixelLUT | None:
         A Hugging Face image processor (``processor(images=..., return_tensors="pt",
         input_data_format="channels_last")["pixel_values"]``).
     height, width : int
-        Tile size. Tiles of at least 256 pixels only (smaller ones cannot hold
-        the 256 values of a probe).
+        Tile size. Tiles of at least 512 pixels only (smaller ones cannot hold
+        a probe's two runs of the 256 values).
 
     Returns
     -------

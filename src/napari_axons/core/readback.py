@@ -160,13 +160,9 @@ def read_export(path: str | os.PathLike, *, use_source: bool = True,
     path = Path(path)
     if path.is_file() and path.name.endswith(LABELS_SUFFIX):
         return _read_single_labels(path)
-    manifest_path = path / MANIFEST_NAME if path.is_dir() else path
-    manifest = read_manifest(manifest_path)
+    manifest_path, manifest, images = _open_manifest(path)
     folder = manifest_path.parent
     contents = ExportContents(folder, [], manifest)
-    images = manifest.get("images")
-    if not isinstance(images, list):
-        raise ExportError(f"{manifest_path}: malformed manifest: 'images' is not a list")
     for k, entry in enumerate(images):
         try:
             contents.images.append(_read_image(folder, entry, use_source, contents.warnings,
@@ -174,10 +170,23 @@ def read_export(path: str | os.PathLike, *, use_source: bool = True,
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, LabelFileError):
                 raise
-            raise ExportError(
-                f"{manifest_path}: malformed manifest: image {k}: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise _malformed(manifest_path, k, exc) from exc
     return contents
+
+
+def _open_manifest(path: Path) -> tuple[Path, dict, list]:
+    """``(manifest path, manifest, its images)`` of an export folder or manifest."""
+    manifest_path = path / MANIFEST_NAME if path.is_dir() else path
+    manifest = read_manifest(manifest_path)
+    images = manifest.get("images")
+    if not isinstance(images, list):
+        raise ExportError(f"{manifest_path}: malformed manifest: 'images' is not a list")
+    return manifest_path, manifest, images
+
+
+def _malformed(manifest_path: Path, k: int, exc: Exception) -> ExportError:
+    return ExportError(f"{manifest_path}: malformed manifest: image {k}: "
+                       f"{type(exc).__name__}: {exc}")
 
 
 @dataclass(frozen=True)
@@ -222,12 +231,10 @@ def list_exported_tiles(path: str | os.PathLike) -> list[ExportedTiles]:
     ExportError
         A missing or malformed manifest, or a file name leaving the folder.
     """
-    path = Path(path)
-    manifest_path = path / MANIFEST_NAME if path.is_dir() else path
-    manifest = read_manifest(manifest_path)
+    manifest_path, _, images = _open_manifest(Path(path))
     folder = manifest_path.parent
     out = []
-    for k, entry in enumerate(manifest.get("images") or []):
+    for k, entry in enumerate(images):
         try:
             src = entry.get("source") or {}
             grid = entry.get("grid") or {}
@@ -240,9 +247,7 @@ def list_exported_tiles(path: str | os.PathLike) -> list[ExportedTiles]:
                 sorted(tiles, key=lambda t: t.index),
             ))
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise ExportError(
-                f"{manifest_path}: malformed manifest: image {k}: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise _malformed(manifest_path, k, exc) from exc
     return out
 
 
@@ -289,10 +294,11 @@ def _read_image(folder: Path, entry: dict, use_source: bool, warnings: list[str]
     src = entry.get("source") or {}
     source_path = _matching_source(src, warnings) if use_source else None
     image, from_source, rgb = None, False, True
+    from .pyramid import pyramid_levels
+
     if source_path is not None:
         try:
             from .io import open_image
-            from .pyramid import pyramid_levels
 
             source = open_image(source_path)
             image, from_source = pyramid_levels(source, progress=progress), True
@@ -300,8 +306,6 @@ def _read_image(folder: Path, entry: dict, use_source: bool, warnings: list[str]
         except Exception as exc:  # fall back to the tiles; say why
             warnings.append(f"{source_path}: cannot open the source ({exc}); showing the tiles")
     if image is None:
-        from .pyramid import pyramid_levels
-
         image = pyramid_levels(_MosaicSource(tiles, (wh, ww), manifest_path, base),
                                progress=progress)
     labels, origin = _labels(tiles, (wh, ww), warnings)
