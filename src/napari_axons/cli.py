@@ -3,7 +3,7 @@
 Subcommands
 -----------
 tile    tile images (and optionally segment them) into a seed-compatible export folder
-sample  write the bundled synthetic axon image (a tiled TIFF) and its ground truth
+sample  write a synthetic image (axons or myelinated; a tiled TIFF) and its ground truth
 view    open napari with the napari-axons widget docked
 """
 
@@ -101,10 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run on an existing dask.distributed cluster (e.g. tcp://host:8786)")
     tile.set_defaults(handler=_cmd_tile)
 
-    sample = sub.add_parser("sample", help="write the synthetic axon sample image",
-                            description="Write the bundled synthetic fluorescence-like axon "
-                                        "image as a tiled TIFF, and its ground-truth mask.")
+    sample = sub.add_parser("sample", help="write a synthetic sample image and its truth",
+                            description="Write a synthetic image as a tiled TIFF, and its "
+                                        "ground truth beside it (OUT_truth.png): 'axons' is "
+                                        "fluorescence-like (truth 0/255), 'myelinated' an "
+                                        "SEM-like cross-section of myelinated axons (truth a "
+                                        "palette PNG of class indices: 0 background, "
+                                        "1 myelin, 2 axon).")
     sample.add_argument("output", metavar="OUT.tif", help="where to write the image")
+    sample.add_argument("--kind", choices=["axons", "myelinated"], default="axons",
+                        help="which sample (default: axons)")
     sample.add_argument("--size", type=int, nargs=2, default=(2048, 3072), metavar=("H", "W"),
                         help="height and width (default: 2048 3072)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -260,10 +266,15 @@ def _cmd_sample(args) -> int:
     import tifffile
 
     from .core.export import atomic_write_bytes, encode_png
-    from .core.sample import make_axon_sample
+    from .core.sample import MYELINATED_CLASSES, make_axon_sample, make_myelinated_sample
 
     out = Path(args.output)
-    image, truth = make_axon_sample(tuple(args.size), seed=args.seed)
+    if args.kind == "myelinated":
+        image, truth = make_myelinated_sample(tuple(args.size), seed=args.seed)
+        truth_bytes = _palette_png(truth, MYELINATED_CLASSES.palette())
+    else:
+        image, truth = make_axon_sample(tuple(args.size), seed=args.seed)
+        truth_bytes = encode_png(np.asarray(truth, np.uint8))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     try:
@@ -272,9 +283,24 @@ def _cmd_sample(args) -> int:
     finally:
         tmp.unlink(missing_ok=True)
     truth_path = out.with_name(out.stem + "_truth.png")
-    atomic_write_bytes(truth_path, encode_png(np.asarray(truth, np.uint8)))
+    atomic_write_bytes(truth_path, truth_bytes)
     print(f"wrote {out} ({image.shape[1]} x {image.shape[0]}) and {truth_path}")
     return 0
+
+
+def _palette_png(class_map, palette: list[int]) -> bytes:
+    """A palette PNG whose pixel values are the class indices of ``class_map``."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    class_map = np.ascontiguousarray(class_map, np.uint8)
+    im = Image.frombytes("P", (class_map.shape[1], class_map.shape[0]), class_map.tobytes())
+    im.putpalette(palette)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
 
 
 def _cmd_view(args) -> int:

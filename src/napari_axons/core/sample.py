@@ -1,4 +1,8 @@
-"""A deterministic synthetic fluorescence image of axons, with its ground truth.
+"""Deterministic synthetic micrographs with their ground truth.
+
+* :func:`make_axon_sample`: a fluorescence-like image of axons (one class).
+* :func:`make_myelinated_sample`: an electron-micrograph-like cross-section of
+  myelinated axons with a 3-class truth (:data:`MYELINATED_CLASSES`).
 
 Used for the napari sample data, for tests and for benchmarks: no download, any size.
 """
@@ -8,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["make_axon_sample"]
+__all__ = ["MYELINATED_CLASSES", "make_axon_sample", "make_myelinated_sample"]
 
 # Radii are stored in an uint8 centre-line map, quantised to 1/_RQ px.
 _RQ = 16
@@ -213,3 +217,174 @@ def make_axon_sample(
             )
             mask[by : by + _BLOCK, bx : bx + _BLOCK] = fg[sy:ey, sx:ex].astype(np.uint8) * 255
     return image, mask
+
+
+# --------------------------------------------------------------------------- myelinated axons
+
+def _myelinated_table():
+    from .classes import ClassTable
+
+    # AxonDeepSeg's 3-class order (its nnU-Net dataset.json): background 0, myelin 1, axon 2
+    return ClassTable(("background", "myelin", "axon"),
+                      ((0, 0, 0), (64, 160, 255), (255, 64, 64)))
+
+
+#: The classes of :func:`make_myelinated_sample`'s truth: 0 background, 1 myelin, 2 axon
+#: (AxonDeepSeg's order).
+MYELINATED_CLASSES = _myelinated_table()
+
+_R_MIN, _R_MAX = 11.0, 42.0  # fibre (outer myelin) radius in pixels
+
+
+def _place_fibres(rng: np.random.Generator, h: int, w: int) -> list[tuple]:
+    """Non-overlapping (allowed to touch) fibres: (cy, cx, R, g, ecc, angle, harmonics)."""
+    area = float(h) * float(w)
+    n_try = max(4, int(area / 90.0))
+    cell = 2 * _R_MAX
+    grid: dict[tuple[int, int], list[int]] = {}
+    fibres: list[tuple] = []
+    cys = rng.uniform(-_R_MAX, h + _R_MAX, n_try)
+    cxs = rng.uniform(-_R_MAX, w + _R_MAX, n_try)
+    # fibre radii: many small, a few large (log-normal, clipped)
+    rs = np.clip(np.exp(rng.normal(np.log(19.0), 0.35, n_try)), _R_MIN, _R_MAX)
+    gs = rng.uniform(0.5, 0.75, n_try)  # g-ratio: axon radius / fibre radius
+    eccs = rng.uniform(1.0, 1.45, n_try)  # major / minor axis
+    angs = rng.uniform(0, np.pi, n_try)
+    harm = rng.normal(0, 0.035, (n_try, 3, 2))  # wobble of the outline (harmonics 2-4)
+    for k in range(n_try):
+        cy, cx, r = cys[k], cxs[k], rs[k]
+        gy, gx = int(cy // cell), int(cx // cell)
+        ok = True
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                for j in grid.get((gy + dy, gx + dx), ()):
+                    oy, ox, orr = fibres[j][:3]
+                    # ellipticity and wobble make a fibre reach up to ~1.25 R: a little
+                    # overlap is allowed, resolved pixel by pixel (touching fibres)
+                    if np.hypot(cy - oy, cx - ox) < 0.95 * (r + orr):
+                        ok = False
+                        break
+                if not ok:
+                    break
+            if not ok:
+                break
+        if ok:
+            grid.setdefault((gy, gx), []).append(len(fibres))
+            fibres.append((cy, cx, r, gs[k], eccs[k], angs[k], harm[k]))
+    return fibres
+
+
+def make_myelinated_sample(
+    shape: tuple[int, int] = (2048, 2048), *, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Make a synthetic SEM-like cross-section of myelinated axons and its class map.
+
+    Fibres (a bright axon inside a dark myelin ring) of varied size
+    (outer radius 11-42 px, log-normal), g-ratio (axon / fibre radius 0.5-0.75),
+    ellipticity (up to 1.45) and slightly wobbly outlines, packed densely on a
+    grey, textured background; neighbours may touch (each pixel belongs to the
+    fibre whose outline it lies deepest inside). Axons hold a few darker
+    organelles, every fibre has its own grey levels; the image is blurred
+    (sigma 0.9 px), with uneven illumination and noise, grey in three equal
+    channels. The same ``shape`` and ``seed`` always give the same arrays.
+
+    Parameters
+    ----------
+    shape : tuple of int, optional
+        ``(height, width)`` in pixels, by default ``(2048, 2048)``. Nominally
+        about 0.05 um per pixel (fibres 1-4 um across).
+    seed : int, optional
+        Seed of the random generator, by default 0.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        ``(height, width, 3)`` uint8, grey.
+    classes : numpy.ndarray
+        ``(height, width)`` uint8 class map: 0 background, 1 myelin, 2 axon
+        (:data:`MYELINATED_CLASSES`, AxonDeepSeg's order).
+
+    Raises
+    ------
+    ValueError
+        If ``shape`` is not two positive integers.
+
+    Examples
+    --------
+    >>> image, classes = make_myelinated_sample((256, 384), seed=1)
+    >>> image.shape, classes.shape, sorted(set(classes.ravel().tolist()))
+    ((256, 384, 3), (256, 384), [0, 1, 2])
+    """
+    if len(shape) != 2 or min(int(shape[0]), int(shape[1])) < 1:
+        raise ValueError(f"shape must be two positive integers (height, width), got {shape!r}")
+    h, w = int(shape[0]), int(shape[1])
+    rng = np.random.default_rng([seed, 2])
+    fibres = _place_fibres(rng, h, w)
+
+    depth = np.full((h, w), np.inf, np.float32)  # outline-relative radius of the owning fibre
+    owner = np.full((h, w), -1, np.int32)
+    for k, (cy, cx, r, _g, ecc, ang, harm) in enumerate(fibres):
+        reach = 1.3 * r * np.sqrt(ecc)
+        y0, y1 = max(int(cy - reach), 0), min(int(cy + reach) + 2, h)
+        x0, x1 = max(int(cx - reach), 0), min(int(cx + reach) + 2, w)
+        if y1 <= y0 or x1 <= x0:
+            continue
+        dy = np.arange(y0, y1, dtype=np.float32)[:, None] - np.float32(cy)
+        dx = np.arange(x0, x1, dtype=np.float32)[None, :] - np.float32(cx)
+        ca, sa = np.float32(np.cos(ang)), np.float32(np.sin(ang))
+        u = (dy * ca + dx * sa) * np.float32(np.sqrt(ecc))  # major axis stretched by sqrt(ecc)
+        v = (-dy * sa + dx * ca) / np.float32(np.sqrt(ecc))
+        theta = np.arctan2(v, u)
+        wob = np.float32(1.0)
+        for m, (a, b) in enumerate(harm, start=2):
+            wob = wob + np.float32(a) * np.cos(m * theta) + np.float32(b) * np.sin(m * theta)
+        rho = np.sqrt(u * u + v * v) / (np.float32(r) * wob)
+        sub_d, sub_o = depth[y0:y1, x0:x1], owner[y0:y1, x0:x1]
+        better = (rho <= 1.0) & (rho < sub_d)
+        sub_d[better] = rho[better]
+        sub_o[better] = k
+
+    classes = np.zeros((h, w), np.uint8)
+    g_of = np.array([f[3] for f in fibres] + [0.0], np.float32)  # owner -1 -> last entry
+    inside = owner >= 0
+    classes[inside] = 1
+    classes[inside & (depth <= g_of[owner])] = 2
+
+    # --- grey levels: background texture, per-fibre myelin and axoplasm levels
+    from scipy import ndimage as ndi
+
+    n = len(fibres)
+    my_level = np.append(rng.uniform(28, 58, n), 0).astype(np.float32)
+    ax_level = np.append(rng.uniform(165, 215, n), 0).astype(np.float32)
+    tex = ndi.gaussian_filter(rng.standard_normal((h, w)).astype(np.float32), 4.0)
+    tex *= np.float32(1.0 / max(float(tex.std()), 1e-6))
+    fine = ndi.gaussian_filter(rng.standard_normal((h, w)).astype(np.float32), 1.2)
+    fine *= np.float32(1.0 / max(float(fine.std()), 1e-6))
+    img = np.float32(118.0) + np.float32(14.0) * tex  # extracellular matrix
+    img[classes == 1] = my_level[owner[classes == 1]] + np.float32(4.0) * fine[classes == 1]
+    ax = classes == 2
+    img[ax] = ax_level[owner[ax]] + np.float32(9.0) * fine[ax]
+    # organelles: a few darker blobs inside the larger axons (still axon in the truth)
+    for cy, cx, r, g, *_ in fibres:
+        if r * g < 9:
+            continue
+        for _ in range(rng.integers(0, 4)):
+            ry, rx = rng.uniform(-0.5, 0.5, 2) * r * g
+            oy, ox, rad = int(cy + ry), int(cx + rx), rng.uniform(1.5, 3.5)
+            y0, y1 = max(oy - 4, 0), min(oy + 5, h)
+            x0, x1 = max(ox - 4, 0), min(ox + 5, w)
+            if y1 <= y0 or x1 <= x0:
+                continue
+            yy = np.arange(y0, y1)[:, None] - oy
+            xx = np.arange(x0, x1)[None, :] - ox
+            blob = (yy * yy + xx * xx <= rad * rad) & ax[y0:y1, x0:x1]
+            img[y0:y1, x0:x1][blob] -= np.float32(rng.uniform(35, 60))
+    img = ndi.gaussian_filter(img, 0.9)
+    # uneven illumination (detector gain across the field), then noise
+    cy0, cx0 = rng.uniform(0.2, 0.8, 2)
+    yy = (np.arange(h, dtype=np.float32)[:, None] / max(h, 1) - np.float32(cy0))
+    xx = (np.arange(w, dtype=np.float32)[None, :] / max(w, 1) - np.float32(cx0))
+    img *= np.float32(1.0) - np.float32(0.18) * (yy * yy + xx * xx)
+    img += rng.standard_normal((h, w), dtype=np.float32) * np.float32(11.0)
+    grey = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2), classes
