@@ -35,6 +35,7 @@ from typing import Protocol
 import numpy as np
 
 from .. import __version__
+from .classes import ClassTable
 from .export import (
     MANIFEST_FORMAT,
     TMP_PREFIX,
@@ -77,9 +78,18 @@ class ExportOptions:
     png_compression : int
         zlib level of the PNGs (0-9); see :func:`~napari_axons.core.export.encode_png`.
     label_class : str
-        ``label_class`` of the polygons written.
+        ``label_class`` of the polygons written when ``classes`` is None.
     threads : int or None
         Threads for reading/encoding/writing; None: the number of CPUs.
+    classes : ClassTable or None
+        The classes of the masks (a segmenter's ``classes``). None: one class
+        named ``label_class`` (the seed's). With several classes the mask PNGs
+        are palette PNGs of class indices and each polygon carries its class's
+        name (:mod:`napari_axons.core.class_masks`).
+    axondeepseg : bool
+        Also write AxonDeepSeg's ``{tile}_seg-axon.png``, ``_seg-myelin.png``
+        and ``_seg-axonmyelin.png`` next to each tile (needs classes named
+        ``axon`` and ``myelin``; ``ValueError`` otherwise).
     """
 
     tile_size: int = 512
@@ -88,6 +98,8 @@ class ExportOptions:
     png_compression: int = 1
     label_class: str = "axon"
     threads: int | None = None
+    classes: ClassTable | None = None
+    axondeepseg: bool = False
 
     def __post_init__(self):
         if self.tile_size < 16:
@@ -98,10 +110,29 @@ class ExportOptions:
             raise ValueError(f"downsample factor must be >= 1, got {self.downsample}")
         if not 0 <= self.png_compression <= 9:
             raise ValueError(f"PNG compression must be 0-9, got {self.png_compression}")
+        if self.axondeepseg:
+            from .class_masks import check_axondeepseg_classes
+
+            check_axondeepseg_classes(self.class_table())
+
+    def class_table(self) -> ClassTable:
+        """The class table of the masks: ``classes``, or one class named ``label_class``."""
+        return self.classes if self.classes is not None else ClassTable.from_names(
+            [self.label_class])
 
     def grid_key(self) -> dict:
-        """The options that decide file contents (checked on resume)."""
-        return {k: v for k, v in asdict(self).items() if k != "threads"}
+        """The options that decide file contents (checked on resume).
+
+        The class table is the manifest's own ``"classes"``; ``axondeepseg``
+        appears only when set (a default manifest is unchanged).
+        """
+        key = {k: v for k, v in asdict(self).items()
+               if k not in ("threads", "classes", "axondeepseg")}
+        if self.axondeepseg:
+            key["axondeepseg"] = True
+        if self.classes is not None:
+            key["classes"] = list(self.classes.names)
+        return key
 
 
 @dataclass
@@ -114,6 +145,7 @@ class ImagePlan:
     working: WorkingImage
     grid: TileGrid
     fingerprint: str = ""
+    axondeepseg: bool = False
 
     def stem(self, box: TileBox) -> str:
         return box.name(self.base)
@@ -136,6 +168,11 @@ class ImagePlan:
         if with_masks:
             files["mask"] = ExportLayout.mask_name(stem)
             files["labels"] = ExportLayout.labels_name(stem)
+            if self.axondeepseg:
+                from .class_masks import AXONDEEPSEG_SUFFIXES
+
+                for kind, suffix in AXONDEEPSEG_SUFFIXES.items():
+                    files[f"seg-{kind}"] = stem + suffix
         src = full_resolution_box(
             box, self.working.scale_y, self.working.scale_x, self.source.height, self.source.width
         )
@@ -268,7 +305,8 @@ class ExportJob:
                 working.height, working.width,
                 tile_size=self.options.tile_size, overlap=self.options.overlap,
             )
-            return ImagePlan(path, base, source, working, grid, sampled_file_hash(path))
+            return ImagePlan(path, base, source, working, grid, sampled_file_hash(path),
+                             axondeepseg=self.options.axondeepseg)
         except Exception:
             source.close()
             raise
@@ -295,6 +333,7 @@ class ExportJob:
             "layout": {"tiles": ".", "masks": "masks" if self.with_masks else None},
             "segmenter": self.segmenter.info() if self.segmenter is not None else None,
             "label_source": self.label_source if self.with_masks else None,
+            "classes": self.options.class_table().to_json() if self.with_masks else None,
             "images": [p.manifest_entry(self.with_masks, self.tiles_of(p)) for p in self.plans],
         }
         return doc
@@ -590,11 +629,12 @@ def write_tile_outputs(
     tile : numpy.ndarray or None
         ``(h, w, 3)`` uint8 pixels; None: read them from ``plan``.
     mask : numpy.ndarray or None
-        The tile's mask (non-zero is foreground); None: no mask, labels or polygons.
+        The tile's class map (``options.class_table()``; with one class any
+        non-zero value is the class); None: no mask, labels or polygons.
     layout : ExportLayout
         The export folder.
     options : ExportOptions
-        PNG compression and label class.
+        PNG compression, the class table, AxonDeepSeg masks.
     label_source : str
         ``source`` of the polygons (``"auto:<model>"`` or ``"manual"``).
     with_masks : bool
@@ -603,6 +643,12 @@ def write_tile_outputs(
     Returns
     -------
     TileResult
+
+    Raises
+    ------
+    napari_axons.core.class_masks.ClassMaskError
+        The class map holds a value the class table has no class for; nothing
+        of the tile is written.
     """
     if tile is None:
         tile = plan.read_tile(box)
@@ -610,20 +656,35 @@ def write_tile_outputs(
     entry = plan.tile_entry(box, with_masks)
     files = entry["files"]
     level = options.png_compression
-    atomic_write_bytes(layout.path(files["tile"]), encode_png(tile, level))
     n_objects = None
+    outputs = {}
     if mask is not None:
-        from .polygons import dumps_labels, labels_document, mask_to_labels
+        from .class_masks import (
+            axondeepseg_masks,
+            check_class_map,
+            class_map_to_labels,
+            encode_class_mask,
+        )
+        from .polygons import dumps_labels, labels_document
 
-        mask = plan.valid_mask(box, np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8))
-        labels = mask_to_labels(mask, label_class=options.label_class,
-                                source=label_source, id_prefix=f"{stem}-")
+        table = options.class_table()
+        mask = check_class_map(mask, table, where=f"{stem}: mask")
+        if table.is_binary:  # the seed's 0/255
+            mask = np.where(mask > 0, 255, 0).astype(np.uint8)
+        mask = plan.valid_mask(box, mask)
+        labels = class_map_to_labels(mask, table, source=label_source, id_prefix=f"{stem}-")
         n_objects = len(labels)
         tile_block = {"source": plan.base, "index": box.index, **entry["box"],
                       "downsample": plan.working.factor, "source_box": entry["source_box"]}
         doc = labels_document(files["tile"], labels, tile=tile_block)
-        atomic_write_bytes(layout.path(files["mask"]), encode_png(mask, level))
-        atomic_write_bytes(layout.path(files["labels"]), dumps_labels(doc))
+        outputs[files["mask"]] = encode_class_mask(mask, table, level)
+        outputs[files["labels"]] = dumps_labels(doc)
+        if plan.axondeepseg:
+            for kind, arr in axondeepseg_masks(mask, table).items():
+                outputs[files[f"seg-{kind}"]] = encode_png(arr, level)
+    atomic_write_bytes(layout.path(files["tile"]), encode_png(tile, level))
+    for rel, data in outputs.items():
+        atomic_write_bytes(layout.path(rel), data)
     return TileResult(plan, box, list(files.values()), mask, n_objects)
 
 def _overview_rgb(plan: ImagePlan) -> np.ndarray:

@@ -259,6 +259,7 @@ def mask_to_labels(
     label_class: str | None = "axon",
     source: str = "auto:unknown",
     id_prefix: str = "",
+    first_id: int = 0,
 ) -> list[dict]:
     """Convert a mask to Django-Labeller polygon labels, one per component.
 
@@ -271,8 +272,10 @@ def mask_to_labels(
     source : str, optional
         ``source`` of every label (``"auto:<model>"`` or ``"manual"``).
     id_prefix : str, optional
-        Object ids are ``f"{id_prefix}{k}"`` with ``k`` = 0, 1, ... in the
-        order of :func:`mask_to_regions`.
+        Object ids are ``f"{id_prefix}{k}"`` with ``k`` = ``first_id``,
+        ``first_id + 1``, ... in the order of :func:`mask_to_regions`.
+    first_id : int, optional
+        The first ``k`` (labels of several classes in one file number on).
 
     Returns
     -------
@@ -283,7 +286,7 @@ def mask_to_labels(
         pixels). The same mask always gives the same labels.
     """
     labels = []
-    for k, regions in enumerate(mask_to_regions(mask)):
+    for k, regions in enumerate(mask_to_regions(mask), start=first_id):
         labels.append(
             {
                 "label_type": "polygon",
