@@ -354,7 +354,7 @@ class ExportJob:
                     raise ExportError(f"{out}: nothing to resume (no manifest.json), folder not empty")
                 return done
             new = self.manifest("running")
-            for key in ("options", "images"):
+            for key in ("options", "images"):  # tile lists may differ: tiles are added
                 if _strip_for_compare(old.get(key)) != _strip_for_compare(new.get(key)):
                     raise ExportError(
                         f"{out}: cannot resume: the existing export used other inputs or options "
@@ -697,7 +697,7 @@ def _strip_for_compare(value):
     if isinstance(value, list):
         return [_strip_for_compare(v) for v in value]
     if isinstance(value, dict):
-        return {k: _strip_for_compare(v) for k, v in value.items() if k not in ("path",)}
+        return {k: _strip_for_compare(v) for k, v in value.items() if k not in ("path", "tiles")}
     return value
 
 

@@ -1,0 +1,372 @@
+"""The headless session: one image, its grid, selection, tile statuses, masks and hand edits.
+
+The model of the napari dock widget (which is only its view), usable and
+testable without Qt, in the style of napari-animation's model/view split.
+
+* **Image and grid**: the source image, the working image at the downsample
+  factor, and the seed's tile grid over it (:meth:`Session.set_grid`).
+* **Masks**: one :class:`~.maskstore.MaskStore` of class maps per downsample
+  factor (working pixels, class indices of :attr:`Session.classes`).
+* **Hand edits**: :meth:`Session.paint` writes class maps into the store and
+  records the changed pixels in an :class:`~.edits.EditRecord`, in
+  full-resolution pixels, so edits outlive any change of tile size, overlap or
+  downsample factor and a save + reload. Switching to another factor's store
+  re-applies every edit to it.
+* **The overlap rule** (:meth:`Session.protected`): segmenting a tile writes its
+  class map into its box except (1) on pixels a *later* tile in the seed's grid
+  order already holds a mask for (segmented, edited or exported), so within a
+  run the later tile wins shared pixels and re-running an earlier tile never
+  changes a later one; and (2) on hand-edited pixels, unless the caller passed
+  ``overwrite_edits=True``. Without that flag (or ``keep_edits=True``: segment
+  around the edits), segmenting tiles over edited pixels raises
+  :class:`EditsInTheWay`, whatever the grid and whether those tiles were
+  exported.
+* **Export** (:mod:`.session_io`): builds the job from the session's grid,
+  reading masks from the store; save and reload the session to a folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from .classes import DEFAULT_TABLE, ClassTable
+from .edits import EditRecord
+from .grid import TileBox, TileGrid
+from .maskstore import MaskStore
+from .working import WorkingImage
+
+__all__ = ["Session", "SessionError", "EditsInTheWay", "HAS_MASK", "protected_by_later"]
+
+#: Tile statuses whose pixels count as "holding a mask" for the overlap rule.
+HAS_MASK = frozenset({"segmented", "edited", "exported"})
+
+
+class SessionError(ValueError):
+    """An operation the session refuses (one line for the user)."""
+
+
+class EditsInTheWay(SessionError):
+    """Segmenting (or loading masks) would replace hand edits.
+
+    Attributes
+    ----------
+    tiles : list of int
+        The tiles (of the current grid) over edited pixels.
+    """
+
+    def __init__(self, tiles: list[int], what: str = "segmenting"):
+        self.tiles = list(tiles)
+        names = ", ".join(map(str, self.tiles[:10])) + (" ..." if len(self.tiles) > 10 else "")
+        super().__init__(f"tile(s) {names} hold hand edits; {what} would replace them: pass "
+                         "overwrite_edits=True to replace them or keep_edits=True to keep them")
+
+
+def protected_by_later(grid: TileGrid, box: TileBox, status: dict[int, str]) -> np.ndarray | None:
+    """Pixels of ``box`` covered by a later tile (grid order) that holds a mask, or None."""
+    keep = None
+    for other in grid.tiles:
+        if other.index <= box.index or status.get(other.index) not in HAS_MASK:
+            continue
+        y0, y1 = max(box.y, other.y), min(box.y1, other.y1)
+        x0, x1 = max(box.x, other.x), min(box.x1, other.x1)
+        if y1 <= y0 or x1 <= x0:
+            continue
+        if keep is None:
+            keep = np.zeros((box.height, box.width), bool)
+        keep[y0 - box.y : y1 - box.y, x0 - box.x : x1 - box.x] = True
+    return keep
+
+
+class Session:
+    """Tiles, masks and hand edits of one image.
+
+    Parameters
+    ----------
+    path : str or Path
+        The image file (its fingerprint identifies exports of it).
+    source : SourceImage, optional
+        The image already opened (default: ``open_image(path)``); the session closes it.
+    cache_dir : str or Path, optional
+        Where the mask stores and the edit record live (temporary folders, deleted
+        by :meth:`close`).
+    classes : ClassTable, optional
+        The classes of the class maps (default: the segmenter's, else DEFAULT_TABLE).
+    tile_size, overlap, downsample : int
+        The first grid (see :meth:`set_grid`).
+    overview_min_side : int
+        The stores' display pyramids stop at this side.
+
+    Attributes
+    ----------
+    grid : TileGrid
+    working : WorkingImage
+    selected : set of int
+    status : dict
+        ``{tile index: "segmented" | "edited" | "exported"}`` for the current grid;
+        others are "not segmented". Statuses are remembered per grid.
+    edits : EditRecord
+    """
+
+    def __init__(self, path, *, source=None, cache_dir=None, classes: ClassTable | None = None,
+                 tile_size: int = 512, overlap: int = 0, downsample: int = 1,
+                 overview_min_side: int = 1024):
+        from .io import open_image
+
+        self.path = Path(path)
+        self.source = source if source is not None else open_image(self.path)
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        self.classes = classes or DEFAULT_TABLE
+        self.overview_min_side = overview_min_side
+        self.edits = EditRecord(self.source.height, self.source.width, root=self.cache_dir)
+        self._stores: dict[int, MaskStore] = {}
+        self._status_by_grid: dict[tuple, dict[int, str]] = {}
+        self.grid: TileGrid | None = None
+        self.working: WorkingImage | None = None
+        self.selected: set[int] = set()
+        self.status: dict[int, str] = {}
+        self._hash: str | None = None
+        self.set_grid(tile_size, overlap, downsample)
+
+    # ---------------------------------------------------------------- grid
+    @property
+    def grid_key(self) -> tuple[int, int, int]:
+        """``(tile size, overlap, downsample)`` of the current grid."""
+        g = self.grid
+        return g.tile_size, g.tile_size - g.stride, self.working.factor
+
+    @property
+    def working_shape(self) -> tuple[int, int]:
+        return self.working.height, self.working.width
+
+    def set_grid(self, tile_size: int, overlap: int = 0, downsample: int = 1) -> None:
+        """Tile the working image at ``1 / downsample`` with this tile size and overlap.
+
+        Masks are kept (one store per factor; switching factor re-applies the
+        hand edits to that factor's store). Statuses are remembered per grid; tiles
+        over edited pixels show as "edited" unless they were exported since.
+        The selection is cleared.
+
+        Raises
+        ------
+        ValueError, ImageReadError
+            Impossible settings (the session is unchanged).
+        """
+        if self.working is None or self.working.factor != downsample:
+            working = WorkingImage(self.source, downsample)
+        else:
+            working = self.working
+        grid = TileGrid.from_shape(working.height, working.width, tile_size=tile_size,
+                                   overlap=overlap)
+        if self.grid is not None:
+            self._status_by_grid[self.grid_key] = self.status
+        new_factor = self.working is None or working.factor != self.working.factor
+        self.working, self.grid = working, grid
+        if new_factor:
+            self._switch_store()
+        self.status = dict(self._status_by_grid.get(self.grid_key, {}))
+        for i in self.edited_tiles():
+            if self.status.get(i) != "exported":
+                self.status[i] = "edited"
+        self.selected = set()
+
+    def _switch_store(self) -> None:
+        factor = self.working.factor
+        store = self._stores.get(factor)
+        if store is None:
+            store = MaskStore(self.working.height, self.working.width,
+                              chunk=self.grid.tile_size, root=self.cache_dir,
+                              min_side=self.overview_min_side)
+            self._stores[factor] = store
+        self.apply_edits(store)
+
+    def apply_edits(self, store: MaskStore | None = None) -> None:
+        """Write every recorded edit into ``store`` (default: the current one)."""
+        store = store or self.store
+        for cy, cx in sorted(self.edits.chunks):
+            from .edits import CHUNK
+
+            fy0, fx0 = cy * CHUNK, cx * CHUNK
+            h, w = self.working_shape
+            y0, x0 = fy0 * h // self.source.height, fx0 * w // self.source.width
+            y1 = min(h, -(-(fy0 + CHUNK) * h // self.source.height))
+            x1 = min(w, -(-(fx0 + CHUNK) * w // self.source.width))
+            edited, values = self.edits.project(y0, x0, y1, x1, self.working_shape)
+            if edited.any():
+                store.write(y0, x0, values, keep=~edited, pyramid=False)
+        store.update_pyramid()
+
+    @property
+    def store(self) -> MaskStore:
+        """The mask store of the current downsample factor."""
+        return self._stores[self.working.factor]
+
+    @property
+    def source_hash(self) -> str:
+        """The image file's fingerprint (computed once)."""
+        if self._hash is None:
+            from .export import sampled_file_hash
+
+            self._hash = sampled_file_hash(self.path)
+        return self._hash
+
+    # ---------------------------------------------------------------- selection
+    def select(self, indices: Iterable[int]) -> set[int]:
+        """Select tiles (indices outside the grid are ignored); returns the selection."""
+        self.selected = {int(i) for i in indices if 0 <= int(i) < len(self.grid)}
+        return self.selected
+
+    def toggle(self, index: int) -> set[int]:
+        return self.select(self.selected ^ {int(index)})
+
+    # ---------------------------------------------------------------- edits
+    def paint(self, y0: int, x0: int, class_map: np.ndarray) -> list[int]:
+        """Hand edit: the working box at ``(y0, x0)`` now holds ``class_map``.
+
+        Pixels that differ from the store are written and recorded as edits (in
+        full-resolution pixels); returns the tiles of the current grid they touch,
+        now "edited".
+
+        Raises
+        ------
+        SessionError
+            A class index outside the class table.
+        """
+        class_map = np.asarray(class_map)
+        if class_map.size and int(class_map.max()) >= len(self.classes):
+            raise SessionError(f"class {int(class_map.max())} is not in the class table "
+                               f"({', '.join(self.classes.names)})")
+        h, w = class_map.shape
+        old = self.store.read(y0, x0, y0 + h, x0 + w)
+        changed = class_map != old
+        if not changed.any():
+            return []
+        self.store.write(y0, x0, class_map.astype(np.uint8))
+        self.edits.record(y0, x0, class_map, changed, self.working_shape)
+        rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+        ty0, tx0, ty1, tx1 = y0 + rows[0], x0 + cols[0], y0 + rows[-1] + 1, x0 + cols[-1] + 1
+        touched = []
+        for t in self.grid:
+            if t.y < ty1 and ty0 < t.y1 and t.x < tx1 and tx0 < t.x1:
+                sub = changed[max(t.y - y0, 0) : max(t.y1 - y0, 0),
+                              max(t.x - x0, 0) : max(t.x1 - x0, 0)]
+                if sub.any():
+                    touched.append(t.index)
+                    self.status[t.index] = "edited"
+        return touched
+
+    def edited_tiles(self, indices: Iterable[int] | None = None) -> list[int]:
+        """Tiles (of the current grid) over at least one hand-edited pixel, in grid order."""
+        if self.edits.empty:
+            return []
+        boxes = self.grid.tiles if indices is None else [self.grid[i] for i in sorted(set(indices))]
+        return [b.index for b in boxes
+                if self.edits.any_in(b.y, b.x, b.y1, b.x1, self.working_shape)]
+
+    # ---------------------------------------------------------------- segmentation
+    def check_segment(self, indices: Iterable[int], *, overwrite_edits: bool = False,
+                      keep_edits: bool = False) -> list[TileBox]:
+        """The boxes to segment, after the edit check; call :meth:`write_segmented` per box.
+
+        Raises
+        ------
+        EditsInTheWay
+            Some tiles lie over hand-edited pixels and neither flag was given.
+        """
+        indices = sorted({int(i) for i in indices})
+        edited = self.edited_tiles(indices)
+        if edited and not (overwrite_edits or keep_edits):
+            raise EditsInTheWay(edited)
+        self._overwrite_edits = bool(overwrite_edits)
+        return [self.grid[i] for i in indices]
+
+    def protected(self, box: TileBox, *, overwrite_edits: bool = False) -> np.ndarray | None:
+        """Pixels of ``box`` that segmenting it keeps (the overlap rule; see the module doc)."""
+        keep = protected_by_later(self.grid, box, self.status)
+        if not overwrite_edits:
+            edited, _ = self.edits.project(box.y, box.x, box.y1, box.x1, self.working_shape)
+            if edited.any():
+                keep = edited if keep is None else keep | edited
+        return keep
+
+    def write_segmented(self, box: TileBox, class_map: np.ndarray, *,
+                        overwrite_edits: bool | None = None, pyramid: bool = False) -> None:
+        """Write a segmented tile's class map into the store, by the overlap rule.
+
+        With ``overwrite_edits`` (default: the flag given to :meth:`check_segment`),
+        the edits under the pixels written are forgotten.
+        """
+        if overwrite_edits is None:
+            overwrite_edits = getattr(self, "_overwrite_edits", False)
+        keep = self.protected(box, overwrite_edits=overwrite_edits)
+        self.store.write(box.y, box.x, np.asarray(class_map, np.uint8), keep, pyramid=pyramid)
+        if overwrite_edits:
+            self.edits.clear(box.y, box.x, box.y1, box.x1, self.working_shape,
+                             where=None if keep is None else ~keep)
+        still = not overwrite_edits and self.edits.any_in(box.y, box.x, box.y1, box.x1,
+                                                          self.working_shape)
+        self.status[box.index] = "edited" if still else "segmented"
+
+    def segment(self, indices: Iterable[int], segmenter, *, overwrite_edits: bool = False,
+                keep_edits: bool = False) -> list[int]:
+        """Segment tiles now (in this thread); returns the tiles written.
+
+        Raises
+        ------
+        EditsInTheWay
+            See :meth:`check_segment`.
+        """
+        from .session_io import segment_boxes
+
+        boxes = self.check_segment(indices, overwrite_edits=overwrite_edits,
+                                   keep_edits=keep_edits)
+        done = []
+        for box, class_map in segment_boxes(self.working, boxes, segmenter):
+            self.write_segmented(box, class_map, overwrite_edits=overwrite_edits)
+            done.append(box.index)
+        self.store.update_pyramid()
+        return done
+
+    # ---------------------------------------------------------------- disk (session_io)
+    def export(self, out, indices: Iterable[int] | None = None, *, replace: bool = False) -> dict:
+        """Export tiles (default: the selection); see :func:`.session_io.export`."""
+        from .session_io import export
+
+        return export(self, out, indices, replace=replace)
+
+    def export_job(self, out, indices: Iterable[int], *, replace: bool = False, mask_reader=None):
+        """``(ExportJob, FolderCheck)``; see :func:`.session_io.export_job`."""
+        from .session_io import export_job
+
+        return export_job(self, out, indices, replace=replace, mask_reader=mask_reader)
+
+    def load_masks(self, folder, *, overwrite_edits: bool = False,
+                   keep_edits: bool = False) -> list[str]:
+        """Load an export's masks; see :func:`.session_io.load_masks`."""
+        from .session_io import load_masks
+
+        return load_masks(self, folder, overwrite_edits=overwrite_edits, keep_edits=keep_edits)
+
+    def save(self, folder) -> Path:
+        """Save to a new folder; see :func:`.session_io.save`."""
+        from .session_io import save
+
+        return save(self, folder)
+
+    @classmethod
+    def load(cls, folder, *, path=None, cache_dir=None) -> Session:
+        """Reopen a saved session; see :func:`.session_io.load`."""
+        from .session_io import load
+
+        return load(folder, path=path, cache_dir=cache_dir)
+
+    # ---------------------------------------------------------------- lifetime
+    def close(self) -> None:
+        """Delete the temporary stores and close the image."""
+        for store in self._stores.values():
+            store.close()
+        self._stores.clear()
+        self.edits.close()
+        self.source.close()

@@ -1,0 +1,193 @@
+"""The headless session: hand edits survive every grid change, export, reload; never overwritten silently."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from napari_axons.core.classes import DEFAULT_TABLE
+from napari_axons.core.edits import EditRecord
+from napari_axons.core.polygons import labels_to_mask
+from napari_axons.core.session import EditsInTheWay, Session, SessionError
+from napari_axons.core.session_io import ExportWouldReplace
+
+
+class Constant:
+    """A segmenter whose class map is one value everywhere."""
+
+    name = "constant"
+    batch_size = 1
+    classes = DEFAULT_TABLE
+
+    def __init__(self, value):
+        self.value = value
+
+    def prepare(self, overview):
+        pass
+
+    def predict(self, tiles):
+        return np.full(tiles.shape[:3], self.value, np.uint8)
+
+    def info(self):
+        return {"name": self.name}
+
+
+@pytest.fixture
+def image(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "slide.tif"
+    tifffile.imwrite(path, rng.integers(0, 255, (600, 900, 3), dtype=np.uint8), photometric="rgb")
+    return path
+
+
+def stroke_at(session):
+    """The stroke's pixels in the current store (working pixels)."""
+    f = session.working.factor
+    return session.store.read(300 // f, 300 // f, 310 // f, 314 // f)
+
+
+def test_edits_survive_grid_changes_export_and_reload(image, tmp_path):
+    s = Session(image, cache_dir=tmp_path / "cache", tile_size=256)
+    s.segment(range(len(s.grid)), Constant(0))
+    assert set(s.status.values()) == {"segmented"}
+    touched = s.paint(300, 300, np.ones((10, 14), np.uint8))
+    assert touched == [4] and s.status[4] == "edited"  # row 1, column 1 of 256-px tiles
+
+    # another tile size and overlap: the stroke's tiles are edited in the new grid too
+    s.set_grid(128, overlap=16)
+    under = s.edited_tiles()
+    assert under and all(s.status[i] == "edited" for i in under)
+    with pytest.raises(EditsInTheWay, match="hand edits") as refused:
+        s.segment(under, Constant(1))
+    assert refused.value.tiles == under
+    assert str(under[0]) in str(refused.value)
+    assert stroke_at(s).all()
+    others = [i for i in range(len(s.grid)) if i not in under][:3]
+    assert s.segment(others, Constant(1)) == others  # tiles without edits: no question
+
+    # downsample 3: the stroke is carried into that factor's store
+    s.set_grid(256, downsample=3)
+    assert s.edited_tiles() == [0, 1]  # both tiles of this grid hold the stroke
+    edited, values = s.edits.project(0, 0, 200, 300, s.working_shape)
+    assert edited[100:104, 100:105].all() and edited.sum() == 20
+    assert values[edited].tolist() == [1] * 20
+    assert stroke_at(s).all()
+    with pytest.raises(EditsInTheWay):
+        s.segment([0], Constant(0))
+    s.segment([0, 1], Constant(0), keep_edits=True)  # around the edits
+    assert stroke_at(s).all() and s.status == {0: "edited", 1: "edited"}
+    assert s.store.read(0, 0, 50, 50).sum() == 0
+
+    # back at full resolution: export, the stroke is in the mask PNG and the labels
+    s.set_grid(256)
+    assert s.status[4] == "edited"
+    out = tmp_path / "export"
+    manifest = s.export(out, [4])
+    assert manifest["status"] == "complete" and s.status[4] == "exported"
+    mask = np.asarray(Image.open(out / "masks" / "slide_tile_0004_mask.png"))
+    box = s.grid[4]
+    local = (slice(300 - box.y, 310 - box.y), slice(300 - box.x, 314 - box.x))
+    assert (mask[local] == 255).all() and mask.sum() == 255 * 140
+    doc = json.loads((out / "slide_tile_0004__labels.json").read_text())
+    rendered, _ = labels_to_mask(doc, mask.shape)
+    np.testing.assert_array_equal(rendered, mask)
+    # exported does not make the edit overwritable
+    with pytest.raises(EditsInTheWay):
+        s.segment([4], Constant(0))
+
+    # re-segment around it, save, reload: the stroke and the question are back
+    s.segment([4], Constant(0), keep_edits=True)
+    before = s.store.read(0, 0, 600, 900)
+    s.save(tmp_path / "saved")
+    s.close()
+    r = Session.load(tmp_path / "saved", cache_dir=tmp_path / "cache2")
+    assert r.grid_key == (256, 0, 1) and r.status[4] == "edited"
+    assert stroke_at(r).all()
+    np.testing.assert_array_equal(r.store.read(0, 0, 600, 900), before)
+    with pytest.raises(EditsInTheWay):
+        r.segment([4], Constant(0))
+    r.set_grid(256, downsample=3)
+    assert stroke_at(r).all()  # the factor-3 store was saved too
+    r.set_grid(256)
+    r.segment([4], Constant(0), overwrite_edits=True)  # the explicit flag
+    assert r.edits.empty and r.status[4] == "segmented" and not stroke_at(r).any()
+    r.close()
+
+
+def test_export_adds_tiles_or_asks_to_replace(image, tmp_path):
+    s = Session(image, cache_dir=tmp_path / "cache", tile_size=256)
+    s.segment([0, 1], Constant(1))
+    out = tmp_path / "out"
+    s.export(out, [0])
+    first = (out / "slide_tile_0000.png").read_bytes(), (out / "masks/slide_tile_0000_mask.png").read_bytes()
+    s.paint(0, 0, np.zeros((5, 5), np.uint8))  # tile 0 changes after its export
+    manifest = s.export(out, [1])  # same image and grid: added
+    assert [t["index"] for t in manifest["images"][0]["tiles"]] == [0, 1]
+    assert (out / "slide_tile_0000.png").read_bytes() == first[0]  # kept, byte for byte
+    assert (out / "masks/slide_tile_0000_mask.png").read_bytes() == first[1]
+    assert s.status == {0: "edited", 1: "exported"}
+
+    s.set_grid(128)
+    s.segment([0], Constant(1), keep_edits=True)
+    with pytest.raises(ExportWouldReplace) as asked:
+        s.export(out, [0])
+    text = str(asked.value)
+    assert "tile size 256" in text and "2 tile(s) of slide.tif" in text and "deleted" in text
+    assert "--" not in text
+    assert (out / "slide_tile_0001.png").exists()  # nothing deleted yet
+    s.export(out, [0], replace=True)
+    assert not (out / "slide_tile_0001.png").exists()
+    doc = json.loads((out / "manifest.json").read_text())
+    assert doc["images"][0]["grid"]["tile_size"] == 128
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(SessionError, match="holds no napari-axons export"):
+        s.export(foreign, [0], replace=True)
+    assert (foreign / "notes.txt").read_text() == "mine"
+    s.close()
+
+
+def test_load_masks_from_an_export_asks_before_replacing_edits(image, tmp_path):
+    s = Session(image, cache_dir=tmp_path / "cache", tile_size=256)
+    s.segment([0], Constant(1))
+    s.export(tmp_path / "out", [0])
+    s.paint(10, 10, np.zeros((4, 4), np.uint8))
+    with pytest.raises(EditsInTheWay, match="loading the export's masks"):
+        s.load_masks(tmp_path / "out")
+    assert not s.store.read(10, 10, 14, 14).any()
+    s.load_masks(tmp_path / "out", overwrite_edits=True)
+    assert s.store.read(10, 10, 14, 14).all() and s.edits.empty
+    assert s.status[0] == "exported"
+    with pytest.raises(SessionError, match="exported with downsample 1"):
+        s.set_grid(256, downsample=2)
+        s.load_masks(tmp_path / "out")
+    s.close()
+
+
+def test_edit_record_maps_full_resolution_exactly(tmp_path):
+    rec = EditRecord(10, 10, root=tmp_path)
+    working = (3, 3)  # s = 10 / 3: working pixels cover rows 0-3, 4-6, 7-9
+    changed = np.zeros((3, 3), bool)
+    changed[1, 2] = True
+    rec.record(0, 0, np.full((3, 3), 2, np.uint8), changed, working)
+    full = np.asarray(rec._array[:])
+    assert (full[4:7, 7:10] == 3).all() and full.sum() == 3 * 9
+    edited, values = rec.project(0, 0, 3, 3, working)
+    assert edited.tolist() == changed.tolist() and values[1, 2] == 2
+    # a one-pixel edit at full resolution shows at the coarse factor
+    rec.record(0, 0, np.ones((1, 1), np.uint8), np.ones((1, 1), bool), (10, 10))
+    edited, values = rec.project(0, 0, 3, 3, working)
+    assert edited[0, 0] and values[0, 0] == 1
+    rec.clear(0, 0, 3, 3, working, where=changed)
+    assert rec.any_in(0, 0, 1, 1, working) and not rec.any_in(1, 2, 2, 3, working)
+    rec.save(tmp_path / "saved")
+    again = EditRecord(10, 10, root=tmp_path, copy_from=tmp_path / "saved")
+    assert again.chunks == rec.chunks and again.any_in(0, 0, 1, 1, working)
+    with pytest.raises(ValueError, match="hand edits of a 10 x 10 image"):
+        EditRecord(5, 5, root=tmp_path, copy_from=tmp_path / "saved")
