@@ -28,7 +28,8 @@ $(VENV)/.installed-test: $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-# Xvfb and the Qt/X libraries for the GUI tests (ENVIRONMENT.md); skipped when present.
+# Xvfb and the Qt/X libraries that napari needs to run the GUI tests without a display;
+# skipped when they are present.
 X_PACKAGES := xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0 libgl1 libegl1 \
 	libglx-mesa0 libgl1-mesa-dri libxkbcommon-x11-0 libxcb-cursor0 libxcb-image0 libxcb-randr0 \
 	libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 libfontconfig1 libdbus-1-3 \
@@ -41,7 +42,7 @@ system-deps:
 	fi
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/napari-axons sample $(DEMO_DIR)/sample.tif
+	$(VENV)/bin/napari-axons sample $(DEMO_DIR)/sample.tif --overwrite
 	$(VENV)/bin/napari-axons tile $(DEMO_DIR)/sample.tif -o $(DEMO_DIR)/export --model otsu --overwrite
 
 test: system-deps $(VENV)/.installed-test

@@ -3,13 +3,14 @@
 Subcommands
 -----------
 tile    tile images (and optionally segment them) into a seed-compatible export folder
-sample  write a synthetic image (axons or myelinated; a tiled TIFF) and its ground truth
+sample  write a synthetic image (axons or myelinated) and its ground truth
 view    open napari with the napari-axons widget docked
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -27,21 +28,137 @@ class _CliError(Exception):
         self.code = code
 
 
+class _UsageError(Exception):
+    """A bad command line: one line on stderr, exit status 2."""
+
+
+# --------------------------------------------------------------------------- the parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """``argparse`` with one-line errors and optional values that never swallow a file name.
+
+    * A bad command line raises :class:`_UsageError` (``main`` prints one line,
+      ``napari-axons: error: ...`` like every other error, and returns 2) instead of
+      printing the usage block.
+    * An option declared with ``nargs="?"`` and a numeric ``type`` (``--downsample
+      [FACTOR]``) takes the next word as its value only when that word is a number:
+      ``--downsample slide.tif`` means ``--downsample`` (its default factor) and then
+      the image.
+    """
+
+    def error(self, message: str):
+        raise _UsageError(f"napari-axons: error: {message}")
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(_bind_optional_numbers(self, args), namespace)
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _bind_optional_numbers(parser: argparse.ArgumentParser, args: list[str]) -> list[str]:
+    """Rewrite ``--opt WORD`` to ``--opt=CONST WORD`` when ``WORD`` is not a number.
+
+    Only for this parser's options with ``nargs="?"`` and a numeric type; words after
+    ``--`` and after the first subcommand name are left alone.
+    """
+    optional = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            commands = set(action.choices)
+            break
+    else:
+        commands = set()
+    for action in parser._actions:
+        if action.nargs == argparse.OPTIONAL and action.option_strings and \
+                getattr(action.type, "numeric", action.type in (int, float)):
+            optional.update(dict.fromkeys(action.option_strings, action.const))
+    if not optional:
+        return args
+    out = []
+    for k, word in enumerate(args):
+        if word == "--" or word in commands:
+            return out + args[k:]
+        following = args[k + 1] if k + 1 < len(args) else None
+        if word in optional and following is not None and not following.startswith("-") \
+                and not _NUMBER.fullmatch(following):
+            word = f"{word}={optional[word]}"
+        out.append(word)
+    return out
+
+
+def _whole_number(minimum: int | None = None, maximum: int | None = None):
+    """An argparse ``type``: an integer in ``[minimum, maximum]``, else a one-line error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if minimum is not None and value < minimum or maximum is not None and value > maximum:
+            if maximum is None:
+                bounds = f">= {minimum}"
+            elif minimum is None:
+                bounds = f"<= {maximum}"
+            else:
+                bounds = f"{minimum}-{maximum}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return value
+
+    parse.numeric = True
+    return parse
+
+
+def _fraction(text: str) -> float:
+    """An argparse ``type``: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value:g}")
+    return value
+
+
+_fraction.numeric = True
+
+
+def _add_command(sub, name: str, handler, **kwargs) -> argparse.ArgumentParser:
+    """A subcommand parser with the options every subcommand shares (``--debug``)."""
+    parser = sub.add_parser(name, **kwargs)
+    # SUPPRESS: when not given after the subcommand, the value from before it stays.
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show full tracebacks on errors")
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The ``napari-axons`` parser; each subcommand's options are added by its ``_add_*``."""
+    parser = _Parser(
         prog="napari-axons",
         description=(
             "Tile huge microscopy images into seed-compatible export folders (tile PNGs, "
             "masks and Django-Labeller __labels.json polygons), segment them with a "
             "Hugging Face checkpoint or the built-in segmenter, and view them in napari."
         ),
+        epilog="Exit status: 0 on success, 1 when an input or the output failed, 2 for a "
+               "bad command line.",
     )
     parser.add_argument("--version", action="version", version=f"napari-axons {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_tile(sub)
+    _add_sample(sub)
+    _add_view(sub)
+    return parser
 
-    tile = sub.add_parser(
-        "tile",
+
+def _add_tile(sub) -> None:
+    tile = _add_command(
+        sub, "tile", _cmd_tile,
         help="tile (and optionally segment) images into an export folder",
         description=(
             "Cut each IMAGE into tiles on the seed's grid (main grid row by row, then the "
@@ -53,37 +170,44 @@ def build_parser() -> argparse.ArgumentParser:
     tile.add_argument("images", nargs="+", metavar="IMAGE",
                       help="TIFF/BigTIFF/OME-TIFF, Zarr folder, PNG or JPEG")
     tile.add_argument("-o", "--output", required=True, metavar="OUT", help="export folder")
-    tile.add_argument("--tile-size", type=int, default=512, metavar="N",
+    tile.add_argument("--tile-size", type=_whole_number(), default=512, metavar="N",
                       help="side of the square tiles in pixels (default: 512, as the seed)")
-    tile.add_argument("--overlap", type=int, default=0, metavar="N",
+    tile.add_argument("--overlap", type=_whole_number(), default=0, metavar="N",
                       help="pixels shared by neighbouring tiles (default: 0, the seed's grid)")
-    tile.add_argument("--downsample", type=int, nargs="?", const=3, default=1, metavar="FACTOR",
+    tile.add_argument("--downsample", type=_whole_number(), nargs="?", const=3, default=1,
+                      metavar="FACTOR",
                       help="shrink the image by FACTOR (Lanczos, (w // F, h // F)) before tiling; "
-                           "without FACTOR: 3, as the seed")
-    tile.add_argument("--png-compression", type=int, default=1, metavar="0-9",
+                           "without FACTOR: 3, as the seed (a word that is not a number after "
+                           "--downsample is an IMAGE)")
+    tile.add_argument("--png-compression", type=_whole_number(), default=1, metavar="0-9",
                       help="PNG zlib level (default: 1); 0-2 use a fast preset (about 5x faster "
                            "than Pillow's default), 3-9 give smaller files; same pixels at any level")
-    tile.add_argument("--threads", type=int, default=None, metavar="N",
+    tile.add_argument("--threads", type=_whole_number(1), default=None, metavar="N",
                       help="threads for reading, encoding and writing (default: all CPUs)")
+    tile.add_argument("--progress-interval", type=float, default=None, metavar="SECONDS",
+                      help="print a progress line at most every SECONDS (and at each further "
+                           "10%%) instead of a progress bar; the default when stderr is not a "
+                           "terminal (a log, a batch job), every 10 s")
     seg = tile.add_argument_group("segmentation (writes masks/ and __labels.json files)")
     seg.add_argument("--model", metavar="PATH|otsu",
                      help="a local Hugging Face checkpoint folder, or 'otsu' for the built-in "
                           "segmenter; without it, only tiles are written")
-    seg.add_argument("--class-index", type=int, default=1, metavar="K",
+    seg.add_argument("--class-index", type=_whole_number(0), default=1, metavar="K",
                      help="foreground class of the model (default: 1)")
-    seg.add_argument("--threshold", type=float, default=0.5, metavar="T",
-                     help="probability threshold for the foreground class (default: 0.5)")
+    seg.add_argument("--threshold", type=_fraction, default=0.5, metavar="T",
+                     help="probability threshold for the foreground class, in [0, 1) "
+                          "(default: 0.5)")
     seg.add_argument("--label-class", default="axon", metavar="NAME",
                      help="label_class written in the JSON files (default: axon)")
-    seg.add_argument("--batch-size", type=int, default=None, metavar="B",
+    seg.add_argument("--batch-size", type=_whole_number(1), default=None, metavar="B",
                      help="tiles per model call (default: 1 on CPU, 8 on a GPU; batched results "
                           "equal per-tile ones)")
     seg.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                      help="where the model runs (default: auto = cuda, then mps, then cpu)")
-    seg.add_argument("--torch-threads", type=int, default=None, metavar="N",
+    seg.add_argument("--torch-threads", type=_whole_number(1), default=None, metavar="N",
                      help="CPU threads for the model in all (default: all cores; OpenMP threads "
                           "wait passively, so a core busy elsewhere does not stall the model)")
-    seg.add_argument("--model-streams", type=int, default=None, metavar="S",
+    seg.add_argument("--model-streams", type=_whole_number(1), default=None, metavar="S",
                      help="CPU only: batches the model works on at once, each with "
                           "torch-threads/S threads (default: min(cores, 4))")
     seg.add_argument("--allow-pickle", action="store_true",
@@ -95,39 +219,52 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true",
                      help="write into a non-empty OUT; files of a previous napari-axons export "
                           "there are replaced, other files are never deleted")
-    run.add_argument("--workers", type=int, default=None, metavar="N",
+    run.add_argument("--workers", type=_whole_number(1), default=None, metavar="N",
                      help="run on a local dask.distributed cluster of N worker processes")
     run.add_argument("--scheduler", default=None, metavar="ADDRESS",
                      help="run on an existing dask.distributed cluster (e.g. tcp://host:8786)")
-    tile.set_defaults(handler=_cmd_tile)
 
-    sample = sub.add_parser("sample", help="write a synthetic sample image and its truth",
-                            description="Write a synthetic image as a tiled TIFF, and its "
-                                        "ground truth beside it (OUT_truth.png): 'axons' is "
-                                        "fluorescence-like (truth 0/255), 'myelinated' an "
-                                        "SEM-like cross-section of myelinated axons (truth a "
-                                        "palette PNG of class indices: 0 background, "
-                                        "1 myelin, 2 axon).")
-    sample.add_argument("output", metavar="OUT.tif", help="where to write the image")
+
+def _add_sample(sub) -> None:
+    sample = _add_command(
+        sub, "sample", _cmd_sample, help="write a synthetic sample image and its truth",
+        description="Write a synthetic image, and its ground truth beside it "
+                    "(NAME_truth.png): 'axons' is fluorescence-like (truth 0/255), "
+                    "'myelinated' an SEM-like cross-section of myelinated axons (truth a "
+                    "palette PNG of class indices: 0 background, 1 myelin, 2 axon). The "
+                    "suffix of OUT chooses the format: .tif/.tiff (a tiled, zlib-compressed "
+                    "TIFF), .png or .jpg/.jpeg.")
+    sample.add_argument("output", metavar="OUT", help="where to write the image "
+                                                      "(.tif, .tiff, .png, .jpg or .jpeg)")
     sample.add_argument("--kind", choices=["axons", "myelinated"], default="axons",
                         help="which sample (default: axons)")
-    sample.add_argument("--size", type=int, nargs=2, default=(2048, 3072), metavar=("H", "W"),
-                        help="height and width (default: 2048 3072)")
-    sample.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    sample.set_defaults(handler=_cmd_sample)
+    sample.add_argument("--size", type=_whole_number(1), nargs=2, default=(2048, 3072),
+                        metavar=("H", "W"), help="height and width in pixels (default: 2048 3072)")
+    sample.add_argument("--seed", type=_whole_number(0), default=0,
+                        help="random seed (default: 0)")
+    sample.add_argument("--overwrite", action="store_true",
+                        help="replace OUT and its truth file when they exist")
 
-    view = sub.add_parser("view", help="open napari with the napari-axons widget",
-                          description="Open napari with the napari-axons widget docked, and "
-                                      "IMAGE (if given) through the plugin's lazy reader.")
+
+def _add_view(sub) -> None:
+    view = _add_command(
+        sub, "view", _cmd_view, help="open napari with the napari-axons widget",
+        description="Open napari with the napari-axons widget docked, and IMAGE (if given) "
+                    "through the plugin's lazy reader.")
     view.add_argument("image", nargs="?", metavar="IMAGE")
-    view.set_defaults(handler=_cmd_view)
-    return parser
+
+
+# --------------------------------------------------------------------------- running
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status (2 for a bad command line)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     if args.command is None:
         parser.print_help()
         return 2
@@ -190,9 +327,20 @@ def _segmenter_spec(args) -> tuple[str, dict] | None:
     return args.model, options
 
 
-def _cmd_tile(args) -> int:
-    from tqdm import tqdm
+def _progress(args, total: int, label: str):
+    """A tqdm bar on a terminal; :class:`ProgressLines` for a log (or with --progress-interval)."""
+    if args.progress_interval is None and sys.stderr.isatty():
+        from tqdm import tqdm
 
+        return tqdm(total=total, unit="tile", desc=label.capitalize(), file=sys.stderr)
+    from ._progress import ProgressLines
+
+    interval = 10.0 if args.progress_interval is None else args.progress_interval
+    return ProgressLines(total, label, stream=sys.stderr, interval=interval)
+
+
+def _cmd_tile(args) -> int:
+    from ._progress import plural
     from .core.pipeline import ExportJob, ExportOptions
 
     try:
@@ -205,6 +353,10 @@ def _cmd_tile(args) -> int:
         raise _CliError(str(exc), 2) from exc
     if args.resume and args.overwrite:
         raise _CliError("--resume and --overwrite cannot be used together", 2)
+    if args.workers is not None and args.scheduler is not None:
+        raise _CliError("--workers and --scheduler cannot be used together", 2)
+    if args.progress_interval is not None and not args.progress_interval >= 0:
+        raise _CliError(f"--progress-interval must be >= 0, got {args.progress_interval:g}", 2)
     spec = _segmenter_spec(args)
     segmenter = None
     if spec is not None:
@@ -227,8 +379,7 @@ def _cmd_tile(args) -> int:
         return 1
     written = resumed = objects = 0
     try:
-        with tqdm(total=job.total, unit="tile", desc="Tiling" if segmenter is None else "Segmenting",
-                  disable=None, file=sys.stderr) as bar:
+        with _progress(args, job.total, "tiling" if segmenter is None else "segmenting") as bar:
             if distributed:
                 from .core.distributed import run_distributed
 
@@ -251,40 +402,52 @@ def _cmd_tile(args) -> int:
     _print_failures(job, n_errors, args.debug)
     seconds = time.perf_counter() - start
     rate = written / seconds if seconds > 0 else 0.0
-    summary = f"{written} tiles written to {Path(args.output)} in {seconds:.1f} s ({rate:.1f} tiles/s)"
+    summary = (f"{plural(written, 'tile')} written to {Path(args.output)} in {seconds:.1f} s "
+               f"({rate:.1f} tiles/s)")
     if resumed:
         summary += f", {resumed} already done"
     if segmenter is not None:
-        summary += f", {objects} objects"
+        summary += f", {plural(objects, 'object')}"
     if written or resumed or not job.errors:
         print(summary)
     return 1 if job.errors else 0
 
 
+#: The formats ``napari-axons sample`` writes, by suffix.
+_SAMPLE_FORMATS = {".tif": "TIFF", ".tiff": "TIFF", ".png": "PNG", ".jpg": "JPEG",
+                   ".jpeg": "JPEG"}
+
+
 def _cmd_sample(args) -> int:
     import numpy as np
-    import tifffile
 
     from .core.export import atomic_write_bytes, encode_png
     from .core.sample import MYELINATED_CLASSES, make_axon_sample, make_myelinated_sample
 
     out = Path(args.output)
+    kind = _SAMPLE_FORMATS.get(out.suffix.lower())
+    if kind is None:
+        raise _CliError(f"{out}: unknown image suffix {out.suffix or '(none)'!r}; use .tif, "
+                        ".tiff, .png, .jpg or .jpeg", 2)
+    truth_path = out.with_name(out.stem + "_truth.png")
+    if not args.overwrite:
+        for path in (out, truth_path):
+            if path.exists():
+                raise _CliError(f"{path}: already exists; use --overwrite to replace it")
+    height, width = args.size
     if args.kind == "myelinated":
-        image, truth = make_myelinated_sample(tuple(args.size), seed=args.seed)
+        image, truth = make_myelinated_sample((height, width), seed=args.seed)
         truth_bytes = _palette_png(truth, MYELINATED_CLASSES.palette())
     else:
-        image, truth = make_axon_sample(tuple(args.size), seed=args.seed)
+        image, truth = make_axon_sample((height, width), seed=args.seed)
         truth_bytes = encode_png(np.asarray(truth, np.uint8))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
     try:
-        tifffile.imwrite(tmp, image, tile=(256, 256), compression="zlib", photometric="rgb")
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    truth_path = out.with_name(out.stem + "_truth.png")
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _CliError(f"{out.parent}: cannot create folder ({exc.strerror})") from exc
+    atomic_write_bytes(out, _encode_sample(image, kind))
     atomic_write_bytes(truth_path, truth_bytes)
-    print(f"wrote {out} ({image.shape[1]} x {image.shape[0]}) and {truth_path}")
+    print(f"wrote {out} ({kind}, {height} x {width} pixels, height x width) and {truth_path}")
     return 0
 
 
@@ -301,6 +464,26 @@ def _palette_png(class_map, palette: list[int]) -> bytes:
     buf = io.BytesIO()
     im.save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
+
+
+def _encode_sample(image, kind: str) -> bytes:
+    """``image`` (H, W, 3) uint8 as the bytes of a ``kind`` file (TIFF, PNG or JPEG)."""
+    import io
+
+    if kind == "TIFF":
+        import tifffile
+
+        buffer = io.BytesIO()
+        tifffile.imwrite(buffer, image, tile=(256, 256), compression="zlib", photometric="rgb")
+        return buffer.getvalue()
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    if kind == "PNG":
+        Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
+    else:
+        Image.fromarray(image).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
 
 
 def _cmd_view(args) -> int:
