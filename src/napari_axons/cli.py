@@ -5,6 +5,7 @@ Subcommands
 tile    tile images (and optionally segment them) into a seed-compatible export folder
 sample  write a synthetic image (axons or myelinated) and its ground truth
 view    open napari with the napari-axons widget docked
+export-geojson  an export's objects as QuPath GeoJSON (whole slide, full-resolution pixels)
 """
 
 from __future__ import annotations
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tile(sub)
     _add_sample(sub)
     _add_view(sub)
+    _add_format_commands(sub)
     return parser
 
 
@@ -254,7 +256,43 @@ def _add_view(sub) -> None:
     view.add_argument("image", nargs="?", metavar="IMAGE")
 
 
+def _add_format_commands(sub) -> None:
+    """The format bridges: QuPath GeoJSON, COCO, OME-Zarr labels."""
+    geo = _add_command(
+        sub, "export-geojson", _cmd_export_geojson,
+        help="write an export's objects as QuPath GeoJSON (whole slide)",
+        description="Write the objects of an export folder as one GeoJSON FeatureCollection in "
+                    "full-resolution slide pixels, as QuPath reads it: one feature per object, "
+                    "holes as interior rings, objects cut by tile borders merged.")
+    geo.add_argument("export", metavar="EXPORT_DIR", help="an export folder (or its manifest.json)")
+    geo.add_argument("-o", "--output", required=True, metavar="OUT.geojson")
+    geo.add_argument("--object-type", choices=("annotation", "detection"), default="annotation",
+                     help="QuPath object type of every feature (default: annotation)")
+    geo.add_argument("--image", default=None, metavar="BASE",
+                     help="which image of the export (needed when it has several)")
+
+
 # --------------------------------------------------------------------------- running
+
+
+def _cmd_export_geojson(args) -> int:
+    from tqdm import tqdm
+
+    from .core.geojson import export_geojson
+
+    start = time.perf_counter()
+    with tqdm(unit="tile", desc="GeoJSON", disable=None, file=sys.stderr) as bar:
+        def progress(done, total):
+            bar.total = total
+            bar.update(done - bar.n)
+
+        summary = export_geojson(args.export, args.output, base=args.image,
+                                 object_type=args.object_type, progress=progress)
+    for line in summary.warnings:
+        print(f"napari-axons: warning: {' '.join(line.split())}", file=sys.stderr)
+    print(f"{summary.n_features} objects written to {summary.path} "
+          f"({summary.n_merged} pieces joined across tile borders) in {time.perf_counter() - start:.1f} s")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,185 @@
+"""An export's tiles as class maps, with the coordinates the format bridges need.
+
+The GeoJSON, COCO and OME-Zarr bridges (:mod:`~napari_axons.core.geojson`,
+:mod:`~napari_axons.core.coco`, :mod:`~napari_axons.core.ngff_labels`) read an
+export through this one module: per image, its tiles (boxes in working-image
+pixels), the working -> full-resolution scale, the source size and the class
+table, and each tile's class map, one tile in memory at a time.
+
+Coordinates: a working pixel ``[r, c]`` covers the full-resolution square
+``[c * sx, (c + 1) * sx] x [r * sy, (r + 1) * sy]`` (``sx, sy`` =
+:attr:`ExportSlide.scale`, 1 without downsampling), so a pixel-edge polygon in
+working pixels becomes one in slide pixels by multiplying by the scale.
+
+Overlapping tiles (the shifted edge tiles): the later tile in the grid order
+wins, as in :mod:`~napari_axons.core.readback`; :meth:`ExportSlide.owned`
+gives the part of a tile that no later tile covers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .classes import DEFAULT_TABLE, ClassTable
+from .export import ExportError
+from .readback import TileEntry, iter_tile_masks, list_exported_tiles
+
+__all__ = ["ExportSlide", "export_class_table", "open_export_slides", "choose_slide"]
+
+
+@dataclass
+class ExportSlide:
+    """One image of an export, ready to be converted.
+
+    Attributes
+    ----------
+    folder : Path
+        The export folder.
+    base : str
+        The image's base name in the export.
+    working_shape : tuple of int
+        ``(height, width)`` of the working image (the tiled one) in pixels.
+    source_shape : tuple of int
+        ``(height, width)`` of the full-resolution source image in pixels.
+    scale : tuple of float
+        Full-resolution pixels per working pixel ``(sy, sx)``.
+    tiles : list of TileEntry
+        Tiles with masks or label files, in grid order.
+    all_tiles : list of TileEntry
+        Every tile of the grid (for tile images without masks).
+    classes : ClassTable
+    """
+
+    folder: Path
+    base: str
+    working_shape: tuple[int, int]
+    source_shape: tuple[int, int]
+    scale: tuple[float, float]
+    tiles: list[TileEntry]
+    all_tiles: list[TileEntry]
+    classes: ClassTable
+
+    def iter_class_maps(self, warnings: list[str]):
+        """``(tile, class_map)`` per tile in grid order, one in memory at a time.
+
+        ``class_map`` is ``(tile.height, tile.width)`` uint8 (class indices of
+        :attr:`classes`), or None when the tile's masks cannot be read (a line
+        is added to ``warnings``).
+        """
+        if self.classes.is_binary:
+            for t, mask in iter_tile_masks(self.tiles, warnings):
+                yield t, (None if mask is None else (mask > 0).astype(np.uint8))
+            return
+        for t in self.tiles:
+            yield t, _multi_class_map(t, self.classes, warnings)
+
+    def owned(self, k: int) -> np.ndarray:
+        """``(height, width)`` bool: the pixels of ``self.tiles[k]`` inside the
+        image that no later tile covers (where this tile's pixels count)."""
+        t = self.tiles[k]
+        h, w = self.working_shape
+        out = np.zeros((t.height, t.width), bool)
+        out[max(0, -t.y): max(0, min(t.height, h - t.y)), max(0, -t.x): max(0, min(t.width, w - t.x))] = True
+        for u in self.tiles[k + 1:]:
+            y0, x0 = max(u.y, t.y), max(u.x, t.x)
+            y1, x1 = min(u.y + u.height, t.y + t.height), min(u.x + u.width, t.x + t.width)
+            if y1 > y0 and x1 > x0:
+                out[y0 - t.y: y1 - t.y, x0 - t.x: x1 - t.x] = False
+        return out
+
+
+def export_class_table(manifest: dict) -> ClassTable:
+    """The class table of an export: the manifest's ``"classes"``, else its label class."""
+    if isinstance(manifest.get("classes"), list):
+        return ClassTable.from_json(manifest["classes"], where="manifest")
+    name = (manifest.get("options") or {}).get("label_class")
+    return ClassTable.from_names([name]) if isinstance(name, str) and name else DEFAULT_TABLE
+
+
+def open_export_slides(path: str | os.PathLike) -> list[ExportSlide]:
+    """The images of an export folder (or its ``manifest.json``).
+
+    Raises
+    ------
+    ExportError
+        A missing or malformed manifest (one line naming it).
+    """
+    from .export import read_manifest
+    from .readback import _open_manifest, _tile_entries
+
+    path = Path(path)
+    manifest_path, manifest, entries = _open_manifest(path)
+    folder = manifest_path.parent
+    classes = export_class_table(read_manifest(manifest_path))
+    slides = []
+    for k, (listed, entry) in enumerate(zip(list_exported_tiles(manifest_path), entries, strict=True)):
+        try:
+            src = entry.get("source") or {}
+            work = entry["working"]
+            sy, sx = float(work.get("scale_y", 1.0)), float(work.get("scale_x", 1.0))
+            sh = int(src.get("height") or round(listed.shape[0] * sy))
+            sw = int(src.get("width") or round(listed.shape[1] * sx))
+            all_tiles = sorted(_tile_entries(folder, entry), key=lambda t: t.index)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ExportError(f"{manifest_path}: malformed manifest: image {k}: {exc}") from exc
+        slides.append(ExportSlide(folder, listed.base, listed.shape, (sh, sw), (sy, sx),
+                                  listed.tiles, all_tiles, classes))
+    return slides
+
+
+def choose_slide(slides: list[ExportSlide], base: str | None, where) -> ExportSlide:
+    """The slide named ``base``, or the only one.
+
+    Raises
+    ------
+    ExportError
+        No such image, or several and no ``base`` (the message lists them).
+    """
+    names = ", ".join(s.base for s in slides)
+    if base is not None:
+        for s in slides:
+            if s.base == base:
+                return s
+        raise ExportError(f"{where}: no image {base!r} in this export (it has: {names})")
+    if len(slides) != 1:
+        raise ExportError(f"{where}: the export has {len(slides)} images ({names}); choose one "
+                          "with --image BASE")
+    return slides[0]
+
+
+def _multi_class_map(t: TileEntry, classes: ClassTable, warnings: list[str]) -> np.ndarray | None:
+    """A tile's class map in a multi-class export: the palette mask PNG's indices,
+    else its label file rendered class by class."""
+    from PIL import Image
+
+    if t.mask is not None and t.mask.is_file():
+        try:
+            with Image.open(t.mask) as im:
+                arr = np.asarray(im if im.mode in ("P", "L") else im.convert("L"))
+        except Exception as exc:
+            warnings.append(f"{t.mask}: cannot read ({type(exc).__name__}: {exc})")
+            return None
+        if arr.shape != (t.height, t.width):
+            warnings.append(f"{t.mask}: mask is {arr.shape[1]} x {arr.shape[0]}, the tile "
+                            f"{t.width} x {t.height}; skipped")
+            return None
+        out = arr.astype(np.uint8)
+        out[out >= len(classes)] = 0
+        return out
+    if t.labels is not None and t.labels.is_file():
+        from .polygons import labels_to_mask, read_labels_json
+
+        doc = read_labels_json(t.labels)
+        out = np.zeros((t.height, t.width), np.uint8)
+        for k, name in enumerate(classes.names):
+            if k:
+                mask, notes = labels_to_mask(doc, (t.height, t.width), label_classes=[name],
+                                             path=t.labels)
+                out[mask > 0] = k
+        return out
+    warnings.append(f"tile {t.index} ({t.name}): no label file or mask; left empty")
+    return None

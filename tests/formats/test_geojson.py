@@ -1,0 +1,191 @@
+"""QuPath GeoJSON: an export written as one FeatureCollection and read back, pixel exact."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import shapely
+from formats_helpers import discs, make_export
+from scipy import ndimage
+
+from napari_axons.cli import main
+from napari_axons.core.classes import DEFAULT_TABLE, ClassTable
+from napari_axons.core.geojson import (
+    GeoJSONError,
+    export_geojson,
+    geojson_table,
+    rasterize_geojson,
+    read_geojson,
+)
+from napari_axons.core.vectorize import class_map_objects, rasterize
+
+EIGHT = np.ones((3, 3), bool)
+
+
+def _features(path):
+    doc = json.loads(path.read_text())
+    assert doc["type"] == "FeatureCollection"
+    return doc["features"]
+
+
+def _per_object_iou(objects, truth, scale=(1.0, 1.0)):
+    """IoU of each feature with the truth object it covers; every truth object used once."""
+    labels, n = ndimage.label(truth > 0, structure=EIGHT)
+    seen = []
+    ious = []
+    for o in objects:
+        one = np.zeros(truth.shape, np.uint8)
+        rasterize_geojson([o], one, DEFAULT_TABLE, scale=scale)
+        hit = np.unique(labels[one > 0])
+        hit = hit[hit > 0]
+        assert len(hit) == 1, f"feature {o.index} covers {len(hit)} truth objects"
+        seen.append(int(hit[0]))
+        ref = labels == hit[0]
+        ious.append((ref & (one > 0)).sum() / (ref | (one > 0)).sum())
+    return n, seen, np.array(ious)
+
+
+def test_vectorize_round_trip_is_exact_with_holes_and_corners():
+    m = np.zeros((40, 50), np.uint8)
+    m[5:20, 5:20] = 1
+    m[9:13, 9:13] = 0          # a hole
+    m[20, 20] = 1              # touches the square at a corner only: same object
+    m[30:35, 30:45] = 2        # another class
+    m[32, 35] = 0              # a one-pixel hole
+    objs = class_map_objects(m, offset=(0, 0))
+    assert [o.class_index for o in objs] == [1, 2]
+    assert objs[0].geometry.geom_type == "MultiPolygon"
+    assert all(o.geometry.is_valid for o in objs)
+    assert sum(len(p.interiors) for p in objs[0].geometry.geoms) == 1
+    assert objs[0].geometry.area == m[m == 1].size  # pixel-edge outline: area = pixel count
+    back = rasterize([(o.class_index, o.geometry) for o in objs], np.zeros_like(m))
+    np.testing.assert_array_equal(back, m)
+
+
+def test_export_geojson_is_exact_and_counts_border_objects_once(export_dir, truth, tmp_path):
+    out = tmp_path / "slide.geojson"
+    summary = export_geojson(export_dir, out)
+    feats = _features(out)
+    assert len(feats) == summary.n_features
+    assert summary.n_merged > 0  # objects cut by tile borders were merged
+    for f in feats:
+        assert f["properties"]["objectType"] == "annotation"
+        assert f["properties"]["classification"] == {"name": "axon", "color": [255, 64, 64]}
+        geom = shapely.geometry.shape(f["geometry"])
+        assert geom.is_valid and geom.geom_type in ("Polygon", "MultiPolygon")
+    objects = read_geojson(out, image_size=truth.shape)
+    n, seen, ious = _per_object_iou(objects, truth)
+    assert sorted(seen) == list(range(1, n + 1))  # one feature per object, none twice
+    assert ious.min() >= 0.999
+    whole = np.zeros(truth.shape, np.uint8)
+    rasterize_geojson(objects, whole, DEFAULT_TABLE, chunk=300)
+    np.testing.assert_array_equal(whole, truth)
+    assert any(len(shapely.geometry.shape(f["geometry"]).interiors) if
+               f["geometry"]["type"] == "Polygon" else False for f in feats)  # holes written
+
+
+def test_downsampled_export_lands_on_full_resolution_pixels(tmp_path):
+    truth = discs((300, 420), seed=7)
+    export = make_export(tmp_path, truth, downsample=3, tile_size=128)
+    out = tmp_path / "ds.geojson"
+    export_geojson(export, out)
+    objects = read_geojson(out, image_size=(900, 1260))
+    # full-resolution raster: each working pixel is a 3 x 3 block of the slide
+    full = np.zeros((900, 1260), np.uint8)
+    rasterize_geojson(objects, full, DEFAULT_TABLE)
+    np.testing.assert_array_equal(full, np.kron(truth, np.ones((3, 3), np.uint8)))
+    # and back into the export's working pixels (a mask store)
+    work = np.zeros(truth.shape, np.uint8)
+    rasterize_geojson(objects, work, DEFAULT_TABLE, scale=(3.0, 3.0))
+    np.testing.assert_array_equal(work, truth)
+    minx, miny, maxx, maxy = shapely.union_all([o.geometry for o in objects]).bounds
+    assert maxx <= 1260 and maxy <= 900 and minx >= 0 and miny >= 0
+
+
+def test_cli_export_geojson_detection(export_dir, tmp_path, capsys):
+    out = tmp_path / "d.geojson"
+    assert main(["export-geojson", str(export_dir), "-o", str(out), "--object-type", "detection"]) == 0
+    printed = capsys.readouterr()
+    assert printed.err == ""
+    feats = _features(out)
+    assert printed.out.strip().startswith(f"{len(feats)} objects written to {out}")
+    assert {f["properties"]["objectType"] for f in feats} == {"detection"}
+    assert len({f["id"] for f in feats}) == len(feats)
+
+
+def test_multi_class_geojson_round_trip(tmp_path):
+    table = ClassTable.from_names(["axon", "myelin"])
+    m = discs((120, 160), seed=2, n=8)
+    m[m > 0] = 1
+    m[60:90, 10:40] = 2
+    m[70:80, 20:30] = 1  # an axon inside a myelin ring
+    feats = []
+    for o in class_map_objects(m):
+        feats.append({"type": "Feature", "geometry": json.loads(shapely.to_geojson(o.geometry)),
+                      "properties": {"objectType": "annotation",
+                                     "classification": {"name": table.names[o.class_index],
+                                                        "color": list(table.colours[o.class_index])}}})
+    path = tmp_path / "mc.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    objects = read_geojson(path)
+    assert geojson_table(objects).names == ("background", "axon", "myelin")
+    out = np.zeros(m.shape, np.uint8)
+    rasterize_geojson(objects, out, table)
+    np.testing.assert_array_equal(out, m)
+
+
+def test_qupath_old_style_list_and_packed_colour(tmp_path):
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps([{
+        "type": "Feature", "id": "PathAnnotationObject",
+        "geometry": {"type": "Polygon", "coordinates": [[[2, 2], [6, 2], [6, 5], [2, 5], [2, 2]]]},
+        "properties": {"classification": {"name": "Tumor", "colorRGB": -3670016}}}]))
+    [o] = read_geojson(path)
+    assert o.class_name == "Tumor" and o.colour == (200, 0, 0)
+    table = geojson_table([o])
+    assert table.names == ("background", "Tumor") and table.colours[1] == (200, 0, 0)
+    out = np.zeros((8, 8), np.uint8)
+    rasterize_geojson([o], out, table)
+    assert out.sum() == 12 and out[2:5, 2:6].all()
+
+
+def _fc(tmp_path, geometry, cls="axon", name="bad.geojson"):
+    path = tmp_path / name
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": geometry,
+         "properties": {"objectType": "annotation", "classification": {"name": cls}}}]}))
+    return path
+
+
+def test_bad_geojson_one_clear_line_each(tmp_path):
+    bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [10, 10], [10, 0], [0, 10], [0, 0]]]}
+    with pytest.raises(GeoJSONError, match=r"bad.geojson: feature 0: invalid Polygon: Self-intersection"):
+        read_geojson(_fc(tmp_path, bowtie))
+    square = {"type": "Polygon", "coordinates": [[[0, 0], [30, 0], [30, 30], [0, 30], [0, 0]]]}
+    with pytest.raises(GeoJSONError, match=r"feature 0: coordinates outside the image .* 20 x 20 pixels"):
+        read_geojson(_fc(tmp_path, square), image_size=(20, 20))
+    objects = read_geojson(_fc(tmp_path, square, cls="Tumor"))
+    target = np.zeros((40, 40), np.uint8)
+    with pytest.raises(GeoJSONError, match=r"feature 0: unknown class 'Tumor'; known classes: axon"):
+        rasterize_geojson(objects, target, DEFAULT_TABLE, path="bad.geojson")
+    assert not target.any()  # nothing painted
+    (tmp_path / "x.geojson").write_text("{not json")
+    with pytest.raises(GeoJSONError, match=r"x.geojson: not readable JSON"):
+        read_geojson(tmp_path / "x.geojson")
+    (tmp_path / "y.geojson").write_text('{"type": "Topology"}')
+    with pytest.raises(GeoJSONError, match=r"y.geojson: not GeoJSON"):
+        read_geojson(tmp_path / "y.geojson")
+
+
+def test_cli_bad_output_leaves_nothing(export_dir, tmp_path, capsys):
+    missing = tmp_path / "nope" / "slide.geojson"
+    assert main(["export-geojson", str(export_dir), "-o", str(missing)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"napari-axons: error: {missing}: cannot write")
+    assert not (tmp_path / "nope").exists()
+    assert main(["export-geojson", str(tmp_path / "no_export"), "-o", str(tmp_path / "a.geojson")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no manifest here" in err[0]
+    assert not (tmp_path / "a.geojson").exists()
