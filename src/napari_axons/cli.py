@@ -6,6 +6,7 @@ tile    tile images (and optionally segment them) into a seed-compatible export 
 sample  write a synthetic image (axons or myelinated) and its ground truth
 view    open napari with the napari-axons widget docked
 export-geojson  an export's objects as QuPath GeoJSON (whole slide, full-resolution pixels)
+export-coco     COCO instance annotations over an export's tiles
 """
 
 from __future__ import annotations
@@ -270,9 +271,31 @@ def _add_format_commands(sub) -> None:
                      help="QuPath object type of every feature (default: annotation)")
     geo.add_argument("--image", default=None, metavar="BASE",
                      help="which image of the export (needed when it has several)")
+    coco = _add_command(
+        sub, "export-coco", _cmd_export_coco,
+        help="write COCO instance annotations over an export's tiles",
+        description="Write COCO instance annotations (images = the export's tile PNGs, "
+                    "categories = its classes, one annotation per object per tile: polygons, "
+                    "or RLE for objects with holes). Needs pycocotools "
+                    "(pip install 'napari-axons[formats]').")
+    coco.add_argument("export", metavar="EXPORT_DIR", help="an export folder (or its manifest.json)")
+    coco.add_argument("-o", "--output", required=True, metavar="OUT.json",
+                      help="the COCO file; file_name entries are relative to EXPORT_DIR")
 
 
 # --------------------------------------------------------------------------- running
+
+
+def _cmd_export_coco(args) -> int:
+    from .core.coco import export_coco
+
+    start = time.perf_counter()
+    summary = export_coco(args.export, args.output)
+    for line in summary.warnings:
+        print(f"napari-axons: warning: {' '.join(line.split())}", file=sys.stderr)
+    print(f"{summary.n_annotations} annotations ({summary.n_rle} as RLE: objects with holes) over "
+          f"{summary.n_images} tiles written to {summary.path} in {time.perf_counter() - start:.1f} s")
+    return 0
 
 
 def _cmd_export_geojson(args) -> int:
