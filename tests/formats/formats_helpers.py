@@ -30,7 +30,7 @@ def discs(shape, seed=0, n=25, holes=True):
     return m.astype(np.uint8)
 
 
-def make_export(tmp_path, truth, *, downsample=1, tile_size=256, name="slide"):
+def make_export(tmp_path, truth, *, downsample=1, tile_size=256, name="slide", classes=None):
     """Tile an RGB image of ``truth``'s shape (times ``downsample``) with ``truth`` as masks."""
     h, w = truth.shape
     img = np.zeros((h * downsample, w * downsample, 3), np.uint8)
@@ -42,10 +42,11 @@ def make_export(tmp_path, truth, *, downsample=1, tile_size=256, name="slide"):
         m = np.zeros((box.height, box.width), np.uint8)
         ys, xs = box.valid_slices(h, w)
         m[ys, xs] = truth[box.y + ys.start : box.y + ys.stop, box.x + xs.start : box.x + xs.stop]
-        return m * 255
+        return m if classes is not None else m * 255
 
     out = tmp_path / f"{name}_export"
-    job = ExportJob([src], out, ExportOptions(tile_size=tile_size, downsample=downsample, threads=2),
+    job = ExportJob([src], out, ExportOptions(tile_size=tile_size, downsample=downsample, threads=2,
+                                                        classes=classes),
                     mask_reader=mask_reader)
     try:
         list(job.run())

@@ -189,3 +189,26 @@ def test_cli_bad_output_leaves_nothing(export_dir, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no manifest here" in err[0]
     assert not (tmp_path / "a.geojson").exists()
+
+
+def test_multi_class_export_to_geojson_and_coco(tmp_path):
+    from napari_axons.core.coco import export_coco, read_coco
+
+    table = ClassTable.from_names(["myelin", "axon"])
+    truth = discs((400, 600), seed=5, n=15)
+    inner = discs((400, 600), seed=6, n=10, holes=False)
+    truth[(inner > 0) & (truth > 0)] = 2
+    export = make_export(tmp_path, truth, tile_size=128, classes=table)
+    out = tmp_path / "mc.geojson"
+    summary = export_geojson(export, out)
+    assert set(summary.per_class) == {"myelin", "axon"}
+    objects = read_geojson(out)
+    assert {o.class_name for o in objects} == {"myelin", "axon"}
+    back = np.zeros(truth.shape, np.uint8)
+    rasterize_geojson(objects, back, table)
+    np.testing.assert_array_equal(back, truth)
+    coco_path = export / "annotations.json"
+    export_coco(export, coco_path)
+    data = read_coco(coco_path)
+    assert data.classes.names == table.names and data.classes.colours == table.colours
+    assert all(im.class_map.max() <= 2 for im in data.images)

@@ -152,34 +152,30 @@ def choose_slide(slides: list[ExportSlide], base: str | None, where) -> ExportSl
 
 
 def _multi_class_map(t: TileEntry, classes: ClassTable, warnings: list[str]) -> np.ndarray | None:
-    """A tile's class map in a multi-class export: the palette mask PNG's indices,
-    else its label file rendered class by class."""
-    from PIL import Image
+    """A tile's class map in a multi-class export: its label file rendered by class
+    (:func:`~napari_axons.core.class_masks.labels_to_class_map`, as the read-back
+    prefers polygons), else the palette mask PNG's indices."""
+    from .class_masks import decode_class_mask, labels_to_class_map
+    from .polygons import read_labels_json
 
+    if t.labels is not None and t.labels.is_file():
+        cmap, table, notes = labels_to_class_map(read_labels_json(t.labels), (t.height, t.width),
+                                                 classes, path=t.labels)
+        warnings.extend(notes)
+        cmap = cmap.copy()
+        cmap[cmap >= len(classes)] = 0  # classes the export's table lacks (each warned about)
+        return cmap
     if t.mask is not None and t.mask.is_file():
         try:
-            with Image.open(t.mask) as im:
-                arr = np.asarray(im if im.mode in ("P", "L") else im.convert("L"))
-        except Exception as exc:
+            arr, _ = decode_class_mask(t.mask)
+        except (OSError, ValueError) as exc:
             warnings.append(f"{t.mask}: cannot read ({type(exc).__name__}: {exc})")
             return None
         if arr.shape != (t.height, t.width):
             warnings.append(f"{t.mask}: mask is {arr.shape[1]} x {arr.shape[0]}, the tile "
                             f"{t.width} x {t.height}; skipped")
             return None
-        out = arr.astype(np.uint8)
-        out[out >= len(classes)] = 0
-        return out
-    if t.labels is not None and t.labels.is_file():
-        from .polygons import labels_to_mask, read_labels_json
-
-        doc = read_labels_json(t.labels)
-        out = np.zeros((t.height, t.width), np.uint8)
-        for k, name in enumerate(classes.names):
-            if k:
-                mask, notes = labels_to_mask(doc, (t.height, t.width), label_classes=[name],
-                                             path=t.labels)
-                out[mask > 0] = k
-        return out
+        arr[arr >= len(classes)] = 0
+        return arr
     warnings.append(f"tile {t.index} ({t.name}): no label file or mask; left empty")
     return None
