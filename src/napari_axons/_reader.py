@@ -5,8 +5,10 @@ never raises, and returns None for anything it does not read). The reader it
 returns gives:
 
 * an image file (TIFF, Zarr, PNG, JPEG): one image layer whose data is a list
-  of lazy levels (:func:`napari_axons.core.pyramid.pyramid_levels`); a large
-  file without a pyramid gets one built once, with a progress bar, and cached;
+  of lazy levels (:func:`napari_axons.core.pyramid.open_pyramid`); a large
+  file without a pyramid gets one built once, with a progress bar, and cached
+  (in napari in the background: the window stays responsive, the image shows
+  at once and its overview fills in as the build goes);
 * an export folder, its ``manifest.json``, or one ``*__labels.json``: the image
   and a ``uint8`` labels layer (1 = foreground) read by
   :func:`napari_axons.core.readback.read_export`.
@@ -120,16 +122,11 @@ def _contrast_limits(source) -> list[float]:
 def read_image(path) -> list[tuple]:
     """One image layer: the file's pyramid (built and cached if it has none)."""
     from .core.io import open_image
-    from .core.pyramid import pyramid_levels
 
     source = open_image(path)
     # undecodable data (a truncated PNG): fail here, not at draw time
     source.read_region(0, 0, 1, 1)
-    bar = _NapariProgress(f"Building a pyramid for {Path(os.fspath(path)).name} (once)")
-    try:
-        levels = pyramid_levels(source, progress=bar)
-    finally:
-        bar.close()
+    levels = _image_levels(source, Path(os.fspath(path)).name)
     shape = source.shape
     meta = {
         "name": Path(os.fspath(path)).name,
@@ -150,6 +147,52 @@ def read_image(path) -> list[tuple]:
         meta.pop("contrast_limits")  # napari ignores them for uint8 RGB
     data = levels if len(levels) > 1 else levels[0]
     return [(data, meta, "image")]
+
+
+def _image_levels(source, name: str) -> list:
+    """The image's pyramid levels, without keeping a napari window waiting.
+
+    A file with its own pyramid, a small image and a pyramid already cached are
+    returned at once. Otherwise, inside a running napari the pyramid is built in
+    the background (:mod:`._qt._pyramid_worker`): the levels are returned at once,
+    level 0 reads the file and the overview fills in block by block, with
+    napari's progress bar. Without a viewer (a script, the CLI) it is built here,
+    with a progress bar, before returning.
+    """
+    from .core.pyramid import open_pyramid
+
+    build = open_pyramid(source)
+    if build.complete:
+        return build.levels
+    if _viewer_running():
+        from ._qt._pyramid_worker import build_in_background
+
+        build_in_background(build, name)
+        return build.levels
+    bar = _NapariProgress(f"Building a pyramid for {name} (once)")
+    steps = build.steps()
+    try:
+        for done, total in steps:
+            bar(done, total)
+    finally:
+        steps.close()
+        bar.close()
+    return build.final_levels()
+
+
+def _viewer_running() -> bool:
+    """True inside a napari session with a Qt application and a viewer."""
+    import sys
+
+    if "napari" not in sys.modules:
+        return False
+    try:
+        from qtpy.QtWidgets import QApplication
+
+        from napari import current_viewer
+    except ImportError:  # pragma: no cover - napari without Qt
+        return False
+    return QApplication.instance() is not None and current_viewer() is not None
 
 
 def read_export_layers(path) -> list[tuple]:

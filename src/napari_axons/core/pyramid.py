@@ -16,6 +16,13 @@ Reduction rule: each level is the mean of ``2 x 2`` blocks of the level above
 (rounded half up for integer types), its size ``floor(size / 2)``; levels
 stop once the longer side is at most ``top_side`` (1024).
 
+A viewer need not wait for a build: :func:`open_pyramid` returns at once with
+levels that can be read while the build runs (blocks not built yet read as 0)
+and a :meth:`PyramidBuild.steps` generator that builds one block per step; the
+caller runs it where it likes (the napari reader: a thread worker with napari's
+progress bar) and can stop it between blocks. :func:`pyramid_levels` is the
+same build, run to the end before it returns.
+
 Cache: ``$NAPARI_AXONS_CACHE/pyramids`` or ``$XDG_CACHE_HOME/napari-axons/pyramids``
 (default ``~/.cache/napari-axons/pyramids``), one ``<fingerprint>.zarr`` folder
 per image, where the fingerprint covers the resolved path, size and
@@ -40,6 +47,9 @@ import numpy as np
 from .io import SourceImage
 
 __all__ = [
+    "BuildingLevel",
+    "PyramidBuild",
+    "open_pyramid",
     "LARGE_SIDE",
     "TOP_SIDE",
     "default_cache_dir",
@@ -114,6 +124,9 @@ def pyramid_levels(
 ) -> list:
     """The image as a list of lazy dask arrays, full resolution first.
 
+    Builds (and caches) a pyramid when needed before it returns; see
+    :func:`open_pyramid` for levels that can be shown while the build runs.
+
     Parameters
     ----------
     source : SourceImage
@@ -139,18 +152,56 @@ def pyramid_levels(
         One level (small images), the file's own pyramid, or level 0 plus the
         reduced levels; each level is ``floor(1/2)`` the size of the one before.
     """
+    build = open_pyramid(source, cache_dir=cache_dir, large_side=large_side, top_side=top_side)
+    steps = build.steps()
+    try:
+        for done, total in steps:
+            if progress is not None:
+                progress(done, total)
+    finally:
+        steps.close()  # an exception from progress: the build stops, nothing is cached
+    return build.final_levels()
+
+
+def open_pyramid(
+    source: SourceImage,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    large_side: int | None = None,
+    top_side: int | None = None,
+) -> PyramidBuild:
+    """The image's pyramid at once: complete, or readable while it is built.
+
+    Parameters are those of :func:`pyramid_levels`. Nothing is read or built
+    here beyond opening a cached pyramid; the returned object's
+    :meth:`~PyramidBuild.steps` builds it (an empty generator when
+    :attr:`~PyramidBuild.complete`).
+
+    Returns
+    -------
+    PyramidBuild
+        ``levels``: level 0 (the source's lazy array) and the reduced levels,
+        usable by a viewer right away.
+    """
     large_side = LARGE_SIDE if large_side is None else int(large_side)
     top_side = TOP_SIDE if top_side is None else max(1, int(top_side))
     if source.n_levels > 1:
-        return source.levels()
+        return PyramidBuild.ready(source.levels())
     level0 = source.levels()[0]
     h, w = source.height, source.width
     n = _n_reduced_levels(h, w, top_side)
     if n == 0:
-        return [level0]
+        return PyramidBuild.ready([level0])
     if max(h, w) <= large_side:
-        return _lazy_levels(level0, n)
-    return [level0, *_cached_levels(source, n, cache_dir, progress)]
+        return PyramidBuild.ready(_lazy_levels(level0, n))
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    folder = root / f"{pyramid_fingerprint(source)}.zarr"
+    arrays = _open_cached(folder, n) if folder.exists() else None
+    if arrays is not None:
+        import dask.array as da
+
+        return PyramidBuild.ready([level0, *(da.from_zarr(a) for a in arrays)])
+    return PyramidBuild(source, level0, n, root, folder)
 
 
 # -- small images: lazy dask levels -----------------------------------------
@@ -201,81 +252,258 @@ def _open_cached(folder: Path, n: int):
         return None
 
 
-def _cached_levels(source: SourceImage, n: int, cache_dir, progress) -> list:
-    import dask.array as da
+class BuildingLevel:
+    """One reduced level of a pyramid being built: an array a viewer can read now.
 
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    folder = root / f"{pyramid_fingerprint(source)}.zarr"
-    arrays = _open_cached(folder, n) if folder.exists() else None
-    if arrays is None:
-        _build(source, n, root, folder, progress)
-        arrays = _open_cached(folder, n)
-        if arrays is None:
-            raise OSError(f"{folder}: the pyramid just built cannot be read back")
-    return [da.from_zarr(a) for a in arrays]
+    Blocks already built read back their pixels, the others read as 0; once the
+    build is complete the level reads the cached pyramid. Reading returns numpy
+    (napari accepts any object with ``shape``, ``dtype`` and ``__getitem__``).
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(h >> k, w >> k) + extra`` for level ``k``.
+    dtype : numpy.dtype
+        The source's.
+    """
+
+    def __init__(self, build: PyramidBuild, k: int, shape: tuple, dtype):
+        self._build = build
+        self.k = k
+        self._array = None  # the zarr array being written (then the cached one)
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[...]
+        return out if dtype is None else out.astype(dtype)
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        if any(k is Ellipsis for k in key):
+            i = key.index(Ellipsis)
+            key = key[:i] + (slice(None),) * (self.ndim - len(key) + 1) + key[i + 1:]
+        key = key + (slice(None),) * (self.ndim - len(key))
+        # the first two axes: read their bounding box, then apply steps / ints
+        bounds, after = [], []
+        for k, n in zip(key[:2], self.shape[:2], strict=True):
+            if isinstance(k, slice):
+                start, stop, step = k.indices(n)
+                if step < 0:
+                    lo, hi = (stop + 1, start + 1) if stop < start else (0, 0)
+                    bounds.append((lo, hi))
+                    after.append(slice(None, None, step))
+                else:
+                    bounds.append((start, max(start, stop)))
+                    after.append(slice(None, None, step))
+            else:
+                i = int(k) + (n if int(k) < 0 else 0)
+                if not 0 <= i < n:
+                    raise IndexError(f"index {k} is out of bounds for axis of size {n}")
+                bounds.append((i, i + 1))
+                after.append(0)
+        region = self._build._read(self, *bounds[0], *bounds[1])
+        return region[tuple(after) + tuple(key[2:])]
 
 
-def _build(source: SourceImage, n: int, root: Path, folder: Path, progress) -> None:
-    import zarr
+class PyramidBuild:
+    """The reduced levels of a large image, built block by block into the cache.
 
-    global _builds
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".tmp-{folder.name}-{os.getpid()}-{threading.get_ident()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    h, w = source.height, source.width
-    extra = tuple(source.shape[2:])
-    block = max(BLOCK, 1 << n)  # every level of a block stays chunk aligned
-    try:
-        group = zarr.open_group(str(tmp), mode="w")
-        group.attrs.update({"format": _FORMAT, "source": str(source.path),
-                            "shape": list(source.shape), "dtype": str(source.dtype)})
-        arrays = []
-        for k in range(1, n + 1):
-            chunk = max(1, min(512, block >> k))
-            arrays.append(group.create_array(
+    Use :func:`open_pyramid` to get one. :attr:`levels` can be handed to a viewer
+    at once; :meth:`steps` does the work. Each block of ``BLOCK x BLOCK`` level-0
+    pixels is read once and reduced through every level; its chunks of every
+    level are complete before it counts as done (the chunks are aligned to the
+    blocks), so reading a level while the build runs never sees a half-written
+    chunk. A complete build is renamed into the cache folder and the levels
+    switch to it; a stopped build (``steps().close()``, an exception) leaves
+    nothing in the cache.
+
+    Attributes
+    ----------
+    levels : list
+        Level 0 (the source's lazy array) and the reduced levels
+        (:class:`BuildingLevel` while building, dask arrays when ready-made).
+    total, done : int
+        Blocks to build, blocks built.
+    complete : bool
+        True once every level is in the cache (or nothing had to be built).
+    """
+
+    def __init__(self, source, level0, n: int, root: Path, folder: Path):
+        self.source = source
+        self.n = n
+        self.root = root
+        self.folder = folder
+        self.complete = False
+        self.started = False
+        self._lock = threading.Lock()
+        self._tmp = root / f".tmp-{folder.name}-{os.getpid()}-{id(self):x}"
+        h, w = source.height, source.width
+        self._block = max(BLOCK, 1 << n)  # every level of a block stays chunk aligned
+        self._origins = [(y, x) for y in range(0, h, self._block) for x in range(0, w, self._block)]
+        self._rows = -(-h // self._block)
+        self._cols = -(-w // self._block)
+        self._done = np.zeros((self._rows, self._cols), bool)
+        self.total = len(self._origins)
+        self.done = 0
+        self._arrays = None
+        self._group = None
+        extra = tuple(source.shape[2:])
+        self.levels = [level0, *(BuildingLevel(self, k, (h >> k, w >> k) + extra, source.dtype)
+                                 for k in range(1, n + 1))]
+
+    @classmethod
+    def ready(cls, levels: list) -> PyramidBuild:
+        """A build with nothing to do: ``levels`` as they are."""
+        self = cls.__new__(cls)
+        self.levels = list(levels)
+        self.total = self.done = 0
+        self.complete = True
+        self.started = True
+        self.folder = None
+        return self
+
+    def final_levels(self) -> list:
+        """The levels as lazy dask arrays (once :attr:`complete`)."""
+        if not self.complete:
+            raise RuntimeError("the pyramid is not built yet")
+        import dask.array as da
+
+        return [lv if not isinstance(lv, BuildingLevel) else da.from_zarr(lv._array)
+                for lv in self.levels]
+
+    # -- building ------------------------------------------------------------
+    def _create(self) -> None:
+        import zarr
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        src = self.source
+        h, w = src.height, src.width
+        extra = tuple(src.shape[2:])
+        group = zarr.open_group(str(self._tmp), mode="w")
+        group.attrs.update({"format": _FORMAT, "source": str(src.path),
+                            "shape": list(src.shape), "dtype": str(src.dtype)})
+        self._arrays = []
+        for k in range(1, self.n + 1):
+            chunk = max(1, min(512, self._block >> k))
+            self._arrays.append(group.create_array(
                 str(k), shape=(h >> k, w >> k) + extra, chunks=(chunk, chunk) + extra,
-                dtype=source.dtype, fill_value=0,
+                dtype=src.dtype, fill_value=0,
             ))
-        origins = [(y, x) for y in range(0, h, block) for x in range(0, w, block)]
-        total = len(origins)
-        if progress is not None:
-            progress(0, total)
+        self._group = group
+        for level, array in zip(self.levels[1:], self._arrays, strict=True):
+            level._array = array
 
-        def work(origin):
-            y, x = origin
-            cur = source.read_region(y, x, min(block, h - y), min(block, w - x))
-            for k, arr in enumerate(arrays, start=1):
-                cur = _halve(cur)
-                ky, kx = y >> k, x >> k
-                if cur.shape[0] and cur.shape[1]:
-                    arr[ky : ky + cur.shape[0], kx : kx + cur.shape[1]] = cur
-            return origin
+    def _work(self, origin) -> tuple[int, int]:
+        y, x = origin
+        b, h, w = self._block, self.source.height, self.source.width
+        cur = self.source.read_region(y, x, min(b, h - y), min(b, w - x))
+        for k, arr in enumerate(self._arrays, start=1):
+            cur = _halve(cur)
+            ky, kx = y >> k, x >> k
+            if cur.shape[0] and cur.shape[1]:
+                arr[ky : ky + cur.shape[0], kx : kx + cur.shape[1]] = cur
+        return origin
 
-        done = 0
-        # Two workers, at most four blocks in flight: memory stays bounded
-        # (~50 MB per 4096 x 4096 RGB uint8 block and its reductions).
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="napari-axons-pyramid") as pool:
-            pending = []
-            for origin in origins:
-                pending.append(pool.submit(work, origin))
-                if len(pending) >= 4:
-                    pending.pop(0).result()
-                    done += 1
-                    if progress is not None:
-                        progress(done, total)
-            for fut in pending:
-                fut.result()
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-        group.attrs[_COMPLETE] = True
+    def _mark(self, origin) -> None:
+        with self._lock:
+            self._done[origin[0] // self._block, origin[1] // self._block] = True
+            self.done += 1
+
+    def steps(self):
+        """Build the pyramid, yielding ``(done, total)`` blocks: ``(0, total)`` first.
+
+        Two threads read and reduce blocks (at most four in flight: ~50 MB per
+        4096 x 4096 RGB uint8 block and its reductions). Closing the generator
+        (or an exception) stops after the blocks in flight and removes the
+        partial build; the levels then read as 0.
+
+        Yields
+        ------
+        tuple of int
+            ``(done, total)``.
+        """
+        global _builds
+        if self.complete:
+            return
+        if self.started:
+            raise RuntimeError("this pyramid build is already running")
+        self.started = True
+        finished = False
         try:
-            os.rename(tmp, folder)
-        except OSError:
-            if _open_cached(folder, n) is None:  # not another process's finished build
-                shutil.rmtree(folder, ignore_errors=True)
-                os.rename(tmp, folder)
-        with _builds_lock:
-            _builds += 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            self._create()
+            yield 0, self.total
+            with ThreadPoolExecutor(max_workers=2,
+                                    thread_name_prefix="napari-axons-pyramid") as pool:
+                pending = []
+                try:
+                    for origin in self._origins:
+                        pending.append(pool.submit(self._work, origin))
+                        if len(pending) >= 4:
+                            self._mark(pending.pop(0).result())
+                            yield self.done, self.total
+                    while pending:
+                        self._mark(pending.pop(0).result())
+                        yield self.done, self.total
+                finally:
+                    for fut in pending:
+                        fut.cancel()
+            self._group.attrs[_COMPLETE] = True
+            self._publish()
+            finished = True
+            with _builds_lock:
+                _builds += 1
+        finally:
+            if not finished:
+                with self._lock:  # the partial build goes: its levels read as 0
+                    self._done[:] = False
+                shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def _publish(self) -> None:
+        """Rename the finished build into the cache; point the levels at it."""
+        with self._lock:
+            try:
+                os.rename(self._tmp, self.folder)
+            except OSError:
+                if _open_cached(self.folder, self.n) is None:  # not another finished build
+                    shutil.rmtree(self.folder, ignore_errors=True)
+                    os.rename(self._tmp, self.folder)
+                else:
+                    shutil.rmtree(self._tmp, ignore_errors=True)
+            arrays = _open_cached(self.folder, self.n)
+            if arrays is None:
+                raise OSError(f"{self.folder}: the pyramid just built cannot be read back")
+            for level, array in zip(self.levels[1:], arrays, strict=True):
+                level._array = array
+            self._done[:] = True
+            self.complete = True
+
+    def _read(self, level: BuildingLevel, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """Pixels ``[y0:y1, x0:x1]`` of ``level``; blocks not built yet are 0."""
+        extra = level.shape[2:]
+        with self._lock:
+            if self.complete:
+                return np.asarray(level._array[y0:y1, x0:x1])
+            out = np.zeros((y1 - y0, x1 - x0) + extra, level.dtype)
+            if y1 <= y0 or x1 <= x0:
+                return out
+            side = self._block >> level.k
+            for by in range(y0 // side, min(self._rows, -(-y1 // side))):
+                for bx in range(x0 // side, min(self._cols, -(-x1 // side))):
+                    if not self._done[by, bx]:
+                        continue
+                    ty0, ty1 = max(y0, by * side), min(y1, (by + 1) * side)
+                    tx0, tx1 = max(x0, bx * side), min(x1, (bx + 1) * side)
+                    if ty1 > ty0 and tx1 > tx0:
+                        out[ty0 - y0 : ty1 - y0, tx0 - x0 : tx1 - x0] = \
+                            level._array[ty0:ty1, tx0:tx1]
+            return out

@@ -1,0 +1,166 @@
+"""Build a slide's pyramid in the background while napari shows it and stays responsive.
+
+The reader hands napari the levels of a :class:`~napari_axons.core.pyramid.PyramidBuild`
+at once (level 0 is the file itself, read lazily; the reduced levels read as 0
+where no block is built yet) and calls :func:`build_in_background`: a thread runs
+:meth:`PyramidBuild.steps`, and a timer on the Qt thread moves napari's progress
+bar (with a cancel button, in the activity panel) and refreshes the layers that
+show the levels, so the overview fills in block by block. A cancelled or failed
+build leaves nothing in the cache; the levels then read as 0 and a notification
+says so.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from qtpy.QtCore import QObject, QTimer
+
+__all__ = ["BackgroundPyramid", "build_in_background", "running_builds"]
+
+_RUNNING: set[BackgroundPyramid] = set()
+
+
+def running_builds() -> list[BackgroundPyramid]:
+    """The builds of this process whose end napari has not shown yet."""
+    return list(_RUNNING)
+
+
+def build_in_background(build, name: str, interval_ms: int = 500) -> BackgroundPyramid:
+    """Start ``build`` on a thread; show its progress and refresh napari as blocks finish.
+
+    Parameters
+    ----------
+    build : PyramidBuild
+        From :func:`~napari_axons.core.pyramid.open_pyramid`, not complete.
+    name : str
+        The image's name, for the progress bar and messages.
+    interval_ms : int
+        Milliseconds between two refreshes of the progress bar and the layers.
+
+    Returns
+    -------
+    BackgroundPyramid
+        Kept alive by this module until the build ends.
+    """
+    job = BackgroundPyramid(build, name, interval_ms)
+    job.start()
+    return job
+
+
+class BackgroundPyramid(QObject):
+    """One pyramid build on a worker thread, followed from the Qt thread.
+
+    Attributes
+    ----------
+    build : PyramidBuild
+    finished : bool
+        The worker thread has stopped (complete, cancelled or failed).
+    error : BaseException or None
+        Why the build failed.
+    refreshes : int
+        How many times the layers were refreshed (tests count them).
+    """
+
+    def __init__(self, build, name: str, interval_ms: int = 500):
+        super().__init__()
+        self.build = build
+        self.name = name
+        self.finished = False
+        self.cancelled = False
+        self.error: BaseException | None = None
+        self.refreshes = 0
+        self.started_at = time.perf_counter()
+        self._stop = threading.Event()
+        self._shown = -1
+        self._bar = None
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"napari-axons-pyramid-{name}")
+        self._timer = QTimer(self)
+        self._timer.setInterval(max(10, int(interval_ms)))
+        self._timer.timeout.connect(self._tick)
+
+    # -- worker thread -----------------------------------------------------------
+    def _run(self) -> None:
+        steps = self.build.steps()
+        try:
+            for _ in steps:
+                if self._stop.is_set():
+                    break
+        except BaseException as exc:  # reported on the Qt thread
+            self.error = exc
+        finally:
+            steps.close()  # a stopped build removes its partial files here, off the Qt thread
+            self.finished = True
+
+    # -- Qt thread ---------------------------------------------------------------
+    def start(self) -> None:
+        from napari.utils import cancelable_progress
+
+        _RUNNING.add(self)
+        self._bar = cancelable_progress(
+            total=self.build.total, desc=f"Building a pyramid for {self.name} (once)")
+        self._thread.start()
+        self._timer.start()
+
+    def cancel(self) -> None:
+        """Stop after the blocks in flight; nothing is cached."""
+        self.cancelled = True
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the worker thread stops (tests, shutdown); True if it did."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _tick(self) -> None:
+        if self._bar is not None and self._bar.is_canceled and not self.cancelled:
+            self.cancel()  # the activity panel's cancel button
+        done = self.build.done
+        if self._bar is not None and done != self._bar.n:
+            self._bar.n = done
+            self._bar.refresh()
+        if done != self._shown or self.finished:
+            self._shown = done
+            self._refresh_layers()
+        if self.finished:
+            self._finish()
+
+    def _finish(self) -> None:
+        self._timer.stop()
+        if self._bar is not None:
+            self._bar.close()
+        _RUNNING.discard(self)
+        if self.build.complete:
+            return
+        from napari.utils.notifications import show_error, show_warning
+
+        if self.error is not None:
+            show_error(f"{self.name}: the pyramid could not be built "
+                       f"({type(self.error).__name__}: {self.error}); the overview stays "
+                       "blank, full resolution still shows when you zoom in")
+        elif self.cancelled:
+            show_warning(f"{self.name}: pyramid build cancelled; the overview stays blank "
+                         "(open the image again to build it)")
+
+    def _refresh_layers(self) -> None:
+        """Redraw every layer that shows this build's levels."""
+        for layer in self._layers():
+            layer.refresh()
+            self.refreshes += 1
+
+    def _layers(self) -> list:
+        import napari
+
+        viewers = list(getattr(napari.Viewer, "_instances", ())) or [napari.current_viewer()]
+        ours = self.build.levels[-1]
+        found = []
+        for viewer in viewers:
+            if viewer is None:
+                continue
+            for layer in viewer.layers:
+                if getattr(layer, "multiscale", False) and len(layer.data) == len(
+                        self.build.levels) and layer.data[-1] is ours:
+                    found.append(layer)
+        return found
