@@ -269,7 +269,7 @@ def test_extra_planes_use_the_first_with_a_note(tmp_path, rng, cli, kind):
         tifffile.imwrite(src, data)
         first = np.repeat(data[0][..., None], 3, 2)
         note = (f"napari-axons: note: {src.name}: 1 extra axis/axes (Q=5): "
-                "using the first plane only")
+                "using the first plane only (axes not named in the file: the last two are y, x)")
     elif kind == "ome5d":
         src = tmp_path / "five.ome.tif"
         data = rng.integers(0, 255, (2, 3, 2, 100, 120), dtype=np.uint8)

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 import unicodedata
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -46,8 +47,30 @@ class ExportError(OSError):
     """The export folder cannot be written; the message names the path and the problem."""
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where the OS allows."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _UMASK_LOCK:  # elsewhere: set and restore (no other thread changes it meanwhile)
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+_UMASK_LOCK = threading.Lock()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and an atomic rename.
+
+    The file gets the permissions a plain ``open(path, "w")`` would give it
+    (``0o666`` less the umask), not the owner-only mode of a temporary file, so
+    a shared lab folder or a Django-Labeller server can read it.
 
     Raises
     ------
@@ -58,6 +81,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)

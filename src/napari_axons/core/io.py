@@ -1,18 +1,40 @@
 """Open any supported image lazily and read regions of it.
 
-Supported: TIFF / BigTIFF / OME-TIFF (tiled or striped, with or without a
-pyramid), Zarr / OME-Zarr, and everything Pillow decodes (PNG, JPEG, ...).
+Supported: TIFF / BigTIFF / OME-TIFF / SVS / NDPI (tiled or striped, with or
+without a pyramid; :mod:`napari_axons.core.tiff`), Zarr / OME-Zarr 0.1-0.5,
+and everything Pillow decodes (PNG, JPEG, ...; :mod:`napari_axons.core.raster`).
 
-* TIFF and Zarr are read region by region through ``zarr``: tiling a
-  20000 x 20000 tiled TIFF never holds the image in memory.
-* PNG, JPEG and the other Pillow formats cannot be read by region. They are
-  decoded once, on first access, and kept in memory while the image is open.
-  Pillow's decompression-bomb guard stays on for them.
+Memory: every layout is read with peak memory bounded independently of the
+image's size.
 
-Axes rule: images are exposed as ``(y, x)`` or ``(y, x, c)``. Any other axis
-(time, z, a multi-page stack, an OME-TIFF's T/Z) is reduced to its *first*
-plane, and :attr:`SourceImage.notes` says so. Channel-first data (``CYX``) is
-moved to channels-last.
+* Tiled TIFF and Zarr are read chunk by chunk through ``zarr``.
+* Uncompressed TIFF strips (one strip for the whole image included, as ImageJ
+  writes) are read row by row straight from the file (``os.pread``), so a
+  20000 x 20000 one-strip file is never held in memory.
+* Compressed TIFF strips are decoded one strip at a time; recent row bands are
+  cached.
+* PNG and JPEG that are small (decoded size up to :data:`WHOLE_DECODE_MAX_BYTES`)
+  are decoded once, on first access, and kept in memory while the image is open.
+  Larger ones are decoded once, band by band, into a chunked Zarr store in the
+  cache folder (:mod:`napari_axons.core.raster`), then read by region.
+
+Axes rule (the same for every format): images are exposed as ``(y, x)`` or
+``(y, x, c)``.
+
+* Axis names come from the file: OME-TIFF / ImageJ / tifffile metadata, and
+  OME-Zarr ``multiscales`` (0.3 and later name their axes; 0.1 and 0.2 are
+  always ``t, c, z, y, x``).
+* Files without axis names (plain Zarr arrays, plain TIFF stacks): the last two
+  axes are ``y, x``, except that a last axis of 3 or 4 entries is the colour
+  axis and the two before it are ``y, x``. A TIFF's samples (RGB) axis is known
+  from the file itself.
+* The colour axis is the TIFF samples axis, else the channel axis ``c``.
+* Every other axis (time, z, a page of a stack, an unnamed one) is reduced to
+  its *first* plane, and :attr:`SourceImage.notes` says so.
+
+Colour interpretation of TIFF files (MinIsWhite, bilevel, palette, CMYK,
+YCbCr, ...) is applied as Pillow/libtiff viewers apply it: see
+:mod:`napari_axons.core.tiff`.
 
 Conversion to RGB (:func:`to_rgb8`), the rule used for the model and the tile
 PNGs:
@@ -24,19 +46,22 @@ PNGs:
   ``[low, high]`` to ``[0, 255]`` with clipping, where ``low``/``high`` are the
   0.1th and 99.9th percentiles of a sample of the *whole* image, computed once
   (:meth:`SourceImage.intensity_range`), so that all tiles agree.
-  Float images already in ``[0, 1]`` are scaled by 255. Never wrap-around.
+  Float images already in ``[0, 1]`` are scaled by 255. NaN becomes 0. Never
+  wrap-around.
 * Two channels: the first is used as gray. More than four: the first three.
 """
 
 from __future__ import annotations
 
 import threading
-import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .pixel_size import PixelSize
 
 __all__ = [
     "ImageReadError",
@@ -44,12 +69,16 @@ __all__ = [
     "open_image",
     "to_rgb8",
     "IntensityRange",
+    "PixelSize",
+    "reduce_axes",
 ]
 
-TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2", ".ome.tif", ".ome.tiff")
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2", ".ome.tif", ".ome.tiff", ".svs", ".ndpi")
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".jp2")
-#: Chunks bigger than this are treated as "must be decoded whole" and cached.
+#: Chunks bigger than this are never cached whole: row bands of them are.
 _BIG_CHUNK_BYTES = 64 * 2**20
+#: Most memory kept for recently read row bands of striped data.
+BAND_CACHE_BYTES = 256 * 2**20
 
 
 class ImageReadError(ValueError):
@@ -84,13 +113,18 @@ def to_rgb8(region: np.ndarray, intensity: IntensityRange | None = None) -> np.n
             region = region[..., 0]
         elif c >= 3:
             region = region[..., :3]
-    if region.dtype != np.uint8:
+    if region.dtype == np.bool_:
+        region = region.view(np.uint8) * np.uint8(255)
+    elif region.dtype != np.uint8:
         if intensity is None:
             intensity = _range_for(region, None)
         lo, hi = intensity.low, intensity.high
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
         out = (region.astype(np.float32) - np.float32(lo)) * np.float32(scale)
-        region = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        out = np.clip(out + 0.5, 0, 255, out=out)
+        if region.dtype.kind == "f":
+            out = np.nan_to_num(out, nan=0.0, copy=False)  # no cast warning, NaN -> 0
+        region = out.astype(np.uint8)
     if region.ndim == 2:
         region = np.repeat(region[..., None], 3, axis=2)
     return np.ascontiguousarray(region)
@@ -100,6 +134,8 @@ def _range_for(sample: np.ndarray, dtype) -> IntensityRange:
     dtype = np.dtype(dtype or sample.dtype)
     if dtype == np.uint8:
         return IntensityRange(0.0, 255.0, "uint8")
+    if dtype == np.bool_:
+        return IntensityRange(0.0, 1.0, "bilevel")
     finite = sample[np.isfinite(sample)] if dtype.kind == "f" else sample.ravel()
     if finite.size == 0:
         return IntensityRange(0.0, 1.0, "empty")
@@ -111,12 +147,25 @@ def _range_for(sample: np.ndarray, dtype) -> IntensityRange:
     return IntensityRange(float(lo), float(hi), "percentiles 0.1-99.9 of a whole-image sample")
 
 
-class _RegionSource:
-    """Reads ``[y0:y1, x0:x1]`` of one pyramid level as ``(y, x[, c])`` numpy."""
+# -- planes: one 2-D (or 2-D + colour) level of an image -----------------------
+class ZarrPlane:
+    """The ``(y, x[, c])`` plane of an n-D array-like (zarr, numpy) picked by an index.
+
+    Parameters
+    ----------
+    array : zarr.Array or array-like
+        The n-D data.
+    index : tuple
+        One entry per axis: an int for reduced axes, None for y, x and colour.
+    channel_axis : int or None
+        The colour axis of ``array``.
+    yx_axes : (int, int)
+        The y and x axes of ``array``.
+    """
 
     def __init__(self, array, index: tuple, channel_axis: int | None, yx_axes: tuple[int, int]):
-        self.array = array  # zarr array or numpy-like
-        self.index = index  # template index: ints for reduced axes, None for y/x/c
+        self.array = array
+        self.index = index
         self.channel_axis = channel_axis
         self.yx_axes = yx_axes
         shape = [array.shape[yx_axes[0]], array.shape[yx_axes[1]]]
@@ -125,36 +174,18 @@ class _RegionSource:
         self.shape = tuple(shape)
         self.dtype = np.dtype(array.dtype)
         chunks = getattr(array, "chunks", None)
-        nbytes = self.dtype.itemsize
-        if chunks is not None:
-            nbytes *= int(np.prod([chunks[a] for a in self._kept_axes()]))
-        else:
-            nbytes = _BIG_CHUNK_BYTES + 1
-        self._whole = None
-        self._cache_whole = nbytes > _BIG_CHUNK_BYTES
-        self._lock = threading.Lock()
-        self._bands: OrderedDict = OrderedDict()
-        self._band_rows = None
-        self._chunk_shape = None
-        self._chunks: OrderedDict = OrderedDict()
-        self._chunk_budget = 0
-        self._chunk_bytes = 0
-        if chunks is not None and not self._cache_whole:
-            cy, cx = chunks[yx_axes[0]], chunks[yx_axes[1]]
-            self._chunk_shape = (cy, cx)
-            if cx >= self.shape[1] and cy < self.shape[0]:  # strips: cache row bands
-                self._band_rows = cy
+        self.chunks = None if chunks is None else (chunks[yx_axes[0]], chunks[yx_axes[1]])
 
-    def _kept_axes(self):
+    def _kept_axes(self) -> list[int]:
         axes = list(self.yx_axes)
         if self.channel_axis is not None:
             axes.append(self.channel_axis)
         return axes
 
-    def _raw(self, ys: slice, xs: slice) -> np.ndarray:
+    def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         idx = list(self.index)
-        idx[self.yx_axes[0]] = ys
-        idx[self.yx_axes[1]] = xs
+        idx[self.yx_axes[0]] = slice(y0, y1)
+        idx[self.yx_axes[1]] = slice(x0, x1)
         if self.channel_axis is not None:
             idx[self.channel_axis] = slice(None)
         out = np.asarray(self.array[tuple(idx)])
@@ -162,21 +193,90 @@ class _RegionSource:
         order = [kept.index(a) for a in self._kept_axes()]
         return np.transpose(out, order) if order != sorted(order) else out
 
+    def to_dask(self):
+        """A dask array of the plane straight from zarr (None: not a zarr array)."""
+        if not _is_zarr(self.array):
+            return None
+        import dask.array as da
+
+        arr = da.from_zarr(self.array)
+        arr = arr[tuple(slice(None) if i is None else i for i in self.index)]
+        kept = sorted(self._kept_axes())
+        order = [kept.index(a) for a in self._kept_axes()]
+        return arr.transpose(order) if order != sorted(order) else arr
+
+
+@dataclass(frozen=True)
+class PixelConvert:
+    """A per-pixel conversion applied after reading (colour interpretation).
+
+    ``func(region) -> region`` maps a ``(y, x[, c])`` region of the stored
+    values to what viewers show; ``channels`` and ``dtype`` describe its output.
+    """
+
+    func: Callable[[np.ndarray], np.ndarray]
+    channels: int
+    dtype: np.dtype
+    rule: str
+
+
+class _RegionSource:
+    """Reads ``[y0:y1, x0:x1]`` of one pyramid level as ``(y, x[, c])`` numpy.
+
+    Caches: a plane without chunks (decoded whole) is kept once decoded; a
+    plane stored as row strips keeps recent row bands (at most
+    :data:`BAND_CACHE_BYTES`); a tiled one can keep recent chunks
+    (:meth:`enable_chunk_cache`).
+    """
+
+    def __init__(self, plane, convert: PixelConvert | None = None):
+        self.plane = plane
+        self.convert = convert
+        shape = tuple(plane.shape)
+        dtype = np.dtype(plane.dtype)
+        if convert is not None:
+            shape = shape[:2] + ((convert.channels,) if convert.channels > 1 else ())
+            dtype = np.dtype(convert.dtype)
+        self.shape = shape
+        self.dtype = dtype
+        self.raw_shape = tuple(plane.shape)
+        self.raw_dtype = np.dtype(plane.dtype)
+        chunks = getattr(plane, "chunks", None)
+        self._whole = None
+        self._cache_whole = chunks is None and not getattr(plane, "region_reads", False)
+        self._lock = threading.Lock()
+        self._bands: OrderedDict = OrderedDict()
+        self._band_rows = None
+        self._band_bytes = 0
+        self._chunk_shape = None
+        self._chunks: OrderedDict = OrderedDict()
+        self._chunk_budget = 0
+        self._chunk_bytes = 0
+        if chunks is not None:
+            cy, cx = chunks
+            self._chunk_shape = (cy, cx)
+            if cx >= self.raw_shape[1] and cy < self.raw_shape[0]:  # strips: cache row bands
+                self._band_rows = cy
+
     def whole(self) -> np.ndarray:
         """The whole level, decoded once and kept (for sources that cannot read regions)."""
         with self._lock:
             if self._whole is None:
-                self._whole = self._raw(slice(None), slice(None))
+                self._whole = self.plane.read(0, self.raw_shape[0], 0, self.raw_shape[1])
         return self._whole
 
     def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        raw = self.read_raw(y0, y1, x0, x1)
+        return self.convert.func(raw) if self.convert is not None else raw
+
+    def read_raw(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         if self._cache_whole:
             return self.whole()[y0:y1, x0:x1]
         if self._band_rows:
             return self._read_banded(y0, y1, x0, x1)
         if self._chunk_budget:
             return self._read_cached_chunks(y0, y1, x0, x1)
-        return self._raw(slice(y0, y1), slice(x0, x1))
+        return self.plane.read(y0, y1, x0, x1)
 
     def enable_chunk_cache(self, max_bytes: int) -> None:
         """Keep up to ``max_bytes`` of recently decoded chunks (tiled files only).
@@ -195,8 +295,8 @@ class _RegionSource:
                 self._chunks.move_to_end((ky, kx))
                 return hit
         cy, cx = self._chunk_shape
-        data = self._raw(slice(ky * cy, min((ky + 1) * cy, self.shape[0])),
-                         slice(kx * cx, min((kx + 1) * cx, self.shape[1])))
+        data = self.plane.read(ky * cy, min((ky + 1) * cy, self.raw_shape[0]),
+                               kx * cx, min((kx + 1) * cx, self.raw_shape[1]))
         with self._lock:
             if (ky, kx) not in self._chunks:
                 self._chunks[(ky, kx)] = data
@@ -207,7 +307,7 @@ class _RegionSource:
 
     def _read_cached_chunks(self, y0, y1, x0, x1):
         cy, cx = self._chunk_shape
-        out = np.empty((y1 - y0, x1 - x0) + self.shape[2:], self.dtype)
+        out = np.empty((y1 - y0, x1 - x0) + self.raw_shape[2:], self.raw_dtype)
         for ky in range(y0 // cy, (y1 - 1) // cy + 1):
             for kx in range(x0 // cx, (x1 - 1) // cx + 1):
                 chunk = self._chunk(ky, kx)
@@ -217,36 +317,51 @@ class _RegionSource:
                                                                   xa - kx * cx : xb - kx * cx]
         return out
 
-    def _read_banded(self, y0, y1, x0, x1):
-        b = self._band_rows
-        by0, by1 = (y0 // b) * b, min(self.shape[0], -(-y1 // b) * b)
+    def _band(self, by0: int, by1: int) -> np.ndarray:
         key = (by0, by1)
         with self._lock:
             band = self._bands.get(key)
-            if band is None:
-                band = self._raw(slice(by0, by1), slice(None))
-                self._bands[key] = band
-                while len(self._bands) > 4:
-                    self._bands.popitem(last=False)
-            else:
+            if band is not None:
                 self._bands.move_to_end(key)
-        return band[y0 - by0 : y1 - by0, x0:x1]
+                return band
+        band = self.plane.read(by0, by1, 0, self.raw_shape[1])
+        with self._lock:
+            if key not in self._bands:
+                self._bands[key] = band
+                self._band_bytes += band.nbytes
+                while self._band_bytes > BAND_CACHE_BYTES and len(self._bands) > 1:
+                    self._band_bytes -= self._bands.popitem(last=False)[1].nbytes
+        return band
+
+    def _read_banded(self, y0, y1, x0, x1):
+        b = self._band_rows
+        first, last = y0 // b, (y1 - 1) // b
+        if first == last:
+            by0 = first * b
+            return self._band(by0, min(self.raw_shape[0], by0 + b))[y0 - by0 : y1 - by0, x0:x1]
+        out = np.empty((y1 - y0, x1 - x0) + self.raw_shape[2:], self.raw_dtype)
+        for k in range(first, last + 1):
+            by0 = k * b
+            band = self._band(by0, min(self.raw_shape[0], by0 + b))
+            ya, yb = max(y0, by0), min(y1, by0 + band.shape[0])
+            out[ya - y0 : yb - y0] = band[ya - by0 : yb - by0, x0:x1]
+        return out
 
     def to_dask(self):
         import dask.array as da
 
-        if self._cache_whole or not hasattr(self.array, "chunks"):
-            chunk = (1024, 1024) + ((self.shape[2],) if len(self.shape) == 3 else ())
-            return da.from_array(_LazyWhole(self), chunks=chunk, asarray=False, fancy=False)
-        arr = da.from_zarr(self.array) if _is_zarr(self.array) else da.from_array(self.array)
-        arr = arr[tuple(slice(None) if i is None else i for i in self.index)]
-        kept = sorted(self._kept_axes())
-        order = [kept.index(a) for a in self._kept_axes()]
-        return arr.transpose(order) if order != sorted(order) else arr
+        if self.convert is None and not self._cache_whole:
+            direct = getattr(self.plane, "to_dask", lambda: None)()
+            if direct is not None:
+                return direct
+        chunks = self._chunk_shape or (1024, 1024)
+        cy, cx = (min(max(c, 256), 2048) for c in chunks)
+        chunk = (cy, cx) + ((self.shape[2],) if len(self.shape) == 3 else ())
+        return da.from_array(_LevelArray(self), chunks=chunk, asarray=False, fancy=False)
 
 
-class _LazyWhole:
-    """Array-like that decodes the whole level on first access (for dask)."""
+class _LevelArray:
+    """Array-like over a level's region reads (for dask)."""
 
     def __init__(self, source: _RegionSource):
         self.source = source
@@ -255,7 +370,13 @@ class _LazyWhole:
         self.ndim = len(source.shape)
 
     def __getitem__(self, key):
-        return self.source.whole()[key]
+        key = key if isinstance(key, tuple) else (key,)
+        ys, xs = key[0], key[1]
+        y0, y1, _ = ys.indices(self.shape[0])
+        x0, x1, _ = xs.indices(self.shape[1])
+        out = self.source.read(y0, y1, x0, x1) if (y1 > y0 and x1 > x0) else \
+            np.zeros((max(0, y1 - y0), max(0, x1 - x0)) + self.shape[2:], self.dtype)
+        return out[(slice(None), slice(None)) + tuple(key[2:])] if len(key) > 2 else out
 
 
 def _is_zarr(array) -> bool:
@@ -274,6 +395,13 @@ class SourceImage:
         ``"tiff"``, ``"zarr"`` or the Pillow format name (``"PNG"``, ``"JPEG"``...).
     notes : list of str
         Things the user should know (a plane picked from a stack, ...).
+    pixel_size : PixelSize or None
+        Physical size of a level-0 pixel in micrometres, and where it came
+        from (file metadata, or set with :meth:`set_pixel_size`); None when
+        the file does not say.
+    colour : str or None
+        The colour interpretation applied to the stored values (for example
+        ``"MinIsWhite: inverted"``); None when the values are shown as stored.
     """
 
     path: Path
@@ -282,6 +410,8 @@ class SourceImage:
     notes: list[str] = field(default_factory=list)
     _closers: list = field(default_factory=list, repr=False)
     _intensity: IntensityRange | None = field(default=None, repr=False)
+    pixel_size: PixelSize | None = None
+    colour: str | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -306,6 +436,15 @@ class SourceImage:
 
     def level_shape(self, level: int) -> tuple[int, ...]:
         return self._levels[level].shape
+
+    def set_pixel_size(self, um: float | tuple[float, float] | PixelSize | None,
+                       origin: str = "set by the user") -> None:
+        """Set or override the pixel size (``um``: micrometres, one value or ``(y, x)``)."""
+        if um is None or isinstance(um, PixelSize):
+            self.pixel_size = um
+            return
+        y, x = (um, um) if np.isscalar(um) else um
+        self.pixel_size = PixelSize.checked(float(x), float(y), origin)
 
     def enable_chunk_cache(self, max_bytes: int) -> None:
         """Cache decoded chunks of level 0 for overlapping reads (see ``_RegionSource``)."""
@@ -362,6 +501,8 @@ class SourceImage:
         if self._intensity is None:
             if self.dtype == np.uint8:
                 self._intensity = IntensityRange(0.0, 255.0, "uint8")
+            elif self.dtype == np.bool_:
+                self._intensity = IntensityRange(0.0, 1.0, "bilevel")
             else:
                 self._intensity = _range_for(self.sample(), self.dtype)
         return self._intensity
@@ -369,7 +510,9 @@ class SourceImage:
     def read_rgb(self, y: int, x: int, height: int, width: int) -> np.ndarray:
         """:meth:`read_region` converted to RGB uint8 by the documented rule."""
         region = self.read_region(y, x, height, width)
-        return to_rgb8(region, None if region.dtype == np.uint8 else self.intensity_range())
+        if region.dtype in (np.uint8, np.bool_):
+            return to_rgb8(region)
+        return to_rgb8(region, self.intensity_range())
 
     def close(self) -> None:
         for close in self._closers:
@@ -388,13 +531,16 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def open_image(path: str | Path) -> SourceImage:
+def open_image(path: str | Path, *, pixel_size: float | PixelSize | None = None) -> SourceImage:
     """Open an image lazily.
 
     Parameters
     ----------
     path : str or Path
-        A TIFF/BigTIFF/OME-TIFF file, a Zarr/OME-Zarr folder, or a file Pillow reads.
+        A TIFF/BigTIFF/OME-TIFF/SVS/NDPI file, a Zarr/OME-Zarr folder, or a
+        file Pillow reads.
+    pixel_size : float or PixelSize, optional
+        Pixel size in micrometres that overrides the file's (``--pixel-size``).
 
     Returns
     -------
@@ -404,15 +550,27 @@ def open_image(path: str | Path) -> SourceImage:
     ------
     ImageReadError
         One line naming the file and the problem (missing, a folder that is not
-        Zarr, empty, truncated, not an image, too large to decode whole, ...).
+        Zarr, empty, truncated, not an image, too large, ...).
     """
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"{path}: no such file or folder")
     if path.is_dir():
         if _looks_like_zarr(path):
-            return _open_zarr(path)
-        raise ImageReadError(f"{path}: is a folder, not an image (only Zarr folders can be opened)")
+            from .zarr_image import open_zarr
+
+            source = open_zarr(path)
+        else:
+            raise ImageReadError(
+                f"{path}: is a folder, not an image (only Zarr folders can be opened)")
+    else:
+        source = _open_file(path)
+    if pixel_size is not None:
+        source.set_pixel_size(pixel_size, "--pixel-size")
+    return source
+
+
+def _open_file(path: Path) -> SourceImage:
     try:
         size = path.stat().st_size
         with open(path, "rb") as fh:
@@ -422,18 +580,50 @@ def open_image(path: str | Path) -> SourceImage:
     if size == 0:
         raise ImageReadError(f"{path}: empty file (0 bytes)")
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return _open_tiff(path, size)
+        from .tiff import open_tiff
+
+        return open_tiff(path, size)
     if path.name.lower().endswith(TIFF_SUFFIXES):
         raise ImageReadError(f"{path}: not a TIFF file (the file's header is not a TIFF header)")
-    return _open_pil(path)
+    from .formats import slide_reader_for
+
+    other = slide_reader_for(path)
+    if other is not None:
+        return other(path)
+    from .raster import open_raster
+
+    return open_raster(path)
 
 
 def _looks_like_zarr(path: Path) -> bool:
     return any((path / n).exists() for n in ("zarr.json", ".zarray", ".zgroup"))
 
 
-def _reduce_axes(axes: str, shape: tuple[int, ...], path: Path, notes: list[str]):
-    """Map an axes string to (index template, channel axis, (y, x) axes)."""
+#: Axis letters that mean "not named by the file" (tifffile: Q unknown, I pages).
+UNNAMED_AXES = "QI"
+
+
+def unnamed_axes(shape: tuple[int, ...]) -> str:
+    """Axis letters for an array whose file does not name them (the module's rule).
+
+    The last two axes are ``Y, X``; a last axis of 3 or 4 entries after two
+    others is the colour axis ``S``; all leading axes are ``Q`` (unnamed).
+    """
+    n = len(shape)
+    if n < 2:
+        return "Q" * n
+    if n >= 3 and shape[-1] in (3, 4):
+        return "Q" * (n - 3) + "YXS"
+    return "Q" * (n - 2) + "YX"
+
+
+def reduce_axes(axes: str, shape: tuple[int, ...], path: Path, notes: list[str]):
+    """Map an axes string to ``(index template, channel axis, (y, x) axes)``.
+
+    ``axes`` has one letter per axis (upper or lower case); ``S`` (samples) or
+    ``C`` (channels) is the colour axis; other letters than ``Y``/``X`` are
+    reduced to their first plane, with a note.
+    """
     axes = axes.upper()
     if "Y" not in axes or "X" not in axes:
         raise ImageReadError(f"{path}: no Y/X axes in the image (axes {axes!r})")
@@ -448,197 +638,10 @@ def _reduce_axes(axes: str, shape: tuple[int, ...], path: Path, notes: list[str]
             if shape[i] > 1:
                 dropped.append(f"{a}={shape[i]}")
     if dropped:
-        notes.append(
-            f"{path.name}: {len(dropped)} extra axis/axes ({', '.join(dropped)}): "
-            "using the first plane only"
-        )
+        note = (f"{path.name}: {len(dropped)} extra axis/axes ({', '.join(dropped)}): "
+                "using the first plane only")
+        if any(a in UNNAMED_AXES for a in axes):
+            note += " (axes not named in the file: the last two are y, x)"
+        notes.append(note)
     cax = axes.index(chan) if chan else None
     return tuple(index), cax, (axes.index("Y"), axes.index("X"))
-
-
-def _open_tiff(path: Path, size: int) -> SourceImage:
-    import tifffile
-    import zarr
-
-    try:
-        tif = tifffile.TiffFile(path)
-    except Exception as exc:
-        raise ImageReadError(f"{path}: not a readable TIFF file ({_short(exc)})") from exc
-    try:
-        if not tif.series:
-            raise ImageReadError(f"{path}: the TIFF file holds no image")
-        series = tif.series[0]
-        for page in series.pages[:1]:
-            page = page.keyframe if hasattr(page, "keyframe") else page
-            ends = [o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=False) if c]
-            if ends and max(ends) > size:
-                raise ImageReadError(
-                    f"{path}: truncated TIFF: pixel data ends at byte {max(ends)} "
-                    f"but the file has {size} bytes"
-                )
-        notes: list[str] = []
-        if len(tif.series) > 1:
-            notes.append(f"{path.name}: {len(tif.series)} image series, using the first")
-        levels = []
-        for k, level in enumerate(series.levels):
-            arr = zarr.open(series.aszarr(level=k), mode="r")
-            index, cax, yx = _reduce_axes(level.axes, level.shape, path, notes if k == 0 else [])
-            levels.append(_RegionSource(arr, index, cax, yx))
-        if levels[0].dtype.kind not in "uif" and levels[0].dtype != np.bool_:
-            raise ImageReadError(f"{path}: unsupported pixel type {levels[0].dtype}")
-    except ImageReadError:
-        tif.close()
-        raise
-    except Exception as exc:
-        tif.close()
-        raise ImageReadError(f"{path}: cannot read TIFF structure ({_short(exc)})") from exc
-    return SourceImage(path, "tiff", levels, notes, [tif.close])
-
-
-def _open_zarr(path: Path) -> SourceImage:
-    import zarr
-
-    try:
-        node = zarr.open(str(path), mode="r")
-    except Exception as exc:
-        raise ImageReadError(f"{path}: cannot open Zarr ({_short(exc)})") from exc
-    notes: list[str] = []
-    if isinstance(node, zarr.Array):
-        arrays, axes = [node], None
-    else:
-        attrs = dict(node.attrs)
-        ms = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
-        if ms:
-            paths = [d["path"] for d in ms[0]["datasets"]]
-            ax = ms[0].get("axes")
-            axes = "".join(a["name"] if isinstance(a, dict) else a for a in ax) if ax else None
-        else:
-            paths = sorted(node.array_keys(), key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else k))
-            axes = None
-        if not paths:
-            raise ImageReadError(f"{path}: the Zarr group holds no arrays")
-        arrays = [node[p] for p in paths]
-    levels = []
-    for k, arr in enumerate(arrays):
-        ax = axes
-        if ax is None:
-            ax = {2: "YX", 3: "YXS" if arr.shape[-1] <= 4 else "CYX"}.get(arr.ndim)
-            if ax is None:
-                ax = "Q" * (arr.ndim - 3) + ("YXS" if arr.shape[-1] <= 4 else "CYX")
-        index, cax, yx = _reduce_axes(ax.replace("c", "C"), arr.shape, path, notes if k == 0 else [])
-        levels.append(_RegionSource(arr, index, cax, yx))
-    return SourceImage(path, "zarr", levels, notes)
-
-
-class _PilArray:
-    """Array-like over a Pillow image, decoded on first access."""
-
-    def __init__(self, path: Path, mode: str, size: tuple[int, int], bands: int, dtype,
-                 fmt: str | None = None):
-        self.path = path
-        self.mode = mode
-        self.format = fmt
-        self.shape = (size[1], size[0]) + ((bands,) if bands > 1 else ())
-        self.dtype = np.dtype(dtype)
-        self.ndim = len(self.shape)
-
-    def decode(self) -> np.ndarray:
-        from PIL import Image
-
-        if self.format == "PNG" and self.mode in _LIBPNG_MODES:
-            arr = self._decode_libpng()
-            if arr is not None:
-                return arr
-        try:
-            with Image.open(self.path) as im:
-                im.load()
-                im = _normalise_pil(im)
-                arr = np.asarray(im)
-        except Image.DecompressionBombError as exc:
-            raise ImageReadError(f"{self.path}: {_bomb_message()}") from exc
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise ImageReadError(f"{self.path}: cannot decode image ({_short(exc)})") from exc
-        if arr.shape != self.shape:
-            raise ImageReadError(f"{self.path}: decoded shape {arr.shape} != header {self.shape}")
-        return arr
-
-    def _decode_libpng(self) -> np.ndarray | None:
-        """PNG through libpng (imagecodecs): 2.4x faster than Pillow, the same pixels.
-
-        None when libpng fails or gives another layout than Pillow would (a
-        transparency key expanded to alpha, 16-bit RGB): Pillow decodes it then,
-        and reports a broken file its own way.
-        """
-        import imagecodecs
-
-        try:
-            arr = imagecodecs.png_decode(self.path.read_bytes())
-        except Exception:  # imagecodecs.PngError, OSError
-            return None
-        if arr.shape != self.shape or arr.dtype != self.dtype:
-            return None
-        return arr
-
-    def __getitem__(self, key):
-        return self.decode()[key]
-
-
-#: Pillow modes of PNGs that libpng decodes to the same array as Pillow (not palette, 1-bit, LA).
-_LIBPNG_MODES = ("L", "RGB", "RGBA", "I;16", "I;16B")
-
-
-def _bomb_message() -> str:
-    return (
-        "too many pixels to decode a PNG/JPEG whole safely (Pillow's decompression-bomb "
-        "guard); convert it to a tiled TIFF (e.g. with tifffile or vips) to read it by region"
-    )
-
-
-def _normalise_pil(im):
-    """Pillow modes -> arrays: the conversions Pillow itself defines."""
-    mode = im.mode
-    if mode in ("P", "PA"):
-        return im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB")
-    if mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
-        return im.convert("RGB")
-    if mode in ("1", "LA"):
-        return im.convert("L")
-    if mode.startswith("I;16"):
-        return im  # numpy gives uint16
-    return im
-
-
-_PIL_DTYPES = {"I": np.int32, "F": np.float32, "I;16": np.uint16, "I;16B": np.uint16,
-               "I;16L": np.uint16, "I;16N": np.uint16}
-_PIL_BANDS = {"L": 1, "1": 1, "LA": 1, "RGB": 3, "RGBA": 4, "RGBX": 3, "CMYK": 3, "YCbCr": 3,
-              "LAB": 3, "HSV": 3}
-
-
-def _open_pil(path: Path) -> SourceImage:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                mode, size, fmt = im.mode, im.size, im.format
-                n_frames = getattr(im, "n_frames", 1)
-                transparency = "transparency" in im.info
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageReadError(f"{path}: {_bomb_message()}") from exc
-    except UnidentifiedImageError as exc:
-        raise ImageReadError(f"{path}: not an image file Pillow can read") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageReadError(f"{path}: cannot read image header ({_short(exc)})") from exc
-    if mode in ("P", "PA"):
-        bands = 4 if (transparency or mode == "PA") else 3
-    else:
-        bands = _PIL_BANDS.get(mode, 1)
-    dtype = _PIL_DTYPES.get(mode, np.uint8)
-    notes = []
-    if n_frames > 1:
-        notes.append(f"{path.name}: {n_frames} frames, using the first")
-    arr = _PilArray(path, mode, size, bands, dtype, fmt)
-    index = (None, None, None) if bands > 1 else (None, None)
-    level = _RegionSource(arr, index, 2 if bands > 1 else None, (0, 1))  # no chunks: cached whole
-    return SourceImage(path, fmt or "image", [level], notes)

@@ -1,0 +1,420 @@
+"""PNG, JPEG and the other formats Pillow decodes: whole when small, streamed when large.
+
+These formats cannot be read by region. So:
+
+* an image whose decoded size is at most :data:`WHOLE_DECODE_MAX_BYTES` is
+  decoded once, on first access, and kept in memory while it is open;
+* a larger one is decoded once into a chunked Zarr store in the cache folder
+  (``$NAPARI_AXONS_CACHE/decoded``, else ``$XDG_CACHE_HOME/napari-axons/decoded``,
+  else ``~/.cache/napari-axons/decoded``; one entry per file, keyed by its path,
+  size and modification time) and read by region from there. A non-interlaced
+  PNG is decoded band by band (:func:`png_bands`): memory holds one band of
+  rows, whatever the image size. Interlaced PNGs, JPEG and other formats are
+  decoded whole once (peak memory about the decoded size), then cached.
+
+Pixels are exactly what Pillow gives for the whole image (palette -> RGB or
+RGBA, 1-bit -> L, CMYK/YCbCr -> RGB, LA -> L, 16-bit gray as uint16), in both
+cases; ``tests/core/test_raster.py`` checks it.
+
+Size limit: Pillow refuses images over 179 megapixels (its decompression-bomb
+guard). Here the limit is :data:`DEFAULT_MAX_PIXELS` (4295 megapixels, more
+than any JPEG can hold), changed with ``max_pixels`` / ``--max-pixels`` /
+``$NAPARI_AXONS_MAX_PIXELS`` (0: none).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import struct
+import threading
+import warnings
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .io import ImageReadError, SourceImage, ZarrPlane, _RegionSource, _short
+
+__all__ = ["open_raster", "png_bands", "WHOLE_DECODE_MAX_BYTES", "DEFAULT_MAX_PIXELS",
+           "decoded_cache_dir"]
+
+#: Images decoding to more bytes than this are decoded into the on-disk cache.
+WHOLE_DECODE_MAX_BYTES = 256 * 2**20
+#: Default most pixels of a PNG/JPEG (see the module docstring).
+DEFAULT_MAX_PIXELS = 2**32
+#: Raw bytes per band when streaming a PNG.
+BAND_BYTES = 32 * 2**20
+_CACHE_FORMAT = "napari-axons-decoded/1"
+_open_lock = threading.Lock()
+_build_lock = threading.Lock()
+
+_PIL_DTYPES = {"I": np.int32, "F": np.float32, "I;16": np.uint16, "I;16B": np.uint16,
+               "I;16L": np.uint16, "I;16N": np.uint16}
+_PIL_BANDS = {"L": 1, "1": 1, "LA": 1, "RGB": 3, "RGBA": 4, "RGBX": 3, "CMYK": 3, "YCbCr": 3,
+              "LAB": 3, "HSV": 3}
+#: Pillow modes of PNGs that libpng decodes to the same array as Pillow (not palette, 1-bit, LA).
+_LIBPNG_MODES = ("L", "RGB", "RGBA", "I;16", "I;16B")
+
+
+def max_pixels_default() -> int:
+    """The size limit in force: ``$NAPARI_AXONS_MAX_PIXELS`` or :data:`DEFAULT_MAX_PIXELS`."""
+    env = os.environ.get("NAPARI_AXONS_MAX_PIXELS", "").strip()
+    if env:
+        try:
+            return int(float(env))
+        except ValueError:
+            pass
+    return DEFAULT_MAX_PIXELS
+
+
+def decoded_cache_dir() -> Path:
+    """The folder holding decoded PNG/JPEG stores (see the module docstring)."""
+    root = os.environ.get("NAPARI_AXONS_CACHE")
+    if root:
+        return Path(root) / "decoded"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "napari-axons" / "decoded"
+
+
+def _normalise_pil(im):
+    """Pillow modes -> arrays: the conversions Pillow itself defines."""
+    mode = im.mode
+    if mode in ("P", "PA"):
+        return im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB")
+    if mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+        return im.convert("RGB")
+    if mode in ("1", "LA"):
+        return im.convert("L")
+    return im
+
+
+def _pil_array(im) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no stray warnings for valid files (docs/errors.md)
+        im.load()
+        return np.asarray(_normalise_pil(im))
+
+
+class _PilPlane:
+    """A Pillow image decoded whole on first access (no chunks: cached whole)."""
+
+    chunks = None
+
+    def __init__(self, path: Path, mode: str, shape: tuple, dtype, fmt: str | None):
+        self.path = path
+        self.mode = mode
+        self.format = fmt
+        self.shape = shape
+        self.dtype = np.dtype(dtype)
+
+    def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        return self.decode()[y0:y1, x0:x1]
+
+    def decode(self) -> np.ndarray:
+        from PIL import Image
+
+        if self.format == "PNG" and self.mode in _LIBPNG_MODES:
+            arr = self._decode_libpng()
+            if arr is not None:
+                return arr
+        try:
+            with _unguarded(), Image.open(self.path) as im:
+                arr = _pil_array(im)
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageReadError(f"{self.path}: cannot decode image ({_short(exc)})") from exc
+        if arr.shape != self.shape:
+            raise ImageReadError(f"{self.path}: decoded shape {arr.shape} != header {self.shape}")
+        return arr
+
+    def _decode_libpng(self) -> np.ndarray | None:
+        """PNG through libpng (imagecodecs): 2.4x faster than Pillow, the same pixels.
+
+        None when libpng fails or gives another layout than Pillow would (a
+        transparency key expanded to alpha, 16-bit RGB): Pillow decodes it then,
+        and reports a broken file its own way.
+        """
+        import imagecodecs
+
+        try:
+            arr = imagecodecs.png_decode(self.path.read_bytes())
+        except Exception:  # imagecodecs.PngError, OSError
+            return None
+        if arr.shape != self.shape or arr.dtype != self.dtype:
+            return None
+        return arr
+
+
+class _unguarded:
+    """Pillow's decompression-bomb guard off while opening (our own limit applies)."""
+
+    def __enter__(self):
+        from PIL import Image
+
+        _open_lock.acquire()
+        self.saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        return self
+
+    def __exit__(self, *exc):
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = self.saved
+        _open_lock.release()
+
+
+def _too_large(path: Path, w: int, h: int, limit: int) -> ImageReadError:
+    return ImageReadError(
+        f"{path}: {w} x {h} is {w * h / 1e6:.0f} megapixels, more than the limit of "
+        f"{limit / 1e6:.0f} megapixels for PNG/JPEG images (a guard against decompression "
+        "bombs); if the file is trusted, raise it with --max-pixels N (0: no limit)"
+    )
+
+
+def open_raster(path: Path, *, max_pixels: int | None = None) -> SourceImage:
+    """Open a PNG, JPEG or other Pillow image lazily (see the module docstring).
+
+    Raises
+    ------
+    ImageReadError
+        Not an image, unreadable header, or more pixels than ``max_pixels``.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    limit = max_pixels_default() if max_pixels is None else int(max_pixels)
+    try:
+        with _unguarded(), Image.open(path) as im:
+            mode, size, fmt = im.mode, im.size, im.format
+            n_frames = getattr(im, "n_frames", 1)
+            transparency = "transparency" in im.info
+            interlaced = bool(im.info.get("interlace"))
+            dpi = im.info.get("dpi")
+    except UnidentifiedImageError as exc:
+        raise ImageReadError(f"{path}: not an image file Pillow can read") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(f"{path}: cannot read image header ({_short(exc)})") from exc
+    w, h = size
+    if limit and w * h > limit:
+        raise _too_large(path, w, h, limit)
+    if mode in ("P", "PA"):
+        bands = 4 if (transparency or mode == "PA") else 3
+    else:
+        bands = _PIL_BANDS.get(mode, 1)
+    dtype = np.dtype(_PIL_DTYPES.get(mode, np.uint8))
+    shape = (h, w) + ((bands,) if bands > 1 else ())
+    notes = []
+    if n_frames > 1:
+        notes.append(f"{path.name}: {n_frames} frames, using the first")
+    nbytes = w * h * bands * dtype.itemsize
+    closers = []
+    if nbytes <= WHOLE_DECODE_MAX_BYTES:
+        plane = _PilPlane(path, mode, shape, dtype, fmt)
+    else:
+        array = _cached_decode(path, shape, dtype, fmt, interlaced, mode)
+        index = (None, None, None) if bands > 1 else (None, None)
+        plane = ZarrPlane(array, index, 2 if bands > 1 else None, (0, 1))
+    source = SourceImage(path, fmt or "image", [_RegionSource(plane)], notes, closers)
+    source.pixel_size = _dpi_pixel_size(dpi, fmt)
+    return source
+
+
+def _dpi_pixel_size(dpi, fmt):
+    from .pixel_size import from_resolution
+
+    if not dpi or fmt != "PNG":  # PNG pHYs in pixels per metre; JPEG densities are not read
+        return None
+    try:
+        xres, yres = (float(v) for v in dpi)
+    except (TypeError, ValueError):
+        return None
+    return from_resolution(xres, yres, 25400.0, "PNG pHYs")
+
+
+# -- the on-disk cache for large PNG/JPEG ------------------------------------
+def _fingerprint(path: Path, shape, dtype) -> str:
+    st = path.stat()
+    h = hashlib.blake2b(digest_size=12)
+    for part in (_CACHE_FORMAT, str(path.resolve()), st.st_size, st.st_mtime_ns, shape, str(dtype)):
+        h.update(repr(part).encode())
+    return h.hexdigest()
+
+
+def _cached_decode(path: Path, shape: tuple, dtype, fmt, interlaced: bool, mode: str):
+    import zarr
+
+    root = decoded_cache_dir()
+    folder = root / f"{_fingerprint(path, shape, dtype)}.zarr"
+    with _build_lock:
+        array = _open_cached(folder, shape)
+        if array is not None:
+            return array
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = root / f".tmp-{folder.name}-{os.getpid()}-{threading.get_ident()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            _check_space(path, root, shape, dtype)
+            group = zarr.open_group(str(tmp), mode="w")
+            group.attrs.update({"format": _CACHE_FORMAT, "source": str(path)})
+            arr = group.create_array("0", shape=shape, dtype=dtype, fill_value=0,
+                                     chunks=(512, 512) + shape[2:])
+            if fmt == "PNG" and not interlaced:
+                for y0, band in png_bands(path):
+                    if band.shape[1:] != shape[1:] or y0 + band.shape[0] > shape[0]:
+                        raise ImageReadError(f"{path}: decoded band {band.shape} != header {shape}")
+                    arr[y0 : y0 + band.shape[0]] = band
+            else:
+                arr[...] = _PilPlane(path, mode, shape, dtype, fmt).decode()
+            group.attrs["complete"] = True
+            shutil.rmtree(folder, ignore_errors=True)  # an incomplete or stale entry
+            os.replace(tmp, folder)
+        except ImageReadError:
+            raise
+        except (OSError, ValueError, zlib.error, struct.error) as exc:
+            raise ImageReadError(f"{path}: cannot decode image ({_short(exc)})") from exc
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        array = _open_cached(folder, shape)
+        if array is None:
+            raise ImageReadError(f"{path}: the decoded copy in {folder} cannot be read back")
+        return array
+
+
+def _open_cached(folder: Path, shape):
+    import zarr
+
+    if not folder.exists():
+        return None
+    try:
+        group = zarr.open_group(str(folder), mode="r")
+        if group.attrs.get("format") != _CACHE_FORMAT or not group.attrs.get("complete"):
+            return None
+        arr = group["0"]
+        return arr if tuple(arr.shape) == tuple(shape) else None
+    except Exception:  # an unreadable cache entry is rebuilt, never fatal
+        return None
+
+
+def _check_space(path: Path, root: Path, shape, dtype) -> None:
+    need = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    free = shutil.disk_usage(root).free
+    if free < need:
+        raise ImageReadError(
+            f"{path}: decoding it needs up to {need / 2**30:.1f} GiB in the cache folder {root}, "
+            f"which has {free / 2**30:.1f} GiB free; set NAPARI_AXONS_CACHE to a larger disk"
+        )
+
+
+# -- streaming PNG -----------------------------------------------------------
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+#: (colour type, bit depth) of a stand-in PNG that unfilters rows to their raw bytes, by bpp.
+_RAW_STANDIN = {1: (0, 8), 2: (4, 8), 3: (2, 8), 4: (6, 8), 6: (2, 16), 8: (6, 16)}
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _ihdr(width: int, height: int, depth: int, ctype: int) -> bytes:
+    return _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, ctype, 0, 0, 0))
+
+
+def png_bands(path: Path, band_bytes: int = BAND_BYTES) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode a non-interlaced PNG band by band: ``(first row, pixels)`` pairs.
+
+    Memory holds one band (about ``band_bytes`` of raw rows). The IDAT stream
+    is inflated incrementally; each band's filtered rows are unfiltered by
+    libpng through a stand-in PNG of the same bytes per pixel (its first row
+    the previous band's last raw row, unfiltered), then turned into pixels by
+    Pillow exactly as for the whole file.
+
+    Raises
+    ------
+    ImageReadError
+        Not a PNG, interlaced, or truncated / corrupt data.
+    """
+    import imagecodecs
+    from PIL import Image
+
+    with open(path, "rb") as fh:
+        if fh.read(8) != _PNG_SIG:
+            raise ImageReadError(f"{path}: not a PNG file")
+        header = []
+        ihdr = None
+        inflate = zlib.decompressobj()
+        pending = bytearray()
+        prev_raw = None
+        y = 0
+        band_rows = row_bytes = height = None
+
+        def emit(rows: bytes, n: int):
+            nonlocal prev_raw, y
+            lead = b"" if prev_raw is None else b"\x00" + prev_raw
+            raw_png = (_PNG_SIG + _ihdr(standin_w, n + (prev_raw is not None), *standin)
+                       + _chunk(b"IDAT", zlib.compress(lead + rows, 0)) + _chunk(b"IEND", b""))
+            raw = imagecodecs.png_decode(raw_png)
+            if raw.dtype == np.uint16:
+                raw = raw.astype(">u2")
+            raw = np.ascontiguousarray(raw).view(np.uint8).reshape(raw.shape[0], -1)
+            if prev_raw is not None:
+                raw = raw[1:]
+            prev_raw = raw[-1].tobytes()
+            body = np.concatenate([np.zeros((n, 1), np.uint8), raw], axis=1).tobytes()
+            plain = b"".join(header) + _chunk(b"IDAT", zlib.compress(body, 0)) + _chunk(b"IEND", b"")
+            head = _PNG_SIG + _ihdr(width, n, depth, ctype)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import io as _io
+
+                with Image.open(_io.BytesIO(head + plain)) as im:
+                    pixels = _pil_array(im)
+            out = (y, pixels)
+            y += n
+            return out
+
+        while True:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise ImageReadError(f"{path}: truncated PNG (no IEND; {y} of {height} rows)")
+            length, kind = struct.unpack(">I4s", head)
+            data = fh.read(length)
+            fh.read(4)  # CRC
+            if len(data) < length:
+                raise ImageReadError(f"{path}: truncated PNG ({y} of {height} rows)")
+            if kind == b"IHDR":
+                width, height, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", data[:13])
+                if interlace:
+                    raise ImageReadError(f"{path}: interlaced PNG cannot be decoded by rows")
+                bits = _CHANNELS[ctype] * depth
+                row_bytes = (width * bits + 7) // 8
+                bpp = max(1, bits // 8)
+                standin = _RAW_STANDIN[bpp]
+                standin_w = row_bytes // bpp  # the stand-in has bpp bytes per pixel
+                band_rows = max(16, band_bytes // (row_bytes + 1))
+                ihdr = True
+            elif kind == b"IDAT":
+                if ihdr is None:
+                    raise ImageReadError(f"{path}: corrupt PNG (IDAT before IHDR)")
+                buf = data
+                while buf:
+                    pending += inflate.decompress(buf, 1 << 24)
+                    buf = inflate.unconsumed_tail
+                    while len(pending) >= band_rows * (row_bytes + 1) and y < height:
+                        n = min(band_rows, height - y)
+                        size = n * (row_bytes + 1)
+                        yield emit(bytes(pending[:size]), n)
+                        del pending[:size]
+            elif kind == b"IEND":
+                pending += inflate.flush()
+                while y < height:
+                    n = min(band_rows, height - y)
+                    size = n * (row_bytes + 1)
+                    if len(pending) < size:
+                        raise ImageReadError(f"{path}: truncated PNG data ({y} of {height} rows)")
+                    yield emit(bytes(pending[:size]), n)
+                    del pending[:size]
+                return
+            elif kind in (b"PLTE", b"tRNS") and ihdr is not None:
+                header.append(_chunk(kind, data))  # what Pillow needs to give the same pixels
