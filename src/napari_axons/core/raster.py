@@ -352,7 +352,7 @@ def png_bands(path: Path, band_bytes: int = BAND_BYTES) -> Iterator[tuple[int, n
         def emit(rows: bytes, n: int):
             nonlocal prev_raw, y
             lead = b"" if prev_raw is None else b"\x00" + prev_raw
-            raw_png = (_PNG_SIG + _ihdr(standin_w, n + (prev_raw is not None), *standin)
+            raw_png = (_PNG_SIG + _ihdr(standin_w, n + (prev_raw is not None), standin[1], standin[0])
                        + _chunk(b"IDAT", zlib.compress(lead + rows, 0)) + _chunk(b"IEND", b""))
             raw = imagecodecs.png_decode(raw_png)
             if raw.dtype == np.uint16:
