@@ -42,17 +42,18 @@ def one_strip_tiff(side: int) -> Path:
         return path
     DATA.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    band = 512
-    x = np.arange(side, dtype=np.uint32)
-
-    def bands():
-        for y0 in range(0, side, band):
-            y = np.arange(y0, min(side, y0 + band), dtype=np.uint32)[:, None]
-            yield np.dstack([(x + y) % 256, (x * 3 + y) % 251, (y * 5) % 241]).astype(np.uint8)
-
-    # rowsperstrip = side: a single strip, as ImageJ writes uncompressed images
-    tifffile.imwrite(tmp, bands(), shape=(side, side, 3), dtype=np.uint8, photometric="rgb",
-                     rowsperstrip=side, bigtiff=True)
+    # rowsperstrip = side: a single strip, as ImageJ writes uncompressed images; filled band
+    # by band through a memory map of the file
+    out = tifffile.memmap(tmp, shape=(side, side, 3), dtype=np.uint8, photometric="rgb",
+                          rowsperstrip=side, bigtiff=True)
+    x = np.arange(side, dtype=np.uint32)[None, :]
+    for y0 in range(0, side, 512):
+        y = np.arange(y0, min(side, y0 + 512), dtype=np.uint32)[:, None]
+        out[y0 : y0 + y.shape[0], :, 0] = (x + y) % 256
+        out[y0 : y0 + y.shape[0], :, 1] = (x * 3 + y) % 251
+        out[y0 : y0 + y.shape[0], :, 2] = (y * 5) % 241
+        out.flush()
+    del out
     tmp.replace(path)
     return path
 

@@ -119,7 +119,8 @@ def test_png_above_pillows_guard_is_tiled_without_warnings(tmp_path, monkeypatch
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
                          env={**__import__("os").environ, "NAPARI_AXONS_CACHE": str(cache)})
     assert run.returncode == 0, run.stderr
-    assert run.stderr == ""
+    # nothing but the progress lines: no Pillow DecompressionBombWarning, libpng or numpy warning
+    assert [line for line in run.stderr.splitlines() if not line.startswith("tiling: ")] == []
     tile = np.asarray(Image.open(out / "huge_tile_0000.png"))
     np.testing.assert_array_equal(tile[..., 0], ((np.arange(512)[None, :] + np.arange(512)[:, None])
                                                  % 251).astype(np.uint8))
