@@ -7,6 +7,7 @@ sample  write a synthetic image (axons or myelinated) and its ground truth
 view    open napari with the napari-axons widget docked
 export-geojson  an export's objects as QuPath GeoJSON (whole slide, full-resolution pixels)
 export-coco     COCO instance annotations over an export's tiles
+export-ome-zarr an export's masks as OME-Zarr (NGFF) labels of its image
 """
 
 from __future__ import annotations
@@ -281,9 +282,35 @@ def _add_format_commands(sub) -> None:
     coco.add_argument("export", metavar="EXPORT_DIR", help="an export folder (or its manifest.json)")
     coco.add_argument("-o", "--output", required=True, metavar="OUT.json",
                       help="the COCO file; file_name entries are relative to EXPORT_DIR")
+    ngff = _add_command(
+        sub, "export-ome-zarr", _cmd_export_ome_zarr,
+        help="write an export's masks as OME-Zarr labels of its image",
+        description="Write the masks of an export as an NGFF image-label group IMAGE/labels/NAME "
+                    "of an OME-Zarr image (by default the export's source): one level per image "
+                    "level, the image's pixel size, colours and class names from the class "
+                    "table. napari-ome-zarr shows them. Needs ome-zarr "
+                    "(pip install 'napari-axons[formats]').")
+    ngff.add_argument("export", metavar="EXPORT_DIR", help="an export folder (or its manifest.json)")
+    ngff.add_argument("--to", default=None, metavar="IMAGE.zarr",
+                      help="the OME-Zarr image (default: the export's source image)")
+    ngff.add_argument("--name", default="napari-axons", help="label group name (default: napari-axons)")
+    ngff.add_argument("--image", default=None, metavar="BASE",
+                      help="which image of the export (needed when it has several)")
 
 
 # --------------------------------------------------------------------------- running
+
+
+def _cmd_export_ome_zarr(args) -> int:
+    from .core.ngff_labels import export_ngff_labels, read_ngff_labels
+
+    start = time.perf_counter()
+    path = export_ngff_labels(args.export, args.to, name=args.name, base=args.image)
+    labels = read_ngff_labels(path.parent.parent, args.name)
+    print(f"labels written to {path} ({len(labels.levels)} levels, "
+          f"{labels.levels[0].shape[1]} x {labels.levels[0].shape[0]} pixels) in "
+          f"{time.perf_counter() - start:.1f} s")
+    return 0
 
 
 def _cmd_export_coco(args) -> int:

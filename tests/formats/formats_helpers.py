@@ -30,13 +30,16 @@ def discs(shape, seed=0, n=25, holes=True):
     return m.astype(np.uint8)
 
 
-def make_export(tmp_path, truth, *, downsample=1, tile_size=256, name="slide", classes=None):
+def make_export(tmp_path, truth, *, downsample=1, tile_size=256, name="slide", classes=None,
+                source=None):
     """Tile an RGB image of ``truth``'s shape (times ``downsample``) with ``truth`` as masks."""
     h, w = truth.shape
     img = np.zeros((h * downsample, w * downsample, 3), np.uint8)
     img[..., 0] = 90
-    src = tmp_path / f"{name}.tif"
-    tifffile.imwrite(src, img, photometric="rgb")
+    src = source
+    if src is None:
+        src = tmp_path / f"{name}.tif"
+        tifffile.imwrite(src, img, photometric="rgb")
 
     def mask_reader(plan, box):
         m = np.zeros((box.height, box.width), np.uint8)

@@ -188,6 +188,8 @@ def sampled_file_hash(path: Path, *, block: int = 1 << 20, n_blocks: int = 16) -
     h = hashlib.blake2b(digest_size=16)
     if path.is_dir():
         for meta in sorted(path.rglob("*")):
+            if meta.relative_to(path).parts[:1] == ("labels",):
+                continue  # OME-Zarr labels written next to the image do not change the image
             if meta.name in ("zarr.json", ".zarray", ".zattrs", ".zgroup"):
                 h.update(str(meta.relative_to(path)).encode())
                 h.update(meta.read_bytes())
