@@ -10,8 +10,13 @@ returns gives:
   (in napari in the background: the window stays responsive, the image shows
   at once and its overview fills in as the build goes);
 * an export folder, its ``manifest.json``, or one ``*__labels.json``: the image
-  and a ``uint8`` labels layer (1 = foreground) read by
-  :func:`napari_axons.core.readback.read_export`.
+  and ONE ``uint8`` labels layer of class indices (0 background, ``k`` class
+  ``k``; 1 = foreground for a one-class export) read by
+  :func:`napari_axons.core.readback.read_export`. The class table (the
+  manifest's, or the label classes in order of first appearance, plus any the
+  files add) gives the layer's colours (``colormap``) and is kept in
+  ``metadata["napari_axons"]["classes"]`` (:meth:`ClassTable.to_json`), where
+  the plugin's writer finds it again.
 
 napari picks its own (eager) reader for TIFF/PNG unless told otherwise; use
 ``viewer.open(path, plugin="napari-axons")`` or choose the plugin in the dialog.
@@ -220,9 +225,11 @@ def read_export_layers(path) -> list[tuple]:
         if img.labels is not None:
             tr = img.labels_transform()
             meta = {"name": f"{img.base} labels",
+                    "colormap": img.classes.napari_colormap(),
                     "metadata": {"napari_axons": {**info, "origin": list(img.origin),
                                                   "working_shape": list(img.shape),
-                                                  "scale": list(img.scale)}}}
+                                                  "scale": list(img.scale),
+                                                  "classes": img.classes.to_json()}}}
             if tr["scale"] != (1.0, 1.0):
                 meta["scale"] = tr["scale"]
             if any(tr["translate"]):

@@ -1,13 +1,21 @@
 """npe2 writers: a Labels layer as a Django-Labeller file; image + labels as an export.
 
+Classes: a Labels layer that carries a class table in
+``metadata["napari_axons"]["classes"]`` (as the plugin's reader and widget
+give it: :meth:`~napari_axons.core.classes.ClassTable.to_json`) holds class
+indices: value ``k`` is class ``k`` of that table, and every polygon written
+carries its class's name in ``label_class``. A value the table does not name
+is refused (one line; nothing is written). A layer without a table is one
+class: every nonzero pixel is foreground, ``label_class`` from
+``metadata["napari_axons"]["label_class"]`` (default ``"axon"``), as before
+classes existed.
+
 ``write_labels_json``
-    One tile-sized Labels layer -> one ``__labels.json``. Every nonzero pixel
-    is foreground (all label values are one class, ``label_class`` from the
-    layer's ``metadata["napari_axons"]["label_class"]``, default ``"axon"``),
-    one polygon label per 8-connected component, pixel exact
-    (:func:`napari_axons.core.polygons.mask_to_labels`). Coordinates are the
-    layer's data pixels; a layer placed with ``translate`` records its origin
-    in the document's ``tile`` block.
+    One tile-sized Labels layer -> one ``__labels.json``: one polygon label per
+    8-connected component per class, pixel exact
+    (:func:`napari_axons.core.class_masks.class_map_to_labels`). Coordinates
+    are the layer's data pixels; a layer placed with ``translate`` records its
+    origin in the document's ``tile`` block.
 
 ``write_export``
     An image layer and (optionally) a Labels layer -> an export folder in the
@@ -51,6 +59,37 @@ def _axons_meta(meta: dict) -> dict:
     return info if isinstance(info, dict) else {}
 
 
+def _layer_classes(arr: np.ndarray, meta: dict, where: str):
+    """``(class table, class map)`` of a Labels layer's data; see the module docstring.
+
+    Raises
+    ------
+    ValueError
+        A malformed table, or a value the table does not name (one line naming
+        ``where`` and the value).
+    """
+    from .core.classes import ClassTable, ClassTableError
+
+    info = _axons_meta(meta)
+    entries = info.get("classes")
+    if entries is None:  # one class, as before classes existed
+        table = ClassTable.from_names([info.get("label_class", "axon")])
+        return table, np.asarray(arr != 0, dtype=np.uint8)
+    try:
+        table = ClassTable.from_json(entries, where=f"{where}: the layer's class table")
+    except ClassTableError as exc:
+        raise ValueError(str(exc)) from None
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi > table.n_foreground:
+            bad = lo if lo < 0 else hi
+            raise ValueError(
+                f"{where}: the labels layer holds value {bad}, which its class table does not "
+                f"name (classes 1-{table.n_foreground}: {', '.join(table.foreground)}); "
+                "nothing written")
+    return table, arr.astype(np.uint8, copy=False)
+
+
 def write_labels_json(path: str, data, meta: dict) -> list[str]:
     """Write a 2D Labels layer as a Django-Labeller ``__labels.json``.
 
@@ -61,7 +100,8 @@ def write_labels_json(path: str, data, meta: dict) -> list[str]:
         ``<stem>__labels.json`` annotates ``<stem>.png``; any other
         ``<name>.json`` annotates ``<name>.png``.
     data : array_like
-        ``(rows, columns)`` integer labels; nonzero is foreground.
+        ``(rows, columns)`` integer labels: class indices when the layer has a
+        class table, else nonzero is foreground.
     meta : dict
         The layer's attributes (``name``, ``translate``, ``metadata``, ...).
 
@@ -73,10 +113,12 @@ def write_labels_json(path: str, data, meta: dict) -> list[str]:
     Raises
     ------
     ValueError
-        When the layer is not 2D.
+        When the layer is not 2D, or holds a value its class table does not
+        name (nothing is written).
     """
+    from .core.class_masks import class_map_to_labels
     from .core.export import atomic_write_bytes
-    from .core.polygons import dumps_labels, labels_document, mask_to_labels
+    from .core.polygons import dumps_labels, labels_document
 
     arr = _plain_array(data)
     if arr.ndim != 2:
@@ -88,12 +130,9 @@ def write_labels_json(path: str, data, meta: dict) -> list[str]:
         image_filename = name[: -len(LABELS_SUFFIX)] + ".png"
     else:
         image_filename = (name[: -len(".json")] if name.endswith(".json") else name) + ".png"
-    info = _axons_meta(meta)
-    label_class = info.get("label_class", "axon")
-    mask = np.asarray(arr != 0, dtype=np.uint8)
+    table, class_map = _layer_classes(arr, meta, str(target))
     stem = image_filename[: -len(".png")]
-    labels = mask_to_labels(mask, label_class=label_class, source="manual",
-                            id_prefix=f"{stem}-")
+    labels = class_map_to_labels(class_map, table, source="manual", id_prefix=f"{stem}-")
     tile = None
     translate = [float(v) for v in (meta or {}).get("translate", ())][-2:]
     if any(translate):
@@ -171,6 +210,7 @@ def write_export(path: str, layer_data: list[tuple]) -> list[str]:
             if labels.ndim != 2:
                 raise ValueError(f"the labels layer must be 2D (shape {labels.shape})")
             lab_meta = labels_ld[1] or {}
+            table, labels = _layer_classes(labels, lab_meta, str(path))
             i_scale, i_tr = _vec(img_meta, "scale", 1.0), _vec(img_meta, "translate", 0.0)
             l_scale, l_tr = _vec(lab_meta, "scale", 1.0), _vec(lab_meta, "translate", 0.0)
             factors = [ls / s for ls, s in zip(l_scale, i_scale, strict=True)]
@@ -178,7 +218,8 @@ def write_export(path: str, layer_data: list[tuple]) -> list[str]:
             if f < 1 or any(abs(fa - f) > 1e-6 for fa in factors):
                 raise ValueError(f"the labels layer's scale {l_scale} is not a whole multiple of "
                                  f"the image's {i_scale}")
-            options = ExportOptions(downsample=f)
+            options = ExportOptions(downsample=f, classes=table if "classes" in
+                                    _axons_meta(lab_meta) else None)
             # working pixel i is centred on image pixel i * f + (f - 1) / 2
             offset = []
             for ls, lt, s, it in zip(l_scale, l_tr, i_scale, i_tr, strict=True):
@@ -196,7 +237,7 @@ def write_export(path: str, layer_data: list[tuple]) -> list[str]:
                 x1 = min(box.x + box.width, ox + labels.shape[1])
                 if y1 > y0 and x1 > x0:
                     out[y0 - box.y : y1 - box.y, x0 - box.x : x1 - box.x] = (
-                        labels[y0 - oy : y1 - oy, x0 - ox : x1 - ox] != 0)
+                        labels[y0 - oy : y1 - oy, x0 - ox : x1 - ox])
                 return out
 
             probe = ExportJob([src], path, options)

@@ -240,3 +240,112 @@ def test_single_labels_file_without_image_and_bad_names(tmp_path):
     with pytest.raises(LabelFileError, match="malformed JSON"):
         read_export(p)
     shutil.rmtree(tmp_path / "nothing", ignore_errors=True)
+
+
+# -- classes -----------------------------------------------------------------------------------
+
+def _class_truth(shape, seed):
+    """Axons (1) in myelin rings (2), and a third class (3) of specks."""
+    from skimage.draw import disk
+
+    rng = np.random.default_rng(seed)
+    m = np.zeros(shape, np.uint8)
+    for _ in range(30):
+        c = tuple(rng.integers(0, s) for s in shape)
+        r = int(rng.integers(4, 30))
+        m[disk(c, r + 5, shape=shape)] = 2
+        m[disk(c, r, shape=shape)] = 1
+    m[rng.random(shape) < 0.001] = 3
+    return m
+
+
+@pytest.fixture
+def exported_classes(tmp_path, rgb_image):
+    from napari_axons.core.classes import ClassTable
+
+    table = ClassTable.from_names(["axon", "myelin", "node"])
+    src = tmp_path / "slide.tif"
+    tifffile.imwrite(src, rgb_image(700, 1000), photometric="rgb")
+    truth = _class_truth((700, 1000), seed=5)
+
+    def mask_reader(plan, box):
+        m = np.zeros((box.height, box.width), np.uint8)
+        ys, xs = box.valid_slices(700, 1000)
+        m[ys, xs] = truth[box.y + ys.start : box.y + ys.stop, box.x + xs.start : box.x + xs.stop]
+        return m
+
+    out = tmp_path / "out"
+    job = ExportJob([src], out, ExportOptions(tile_size=256, threads=2, classes=table),
+                    mask_reader=mask_reader)
+    try:
+        list(job.run())
+    finally:
+        job.close()
+    return table, truth, out
+
+
+def test_export_with_classes_reads_back_as_one_class_map(exported_classes):
+    table, truth, out = exported_classes
+    contents = read_export(out)
+    assert contents.warnings == []
+    [im] = contents.images
+    assert im.classes == table
+    np.testing.assert_array_equal(im.labels, truth)
+    layers = napari_get_reader(str(out))(str(out))
+    [(lab, meta, _)] = [ld for ld in layers if ld[2] == "labels"]
+    np.testing.assert_array_equal(lab, truth)
+    assert meta["colormap"] == table.napari_colormap()
+    assert meta["metadata"]["napari_axons"]["classes"] == table.to_json()
+    # tile by tile, as the widget loads them
+    [listed] = list_exported_tiles(out)
+    assert listed.classes == table
+    for t, mask in iter_tile_masks(listed.tiles, [], listed.classes):
+        np.testing.assert_array_equal(mask, truth[t.y : t.y + t.height, t.x : t.x + t.width])
+
+
+def test_palette_mask_fallback_gives_class_indices(exported_classes):
+    table, truth, out = exported_classes
+    for f in out.glob("*__labels.json"):
+        f.unlink()
+    [im] = read_export(out, use_source=False).images
+    assert im.classes == table
+    np.testing.assert_array_equal(im.labels, truth)
+
+
+def test_label_class_not_in_the_manifest_is_added_with_a_warning(exported_classes):
+    table, truth, out = exported_classes
+    path = out / "slide_tile_0005__labels.json"
+    doc = json.loads(path.read_text())
+    renamed = next(lab for lab in doc["labels"] if lab["label_class"] == "myelin")
+    renamed["label_class"] = "Myelin"  # a near-miss is its own class, never merged
+    path.write_text(json.dumps(doc))
+    contents = read_export(out)
+    assert contents.warnings == [f"{path}: label class 'Myelin' is not in the export's class "
+                                 "table; added as class 4"]
+    [im] = contents.images
+    assert im.classes.names == (*table.names, "Myelin")
+    assert (im.labels == 4).any()
+    np.testing.assert_array_equal(im.labels > 0, truth > 0)
+
+
+def test_old_export_without_a_table_uses_the_order_of_first_appearance(exported, tmp_path):
+    _, _, truth, out, _ = exported
+    _edit_manifest(out, lambda d: d.pop("classes", None))
+    [im] = read_export(out).images
+    assert im.classes.names == ("background", "axon")
+    np.testing.assert_array_equal(im.labels, truth)
+    # masks written as the seed writes them (0/255 grey) read as class 1
+    for f in out.glob("*__labels.json"):
+        f.unlink()
+    [im] = read_export(out, use_source=False).images
+    np.testing.assert_array_equal(im.labels, truth)
+
+
+def test_malformed_class_table_in_the_manifest(exported):
+    _, _, _, out, _ = exported
+    _edit_manifest(out, lambda d: d.update(classes=[{"index": 0, "name": "background"},
+                                                    {"index": 1, "name": "background"}]))
+    with pytest.raises(ExportError) as err:
+        read_export(out)
+    assert str(err.value) == (f"{out / 'manifest.json'}: malformed manifest: 'classes': class "
+                              "name 'background' appears twice in the class table")

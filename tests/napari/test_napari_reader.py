@@ -141,3 +141,32 @@ def test_uint16_gets_contrast_limits_from_a_sample(tmp_path):
     [(data, meta, _)] = napari_get_reader(str(p))(str(p))
     lo, hi = meta["contrast_limits"]
     assert 1000 <= lo < hi <= 3000 and meta["rgb"] is False
+
+
+def test_a_label_file_with_classes_opens_as_one_labels_layer(tmp_path):
+    import json
+
+    def square(cls, x0, y0, x1, y1):
+        return {"label_type": "polygon", "label_class": cls, "object_id": f"{cls}{x0}",
+                "regions": [[{"x": x0, "y": y0}, {"x": x1, "y": y0}, {"x": x1, "y": y1},
+                             {"x": x0, "y": y1}]]}
+
+    doc = {"image_filename": None, "tile": {"height": 24, "width": 24},
+           "labels": [square("myelin", 1, 1, 6, 6), square("axon", 10, 10, 12, 12),
+                      square("myelin", 15, 15, 20, 20), square(None, 0, 20, 2, 22),
+                      {"label_type": "box", "label_class": "axon", "object_id": "b",
+                       "centre": {"x": 3, "y": 3}, "size": {"x": 2, "y": 2}}]}
+    path = tmp_path / "t__labels.json"
+    path.write_text(json.dumps(doc))
+    layers = napari_get_reader(str(path))(str(path))
+    [(data, meta, kind)] = layers  # no image beside it: labels only
+    assert kind == "labels" and data.dtype == np.uint8 and data.shape == (24, 24)
+    info = meta["metadata"]["napari_axons"]
+    assert [c["name"] for c in info["classes"]] == ["background", "myelin", "axon", "object"]
+    assert data[3, 3] == 1 and data[11, 11] == 2 and data[17, 17] == 1 and data[21, 1] == 3
+    from napari_axons.core.classes import ClassTable
+
+    assert meta["colormap"] == ClassTable.from_json(info["classes"]).napari_colormap()
+    assert set(meta["colormap"]) == {None, 0, 1, 2, 3}
+    assert info["warnings"] == ["label 4 (object_id 'b'): label type 'box' cannot be rasterised "
+                                "(only polygons and groups of polygons); skipped"]

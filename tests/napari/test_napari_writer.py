@@ -123,3 +123,101 @@ def test_sample_data():
     assert image.shape == (2048, 2048, 3) and image.dtype == np.uint8
     assert truth.shape == (2048, 2048) and truth.dtype == np.uint8
     assert set(np.unique(truth)) == {0, 1}
+
+
+# -- classes -----------------------------------------------------------------------------------
+
+def _square(cls, x0, y0, x1, y1, oid):
+    return {"label_type": "polygon", "label_class": cls, "object_id": oid, "source": "manual",
+            "anno_data": {}, "regions": [[{"x": x0, "y": y0}, {"x": x1, "y": y0},
+                                          {"x": x1, "y": y1}, {"x": x0, "y": y1}]]}
+
+
+def _ring(region):
+    """A closed polygon as a set-like key: the same ring from any start, either direction."""
+    pts = [(v["x"], v["y"]) for v in region]
+    k = pts.index(min(pts))
+    fwd = pts[k:] + pts[:k]
+    back = [fwd[0], *reversed(fwd[1:])]
+    return min(tuple(fwd), tuple(back))
+
+
+def test_two_class_file_round_trips_through_the_plugin(tmp_path, rgb_image):
+    """Issue 11's case: open with the plugin, save with the plugin, open with Django-Labeller."""
+    from PIL import Image
+
+    labelling_tool = pytest.importorskip("image_labelling_tool.labelling_tool")
+    Image.fromarray(rgb_image(32, 32)).save(tmp_path / "t.png")
+    original = {"image_filename": "t.png", "completed_tasks": [],
+                "labels": [_square("axon", 2, 2, 10, 10, "1"),
+                           _square("myelin", 15, 15, 28, 28, "2")]}
+    (tmp_path / "t__labels.json").write_text(json.dumps(original))
+    layers = npe2.read([str(tmp_path / "t__labels.json")], stack=False,
+                       plugin_name="napari-axons")
+    [(data, meta, _)] = [ld for ld in layers if ld[2] == "labels"]
+    assert sorted(np.unique(data).tolist()) == [0, 1, 2]
+    assert [c["name"] for c in meta["metadata"]["napari_axons"]["classes"]] == \
+        ["background", "axon", "myelin"]
+    assert meta["metadata"]["napari_axons"]["warnings"] == []
+    out = tmp_path / "saved" / "t__labels.json"
+    out.parent.mkdir()
+    npe2.write(out, [(data, meta, "labels")], plugin_name="napari-axons")
+    saved = labelling_tool.WrappedImageLabels.from_file(str(out))
+    ref = labelling_tool.WrappedImageLabels.from_file(str(tmp_path / "t__labels.json"))
+    mapping = {"axon": 1, "myelin": 2}
+    np.testing.assert_array_equal(
+        saved.labels.render_label_classes(mapping, image_shape=(32, 32)),
+        ref.labels.render_label_classes(mapping, image_shape=(32, 32)))
+    doc = json.loads(out.read_text())
+    assert [lab["label_class"] for lab in doc["labels"]] == ["axon", "myelin"]
+    assert [[_ring(r) for r in lab["regions"]] for lab in doc["labels"]] == \
+        [[_ring(r) for r in lab["regions"]] for lab in original["labels"]]
+
+
+def test_write_labels_json_keeps_every_class_and_refuses_unnamed_values(tmp_path):
+    from napari_axons.core.classes import ClassTable
+
+    table = ClassTable.from_names(["axon", "myelin", "node"])
+    data = np.zeros((40, 40), np.uint8)
+    data[2:9, 2:9], data[12:20, 3:30], data[25:35, 25:35] = 3, 2, 1
+    meta = {"metadata": {"napari_axons": {"classes": table.to_json()}}}
+    target = tmp_path / "x__labels.json"
+    write_labels_json(str(target), data, meta)
+    [im] = read_export(target).images
+    # polygons are written class by class, so the order of first appearance is the table's
+    assert im.classes.names == ("background", "axon", "myelin", "node")
+    np.testing.assert_array_equal(im.labels, data[:35, :35])  # no image: sized to the extent
+    doc = json.loads(target.read_text())
+    assert [lab["label_class"] for lab in doc["labels"]] == ["axon", "myelin", "node"]
+    data[0, 0] = 4
+    bad = tmp_path / "bad__labels.json"
+    with pytest.raises(ValueError) as err:
+        write_labels_json(str(bad), data, meta)
+    assert str(err.value) == (f"{bad}: the labels layer holds value 4, which its class table "
+                              "does not name (classes 1-3: axon, myelin, node); nothing written")
+    assert not bad.exists()
+
+
+def test_write_export_with_classes(tmp_path, rgb_image):
+    from PIL import Image
+
+    from napari_axons.core.classes import ClassTable
+
+    table = ClassTable.from_names(["axon", "myelin"])
+    img = rgb_image(600, 700)
+    labels = np.zeros((600, 700), np.uint8)
+    labels[20:60, 20:60], labels[30:50, 30:50], labels[100:200, 150:260] = 2, 1, 1
+    out = tmp_path / "exp"
+    write_export(str(out), [(img, {"name": "s"}, "image"),
+                            (labels, {"metadata": {"napari_axons": {"classes": table.to_json()}}},
+                             "labels")])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["classes"] == table.to_json()
+    with Image.open(out / "masks" / "s_tile_0000_mask.png") as im:
+        assert im.mode == "P"
+        np.testing.assert_array_equal(np.asarray(im), labels[:512, :512])
+    layers = napari_get_reader(str(out))(str(out))
+    (back, meta, _) = layers[1]
+    np.testing.assert_array_equal(back, labels)
+    assert meta["metadata"]["napari_axons"]["classes"] == table.to_json()
+    assert meta["colormap"] == table.napari_colormap()

@@ -278,6 +278,7 @@ def labels_to_class_map(
     classes: ClassTable | None = None,
     *,
     path: str | os.PathLike | None = None,
+    warn_added: bool = True,
 ) -> tuple[np.ndarray, ClassTable, list[str]]:
     """Render polygon labels into a class map, as Django-Labeller's ``render_label_classes``.
 
@@ -295,6 +296,9 @@ def labels_to_class_map(
         (an empty file gives :data:`~napari_axons.core.classes.DEFAULT_TABLE`).
     path : path, optional
         The file, named in messages.
+    warn_added : bool
+        Warn about each class added to ``classes`` (False: a table being built
+        from the files themselves, in order of first appearance).
 
     Returns
     -------
@@ -323,7 +327,7 @@ def labels_to_class_map(
             table = ClassTable.from_names(names) if names else DEFAULT_TABLE
         else:
             table = classes.with_names(names)
-            for k in range(len(classes), len(table)):
+            for k in range(len(classes), len(table) if warn_added else 0):
                 warnings.append(f"{where}: label class {table.names[k]!r} is not in the export's "
                                 f"class table; added as class {k}")
     except ClassTableError as exc:

@@ -15,14 +15,21 @@ Per exported image (:class:`ExportedImage`):
   built once from the tiles and cached (keyed by the manifest and every tile
   file's size and modification time), so a viewer never reads every tile to
   draw a zoomed-out view.
-* **labels**: a ``uint8`` image, 1 = foreground, 0 = background, covering the
+* **labels**: a ``uint8`` class map (0 = background, ``k`` = class ``k`` of
+  :attr:`ExportedImage.classes`; a one-class export gives 0/1) covering the
   bounding box of the exported tiles in working-image pixels
   (:attr:`ExportedImage.origin` is its top-left corner). Each tile's polygons
-  are rendered with :func:`~napari_axons.core.polygons.labels_to_mask` (the
-  rendering Django-Labeller uses); the mask PNG is used only for a tile whose
+  are rendered with :func:`~napari_axons.core.class_masks.labels_to_class_map`
+  (the rendering Django-Labeller uses, class by class); the mask PNG (palette:
+  class indices; an old 0/255 mask: class 1) is used only for a tile whose
   label file is missing. Where tiles overlap (shifted edge tiles, overlap),
   the tile that comes **later in the grid order wins**, the order in which the
   tiles were written.
+* **classes**: the manifest's ``"classes"`` table; an export without one (and a
+  single label file) gets its table from the label classes in order of first
+  appearance. A label class the manifest's table does not know is *added* to
+  the table, with a warning naming the file and the class (never merged into
+  another class).
 
 World coordinates: the image's own pixels. When the source is shown and the
 export was downsampled, labels need ``scale = (scale_y, scale_x)`` and a
@@ -47,11 +54,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .classes import DEFAULT_TABLE, ClassTable, ClassTableError
 from .export import MANIFEST_NAME, ExportError, read_manifest, safe_child, sampled_file_hash
-from .polygons import LabelFileError, labels_to_mask, read_labels_json
+from .polygons import LabelFileError, read_labels_json
 
-__all__ = ["ExportContents", "ExportedImage", "ExportedTiles", "TileEntry", "iter_tile_masks",
-           "list_exported_tiles", "read_export", "safe_child"]
+__all__ = ["ExportContents", "ExportedImage", "ExportedTiles", "TileClasses", "TileEntry",
+           "iter_tile_masks", "list_exported_tiles", "manifest_classes", "read_export",
+           "safe_child"]
 
 LABELS_SUFFIX = "__labels.json"
 
@@ -87,13 +96,18 @@ class ExportedImage:
     from_source : bool
         True when ``image`` is the original source file.
     labels : numpy.ndarray or None
-        ``uint8`` 0/1 over the tiles' bounding box (None: no masks exported).
+        ``uint8`` class map over the tiles' bounding box (None: no masks
+        exported); 0/1 for a one-class export.
     origin : tuple of int
         Working-image ``(y, x)`` of ``labels[0, 0]``.
     scale : tuple of float
         Source pixels per working pixel ``(scale_y, scale_x)`` (1 without downsampling).
     tiles : list of TileEntry
     source_path : Path or None
+    rgb : bool
+    classes : ClassTable
+        The classes of :attr:`labels` (the manifest's, plus any label class
+        found in the files and not in it).
     """
 
     base: str
@@ -106,6 +120,7 @@ class ExportedImage:
     tiles: list[TileEntry]
     source_path: Path | None = None
     rgb: bool = True
+    classes: ClassTable = DEFAULT_TABLE
 
     def labels_transform(self) -> dict:
         """``{"scale", "translate"}`` placing :attr:`labels` on :attr:`image` in napari.
@@ -163,10 +178,11 @@ def read_export(path: str | os.PathLike, *, use_source: bool = True,
     manifest_path, manifest, images = _open_manifest(path)
     folder = manifest_path.parent
     contents = ExportContents(folder, [], manifest)
+    table = manifest_classes(manifest, manifest_path)
     for k, entry in enumerate(images):
         try:
             contents.images.append(_read_image(folder, entry, use_source, contents.warnings,
-                                               manifest_path, progress))
+                                               manifest_path, progress, table))
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, LabelFileError):
                 raise
@@ -182,6 +198,72 @@ def _open_manifest(path: Path) -> tuple[Path, dict, list]:
     if not isinstance(images, list):
         raise ExportError(f"{manifest_path}: malformed manifest: 'images' is not a list")
     return manifest_path, manifest, images
+
+
+def manifest_classes(manifest: dict, manifest_path: Path | str) -> ClassTable | None:
+    """The manifest's ``"classes"`` table (None: an export written before classes).
+
+    Raises
+    ------
+    ExportError
+        A malformed ``"classes"`` list, naming the manifest.
+    """
+    entries = manifest.get("classes")
+    if entries is None:
+        return None
+    try:
+        return ClassTable.from_json(entries, where="'classes'")
+    except ClassTableError as exc:
+        raise ExportError(f"{manifest_path}: malformed manifest: {exc}") from None
+
+
+class TileClasses:
+    """The class table while an export's tiles are read, growing as label files demand.
+
+    Parameters
+    ----------
+    table : ClassTable or None
+        The manifest's table: label classes it lacks are added with a warning.
+        None (an export without one): the table is built from the label classes
+        in order of first appearance, silently.
+    """
+
+    def __init__(self, table: ClassTable | None = None):
+        self.known = table is not None
+        self._table = table
+
+    @property
+    def table(self) -> ClassTable:
+        """The table so far (:data:`~napari_axons.core.classes.DEFAULT_TABLE` before any class)."""
+        return self._table if self._table is not None else DEFAULT_TABLE
+
+    def render(self, doc: dict, shape: tuple[int, int], path: Path,
+               warnings: list[str]) -> np.ndarray:
+        """A label file's class map in this table (adding the classes it lacks)."""
+        from .class_masks import labels_to_class_map
+
+        mask, table, notes = labels_to_class_map(doc, shape, self._table, path=path,
+                                                 warn_added=self.known)
+        if self._table is not None or len(doc["labels"]):
+            self._table = table
+        warnings.extend(notes)
+        return mask
+
+    def mask_png(self, mask: np.ndarray, indexed: bool, path: Path,
+                 warnings: list[str]) -> np.ndarray:
+        """A decoded mask PNG's class map in this table (indices it lacks become ``class_K``)."""
+        if not indexed:
+            return mask
+        top = int(mask.max()) if mask.size else 0
+        table = self.table
+        if top > table.n_foreground:
+            new = [f"class_{k}" for k in range(len(table), top + 1)]
+            grown = table.with_names(new)
+            if self.known:
+                warnings.append(f"{path}: mask values {len(table)}-{top} are not in the "
+                                f"export's class table; added as {', '.join(new)}")
+            self._table = grown
+        return mask
 
 
 def _malformed(manifest_path: Path, k: int, exc: Exception) -> ExportError:
@@ -208,6 +290,9 @@ class ExportedTiles:
         The export's grid.
     tiles : list of TileEntry
         Tiles with a label file or mask, in grid order.
+    classes : ClassTable or None
+        The manifest's class table (None: an export written before classes;
+        pass it to :func:`iter_tile_masks`).
     """
 
     base: str
@@ -218,6 +303,7 @@ class ExportedTiles:
     tile_size: int
     overlap: int
     tiles: list[TileEntry]
+    classes: ClassTable | None = None
 
 
 def list_exported_tiles(path: str | os.PathLike) -> list[ExportedTiles]:
@@ -231,8 +317,9 @@ def list_exported_tiles(path: str | os.PathLike) -> list[ExportedTiles]:
     ExportError
         A missing or malformed manifest, or a file name leaving the folder.
     """
-    manifest_path, _, images = _open_manifest(Path(path))
+    manifest_path, manifest, images = _open_manifest(Path(path))
     folder = manifest_path.parent
+    table = manifest_classes(manifest, manifest_path)
     out = []
     for k, entry in enumerate(images):
         try:
@@ -244,7 +331,7 @@ def list_exported_tiles(path: str | os.PathLike) -> list[ExportedTiles]:
                 str(entry["base"]), src.get("hash"), str(src.get("name", "")),
                 _int(entry["working"].get("downsample", 1), "downsample"), _working_shape(entry),
                 _int(grid.get("tile_size", 0), "tile size"), _int(grid.get("overlap", 0), "overlap"),
-                sorted(tiles, key=lambda t: t.index),
+                sorted(tiles, key=lambda t: t.index), table,
             ))
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise _malformed(manifest_path, k, exc) from exc
@@ -285,7 +372,8 @@ def _tile_entries(folder: Path, entry: dict) -> list[TileEntry]:
 
 
 def _read_image(folder: Path, entry: dict, use_source: bool, warnings: list[str],
-                manifest_path: Path, progress=None) -> ExportedImage:
+                manifest_path: Path, progress=None,
+                table: ClassTable | None = None) -> ExportedImage:
     base = str(entry["base"])
     wh, ww = _working_shape(entry)
     working = entry["working"]
@@ -308,9 +396,10 @@ def _read_image(folder: Path, entry: dict, use_source: bool, warnings: list[str]
     if image is None:
         image = pyramid_levels(_MosaicSource(tiles, (wh, ww), manifest_path, base),
                                progress=progress)
-    labels, origin = _labels(tiles, (wh, ww), warnings)
+    classes = TileClasses(table)
+    labels, origin = _labels(tiles, (wh, ww), warnings, classes)
     return ExportedImage(base, (wh, ww), image, from_source, labels, origin, scale, tiles,
-                         source_path, rgb)
+                         source_path, rgb, classes.table)
 
 
 def _matching_source(src: dict, warnings: list[str]) -> Path | None:
@@ -331,7 +420,7 @@ def _matching_source(src: dict, warnings: list[str]) -> Path | None:
     return p
 
 
-def _labels(tiles: list[TileEntry], shape, warnings: list[str]):
+def _labels(tiles: list[TileEntry], shape, warnings: list[str], classes: TileClasses):
     with_labels = [t for t in tiles if t.labels is not None or t.mask is not None]
     if not with_labels:
         return None, (0, 0)
@@ -344,7 +433,7 @@ def _labels(tiles: list[TileEntry], shape, warnings: list[str]):
         warnings.append(f"labels cover {x1 - x0} x {y1 - y0} pixels; this needs "
                         f"{(y1 - y0) * (x1 - x0) / 2**30:.1f} GB of memory")
     out = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.uint8)
-    for t, mask in iter_tile_masks(with_labels, warnings):
+    for t, mask in iter_tile_masks(with_labels, warnings, classes):
         if mask is None:
             continue
         ty0, tx0 = max(t.y, y0), max(t.x, x0)
@@ -356,35 +445,44 @@ def _labels(tiles: list[TileEntry], shape, warnings: list[str]):
     return out, (y0, x0)
 
 
-def iter_tile_masks(tiles: list[TileEntry], warnings: list[str]):
+def iter_tile_masks(tiles: list[TileEntry], warnings: list[str],
+                    classes: TileClasses | ClassTable | None = None):
     """``(tile, mask)`` for each tile in grid order, one tile in memory at a time.
 
-    ``mask`` is ``uint8`` 0/1 at the tile's size, rendered from its label file
-    (the mask PNG when the label file is missing), or None when neither can be
-    used (a line is added to ``warnings``). Writing them in this order gives
-    the read-back rule: the later tile wins where tiles overlap.
+    ``mask`` is a ``uint8`` class map at the tile's size (0/1 for a one-class
+    export), rendered from its label file (the mask PNG when the label file is
+    missing), or None when neither can be used (a line is added to
+    ``warnings``). Writing them in this order gives the read-back rule: the
+    later tile wins where tiles overlap.
+
+    ``classes`` is the export's table (:attr:`ExportedTiles.classes`) or a
+    :class:`TileClasses` whose ``table`` grows with label classes the files
+    add (with a warning each when the export has a table); None: the table is
+    built from the label classes in order of first appearance.
     """
+    if not isinstance(classes, TileClasses):
+        classes = TileClasses(classes)
     for t in sorted(tiles, key=lambda t: t.index):
-        yield t, _tile_mask(t, warnings)
+        yield t, _tile_mask(t, warnings, classes)
 
 
-def _tile_mask(t: TileEntry, warnings: list[str]) -> np.ndarray | None:
+def _tile_mask(t: TileEntry, warnings: list[str], classes: TileClasses) -> np.ndarray | None:
     if t.labels is not None and t.labels.is_file():
         doc = read_labels_json(t.labels)
-        mask, notes = labels_to_mask(doc, (t.height, t.width), path=t.labels)
-        warnings.extend(notes)
-        return (mask > 0).astype(np.uint8)
+        return classes.render(doc, (t.height, t.width), t.labels, warnings)
     if t.mask is not None and t.mask.is_file():
-        arr = _read_png(t.mask, warnings)
-        if arr is None:
+        from .class_masks import decode_class_mask
+
+        try:
+            arr, indexed = decode_class_mask(t.mask)
+        except Exception as exc:
+            warnings.append(f"{t.mask}: cannot read ({type(exc).__name__}: {exc})")
             return None
-        if arr.ndim == 3:
-            arr = arr[..., 0]
         if arr.shape != (t.height, t.width):
             warnings.append(f"{t.mask}: mask is {arr.shape[1]} x {arr.shape[0]}, the tile "
                             f"{t.width} x {t.height}; skipped")
             return None
-        return (arr > 0).astype(np.uint8)
+        return classes.mask_png(arr, indexed, t.mask, warnings)
     warnings.append(f"tile {t.index} ({t.name}): no label file or mask; left empty")
     return None
 
@@ -508,9 +606,8 @@ def _read_single_labels(path: Path) -> ExportContents:
         shape = (int(np.ceil(max(ys))) + 1, int(np.ceil(max(xs))) + 1)
         warnings.append(f"{path}: no image or tile size; labels sized to their extent "
                         f"({shape[1]} x {shape[0]})")
-    mask, notes = labels_to_mask(doc, shape, path=path)
-    warnings.extend(notes)
-    labels = (mask > 0).astype(np.uint8)
+    classes = TileClasses(None)
+    labels = classes.render(doc, shape, path, warnings)
     stem = path.name[: -len(LABELS_SUFFIX)] or path.stem
     if image is not None:
         rgb = image.ndim == 3
@@ -520,7 +617,7 @@ def _read_single_labels(path: Path) -> ExportContents:
     index = tile_block.get("index") if isinstance(tile_block.get("index"), int) else 0
     t = TileEntry(index, stem, 0, 0, shape[0], shape[1], tile_path, None, path)
     img = ExportedImage(stem, tuple(shape), levels, False, labels, (0, 0), (1.0, 1.0), [t],
-                        None, rgb)
+                        None, rgb, classes.table)
     return ExportContents(folder, [img], None, warnings)
 
 
