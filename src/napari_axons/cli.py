@@ -203,6 +203,9 @@ def _add_tile(sub) -> None:
                           "(default: 0.5)")
     seg.add_argument("--label-class", default="axon", metavar="NAME",
                      help="label_class written in the JSON files (default: axon)")
+    seg.add_argument("--axondeepseg", action="store_true",
+                     help="also write AxonDeepSeg's {tile}_seg-axon.png, _seg-myelin.png and "
+                          "_seg-axonmyelin.png next to each tile (needs classes axon and myelin)")
     seg.add_argument("--batch-size", type=_whole_number(1), default=None, metavar="B",
                      help="tiles per model call (default: 1 on CPU, 8 on a GPU; batched results "
                           "equal per-tile ones)")
@@ -454,6 +457,18 @@ def _cmd_tile(args) -> int:
             segmenter = load_segmenter(spec[0], **spec[1])
         except ValueError as exc:  # ModelError: say it in the CLI's words
             raise _CliError(str(exc).replace("allow_pickle=True", "--allow-pickle")) from exc
+    table = getattr(segmenter, "classes", None)
+    if args.axondeepseg or (table is not None and not table.is_binary):
+        if segmenter is None:
+            raise _CliError("--axondeepseg writes masks: give a --model", 2)
+        import dataclasses
+
+        try:  # several classes: palette masks, each polygon its class (core/class_masks.py)
+            options = dataclasses.replace(options, axondeepseg=args.axondeepseg,
+                                          classes=table if table is not None
+                                          and not table.is_binary else None)
+        except ValueError as exc:
+            raise _CliError(str(exc), 2) from exc
     distributed = args.workers is not None or args.scheduler is not None
     start = time.perf_counter()
     job = ExportJob(args.images, args.output, options, segmenter=segmenter,

@@ -349,3 +349,24 @@ def test_malformed_class_table_in_the_manifest(exported):
         read_export(out)
     assert str(err.value) == (f"{out / 'manifest.json'}: malformed manifest: 'classes': class "
                               "name 'background' appears twice in the class table")
+
+
+def test_palette_mask_indices_beyond_the_table_are_added_with_a_warning(exported_classes):
+    from napari_axons.core.class_masks import encode_class_mask
+    from napari_axons.core.classes import ClassTable
+
+    table, truth, out = exported_classes
+    for f in out.glob("*__labels.json"):
+        f.unlink()
+    mask_path = out / "masks" / "slide_tile_0000_mask.png"
+    m = truth[:256, :256].copy()
+    m[0:3, 0:3], m[5:8, 5:8] = 4, 5
+    wider = table.with_names(["x", "y"])
+    mask_path.write_bytes(encode_class_mask(m, wider, 1))
+    contents = read_export(out, use_source=False)
+    assert contents.warnings == [f"{mask_path}: mask values 4-5 are not in the export's class "
+                                 "table; added as class_4, class_5"]
+    [im] = contents.images
+    assert im.classes.names == (*table.names, "class_4", "class_5")
+    assert isinstance(im.classes, ClassTable)
+    np.testing.assert_array_equal(im.labels[:256, :256], m)
