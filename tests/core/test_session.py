@@ -12,7 +12,7 @@ from PIL import Image
 from napari_axons.core.classes import DEFAULT_TABLE
 from napari_axons.core.edits import EditRecord
 from napari_axons.core.polygons import labels_to_mask
-from napari_axons.core.session import EditsInTheWay, Session, SessionError
+from napari_axons.core.session import EditsInTheWay, Session, SessionError, protected_by_later
 from napari_axons.core.session_io import ExportWouldReplace
 
 
@@ -191,3 +191,24 @@ def test_edit_record_maps_full_resolution_exactly(tmp_path):
     assert again.chunks == rec.chunks and again.any_in(0, 0, 1, 1, working)
     with pytest.raises(ValueError, match="hand edits of a 10 x 10 image"):
         EditRecord(5, 5, root=tmp_path, copy_from=tmp_path / "saved")
+
+
+def test_overlap_rule_later_tiles_and_edited_pixels(tmp_path):
+    path = tmp_path / "odd.tif"
+    tifffile.imwrite(path, np.full((700, 1000, 3), 40, np.uint8), photometric="rgb")
+    s = Session(path, cache_dir=tmp_path / "cache")  # 0:(0,0) 1:(0,488) 2:(188,0) 3:(188,488)
+    grid = s.grid
+    assert protected_by_later(grid, grid[0], {}) is None
+    keep = protected_by_later(grid, grid[0], {1: "segmented", 2: "not segmented"})
+    assert keep[:, 488:].all() and not keep[:, :488].any()
+    assert protected_by_later(grid, grid[1], {0: "exported"}) is None  # earlier tiles lose
+    s.segment([1], Constant(1))
+    s.segment([0], Constant(0))
+    assert s.store.read(0, 488, 512, 512).all() and not s.store.read(0, 0, 512, 488).any()
+    s.paint(100, 100, np.ones((3, 3), np.uint8))  # an edit in tile 0 only
+    keep = s.protected(grid[1])
+    assert keep is None  # tile 1 does not reach the edit
+    keep = s.protected(grid[0])
+    assert keep[100:103, 100:103].all() and keep.sum() == 512 * 24 + 9
+    assert s.protected(grid[0], overwrite_edits=True).sum() == 512 * 24
+    s.close()

@@ -189,10 +189,13 @@ def test_load_masks_from_an_export(make_widget, axon_tif, tmp_path, qtbot):
     w._import_dir.value = tmp_path / "small"
     assert w.load_masks() is None
     assert "exported with downsample 3; set Downsample" in w.messages[-1]
-    # another grid over the same pixels: masks loaded, no tile marked
+    # another grid over the same pixels: the edit is still there (edits outlive grids),
+    # so it asks again; "Yes": masks loaded, no tile marked
     w._tile_size.value = 128
+    assert w.status == {w.grid.tiles_at(305, 305)[0].index: "edited"}
     w._import_dir.value = out
-    assert w.load_masks() is not None
+    w.confirm = lambda title, text: asked.append(title) or True
+    assert w.load_masks() is not None and asked == ["Replace edits?"] * 2
     wait_idle(qtbot, w)
     assert "tile size 256 and overlap 0" in " ".join(w.messages[-3:]) and w.status == {}
     np.testing.assert_array_equal(w.store.read(256, 256, 512, 512), truth[256:512, 256:512])
@@ -232,29 +235,30 @@ def test_many_fast_results_neither_nest_nor_pile_up(make_widget, axon_tif, qtbot
 def test_resegmenting_edited_tile_asks(make_widget, axon_tif, qtbot):
     viewer, w = make_widget(axon_tif)
     w._tile_size.value = 256
-    use(w, FakeSegmenter(value=0))
+    use(w, FakeSegmenter(value=255))
     w.set_selection([5])
     w.segment_selected()
     wait_idle(qtbot, w)
     edit = viewer.layers[EDIT]
-    edit.data[10:20, 10:20] = 1  # an edit made without a paint event (a script)
+    edit.data[10:20, 10:20] = 0  # an edit made without a paint event (a script): erased
     edit.refresh()
     w.set_selection([5, 6])  # moving the window writes edits back and detects them
     assert w.status == {5: "edited"}
     questions = []
-    w.confirm = lambda title, text: questions.append(text) or False  # "No": skip edited tiles
-    use(w, FakeSegmenter(value=255))
+    w.confirm = lambda title, text: questions.append(text) or False  # "No": keep the edits
     w.segment_selected()
     wait_idle(qtbot, w)
-    assert len(questions) == 1 and "5" in questions[0]
+    assert len(questions) == 1 and "Tile(s) 5 hold hand edits" in questions[0]
+    assert w.messages[-1] == "Segmenting: done; hand edits kept in tile(s) 5"
     assert w.status == {5: "edited", 6: "segmented"}
     box5 = w.grid[5]
-    assert w.store.read_box(box5).sum() == 100  # the edit survived
-    w.confirm = lambda title, text: True  # "Yes": overwrite
+    assert w.store.read_box(box5).sum() == 256 * 256 - 100  # segmented around the edit
+    assert not w.store.read(256 + 10, 256 + 10, 256 + 20, 256 + 20).any()
+    w.confirm = lambda title, text: True  # "Yes": replace the edited pixels
     w.segment_selected()
     wait_idle(qtbot, w)
     assert w.status == {5: "segmented", 6: "segmented"}
-    assert w.store.read_box(box5).all()
+    assert w.store.read_box(box5).all() and w.session.edits.empty
 
 
 def test_overlapping_tiles_later_tile_wins(make_widget, tmp_path, qtbot):
@@ -385,7 +389,8 @@ def test_errors_become_notifications(make_widget, axon_tif, tmp_path, qtbot):
     w._export_dir.value = out
     w.export()
     wait_idle(qtbot, w)
-    assert "not empty" in w.messages[-1] and "--overwrite" in w.messages[-1]
+    assert w.messages[-1] == (f"{out}: is not empty and holds no napari-axons export; "
+                              "choose an empty folder or an earlier export")
     assert (out / "something.txt").exists()
 
     empty_model = tmp_path / "no-weights"
@@ -437,9 +442,9 @@ def test_screenshot_shows_grid_and_masks(make_widget, axon_tif, qtbot, monkeypat
     rgb = shot[..., :3].astype(int)
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     cyan = (r < 90) & (g > 170) & (b > 190)  # the grid (#00e5ff)
-    magenta = (r > 150) & (b > 150) & (g < 110)  # masks (#ff00ff, blended)
+    red = (r > 150) & (g < 110) & (b < 110)  # masks: class 1 "axon" (255, 64, 64), blended
     assert cyan.sum() > 500, cyan.sum()
-    assert magenta.sum() > 200, magenta.sum()
+    assert red.sum() > 200, red.sum()
     overview = viewer.layers[OVERVIEW]
     assert overview.multiscale and len(overview.data) == 3 and not overview.editable
     assert overview._slice.image.raw.max() == 1  # not a stale cached level

@@ -1,14 +1,17 @@
 """The editable mask window: one numpy Labels layer over the selected tiles.
 
-A slide-sized mask lives in a :class:`~._mask_store.MaskStore` (zarr, on disk);
-napari paints into an in-memory array. :class:`EditWindow` keeps one such array,
+A slide-sized class map lives in the session's
+:class:`~napari_axons.core.maskstore.MaskStore` (zarr, on disk); napari paints
+into an in-memory array. :class:`EditWindow` keeps one such array,
 a copy of the store over the bounding box of the selected tiles, placed with
 ``translate`` and ``scale``, and writes what the user painted back to the store:
 after every paint stroke (napari emits ``paint`` just before it writes the new
 values, so the write-back waits for the next turn of the event loop), and before
 the window moves or anything reads the store (:meth:`flush`). Writing back
-compares the window with the store, so data set from a script counts too; the
-tiles whose pixels changed are reported to ``on_edited``.
+goes through :meth:`Session.paint <napari_axons.core.session.Session.paint>`,
+which compares the window with the store (so data set from a script counts
+too), records the changed pixels as hand edits in full-resolution pixels, and
+returns the tiles they touch; those are reported to ``on_edited``.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..core.grid import TileBox, TileGrid
+from ..core.grid import TileBox
+from ..core.session import Session, SessionError
 from ._grid_layer import bounding_box
-from ._mask_store import MaskStore
 from ._overlays import Overlays
 
 __all__ = ["EditWindow", "MAX_WINDOW_PIXELS"]
@@ -35,8 +38,8 @@ class EditWindow:
     ----------
     overlays : Overlays
         Holds the edit layer and the placement.
-    store : callable
-        Returns the current :class:`MaskStore`.
+    session : callable
+        Returns the current :class:`~napari_axons.core.session.Session` (or None).
     locked : callable
         Returns True while edits must be ignored (a run is using the store).
     on_edited : callable
@@ -50,19 +53,21 @@ class EditWindow:
         ``(y0, x0, y1, x1)`` in working pixels, or None when nothing is selected.
     """
 
-    def __init__(self, overlays: Overlays, *, store: Callable[[], MaskStore],
-                 locked: Callable[[], bool], on_edited: Callable[[list[TileBox]], None],
-                 say: Callable[[str], None]):
+    def __init__(self, overlays: Overlays, *, session: Callable[[], Session | None],
+                 locked: Callable[[], bool], on_edited: Callable[[list[int]], None],
+                 say: Callable[..., None]):
         self.overlays = overlays
-        self._store, self._locked, self._on_edited, self._say = store, locked, on_edited, say
+        self._session, self._locked, self._on_edited, self._say = session, locked, on_edited, say
         self.box: tuple[int, int, int, int] | None = None
         self._dirty: tuple[int, int, int, int] | None = None
-        self._grid: TileGrid | None = None
         self._shape = (0, 0)
 
-    def reset(self, grid: TileGrid | None, height: int = 0, width: int = 0) -> None:
+    def _store(self):
+        return self._session().store
+
+    def reset(self, height: int = 0, width: int = 0) -> None:
         """A new grid over a ``height x width`` working image (or none): no window."""
-        self._grid, self._shape = grid, (height, width)
+        self._shape = (height, width)
         self.box = self._dirty = None
 
     def move(self, boxes: list[TileBox], focus: TileBox | None = None) -> None:
@@ -117,7 +122,7 @@ class EditWindow:
     def flush(self) -> None:
         """Write any difference between the window and the store back to the store."""
         edit = self._current_layer()
-        if edit is None or self._grid is None:
+        if edit is None or self._session() is None:
             return
         y0, x0, y1, x1 = self.box
         self._write_back(edit, 0, 0, y1 - y0, x1 - x0)
@@ -144,28 +149,19 @@ class EditWindow:
         return edit if edit.data.shape == (y1 - y0, x1 - x0) else None
 
     def _write_back(self, edit, by0: int, bx0: int, by1: int, bx1: int) -> None:
-        """Store window box ``[by0:by1, bx0:bx1]``; report the tiles it changed."""
-        store = self._store()
+        """Store window box ``[by0:by1, bx0:bx1]`` as a hand edit; report the tiles it changed."""
         wy0, wx0 = self.box[:2]
         cur = np.asarray(edit.data[by0:by1, bx0:bx1])
-        old = store.read(wy0 + by0, wx0 + bx0, wy0 + by1, wx0 + bx1)
-        diff = cur != old
-        if not diff.any():
+        try:
+            tiles = self._session().paint(wy0 + by0, wx0 + bx0, cur)
+        except SessionError as exc:  # a label outside the class table
+            self._say(str(exc), "warning")
+            edit.data[by0:by1, bx0:bx1] = self._store().read(wy0 + by0, wx0 + bx0,
+                                                               wy0 + by1, wx0 + bx1)
+            edit.refresh()
             return
-        rows = np.flatnonzero(diff.any(axis=1))
-        cols = np.flatnonzero(diff.any(axis=0))
-        gy0, gx0 = wy0 + by0, wx0 + bx0
-        ty0, tx0 = gy0 + rows[0], gx0 + cols[0]
-        ty1, tx1 = gy0 + rows[-1] + 1, gx0 + cols[-1] + 1
-        changed = []
-        for t in self._grid:
-            if not (t.y < ty1 and ty0 < t.y1 and t.x < tx1 and tx0 < t.x1):
-                continue
-            sub = diff[max(t.y - gy0, 0) : max(t.y1 - gy0, 0), max(t.x - gx0, 0) : max(t.x1 - gx0, 0)]
-            if sub.any():
-                changed.append(t)
-        store.write(gy0, gx0, cur)
-        self._on_edited(changed)
+        if tiles:
+            self._on_edited(tiles)
 
 
 def atom_box(key, shape) -> tuple[int, int, int, int] | None:

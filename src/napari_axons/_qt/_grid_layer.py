@@ -10,16 +10,15 @@ Pure numpy: no Qt, no napari. The widget turns these into napari layers:
 * selection and status as rectangles of the few tiles concerned, in small layers.
 
 Every overlay and mask layer uses :class:`Placement`'s ``scale`` and ``translate``,
-so its data coordinates are working-image pixels.
+so its data coordinates are working-image pixels (the rule is in
+:mod:`napari_axons.core.coords`).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 
+from ..core.coords import Placement
 from ..core.grid import TileBox, TileGrid
 
 __all__ = ["Placement", "grid_lines", "tile_label_points", "merge_rectangles", "pick_tile",
@@ -37,53 +36,6 @@ STATUS_COLOURS = {
 }
 GRID_COLOUR = "#00e5ff"
 SELECTION_COLOUR = "#ffee00"
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where working-image pixels sit in napari's world.
-
-    A working pixel ``i`` covers source pixels ``[i * s, (i + 1) * s)``
-    (``s = source size / working size``), so its centre is at source data
-    coordinate ``s * i + (s - 1) / 2`` (napari puts pixel centres on integers).
-    With the image layer's own ``scale`` and ``translate`` this gives the mask
-    and overlay layers' ``scale = image_scale * s`` and
-    ``translate = image_translate + image_scale * (s - 1) / 2``.
-
-    Examples
-    --------
-    >>> p = Placement((1.0, 1.0), (0.0, 0.0), (3.0, 3.0))
-    >>> p.scale, p.translate
-    ((3.0, 3.0), (1.0, 1.0))
-    >>> p.world_to_working((4.0, 0.0))
-    (1, 0)
-    """
-
-    image_scale: tuple[float, float]
-    image_translate: tuple[float, float]
-    factor: tuple[float, float]
-
-    @property
-    def scale(self) -> tuple[float, float]:
-        return tuple(float(a * f) for a, f in zip(self.image_scale, self.factor, strict=True))
-
-    @property
-    def translate(self) -> tuple[float, float]:
-        return tuple(
-            float(t + a * (f - 1) / 2)
-            for t, a, f in zip(self.image_translate, self.image_scale, self.factor, strict=True)
-        )
-
-    def offset(self, y: float, x: float) -> tuple[float, float]:
-        """``translate`` of a layer whose pixel (0, 0) is working pixel ``(y, x)``."""
-        (ty, tx), (sy, sx) = self.translate, self.scale
-        return ty + sy * y, tx + sx * x
-
-    def world_to_working(self, position) -> tuple[int, int]:
-        """The working pixel ``(row, column)`` under a world position (last two axes)."""
-        (ty, tx), (sy, sx) = self.translate, self.scale
-        wy, wx = float(position[-2]), float(position[-1])
-        return math.floor((wy - ty) / sy + 0.5), math.floor((wx - tx) / sx + 0.5)
 
 
 def _edges(tiles: list[TileBox]) -> tuple[list[int], list[int]]:

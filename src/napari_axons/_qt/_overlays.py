@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from ..core.classes import DEFAULT_TABLE, ClassTable
 from ..core.grid import TileGrid
+from ..core.maskstore import MaskStore
 from ._grid_layer import (
     GRID_COLOUR,
     MAX_TEXT_TILES,
@@ -23,9 +25,8 @@ from ._grid_layer import (
     merge_rectangles,
     tile_label_points,
 )
-from ._mask_store import MaskStore
 
-__all__ = ["Overlays", "mask_colours", "GRID_LAYER", "INDEX_LAYER", "SELECTION_LAYER",
+__all__ = ["Overlays", "class_colours", "GRID_LAYER", "INDEX_LAYER", "SELECTION_LAYER",
            "STATUS_LAYER", "OVERVIEW_LAYER", "EDIT_LAYER"]
 
 GRID_LAYER = "axons tile grid"
@@ -36,14 +37,18 @@ OVERVIEW_LAYER = "axons masks (overview)"
 EDIT_LAYER = "axons masks (edit)"
 #: Bottom to top, all above the image.
 LAYER_ORDER = (OVERVIEW_LAYER, EDIT_LAYER, STATUS_LAYER, SELECTION_LAYER, GRID_LAYER, INDEX_LAYER)
-MASK_COLOUR = "#ff00ff"
 
 
-def mask_colours():
-    """Every non-zero label in MASK_COLOUR, 0 transparent."""
+def class_colours(classes: ClassTable):
+    """Each class in its table colour, 0 transparent (a napari label colormap)."""
     from napari.utils.colormaps import DirectLabelColormap
 
-    return DirectLabelColormap(color_dict={None: MASK_COLOUR, 0: "transparent"})
+    return DirectLabelColormap(color_dict=classes.napari_colormap())
+
+
+def class_features(classes: ClassTable) -> dict:
+    """The Labels layer's features: one row per class value, with its name (shown on hover)."""
+    return {"index": list(range(len(classes))), "class": list(classes.names)}
 
 
 class Overlays:
@@ -69,6 +74,7 @@ class Overlays:
         self._on_click, self._on_paint = on_click, on_paint
         self._layers: dict[str, object] = {}
         self._overview_store: MaskStore | None = None
+        self.classes: ClassTable = DEFAULT_TABLE
 
     # -- layers -------------------------------------------------------------
     def get(self, name: str):
@@ -158,14 +164,24 @@ class Overlays:
         levels = store.levels
         overview = self._get_or_make(OVERVIEW_LAYER, lambda: self.viewer.add_labels(
             levels if len(levels) > 1 else levels[0], name=OVERVIEW_LAYER, opacity=0.5,
-            multiscale=len(levels) > 1, colormap=mask_colours()))
+            multiscale=len(levels) > 1, colormap=class_colours(self.classes)))
         overview.editable = False
         self.place(overview)
         edit = self._get_or_make(EDIT_LAYER, lambda: self.viewer.add_labels(
-            np.zeros((1, 1), np.uint8), name=EDIT_LAYER, opacity=0.7, colormap=mask_colours()))
+            np.zeros((1, 1), np.uint8), name=EDIT_LAYER, opacity=0.7,
+            colormap=class_colours(self.classes)))
         edit.data = np.zeros((1, 1), np.uint8)
         self.place(edit)
+        self.set_classes(self.classes)
         self.order()
+
+    def set_classes(self, classes: ClassTable) -> None:
+        """Show class maps of ``classes``: colours and the features (names) of both mask layers."""
+        self.classes = classes
+        for layer in (self.get(OVERVIEW_LAYER), self.get(EDIT_LAYER)):
+            if layer is not None:
+                layer.colormap = class_colours(classes)
+                layer.features = class_features(classes)
 
     def refresh_overview(self) -> None:
         """Show the mask store's current content in the overview."""

@@ -265,6 +265,13 @@ class Session:
         return [b.index for b in boxes
                 if self.edits.any_in(b.y, b.x, b.y1, b.x1, self.working_shape)]
 
+    def refresh_edited(self) -> None:
+        """Drop the "edited" status of tiles whose edits were all replaced since."""
+        for i, st in list(self.status.items()):
+            b = self.grid[i]
+            if st == "edited" and not self.edits.any_in(b.y, b.x, b.y1, b.x1, self.working_shape):
+                del self.status[i]
+
     # ---------------------------------------------------------------- segmentation
     def check_segment(self, indices: Iterable[int], *, overwrite_edits: bool = False,
                       keep_edits: bool = False) -> list[TileBox]:

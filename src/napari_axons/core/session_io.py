@@ -20,8 +20,9 @@ from .exportfolder import ADD, FOREIGN, REPLACE, FolderCheck, check_export_folde
 from .grid import TileBox
 from .session import EditsInTheWay, Session, SessionError
 
-__all__ = ["segment_boxes", "export_job", "export", "check_loadable", "write_loaded",
-           "load_masks", "save", "load", "ExportWouldReplace", "SESSION_FORMAT"]
+__all__ = ["segment_boxes", "export_options", "folder_check", "export_job", "export",
+           "check_loadable", "write_loaded", "load_masks", "save", "load", "ExportWouldReplace",
+           "SESSION_FORMAT"]
 
 SESSION_FORMAT = "napari-axons-session/1"
 
@@ -60,6 +61,24 @@ def segment_boxes(working, boxes: Sequence[TileBox], segmenter) -> Iterator[tupl
 
 
 # -------------------------------------------------------------------- export
+def export_options(session: Session):
+    """The :class:`~.pipeline.ExportOptions` of the session's grid and classes."""
+    from .pipeline import ExportOptions
+
+    g = session.grid
+    return ExportOptions(tile_size=g.tile_size, overlap=g.tile_size - g.stride,
+                         downsample=session.working.factor,
+                         label_class=session.classes.foreground[0])
+
+
+def folder_check(session: Session, out) -> FolderCheck:
+    """What exporting the session's grid into ``out`` would do (see :mod:`.exportfolder`)."""
+    g = session.grid
+    return check_export_folder(out, source_hash=session.source_hash, tile_size=g.tile_size,
+                               overlap=g.tile_size - g.stride, downsample=session.working.factor,
+                               options=export_options(session).grid_key())
+
+
 def export_job(session: Session, out, indices: Iterable[int], *, replace: bool = False,
                mask_reader=None):
     """The :class:`~.pipeline.ExportJob` of tiles ``indices`` into ``out``, masks from the store.
@@ -81,15 +100,10 @@ def export_job(session: Session, out, indices: Iterable[int], *, replace: bool =
     ExportError
         An unreadable manifest in ``out``.
     """
-    from .pipeline import ExportJob, ExportOptions
+    from .pipeline import ExportJob
 
-    g = session.grid
-    label_class = session.classes.foreground[0]
-    options = ExportOptions(tile_size=g.tile_size, overlap=g.tile_size - g.stride,
-                            downsample=session.working.factor, label_class=label_class)
-    check = check_export_folder(out, source_hash=session.source_hash, tile_size=g.tile_size,
-                                overlap=g.tile_size - g.stride, downsample=session.working.factor,
-                                options=options.grid_key())
+    options = export_options(session)
+    check = folder_check(session, out)
     if check.kind == FOREIGN:
         raise SessionError(check.reason)
     if check.kind == REPLACE and not replace:
@@ -205,6 +219,7 @@ def load_masks(session: Session, folder, *, overwrite_edits: bool = False,
         if mask is not None:
             write_loaded(session, tile, mask, same)
     session.store.update_pyramid()
+    session.refresh_edited()
     return notes
 
 

@@ -1,0 +1,129 @@
+"""The dock widget's controls (magicgui), the segmenter they describe, and the class legend.
+
+:func:`add_controls` creates every control as an attribute of the widget
+(``widget._tile_size``, ``widget._run``, ...) and lays them out; the widget
+only wires them to the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    SpinBox,
+)
+
+from ..core.classes import ClassTable
+from ._export_target import ExportTarget
+
+__all__ = ["add_controls", "segmenter_factory", "class_choices", "legend_html",
+           "BATCH_CHOICES", "BUILTIN_SEGMENTER", "CHECKPOINT_SEGMENTER"]
+
+BATCH_CHOICES = ["auto", "1", "2", "4", "8", "16", "32", "64"]
+BUILTIN_SEGMENTER = "otsu (built-in)"
+CHECKPOINT_SEGMENTER = "checkpoint folder"
+
+
+def add_controls(w: Container, image_choices: Callable) -> None:
+    """Create the controls as attributes of ``w`` and add them to it, top to bottom."""
+    w._image = ComboBox(label="Image", choices=image_choices, nullable=True)
+    w._tile_size = SpinBox(label="Tile size", value=512, min=16, max=16384, step=16)
+    w._overlap = SpinBox(label="Overlap", value=0, min=0, max=16000)
+    w._downsample = SpinBox(label="Downsample", value=1, min=1, max=64,
+                            tooltip="1: none; the seed uses 3 (Lanczos)")
+    w._grid_info = Label(label="Grid", value="no image")
+    w._select_all = PushButton(text="Select all")
+    w._select_none = PushButton(text="Select none")
+    w._selection_info = Label(label="Selected", value="0 tiles")
+    w._segmenter = ComboBox(label="Segmenter", choices=[BUILTIN_SEGMENTER, CHECKPOINT_SEGMENTER])
+    w._model_dir = FileEdit(label="Checkpoint", mode="d", nullable=True,
+                            tooltip="A Hugging Face checkpoint folder (safetensors)")
+    w._class_index = SpinBox(label="Class index", value=1, min=0, max=1000)
+    w._threshold = FloatSpinBox(label="Threshold", value=0.5, min=0.0, max=0.99, step=0.05)
+    w._batch_size = ComboBox(
+        label="Batch size", choices=BATCH_CHOICES, value="auto",
+        tooltip="Tiles per forward pass; auto: 1 on CPU (several tiles run at once "
+                "on separate threads), 8 on a GPU")
+    w._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
+    w._run = PushButton(text="Segment selected")
+    w._cancel = PushButton(text="Cancel", enabled=False)
+    w._paint_class = ComboBox(label="Paint class", choices=[("axon", 1)],
+                              tooltip="The class the brush paints in the mask layer")
+    w._legend = Label(label="Classes", value="")
+    w._import_dir = FileEdit(
+        label="Masks from", mode="d", nullable=True,
+        tooltip="An earlier export of this image: its polygons become the masks to edit")
+    w._import = PushButton(text="Load masks from export")
+    w._export_which = ComboBox(label="Export tiles", choices=["selected", "segmented", "all"])
+    w._export_dir = FileEdit(label="Export to", mode="d", nullable=True,
+                             tooltip="A new folder, or an earlier export of this image and "
+                                     "grid (the tiles are added to it)")
+    w._replace = CheckBox(text="Replace the export in that folder", value=False,
+                          tooltip="Delete the folder's earlier export first (asks; applies "
+                                  "to one export only)")
+    w._target = ExportTarget()
+    w._export = PushButton(text="Export")
+    w._message = Label(label="Status", value="")
+    w.extend([
+        w._image, w._tile_size, w._overlap, w._downsample, w._grid_info,
+        Container(widgets=[w._select_all, w._select_none], layout="horizontal",
+                  labels=False, label="Tiles"),
+        w._selection_info, w._segmenter, w._model_dir, w._class_index,
+        w._threshold, w._batch_size, w._device,
+        Container(widgets=[w._run, w._cancel], layout="horizontal", labels=False, label="Run"),
+        w._paint_class, w._legend, w._import_dir, w._import,
+        w._export_which, w._export_dir, w._replace, *w._target.widgets,
+        w._export, w._message,
+    ])
+    w._segmenter.changed.connect(lambda _=None: show_segmenter_options(w))
+    show_segmenter_options(w)
+
+
+def show_segmenter_options(w) -> None:
+    hf = w._segmenter.value == CHECKPOINT_SEGMENTER
+    for c in (w._model_dir, w._class_index, w._threshold, w._device):
+        c.visible = hf
+
+
+def segmenter_factory(w) -> Callable[[], object]:
+    """A function that loads the segmenter the controls describe (run in the worker).
+
+    Raises
+    ------
+    ModelError
+        The checkpoint choice without a folder.
+    """
+    from ..core.segment import ModelError, load_segmenter
+
+    choice = w._batch_size.value
+    batch = {} if choice == "auto" else {"batch_size": int(choice)}
+    if w._segmenter.value == BUILTIN_SEGMENTER:
+        return lambda: load_segmenter("otsu", **batch)
+    folder = w._model_dir.value
+    if folder is None or str(folder) in ("", "."):
+        raise ModelError("choose a checkpoint folder first")
+    opts = {"class_index": w._class_index.value, "threshold": w._threshold.value,
+            "device": w._device.value, **batch}
+    return lambda: load_segmenter(Path(folder), **opts)
+
+
+def class_choices(classes: ClassTable) -> list[tuple[str, int]]:
+    """``(text, class index)`` for the Paint class choice: the classes, then erasing."""
+    return [(n, k) for k, n in enumerate(classes.names) if k] + [("background (erase)", 0)]
+
+
+def legend_html(classes: ClassTable) -> str:
+    """The classes as coloured squares and names (rich text for a QLabel)."""
+    parts = []
+    for k, (name, (r, g, b)) in enumerate(zip(classes.names, classes.colours, strict=True)):
+        if k:
+            parts.append(f'<span style="color:#{r:02x}{g:02x}{b:02x}">&#9632;</span> {k} {name}')
+    return "&nbsp;&nbsp;".join(parts)

@@ -1,0 +1,163 @@
+"""The widget's Export and "Load masks from export" buttons: questions, then a worker.
+
+Both decide with the session (:mod:`napari_axons.core.session_io`) and ask the
+user where something would be lost:
+
+* **Export** into an export of the same image and grid adds the tiles (tiles
+  already there are kept as they were, and the status says so). Into another
+  export, or with "Replace the export in that folder" ticked, it first asks, in
+  words that name what will be deleted; "No" keeps that export. The Replace box
+  is cleared after every export (it never stays armed).
+* **Load masks** over hand-edited pixels asks first; "No" keeps the edits.
+
+On a dask cluster ("Export on"), the export reads a snapshot of the mask store
+taken when Export is pressed, kept in the export folder until it ends, so the
+user can keep selecting and painting meanwhile; tiles edited meanwhile stay
+"edited".
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import uuid
+from pathlib import Path
+
+from ..core.exportfolder import ADD, FOREIGN, REPLACE
+from ..core.session import EditsInTheWay, SessionError
+from ._worker import load_export_masks, one_line, run_export
+
+__all__ = ["export", "load_masks", "tile_names"]
+
+
+def tile_names(indices, most: int = 10) -> str:
+    indices = list(indices)
+    return ", ".join(map(str, indices[:most])) + (" ..." if len(indices) > most else "")
+
+
+def export(w):
+    """Export tiles from the session's store; returns the worker (or None)."""
+    from ..core.export import ExportError
+    from ..core.session_io import folder_check
+
+    s = w.session
+    if w.busy or s is None:
+        return None
+    out = w._chosen_folder(w._export_dir, "an export folder")
+    if out is None:
+        return None
+    w.window.flush()
+    which = w._export_which.value
+    if which == "selected":
+        indices = sorted(s.selected)
+    elif which == "segmented":
+        indices = sorted(i for i, st in s.status.items() if st in ("segmented", "edited", "exported"))
+    else:
+        indices = list(range(len(s.grid)))
+    if not indices:
+        w._say(f"no {which} tiles to export", "warning")
+        return None
+    try:
+        where = w._target.where()
+    except ValueError as exc:
+        w._say(one_line(exc), "warning")
+        return None
+    replace, w._replace.value = w._replace.value, False  # one export only
+    try:
+        check = folder_check(s, out)
+    except (ExportError, OSError) as exc:
+        w._say(one_line(exc), "error")
+        return None
+    if check.kind == FOREIGN:
+        w._say(check.reason, "error")
+        return None
+    if check.kind == REPLACE or (replace and check.kind == ADD):
+        why = f"{check.reason}. " if check.kind == REPLACE else ""
+        if not w.confirm("Replace the export?", f"{why}Exporting here replaces it: "
+                                                f"{check.deletes}. Replace it?"):
+            w._say(f"export cancelled: the export in {out} is kept")
+            return None
+        replace = True
+    else:
+        replace = False
+    kept = sorted(set(indices) & set(check.tiles)) if check.kind == ADD and not replace else []
+    w._note = (f"tile(s) {tile_names(kept)} were already in the export and are kept as they "
+               "were (tick Replace to write them again)") if kept else ""
+    snapshot, reader = None, None
+    try:
+        if where:  # a cluster: a frozen copy of the store that the workers read by path
+            from ..core.maskstore import ZarrMaskReader
+
+            snapshot = Path(out) / f".napari-axons-masks-{uuid.uuid4().hex[:8]}"
+            s.store.snapshot(snapshot, [s.grid[i] for i in indices])
+            reader = ZarrMaskReader(snapshot)
+        job, _ = s.export_job(out, indices, replace=replace, mask_reader=reader)
+    except (SessionError, ExportError, ValueError, OSError) as exc:
+        _remove_tree(snapshot)
+        w._say(one_line(exc), "error")
+        return None
+    stop = threading.Event() if where else None
+    gen = run_export(job, **where, stop=stop,
+                     on_close=None if snapshot is None else lambda: _remove_tree(snapshot))
+
+    def on_exported(result):
+        if not result.resumed and result.box.index not in w._edited_during:
+            s.status[result.box.index] = "exported"
+        w.runner.advance()
+
+    return w.runner.start(gen, job.total, "Exporting", on_exported, background=bool(where),
+                          stop=stop)
+
+
+def load_masks(w):
+    """Load the masks of an earlier export of this image; returns the worker (or None).
+
+    The export must be of the same file (its fingerprint in the manifest) and
+    the same downsample factor; its tiles' polygons are rendered one tile at a
+    time into the store (later tiles win where they overlap), replacing what is
+    there. With the same tile size and overlap, the tiles are marked "exported".
+    """
+    from ..core.export import ExportError
+    from ..core.session_io import check_loadable, write_loaded
+
+    s = w.session
+    if w.busy or s is None:
+        return None
+    folder = w._chosen_folder(w._import_dir, "an export folder to load masks from")
+    if folder is None:
+        return None
+    w.window.flush()
+    try:
+        try:
+            exported, same = check_loadable(s, folder)
+        except EditsInTheWay as exc:
+            if not w.confirm("Replace edits?", f"Tile(s) {tile_names(exc.tiles)} hold hand "
+                             "edits. Loading the export's masks replaces the masks under its "
+                             "tiles, edits included. Load?"):
+                w._say("loading cancelled: the hand edits are kept")
+                return None
+            exported, same = check_loadable(s, folder, overwrite_edits=True)
+    except (SessionError, ExportError, OSError) as exc:
+        w._say(one_line(exc), "error")
+        return None
+    if not same:
+        w._say(f"the export used tile size {exported.tile_size} and overlap "
+               f"{exported.overlap}: its masks are loaded, tiles are not marked exported")
+    w._note = ""
+
+    def on_loaded(value):
+        tile, mask, notes = value
+        for note in notes:
+            w._say(note, "warning")
+        if mask is not None:
+            w.window.copy_from_store(write_loaded(s, tile, mask, same))
+        w.runner.advance()
+        w._redraw_now_and_then()
+
+    return w.runner.start(load_export_masks(exported), len(exported.tiles), "Loading masks",
+                          on_loaded)
+
+
+def _remove_tree(path: Path | None) -> None:
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)

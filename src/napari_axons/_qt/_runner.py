@@ -1,0 +1,125 @@
+"""Runs the widget's generators (segment, load, export) in napari thread workers.
+
+One job at a time, with a progress bar and Cancel. Results reach the UI
+thread through ``on_yield``; at most :data:`RESULTS_IN_FLIGHT` are waiting
+there, so a worker faster than the UI does not pile up masks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from ._worker import drive, one_line
+
+__all__ = ["Runner", "RESULTS_IN_FLIGHT"]
+
+#: Results (e.g. tile masks) a worker may have produced that the UI has not handled yet.
+RESULTS_IN_FLIGHT = 8
+
+
+class Runner:
+    """The running job of a widget.
+
+    Parameters
+    ----------
+    say : callable
+        ``say(text, level)`` tells the user (errors arrive here, one line).
+    on_start, on_finish : callable
+        ``on_start(background)`` when a job starts; ``on_finish(desc, outcome)``
+        after it ended (outcome ``"done"``, ``"cancelled"`` or ``"failed"``).
+
+    Attributes
+    ----------
+    worker : GeneratorWorker or None
+        The running (or last) worker.
+    background : bool
+        The job runs elsewhere (a dask cluster): editing stays on.
+    """
+
+    def __init__(self, *, say: Callable, on_start: Callable[[bool], None],
+                 on_finish: Callable[[str, str], None]):
+        self._say, self._on_start, self._on_finish = say, on_start, on_finish
+        self.worker = None
+        self.background = False
+        self.stop: threading.Event | None = None  # stops a background export
+        self._gen = None
+        self._progress = None
+        self._desc, self._outcome = "", "done"
+        self._done, self._last_progress, self._redrawing = 0, 0.0, False
+
+    @property
+    def busy(self) -> bool:
+        """True from the start of a job until its worker has finished."""
+        return self._gen is not None
+
+    def start(self, gen, total: int, desc: str, on_yield: Callable, *, background: bool = False,
+              stop: threading.Event | None = None):
+        """Run generator ``gen`` (``total`` items) in a thread worker; returns the worker."""
+        from napari.qt.threading import create_worker
+        from napari.utils import progress
+
+        self._gen, self._outcome, self._desc = gen, "done", desc
+        self._progress = progress(total=total, desc=desc)
+        self._done, self._last_progress, self._redrawing = 0, 0.0, False
+        slots = threading.Semaphore(RESULTS_IN_FLIGHT)
+
+        def handle(value):
+            try:
+                on_yield(value)
+            finally:
+                slots.release()
+
+        worker = create_worker(drive, gen, slots, _start_thread=False,
+                               _connect={"errored": self._on_error})
+        worker.yielded.connect(handle)
+        worker.finished.connect(self._finished)
+        worker.aborted.connect(lambda: setattr(self, "_outcome", "cancelled"))
+        self.worker, self.background, self.stop = worker, background, stop
+        self._on_start(background)
+        worker.start()
+        return worker
+
+    def advance(self) -> None:
+        """One more item done; the bar is redrawn at most every 0.2 s, never re-entrantly.
+
+        (napari's progress bar calls ``QApplication.processEvents()`` when it is
+        redrawn, which delivers the worker's next results inside this call: a
+        fast worker would otherwise nest one handler in another until Python's
+        recursion limit.)
+        """
+        self._done += 1
+        bar = self._progress
+        now = time.monotonic()
+        if bar is None or self._redrawing or now - self._last_progress < 0.2:
+            return
+        self._redrawing, self._last_progress = True, now
+        try:
+            bar.update(self._done - bar.n)
+        finally:
+            self._redrawing = False
+
+    def cancel(self) -> str | None:
+        """Stop the job at its next tile (finished tiles are kept); returns a note for the user."""
+        if self.busy and self.stop is not None:  # a cluster export: stopped in its thread
+            self._outcome = "cancelled"
+            self.stop.set()
+            return "cancelling after the tile in progress..."
+        if self.busy:
+            self.worker.quit()
+        return None
+
+    def _on_error(self, exc) -> None:
+        self._outcome = "failed"
+        self._say(one_line(exc), "error")
+
+    def _finished(self) -> None:
+        if self._gen is not None:
+            self._gen.close()  # runs the generator's cleanup (closes export jobs)
+            self._gen = None
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+        self.background, self.stop = False, None
+        self._on_finish(self._desc, self._outcome)
