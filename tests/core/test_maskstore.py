@@ -29,14 +29,13 @@ def test_reader_reads_boxes_zero_padded(tmp_path):
     got = clone(None, box)
     assert got.shape == (128, 128) and got.dtype == np.uint8
     expected = np.zeros((128, 128), np.uint8)
-    inside = np.where(read_padded(data, box.y, box.x, box.y1, box.x1) > 0, 255, 0)
-    expected[:] = inside
-    np.testing.assert_array_equal(got, expected)
-    assert got.sum() == 255 * (100 + 25)
+    expected[:] = read_padded(data, box.y, box.x, box.y1, box.x1)
+    np.testing.assert_array_equal(got, expected)  # the class map as stored
+    assert got.sum() == 100 + 7 * 25
     # a box partly outside on every side, and the array folder itself as the path
     direct = ZarrMaskReader(tmp_path / "m.zarr" / "0")
     out = direct(None, TileBox(0, 90, 110, 20, 20))
-    assert out[5:10, 5:10].tolist() == [[255] * 5] * 5 and out[10:].sum() == 0
+    assert out[5:10, 5:10].tolist() == [[7] * 5] * 5 and out[10:].sum() == 0
     assert out[:, 10:].sum() == 0
     assert not direct(None, TileBox(0, 500, 500, 16, 16)).any()
 
@@ -70,7 +69,7 @@ def test_snapshot_is_frozen_and_holds_the_chunks_under_the_boxes(tmp_path):
                   if p.is_file()) == ["0/0"]
     store.write(0, 0, np.zeros((10, 10), np.uint8))  # an edit after the snapshot
     reader = ZarrMaskReader(snap)
-    assert reader(None, grid[0]).min() == 255  # frozen: the edit is not there
+    assert reader(None, grid[0]).min() == 1  # frozen: the edit is not there
     assert store.read(0, 0, 10, 10).max() == 0
     full = store.snapshot(tmp_path / "all")
     assert len([p for p in (full / "c").rglob("*") if p.is_file()]) == 9

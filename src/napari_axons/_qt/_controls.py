@@ -21,7 +21,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from ..core.classes import ClassTable
+from ..core.classes import DEFAULT_TABLE, ClassTable
 from ._export_target import ExportTarget
 
 __all__ = ["add_controls", "segmenter_factory", "class_choices", "legend_html",
@@ -55,8 +55,9 @@ def add_controls(w: Container, image_choices: Callable) -> None:
     w._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
     w._run = PushButton(text="Segment selected")
     w._cancel = PushButton(text="Cancel", enabled=False)
-    w._paint_class = ComboBox(label="Paint class", choices=[("axon", 1)],
-                              tooltip="The class the brush paints in the mask layer")
+    w._paint_class = ComboBox(  # the session's classes (napari resets choices often)
+        label="Paint class", tooltip="The class the brush paints in the mask layer",
+        choices=lambda _=None: class_choices(getattr(w.session, "classes", None) or DEFAULT_TABLE))
     w._legend = Label(label="Classes", value="")
     w._import_dir = FileEdit(
         label="Masks from", mode="d", nullable=True,

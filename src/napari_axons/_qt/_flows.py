@@ -1,8 +1,11 @@
-"""The widget's Export and "Load masks from export" buttons: questions, then a worker.
+"""The widget's Segment, Export and "Load masks from export" buttons: questions, then a worker.
 
-Both decide with the session (:mod:`napari_axons.core.session_io`) and ask the
+Each decides with the session (:mod:`napari_axons.core.session`) and asks the
 user where something would be lost:
 
+* **Segment** over hand-edited pixels (painted on any grid, exported or not)
+  asks first: "Yes" replaces the edited pixels, "No" keeps them and segments
+  around them, and the status line says which tiles kept their edits.
 * **Export** into an export of the same image and grid adds the tiles (tiles
   already there are kept as they were, and the status says so). Into another
   export, or with "Replace the export in that folder" ticked, it first asks, in
@@ -23,16 +26,70 @@ import threading
 import uuid
 from pathlib import Path
 
+import numpy as np
+
+from ..core.classes import ClassTable
 from ..core.exportfolder import ADD, FOREIGN, REPLACE
 from ..core.session import EditsInTheWay, SessionError
-from ._worker import load_export_masks, one_line, run_export
+from ._worker import LOADED, load_export_masks, one_line, run_export, segment_tiles
 
-__all__ = ["export", "load_masks", "tile_names"]
+__all__ = ["segment", "export", "load_masks", "tile_names"]
 
 
 def tile_names(indices, most: int = 10) -> str:
     indices = list(indices)
     return ", ".join(map(str, indices[:most])) + (" ..." if len(indices) > most else "")
+
+
+def segment(w):
+    """Segment the selected tiles in a thread worker; returns the worker (or None)."""
+    from ..core.segment import ModelError
+
+    s = w.session
+    if w.busy or s is None:
+        return None
+    w.window.flush()
+    todo = sorted(s.selected)
+    if not todo:
+        w._say("select tiles first (click them on the canvas, or Select all)", "warning")
+        return None
+    edited = s.edited_tiles(todo)
+    overwrite, w._note = False, ""
+    if edited:
+        names = tile_names(edited)
+        overwrite = w.confirm("Replace hand edits?",
+                              f"Tile(s) {names} hold hand edits. Segmenting replaces the edited "
+                              "pixels. Replace them? (No: keep the edits and segment around them)")
+        if not overwrite:
+            w._note = f"hand edits kept in tile(s) {names}"
+    try:
+        make = w._make_segmenter()
+    except ModelError as exc:
+        w._say(one_line(exc), "error")
+        return None
+    boxes = s.check_segment(todo, overwrite_edits=overwrite, keep_edits=True)
+    loaded = {}
+
+    def load():  # in the worker; its classes are shown when LOADED arrives
+        segmenter = loaded["segmenter"] = make()
+        return segmenter
+
+    def on_segmented(value):
+        if value == LOADED:
+            w._message.value = "segmenting..."
+            classes = getattr(loaded.get("segmenter"), "classes", None)
+            if isinstance(classes, ClassTable) and classes != s.classes:
+                w._set_classes(classes)
+            return
+        box, mask = value
+        mask = np.asarray(mask)
+        s.write_segmented(box, np.where(mask == 255, 1, mask))  # an old-style 0/255: class 1
+        w.window.copy_from_store(box)
+        w.runner.advance()
+        w._redraw_now_and_then()
+
+    return w.runner.start(segment_tiles(s.working, boxes, load), len(boxes), "Segmenting",
+                          on_segmented)
 
 
 def export(w):

@@ -31,13 +31,13 @@ from ..core.coords import Placement
 from ..core.io import ImageReadError, open_image
 from ..core.session import Session
 from . import _flows
-from ._controls import add_controls, class_choices, legend_html, segmenter_factory
+from ._controls import add_controls, legend_html, segmenter_factory
 from ._edit_window import EditWindow
 from ._grid_layer import MAX_TEXT_TILES, pick_tile
 from ._image_file import layer_file
 from ._overlays import GRID_LAYER, Overlays
 from ._runner import Runner
-from ._worker import LOADED, one_line, segment_tiles
+from ._worker import one_line
 
 __all__ = ["AxonsWidget"]
 
@@ -75,13 +75,13 @@ class AxonsWidget(Container):
         self.cache_dir = Path(cache_dir)
         self.confirm: Callable[[str, str], bool] = self._ask
         self.messages: list[str] = []
-        add_controls(self, self._image_choices)
         self.session: Session | None = None
+        add_controls(self, self._image_choices)
         self._sessions: dict[str, Session] = {}
         self._layer = None
         self._last_picked: int | None = None
         self._edited_during: set[int] = set()
-        self._note, self._last_draw, self._new_classes = "", 0.0, None
+        self._note, self._last_draw = "", 0.0
         self.overlays = Overlays(napari_viewer, on_click=self._click_callback,
                                  on_paint=lambda event: self.window.on_paint(event))
         self.window = EditWindow(self.overlays, session=lambda: self.session,
@@ -224,8 +224,9 @@ class AxonsWidget(Container):
         self.overlays.set_classes(classes)
         self._legend.value = legend_html(classes)
         current = self._paint_class.value
-        self._paint_class.choices = class_choices(classes)
-        self._paint_class.value = current if 0 <= (current or -1) < len(classes) else 1
+        self._paint_class.choices = []  # then in the table's order
+        self._paint_class.reset_choices()
+        self._paint_class.value = current if current is not None and current < len(classes) else 1
 
     def _on_paint_class(self, _=None) -> None:
         edit = self.overlays.edit_layer()
@@ -294,58 +295,8 @@ class AxonsWidget(Container):
         return segmenter_factory(self)
 
     def segment_selected(self, _=None):
-        """Segment the selected tiles in a thread worker; returns the worker (or None).
-
-        Tiles over hand-edited pixels (whatever grid they were painted on, exported
-        or not) are segmented only after asking: "Yes" replaces the edited pixels,
-        "No" keeps them and segments around them.
-        """
-        from ..core.segment import ModelError
-
-        if self.busy or self.session is None:
-            return None
-        self.window.flush()
-        todo = sorted(self.selected)
-        if not todo:
-            self._say("select tiles first (click them on the canvas, or Select all)", "warning")
-            return None
-        edited = self.session.edited_tiles(todo)
-        overwrite, self._note = False, ""
-        if edited:
-            names = _flows.tile_names(edited)
-            overwrite = self.confirm(
-                "Replace hand edits?",
-                f"Tile(s) {names} hold hand edits. Segmenting replaces the edited pixels. "
-                "Replace them? (No: keep the edits and segment around them)")
-            if not overwrite:
-                self._note = f"hand edits kept in tile(s) {names}"
-        try:
-            make = self._make_segmenter()
-        except ModelError as exc:
-            self._say(one_line(exc), "error")
-            return None
-        boxes = self.session.check_segment(todo, overwrite_edits=overwrite, keep_edits=True)
-
-        def load():  # in the worker; the classes are shown when LOADED arrives
-            segmenter = make()
-            self._new_classes = getattr(segmenter, "classes", None)
-            return segmenter
-
-        gen = segment_tiles(self.session.working, boxes, load)
-        return self.runner.start(gen, len(boxes), "Segmenting", self._on_segmented)
-
-    def _on_segmented(self, value) -> None:
-        if value == LOADED:
-            self._message.value = "segmenting..."
-            if isinstance(self._new_classes, ClassTable) and self._new_classes != self.session.classes:
-                self._set_classes(self._new_classes)
-            return
-        box, mask = value
-        mask = np.asarray(mask)
-        self.session.write_segmented(box, np.where(mask == 255, 1, mask))  # 0/255: class 1
-        self.window.copy_from_store(box)
-        self.runner.advance()
-        self._redraw_now_and_then()
+        """Segment the selected tiles in a worker; see :func:`._flows.segment`."""
+        return _flows.segment(self)
 
     # ================================================================ export, masks
     def export(self, _=None):

@@ -77,8 +77,9 @@ class ZarrMaskReader:
     Notes
     -----
     Calling it returns the tile's box as a ``(box.height, box.width)`` uint8
-    array, 255 where the store is non-zero, 0 elsewhere and outside the store
-    (where a tile hangs over the image border). The store is opened lazily,
+    class map, the stored values, 0 outside the store (where a tile hangs over
+    the image border); the export's writer turns it into file bytes (0/255 with
+    one class). The store is opened lazily,
     once per process; only the path is pickled. Workers must see the path (see
     the module docstring).
     """
@@ -127,8 +128,8 @@ class ZarrMaskReader:
         return read_padded(self.array, box.y, box.x, box.y1, box.x1)
 
     def __call__(self, plan, box: TileBox) -> np.ndarray:
-        """The mask of tile ``box`` (0/255 uint8); ``plan`` is not needed."""
-        return np.where(self.read(box) > 0, 255, 0).astype(np.uint8)
+        """The class map of tile ``box`` (uint8); ``plan`` is not needed."""
+        return self.read(box)
 
 
 class MaskStore:

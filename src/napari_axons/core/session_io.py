@@ -62,13 +62,17 @@ def segment_boxes(working, boxes: Sequence[TileBox], segmenter) -> Iterator[tupl
 
 # -------------------------------------------------------------------- export
 def export_options(session: Session):
-    """The :class:`~.pipeline.ExportOptions` of the session's grid and classes."""
+    """The :class:`~.pipeline.ExportOptions` of the session's grid and classes.
+
+    One foreground class: the seed's options (0/255 masks, that class's name on
+    the polygons); several: the class table (palette masks, per-class polygons).
+    """
     from .pipeline import ExportOptions
 
-    g = session.grid
+    g, classes = session.grid, session.classes
     return ExportOptions(tile_size=g.tile_size, overlap=g.tile_size - g.stride,
-                         downsample=session.working.factor,
-                         label_class=session.classes.foreground[0])
+                         downsample=session.working.factor, label_class=classes.foreground[0],
+                         classes=None if classes.is_binary else classes)
 
 
 def folder_check(session: Session, out) -> FolderCheck:

@@ -1,0 +1,68 @@
+"""Classes in the widget: the layers show the class table, "Paint class" paints it, export keeps it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from qt_helpers import FakeSegmenter, wait_idle
+
+from napari_axons.core.classes import ClassTable
+
+pytestmark = pytest.mark.gui
+
+OVERVIEW, EDIT = "axons masks (overview)", "axons masks (edit)"
+
+
+class ThreeClasses(FakeSegmenter):
+    """Background everywhere, from a model that knows myelin and axon."""
+
+    classes = ClassTable(("background", "myelin", "axon"))
+
+
+def test_choose_a_class_paint_it_export_it(make_widget, axon_tif, tmp_path, qtbot):
+    viewer, w = make_widget(axon_tif)
+    edit = viewer.layers[EDIT]
+    # before any model: the seed's one class, in its colour, named on the layers
+    assert w._paint_class.choices == (1, 0)
+    assert list(edit.features["class"]) == ["background", "axon"]
+    assert edit.selected_label == 1 and edit.data.dtype == np.uint8
+    assert "axon" in w._legend.value
+
+    w._tile_size.value = 256
+    w._make_segmenter = lambda: (lambda: ThreeClasses(value=0))
+    w.set_selection([0])
+    w.segment_selected()
+    wait_idle(qtbot, w)
+    assert w.session.classes.names == ("background", "myelin", "axon")
+    assert w._paint_class.choices == (1, 2, 0)
+    for layer in (viewer.layers[EDIT], viewer.layers[OVERVIEW]):
+        assert list(layer.features["class"]) == ["background", "myelin", "axon"]
+        assert layer.colormap.map(2)[:3] == pytest.approx(np.array([64, 160, 255]) / 255)
+    assert "myelin" in w._legend.value and "axon" in w._legend.value
+
+    w._paint_class.value = 2  # "axon"
+    assert viewer.layers[EDIT].selected_label == 2
+    edit = viewer.layers[EDIT]
+    edit.brush_size = 5
+    edit.paint((40, 40), edit.selected_label)
+    qtbot.waitUntil(lambda: w.status.get(0) == "edited")
+    w._paint_class.value = 1  # "myelin"
+    edit.paint((120, 200), edit.selected_label)
+    qtbot.waitUntil(lambda: w.store.read(120, 200, 121, 201)[0, 0] == 1)
+    assert w.store.read(40, 40, 41, 41)[0, 0] == 2
+
+    out = tmp_path / "export"
+    w._export_dir.value = out
+    w.export()
+    wait_idle(qtbot, w)
+    png = Image.open(out / "masks" / "axons_tile_0000_mask.png")
+    assert png.mode == "P"  # class indices, viewable as colours
+    mask = np.asarray(png)
+    assert mask[40, 40] == 2 and mask[120, 200] == 1 and set(np.unique(mask)) == {0, 1, 2}
+    labels = json.loads((out / "axons_tile_0000__labels.json").read_text())["labels"]
+    assert sorted(lab["label_class"] for lab in labels) == ["axon", "myelin"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [c["name"] for c in manifest["classes"]] == ["background", "myelin", "axon"]
