@@ -124,6 +124,18 @@ def _contrast_limits(source) -> list[float]:
     return [lo, hi if hi > lo else lo + 1.0]
 
 
+def pixel_scale(pixel_size) -> dict:
+    """Layer keywords placing an image in micrometres: ``scale`` (y, x) and ``units``.
+
+    Empty for an image without a pixel size (napari's default: 1 pixel per
+    world unit). With one, a scale bar (``viewer.scale_bar.visible = True``)
+    shows micrometres, and layers added with the same scale line up.
+    """
+    if pixel_size is None:
+        return {}
+    return {"scale": (pixel_size.y, pixel_size.x), "units": ("um", "um")}
+
+
 def read_image(path) -> list[tuple]:
     """One image layer: the file's pyramid (built and cached if it has none)."""
     from .core.io import open_image
@@ -150,6 +162,9 @@ def read_image(path) -> list[tuple]:
         meta["rgb"] = False
     if meta["rgb"] and source.dtype == np.uint8:
         meta.pop("contrast_limits")  # napari ignores them for uint8 RGB
+    meta.update(pixel_scale(source.pixel_size))
+    if source.pixel_size is not None:
+        meta["metadata"]["napari_axons"]["pixel_size"] = source.pixel_size.to_json()
     data = levels if len(levels) > 1 else levels[0]
     return [(data, meta, "image")]
 

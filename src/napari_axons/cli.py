@@ -13,6 +13,7 @@ export-ome-zarr an export's masks as OME-Zarr (NGFF) labels of its image
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -128,6 +129,20 @@ def _fraction(text: str) -> float:
 _fraction.numeric = True
 
 
+def _micrometres(text: str) -> float:
+    """An argparse ``type``: a positive, finite number of micrometres."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of micrometres, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of micrometres, got {text}")
+    return value
+
+
+_micrometres.numeric = True
+
+
 def _add_command(sub, name: str, handler, **kwargs) -> argparse.ArgumentParser:
     """A subcommand parser with the options every subcommand shares (``--debug``)."""
     parser = sub.add_parser(name, **kwargs)
@@ -183,6 +198,16 @@ def _add_tile(sub) -> None:
                       help="shrink the image by FACTOR (Lanczos, (w // F, h // F)) before tiling; "
                            "without FACTOR: 3, as the seed (a word that is not a number after "
                            "--downsample is an IMAGE)")
+    tile.add_argument("--pixel-size", type=_micrometres, default=None, metavar="UM",
+                      help="pixel size of the images in micrometres; overrides the files' own "
+                           "(OME, TIFF resolution, ImageJ, SVS MPP, OME-Zarr scale)")
+    tile.add_argument("--target-pixel-size", type=_micrometres, default=None, metavar="UM",
+                      help="resample each image (Lanczos) so a pixel is UM micrometres, the "
+                           "resolution the model was trained at; the working size is "
+                           "round(size x pixel size / UM); not with --downsample")
+    tile.add_argument("--max-pixels", type=_whole_number(0), default=None, metavar="N",
+                      help="largest PNG/JPEG accepted, in pixels (default: 4294967296; 0: no "
+                           "limit); a guard against decompression bombs")
     tile.add_argument("--png-compression", type=_whole_number(), default=1, metavar="0-9",
                       help="PNG zlib level (default: 1); 0-2 use a fast preset (about 5x faster "
                            "than Pillow's default), 3-9 give smaller files; same pixels at any level")
@@ -438,10 +463,15 @@ def _cmd_tile(args) -> int:
         options = ExportOptions(
             tile_size=args.tile_size, overlap=args.overlap, downsample=args.downsample,
             png_compression=args.png_compression, label_class=args.label_class,
-            threads=args.threads,
+            threads=args.threads, pixel_size=args.pixel_size,
+            target_pixel_size=args.target_pixel_size,
         )
     except ValueError as exc:
+        if args.target_pixel_size is not None and args.downsample != 1:
+            raise _CliError("--downsample and --target-pixel-size cannot be used together", 2) from exc
         raise _CliError(str(exc), 2) from exc
+    if args.max_pixels is not None:
+        os.environ["NAPARI_AXONS_MAX_PIXELS"] = str(args.max_pixels)  # dask workers inherit it
     if args.resume and args.overwrite:
         raise _CliError("--resume and --overwrite cannot be used together", 2)
     if args.workers is not None and args.scheduler is not None:

@@ -131,6 +131,8 @@ class _ImageSpec:
     tile_size: int
     overlap: int
     intensity: IntensityRange | None
+    pixel_size: float | None = None  # --pixel-size
+    target_pixel_size: float | None = None  # --target-pixel-size
 
 
 @dataclass(frozen=True)
@@ -144,13 +146,15 @@ class _SegmenterSpec:
 
 def _worker_plan(spec: _ImageSpec) -> ImagePlan:
     """The worker's :class:`ImagePlan` for ``spec``; the image is opened once per process."""
-    key = (spec.path, spec.stamp, spec.downsample, spec.tile_size, spec.overlap)
+    key = (spec.path, spec.stamp, spec.downsample, spec.tile_size, spec.overlap,
+           spec.pixel_size, spec.target_pixel_size)
     with _CACHE_LOCK:
         hit = _IMAGES.get(key)
         if hit is None:
-            source = open_image(spec.path)
+            source = open_image(spec.path, pixel_size=spec.pixel_size)
             try:
-                working = WorkingImage(source, spec.downsample)
+                working = WorkingImage(source, spec.downsample,
+                                       target_pixel_size=spec.target_pixel_size)
                 grid = TileGrid.from_shape(working.height, working.width,
                                            tile_size=spec.tile_size, overlap=spec.overlap)
             except Exception:
@@ -369,7 +373,8 @@ def _image_spec(plan: ImagePlan, options: ExportOptions) -> _ImageSpec:
     st = path.stat()
     intensity = None if plan.source.dtype == np.uint8 else plan.source.intensity_range()
     return _ImageSpec(str(path), (st.st_size, st.st_mtime_ns), plan.base, options.downsample,
-                      options.tile_size, options.overlap, intensity)
+                      options.tile_size, options.overlap, intensity, options.pixel_size,
+                      options.target_pixel_size)
 
 
 def _segmenter_arg(job, segmenter_spec, client):

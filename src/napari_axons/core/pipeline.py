@@ -90,6 +90,13 @@ class ExportOptions:
         Also write AxonDeepSeg's ``{tile}_seg-axon.png``, ``_seg-myelin.png``
         and ``_seg-axonmyelin.png`` next to each tile (needs classes named
         ``axon`` and ``myelin``; ``ValueError`` otherwise).
+    pixel_size : float or None
+        Pixel size of the inputs in micrometres, overriding their metadata
+        (``--pixel-size``).
+    target_pixel_size : float or None
+        Resample each image to this pixel size in micrometres
+        (``--target-pixel-size``; :mod:`napari_axons.core.working`); needs
+        ``downsample`` 1.
     """
 
     tile_size: int = 512
@@ -100,8 +107,17 @@ class ExportOptions:
     threads: int | None = None
     classes: ClassTable | None = None
     axondeepseg: bool = False
+    pixel_size: float | None = None
+    target_pixel_size: float | None = None
 
     def __post_init__(self):
+        for name in ("pixel_size", "target_pixel_size"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0 < value < float("inf")):
+                raise ValueError(f"{name.replace('_', ' ')} must be a positive number of "
+                                 f"micrometres, got {value!r}")
+        if self.target_pixel_size is not None and self.downsample != 1:
+            raise ValueError("a downsample factor and a target pixel size cannot both be set")
         if self.tile_size < 16:
             raise ValueError(f"tile size must be >= 16, got {self.tile_size}")
         if not 0 <= self.overlap < self.tile_size:
@@ -127,7 +143,10 @@ class ExportOptions:
         appears only when set (a default manifest is unchanged).
         """
         key = {k: v for k, v in asdict(self).items()
-               if k not in ("threads", "classes", "axondeepseg")}
+               if k not in ("threads", "classes", "axondeepseg", "pixel_size", "target_pixel_size")}
+        for k in ("pixel_size", "target_pixel_size"):  # only when set: older manifests match
+            if getattr(self, k) is not None:
+                key[k] = getattr(self, k)
         if self.axondeepseg:
             key["axondeepseg"] = True
         if self.classes is not None:
@@ -201,6 +220,7 @@ class ImagePlan:
                 "levels": src.n_levels,
                 "hash": self.fingerprint,
                 "notes": list(src.notes),
+                "pixel_size": None if src.pixel_size is None else src.pixel_size.to_json(),
             },
             "intensity": src.intensity_range().as_dict(),
             "working": {
@@ -210,6 +230,8 @@ class ImagePlan:
                 "filter": self.working.filter,
                 "scale_x": self.working.scale_x,
                 "scale_y": self.working.scale_y,
+                "pixel_size": (None if self.working.pixel_size is None
+                               else self.working.pixel_size.to_json()),
             },
             "grid": {
                 "tile_size": self.grid.tile_size,
@@ -298,9 +320,10 @@ class ExportJob:
             self._selected[id(plan)] = boxes
 
     def _plan(self, path: Path, base: str) -> ImagePlan:
-        source = open_image(path)
+        source = open_image(path, pixel_size=self.options.pixel_size)
         try:
-            working = WorkingImage(source, self.options.downsample)
+            working = WorkingImage(source, self.options.downsample,
+                                   target_pixel_size=self.options.target_pixel_size)
             grid = TileGrid.from_shape(
                 working.height, working.width,
                 tile_size=self.options.tile_size, overlap=self.options.overlap,

@@ -25,6 +25,7 @@ than any JPEG can hold), changed with ``max_pixels`` / ``--max-pixels`` /
 from __future__ import annotations
 
 import hashlib
+import io as _io
 import os
 import shutil
 import struct
@@ -46,7 +47,7 @@ WHOLE_DECODE_MAX_BYTES = 256 * 2**20
 #: Default most pixels of a PNG/JPEG (see the module docstring).
 DEFAULT_MAX_PIXELS = 2**32
 #: Raw bytes per band when streaming a PNG.
-BAND_BYTES = 32 * 2**20
+BAND_BYTES = 8 * 2**20
 _CACHE_FORMAT = "napari-axons-decoded/1"
 _open_lock = threading.Lock()
 _build_lock = threading.Lock()
@@ -351,25 +352,34 @@ def png_bands(path: Path, band_bytes: int = BAND_BYTES) -> Iterator[tuple[int, n
 
         def emit(rows: bytes, n: int):
             nonlocal prev_raw, y
+            # 1. unfilter: the band's filtered rows behind the previous band's last raw
+            #    row (filter 0), as a stand-in PNG with the same bytes per pixel
             lead = b"" if prev_raw is None else b"\x00" + prev_raw
-            raw_png = (_PNG_SIG + _ihdr(standin_w, n + (prev_raw is not None), standin[1], standin[0])
-                       + _chunk(b"IDAT", zlib.compress(lead + rows, 0)) + _chunk(b"IEND", b""))
-            raw = imagecodecs.png_decode(raw_png)
+            idat = zlib.compress(lead + rows, 0)
+            del rows
+            raw = imagecodecs.png_decode(
+                _PNG_SIG + _ihdr(standin_w, n + (prev_raw is not None), standin[1], standin[0])
+                + _chunk(b"IDAT", idat) + _chunk(b"IEND", b""))
+            del idat
             if raw.dtype == np.uint16:
                 raw = raw.astype(">u2")
             raw = np.ascontiguousarray(raw).view(np.uint8).reshape(raw.shape[0], -1)
             if prev_raw is not None:
                 raw = raw[1:]
             prev_raw = raw[-1].tobytes()
-            body = np.concatenate([np.zeros((n, 1), np.uint8), raw], axis=1).tobytes()
-            plain = b"".join(header) + _chunk(b"IDAT", zlib.compress(body, 0)) + _chunk(b"IEND", b"")
-            head = _PNG_SIG + _ihdr(width, n, depth, ctype)
-            with warnings.catch_warnings():
+            # 2. pixels: the raw rows, unfiltered (filter 0), decoded by Pillow as the file is
+            body = np.empty((n, row_bytes + 1), np.uint8)
+            body[:, 0] = 0
+            body[:, 1:] = raw
+            del raw
+            idat = zlib.compress(body, 0)
+            del body
+            png = (_PNG_SIG + _ihdr(width, n, depth, ctype) + b"".join(header)
+                   + _chunk(b"IDAT", idat) + _chunk(b"IEND", b""))
+            del idat
+            with warnings.catch_warnings(), Image.open(_io.BytesIO(png)) as im:
                 warnings.simplefilter("ignore")
-                import io as _io
-
-                with Image.open(_io.BytesIO(head + plain)) as im:
-                    pixels = _pil_array(im)
+                pixels = _pil_array(im)
             out = (y, pixels)
             y += n
             return out

@@ -329,7 +329,7 @@ def list_exported_tiles(path: str | os.PathLike) -> list[ExportedTiles]:
                      if t.labels is not None or t.mask is not None]
             out.append(ExportedTiles(
                 str(entry["base"]), src.get("hash"), str(src.get("name", "")),
-                _int(entry["working"].get("downsample", 1), "downsample"), _working_shape(entry),
+                _factor(entry["working"].get("downsample", 1)), _working_shape(entry),
                 _int(grid.get("tile_size", 0), "tile size"), _int(grid.get("overlap", 0), "overlap"),
                 sorted(tiles, key=lambda t: t.index), table,
             ))
@@ -342,6 +342,13 @@ def _int(value, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
         raise ValueError(f"{what} is not an integer: {value!r}")
     return int(value)
+
+
+def _factor(value) -> int | float:
+    """The working image's downsample factor: an integer, or a ratio (target pixel size)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"downsample is not a positive number: {value!r}")
+    return int(value) if value == int(value) else float(value)
 
 
 def _working_shape(entry: dict) -> tuple[int, int]:

@@ -10,6 +10,16 @@ whole-image ``Image.resize``. The result matches a whole-image resize to within
 1 grey level on well under 1% of pixels (Pillow passes the box as 32-bit floats,
 so filter centres differ in the last bits); ``tests/core/test_working.py``
 checks it, white noise included.
+
+Target pixel size (``--target-pixel-size UM``): the working image is resampled
+so that one of its pixels is ``UM`` micrometres, the resolution a model was
+trained at. Its size is ``round(width * pixel_x / UM) x round(height * pixel_y / UM)``
+(at least 1), the same Lanczos filter is used (down or up), and the effective
+downsample factor follows: ``factor = width / working width`` (a float, e.g.
+2.4; recorded as the manifest's ``working.downsample``). The working pixel size
+is the source's times ``source size / working size`` on each axis, within half
+a pixel over the image of the target. It needs the source's pixel size (from
+the file, or ``--pixel-size``); the seed's integer ``--downsample`` stays as it is.
 """
 
 from __future__ import annotations
@@ -19,8 +29,9 @@ import math
 import numpy as np
 
 from .io import ImageReadError, SourceImage
+from .pixel_size import PixelSize
 
-__all__ = ["WorkingImage", "LANCZOS_SUPPORT"]
+__all__ = ["WorkingImage", "LANCZOS_SUPPORT", "target_size"]
 
 #: Lanczos-3 support, in output pixels.
 LANCZOS_SUPPORT = 3.0
@@ -37,15 +48,42 @@ class WorkingImage:
         The opened image.
     factor : int
         Downsample factor; 1 for none, the seed uses 3.
+    target_pixel_size : float, optional
+        Resample to this pixel size in micrometres instead (see the module
+        docstring); ``factor`` must then be 1.
+
+    Attributes
+    ----------
+    factor : int or float
+        Source pixels per working pixel along x: the integer ``factor``, or
+        the ratio that follows from ``target_pixel_size``.
+    pixel_size : PixelSize or None
+        The working image's pixel size in micrometres (None when the source
+        has none).
+
+    Raises
+    ------
+    ImageReadError
+        The image is too small for the factor, or ``target_pixel_size`` is
+        given for an image without a pixel size.
     """
 
-    def __init__(self, source: SourceImage, factor: int = 1):
+    def __init__(self, source: SourceImage, factor: int = 1, *,
+                 target_pixel_size: float | None = None):
         if factor < 1:
             raise ValueError(f"downsample factor must be >= 1, got {factor}")
         self.source = source
-        self.factor = int(factor)
-        self.height = source.height // self.factor
-        self.width = source.width // self.factor
+        self.target_pixel_size = target_pixel_size
+        if target_pixel_size is not None:
+            if factor != 1:
+                raise ValueError("a downsample factor and a target pixel size cannot both be set")
+            self.height, self.width = target_size(source, target_pixel_size)
+            ratio = round(source.width / self.width, 6)
+            self.factor = int(ratio) if ratio == int(ratio) else ratio
+        else:
+            self.factor = int(factor)
+            self.height = source.height // self.factor
+            self.width = source.width // self.factor
         if self.height < 1 or self.width < 1:
             raise ImageReadError(
                 f"{source.path}: {source.width} x {source.height} is too small to "
@@ -53,18 +91,25 @@ class WorkingImage:
             )
         self.scale_y = source.height / self.height
         self.scale_x = source.width / self.width
-        if self.factor > 1:  # neighbouring tiles share their filter margins' chunks
+        if self.filter is not None:  # neighbouring tiles share their filter margins' chunks
             row_bytes = source.width * (source.shape[2] if len(source.shape) == 3 else 1)
             row_bytes *= source.dtype.itemsize
             source.enable_chunk_cache(min(CHUNK_CACHE_MAX_BYTES, 4096 * row_bytes))
 
     @property
     def filter(self) -> str | None:
-        return "lanczos" if self.factor > 1 else None
+        same = (self.height, self.width) == (self.source.height, self.source.width)
+        return None if same else "lanczos"
+
+    @property
+    def pixel_size(self) -> PixelSize | None:
+        """The source's pixel size times the resampling (micrometres)."""
+        px = self.source.pixel_size
+        return None if px is None else px.scaled(self.scale_y, self.scale_x)
 
     def read_tile(self, y: int, x: int, height: int, width: int) -> np.ndarray:
         """RGB uint8 ``(height, width, 3)`` of the working image; zero outside it."""
-        if self.factor == 1:
+        if self.filter is None:
             return self.source.read_rgb(y, x, height, width)
         oy0, ox0 = max(y, 0), max(x, 0)
         oy1, ox1 = min(y + height, self.height), min(x + width, self.width)
@@ -77,8 +122,8 @@ class WorkingImage:
         from PIL import Image
 
         sy, sx = self.scale_y, self.scale_x
-        my = math.ceil(LANCZOS_SUPPORT * sy) + 2
-        mx = math.ceil(LANCZOS_SUPPORT * sx) + 2
+        my = math.ceil(LANCZOS_SUPPORT * max(sy, 1.0)) + 2  # upsampling: 3 source pixels
+        mx = math.ceil(LANCZOS_SUPPORT * max(sx, 1.0)) + 2
         iy0 = max(0, math.floor(oy0 * sy) - my)
         ix0 = max(0, math.floor(ox0 * sx) - mx)
         iy1 = min(self.source.height, math.ceil(oy1 * sy) + my)
@@ -93,3 +138,27 @@ class WorkingImage:
             (ox1 - ox0, oy1 - oy0), Image.LANCZOS, box=(0, oy0 * sy - iy0, ox1 - ox0, oy1 * sy - iy0)
         )
         return np.asarray(small)
+
+
+def target_size(source: SourceImage, target_pixel_size: float) -> tuple[int, int]:
+    """``(height, width)`` of ``source`` resampled to ``target_pixel_size`` micrometres.
+
+    Raises
+    ------
+    ImageReadError
+        The source has no pixel size.
+    ValueError
+        The target is not a positive number.
+    """
+    if not (isinstance(target_pixel_size, (int, float)) and math.isfinite(target_pixel_size)
+            and target_pixel_size > 0):
+        raise ValueError(f"target pixel size must be a positive number of micrometres, "
+                         f"got {target_pixel_size!r}")
+    px = source.pixel_size
+    if px is None:
+        raise ImageReadError(
+            f"{source.path}: the file states no pixel size; give it with --pixel-size UM "
+            "to resample it to --target-pixel-size")
+    height = max(1, round(source.height * px.y / target_pixel_size))
+    width = max(1, round(source.width * px.x / target_pixel_size))
+    return height, width
