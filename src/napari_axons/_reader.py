@@ -16,7 +16,10 @@ returns gives:
   manifest's, or the label classes in order of first appearance, plus any the
   files add) gives the layer's colours (``colormap``) and is kept in
   ``metadata["napari_axons"]["classes"]`` (:meth:`ClassTable.to_json`), where
-  the plugin's writer finds it again.
+  the plugin's writer finds it again;
+* a QuPath GeoJSON file (``*.geojson``, or a ``.json`` FeatureCollection): a
+  ``uint8`` labels layer of its classes over the polygons' bounding box, placed
+  in full-resolution slide pixels (:func:`napari_axons.core.geojson.geojson_class_map`).
 
 napari picks its own (eager) reader for TIFF/PNG unless told otherwise; use
 ``viewer.open(path, plugin="napari-axons")`` or choose the plugin in the dialog.
@@ -49,11 +52,20 @@ def _kind(path) -> str | None:
     name = p.name.lower()
     if name == "manifest.json" or name.endswith("__labels.json"):
         return "export"
+    if name.endswith(".geojson") or (name.endswith(".json") and _is_feature_collection(p)):
+        return "geojson"
     if not name.endswith(_IMAGE_SUFFIXES):
         return None
     with open(p, "rb") as fh:
         head = fh.read(4)
     return "image" if head.startswith(_IMAGE_MAGIC) else None
+
+
+def _is_feature_collection(p: Path) -> bool:
+    """A ``.json`` file whose first 4 KB say it is a GeoJSON FeatureCollection (QuPath's export)."""
+    with open(p, "rb") as fh:
+        head = fh.read(4096)
+    return b'"FeatureCollection"' in head
 
 
 def napari_get_reader(path):
@@ -86,6 +98,8 @@ def reader_function(path) -> list[tuple]:
     for p in paths:
         if _kind(p) == "export":
             layers.extend(read_export_layers(p))
+        elif _kind(p) == "geojson":
+            layers.extend(read_geojson_layers(p))
         else:
             layers.extend(read_image(p))
     return layers
@@ -251,3 +265,16 @@ def read_export_layers(path) -> list[tuple]:
                 meta["translate"] = tr["translate"]
             layers.append((img.labels, meta, "labels"))
     return layers
+
+
+def read_geojson_layers(path) -> list[tuple]:
+    """A (QuPath) GeoJSON file as one uint8 Labels layer in slide pixels, class colours."""
+    from .core.geojson import geojson_class_map
+
+    notes: list[str] = []
+    class_map, origin, table = geojson_class_map(path, notes=notes)
+    meta = {"name": Path(os.fspath(path)).name, "translate": tuple(float(v) for v in origin),
+            "colormap": table.napari_colormap(),
+            "metadata": {"napari_axons": {"classes": table.to_json(), "origin": list(origin),
+                                          "warnings": notes}}}
+    return [(class_map, meta, "labels")]

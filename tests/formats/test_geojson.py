@@ -212,3 +212,29 @@ def test_multi_class_export_to_geojson_and_coco(tmp_path):
     data = read_coco(coco_path)
     assert data.classes.names == table.names and data.classes.colours == table.colours
     assert all(im.class_map.max() <= 2 for im in data.images)
+
+
+def test_napari_reader_opens_qupath_geojson_as_labels(export_dir, truth, tmp_path):
+    from napari.layers import Labels
+
+    from napari_axons._reader import napari_get_reader
+
+    out = tmp_path / "slide.geojson"
+    export_geojson(export_dir, out)
+    reader = napari_get_reader(str(out))
+    assert reader is not None
+    [(data, meta, kind)] = reader(str(out))
+    assert kind == "labels" and data.dtype == np.uint8
+    y0, x0 = (int(v) for v in meta["translate"])
+    full = np.zeros(truth.shape, np.uint8)
+    full[y0: y0 + data.shape[0], x0: x0 + data.shape[1]] = data
+    np.testing.assert_array_equal(full, truth)
+    layer = Labels(data, **meta)
+    assert tuple(layer.translate) == (y0, x0)
+    assert np.allclose(layer.colormap.map(1)[:3], np.array([255, 64, 64]) / 255)
+    # a QuPath export named .json is recognised by its content; other JSON is not ours
+    as_json = tmp_path / "qupath.json"
+    as_json.write_bytes(out.read_bytes())
+    assert napari_get_reader(str(as_json)) is not None
+    (tmp_path / "other.json").write_text('{"a": 1}')
+    assert napari_get_reader(str(tmp_path / "other.json")) is None

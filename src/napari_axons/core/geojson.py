@@ -45,7 +45,7 @@ from .exportmaps import ExportSlide
 from .vectorize import class_map_objects, polygons_of, rasterize
 
 __all__ = ["GeoJSONError", "GeoObject", "GeoJSONSummary", "export_geojson", "write_slide_geojson",
-           "read_geojson", "rasterize_geojson", "geojson_table", "OBJECT_TYPES"]
+           "read_geojson", "rasterize_geojson", "geojson_table", "geojson_class_map", "OBJECT_TYPES"]
 
 #: Object types QuPath reads from GeoJSON that napari-axons writes.
 OBJECT_TYPES = ("annotation", "detection")
@@ -501,3 +501,49 @@ def rasterize_geojson(objects: list[GeoObject], target, classes: ClassTable, *,
             target[y0:y1, x0:x1] = region
             written += 1
     return written
+
+
+def geojson_class_map(path: str | os.PathLike, *, max_pixels: int = 2**30,
+                      notes: list[str] | None = None) -> tuple[np.ndarray, tuple[int, int], ClassTable]:
+    """A GeoJSON file's polygons as one class map over their bounding box (for a viewer).
+
+    Parameters
+    ----------
+    path : path
+        A (QuPath) GeoJSON file, in full-resolution slide pixels.
+    max_pixels : int
+        Refuse a bounding box larger than this.
+
+    Returns
+    -------
+    class_map : numpy.ndarray
+        ``(H, W)`` uint8 over the objects' bounding box (pixel-edge bounds
+        rounded outward).
+    origin : tuple of int
+        Slide ``(y, x)`` of ``class_map[0, 0]``.
+    classes : ClassTable
+        From the file's classifications (:func:`geojson_table`).
+
+    Raises
+    ------
+    GeoJSONError
+        As :func:`read_geojson`; also a file without polygons, or a bounding box
+        over ``max_pixels``.
+    """
+    import shapely
+
+    objects = read_geojson(path, notes=notes)
+    if not objects:
+        raise GeoJSONError(f"{path}: no Polygon or MultiPolygon features")
+    minx, miny, maxx, maxy = shapely.total_bounds([o.geometry for o in objects])
+    y0, x0 = max(int(np.floor(miny)), 0), max(int(np.floor(minx)), 0)
+    y1, x1 = int(np.ceil(maxy)), int(np.ceil(maxx))
+    if y1 <= y0 or x1 <= x0:
+        raise GeoJSONError(f"{path}: the polygons lie outside the image (negative coordinates)")
+    if (y1 - y0) * (x1 - x0) > max_pixels:
+        raise GeoJSONError(f"{path}: the polygons span {x1 - x0} x {y1 - y0} pixels, more than "
+                           f"{max_pixels} pixels in memory; paint them into a mask store instead")
+    table = geojson_table(objects)
+    out = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    rasterize_geojson(objects, out, table, path=path, strict=False, origin=(y0, x0))
+    return out, (y0, x0), table
