@@ -24,7 +24,7 @@ from magicgui.widgets import (
 from ..core.classes import DEFAULT_TABLE, ClassTable
 from ._export_target import ExportTarget
 
-__all__ = ["add_controls", "segmenter_factory", "class_choices", "legend_html",
+__all__ = ["add_controls", "ask", "segmenter_factory", "class_choices", "legend_html",
            "BATCH_CHOICES", "BUILTIN_SEGMENTER", "CHECKPOINT_SEGMENTER"]
 
 BATCH_CHOICES = ["auto", "1", "2", "4", "8", "16", "32", "64"]
@@ -128,3 +128,12 @@ def legend_html(classes: ClassTable) -> str:
         if k:
             parts.append(f'<span style="color:#{r:02x}{g:02x}{b:02x}">&#9632;</span> {k} {name}')
     return "&nbsp;&nbsp;".join(parts)
+
+
+def ask(title: str, text: str) -> bool:
+    """A Yes/No question in a dialog; True for Yes."""
+    from qtpy.QtWidgets import QMessageBox
+
+    answer = QMessageBox.question(None, title, text,
+                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes

@@ -1,6 +1,7 @@
 """Overlay geometry for the tile grid, and where the working image sits in the world.
 
-Pure numpy: no Qt, no napari. The widget turns these into napari layers:
+Pure numpy: no Qt, no napari (:func:`click_callback` only reads napari's mouse
+events). The widget turns these into napari layers:
 
 * the grid as *lines* (one per distinct tile edge, spanning the image): the seed's
   tiles are the Cartesian product of the row and column positions, so a few hundred
@@ -21,7 +22,7 @@ import numpy as np
 from ..core.coords import Placement
 from ..core.grid import TileBox, TileGrid
 
-__all__ = ["Placement", "grid_lines", "tile_label_points", "merge_rectangles", "pick_tile",
+__all__ = ["click_callback", "Placement", "grid_lines", "tile_label_points", "merge_rectangles", "pick_tile",
            "bounding_box", "MAX_TEXT_TILES", "STATUS_COLOURS", "STATUSES"]
 
 #: Above this many tiles the per-tile index text is not drawn.
@@ -119,3 +120,26 @@ def bounding_box(boxes) -> tuple[int, int, int, int]:
     boxes = list(boxes)
     return (min(b.y for b in boxes), min(b.x for b in boxes),
             max(b.y1 for b in boxes), max(b.x1 for b in boxes))
+
+
+def click_callback(on_click):
+    """A napari mouse-drag callback that calls ``on_click(world position)`` on a left click.
+
+    A drag (the cursor moving more than 4 canvas pixels) pans as usual and calls nothing.
+    """
+
+    def callback(layer, event):
+        if getattr(event, "button", 1) not in (1, None):
+            return
+        start_world = tuple(event.position)
+        start_canvas = np.asarray(getattr(event, "pos", (0, 0)), float)
+        yield
+        dragged = False
+        while event.type == "mouse_move":
+            if np.hypot(*(np.asarray(event.pos, float) - start_canvas)) > 4:
+                dragged = True
+            yield
+        if not dragged:
+            on_click(start_world)
+
+    return callback

@@ -196,7 +196,7 @@ class Overlays:
             layer.refresh()
 
     def draw_status(self, grid: TileGrid, status: dict[int, str]) -> None:
-        """Tiles outlined by status (segmented, edited, exported)."""
+        """Tiles outlined and faintly tinted by status (segmented, edited, exported)."""
         rects, colours = [], []
         for st, colour in STATUS_COLOURS.items():
             boxes = [grid[i] for i, s in status.items() if s == st and i < len(grid)]
@@ -209,8 +209,8 @@ class Overlays:
         self.place(layer)
         layer.data = []
         if rects:
-            layer.add_rectangles(rects, edge_color=colours, face_color="transparent",
-                                 edge_width=width)
+            layer.add_rectangles(rects, edge_color=colours, edge_width=width,
+                                 face_color=[c + "2e" for c in colours])  # a faint tint
         self.order()
 
     def draw_selection(self, grid: TileGrid, selected: Iterable[int]) -> None:

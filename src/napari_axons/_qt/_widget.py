@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import numpy as np
 from magicgui.widgets import Container
 
 from ..core.classes import ClassTable
@@ -31,9 +30,9 @@ from ..core.coords import Placement
 from ..core.io import ImageReadError, open_image
 from ..core.session import Session
 from . import _flows
-from ._controls import add_controls, legend_html, segmenter_factory
+from ._controls import add_controls, ask, legend_html, segmenter_factory
 from ._edit_window import EditWindow
-from ._grid_layer import MAX_TEXT_TILES, pick_tile
+from ._grid_layer import MAX_TEXT_TILES, click_callback, pick_tile
 from ._image_file import layer_file
 from ._overlays import GRID_LAYER, Overlays
 from ._runner import Runner
@@ -73,7 +72,7 @@ class AxonsWidget(Container):
             self._tmp = tempfile.TemporaryDirectory(prefix="napari-axons-cache-")
             cache_dir = self._tmp.name
         self.cache_dir = Path(cache_dir)
-        self.confirm: Callable[[str, str], bool] = self._ask
+        self.confirm: Callable[[str, str], bool] = ask
         self.messages: list[str] = []
         self.session: Session | None = None
         add_controls(self, self._image_choices)
@@ -82,7 +81,7 @@ class AxonsWidget(Container):
         self._last_picked: int | None = None
         self._edited_during: set[int] = set()
         self._note, self._last_draw = "", 0.0
-        self.overlays = Overlays(napari_viewer, on_click=self._click_callback,
+        self.overlays = Overlays(napari_viewer, on_click=click_callback(self.toggle_at),
                                  on_paint=lambda event: self.window.on_paint(event))
         self.window = EditWindow(self.overlays, session=lambda: self.session,
                                  locked=lambda: self.busy and not self.runner.background,
@@ -144,14 +143,6 @@ class AxonsWidget(Container):
             self._say(f"choose {what} first", "warning")
             return None
         return Path(folder)
-
-    @staticmethod
-    def _ask(title: str, text: str) -> bool:
-        from qtpy.QtWidgets import QMessageBox
-
-        answer = QMessageBox.question(None, title, text,
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
 
     # ================================================================ image & grid
     def _on_image_changed(self, layer) -> None:
@@ -234,21 +225,6 @@ class AxonsWidget(Container):
             edit.selected_label = int(self._paint_class.value)
 
     # ================================================================ selection
-    def _click_callback(self, layer, event):
-        """Toggle the tile under a click (a drag pans, as usual)."""
-        if getattr(event, "button", 1) not in (1, None) or self.session is None:
-            return
-        start_world = tuple(event.position)
-        start_canvas = np.asarray(getattr(event, "pos", (0, 0)), float)
-        yield
-        dragged = False
-        while event.type == "mouse_move":
-            if np.hypot(*(np.asarray(event.pos, float) - start_canvas)) > 4:
-                dragged = True
-            yield
-        if not dragged:
-            self.toggle_at(start_world)
-
     def toggle_at(self, world_position) -> int | None:
         """Toggle the selection of the tile under a world position; returns its index."""
         if self.session is None:
