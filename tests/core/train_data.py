@@ -1,0 +1,56 @@
+"""Exports with labelled tiles for the training tests and the benchmark (no download).
+
+An image and its class map are tiled by the product's own export (tiles only);
+the chosen tiles then get a ``__labels.json`` beside them, one polygon per
+connected component per class with its ``label_class``, as a user's
+corrections would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def labelled_export(folder, image: np.ndarray, class_map: np.ndarray, names, *,
+                    tile_size: int = 128, labelled=None, base: str = "img") -> list[int]:
+    """Export ``image`` into ``folder`` and label the tiles ``labelled`` (all when None).
+
+    Returns the labelled tile indices.
+    """
+    import tifffile
+
+    from napari_axons.core.pipeline import ExportJob, ExportOptions
+    from napari_axons.core.polygons import dumps_labels, labels_document, mask_to_labels
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    src = folder.parent / f"{base}.tif"
+    tifffile.imwrite(src, image, photometric="rgb")
+    job = ExportJob([src], folder, ExportOptions(tile_size=tile_size))
+    try:
+        for _ in job.run():
+            pass
+    finally:
+        job.close()
+    import json
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    tiles = manifest["images"][0]["tiles"]
+    chosen = [t["index"] for t in tiles] if labelled is None else list(labelled)
+    for t in tiles:
+        if t["index"] not in chosen:
+            continue
+        b = t["box"]
+        sub = class_map[b["y"] : b["y"] + b["height"], b["x"] : b["x"] + b["width"]]
+        labels = []
+        for k, name in enumerate(names):
+            if k == 0:
+                continue
+            labels += mask_to_labels(sub == k, label_class=name, source="manual",
+                                     id_prefix=f"{name}-")
+        tile_name = t["files"]["tile"]
+        doc = labels_document(tile_name, labels)
+        (folder / tile_name.replace(".png", "__labels.json")).write_bytes(dumps_labels(doc))
+    return chosen
