@@ -217,19 +217,16 @@ def _seed_folder_tiles(folder: Path):
     return out, n_tiles, None, None
 
 
-def _label_names(path: Path) -> list[str | None]:
+def _label_names(path: Path) -> list[str]:
     from ..polygons import LabelFileError, read_labels_json
 
     try:
         doc = read_labels_json(path)
     except LabelFileError as exc:
         raise TrainingDataError(str(exc)) from None
-    names: list[str | None] = []
-    for label in doc["labels"]:
-        c = label.get("label_class")
-        if c not in names:
-            names.append(c)
-    return names
+    from ..class_masks import label_class_names
+
+    return label_class_names(doc["labels"])
 
 
 def collect(exports, *, classes: ClassTable | None = None) -> TrainingData:
@@ -284,7 +281,6 @@ def collect(exports, *, classes: ClassTable | None = None) -> TrainingData:
     for t in tiles:
         if t.labels is not None:
             for n in _label_names(t.labels):
-                n = "object" if n is None else str(n)
                 if n not in names:
                     names.append(n)
     if table is not None:
@@ -292,8 +288,7 @@ def collect(exports, *, classes: ClassTable | None = None) -> TrainingData:
         if unknown:
             # a manifest table is the truth of its export: names beyond it are a mismatch
             where = next(t.labels for t in tiles if t.labels is not None
-                         and any(("object" if n is None else n) in unknown
-                                 for n in _label_names(t.labels)))
+                         and any(n in unknown for n in _label_names(t.labels)))
             raise TrainingDataError(
                 f"{where}: label class {unknown[0]!r} is not in the class table of "
                 f"{table_from} ({', '.join(table.foreground)})")
@@ -334,44 +329,40 @@ def load_tile(tile: LabelledTile, classes: ClassTable) -> tuple[np.ndarray, np.n
     image : numpy.ndarray
         ``(H, W, 3)`` uint8.
     class_map : numpy.ndarray
-        ``(H, W)`` uint8 class indices of ``classes``. From polygons: each class
-        rendered as Django-Labeller does, later classes over earlier ones where
-        polygons of two classes overlap. From a mask PNG: its values as indices
-        (a 0/255 mask: 255 is class 1).
+        ``(H, W)`` uint8 class indices of ``classes``. From polygons:
+        :func:`~napari_axons.core.class_masks.labels_to_class_map` (Django-Labeller's
+        rendering). From a mask PNG:
+        :func:`~napari_axons.core.class_masks.decode_class_mask` (a palette PNG's
+        indices; a 0/255 mask is class 1 where non-zero).
 
     Raises
     ------
     TrainingDataError
         An unreadable file, a mask of another size, a mask value outside the table.
     """
+    from ..class_masks import decode_class_mask, labels_to_class_map
+    from ..polygons import LabelFileError, read_labels_json
+
     image = _read_png(tile.tile, "RGB")
     h, w = image.shape[:2]
     if tile.labels is not None:
-        from ..polygons import LabelFileError, labels_to_mask, read_labels_json
-
         try:
             doc = read_labels_json(tile.labels)
-            out = np.zeros((h, w), np.uint8)
-            for k, name in enumerate(classes.names[1:], start=1):
-                wanted = [name, None] if name == "object" else [name]
-                m, _ = labels_to_mask(doc, (h, w), label_classes=wanted, path=tile.labels)
-                out[m > 0] = k
+            class_map, _, _ = labels_to_class_map(doc, (h, w), classes, path=tile.labels)
         except LabelFileError as exc:
             raise TrainingDataError(str(exc)) from None
-        return image, out
-    mask = _read_png(tile.mask)
-    if mask.ndim == 3:
-        mask = mask[..., 0]
+        return image, class_map
+    try:
+        mask, _ = decode_class_mask(tile.mask)
+    except (OSError, ValueError) as exc:
+        raise TrainingDataError(f"{tile.mask}: cannot read the mask ({exc})") from None
     if mask.shape != (h, w):
         raise TrainingDataError(f"{tile.mask}: mask is {mask.shape[1]} x {mask.shape[0]}, its tile "
                                 f"{w} x {h}")
-    values = np.unique(mask)
-    if set(values.tolist()) <= {0, 255}:
-        return image, (mask > 0).astype(np.uint8)
-    if int(values.max()) >= len(classes):
-        raise TrainingDataError(f"{tile.mask}: mask value {int(values.max())} is not a class "
+    if int(mask.max()) >= len(classes):
+        raise TrainingDataError(f"{tile.mask}: mask value {int(mask.max())} is not a class "
                                 f"(the table has {len(classes)} classes)")
-    return image, mask.astype(np.uint8)
+    return image, mask
 
 
 # --------------------------------------------------------------------------- the split

@@ -67,6 +67,8 @@ class History:
                 loss.reset()
 
             def on_evaluate(self, args, state, control, metrics=None, **kw):
+                if outer.records and outer.records[-1]["step"] == int(state.global_step):
+                    return  # a stop mid-epoch evaluates, then the epoch's end again: once
                 m = metrics or {}
                 train_iou = _iou_dict(names, loss.conf.numpy()) if loss.count else {}
                 rec = {

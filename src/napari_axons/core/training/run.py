@@ -450,7 +450,7 @@ def _run(data: TrainingData, vdata, train_tiles, val_tiles, classes, opts, model
          resume, overwrite, progress, should_stop, verbose, device, model,
          processor) -> TrainResult:
     import torch
-    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+    from transformers import TrainingArguments
     from transformers.trainer_callback import ProgressCallback
 
     from ..segment import default_num_threads
@@ -482,20 +482,22 @@ def _run(data: TrainingData, vdata, train_tiles, val_tiles, classes, opts, model
         per_device_eval_batch_size=opts.batch_size if len(sizes) == 1 else 1,
         learning_rate=lr, weight_decay=opts.weight_decay, lr_scheduler_type="cosine",
         warmup_steps=opts.warmup_ratio, eval_strategy="epoch", save_strategy="epoch",
-        save_total_limit=2, load_best_model_at_end=True, metric_for_best_model="miou",
-        greater_is_better=True, logging_strategy="epoch", report_to=[], seed=opts.seed,
+        save_total_limit=1, logging_strategy="epoch", report_to=[], seed=opts.seed,
         data_seed=opts.seed, dataloader_num_workers=0, use_cpu=on_cpu, bf16=bf16, fp16=fp16,
         batch_eval_metrics=True, disable_tqdm=not verbose,
         remove_unused_columns=False, label_names=["labels"],
     )
     history = History(state / "history.json", classes, verbose=verbose, progress=progress)
     stopper = _Stopper(opts.max_minutes, should_stop)
-    trainer = Trainer(
+    best = _Best(partial, opts.patience)
+    schedule = _Schedule(opts.warmup_ratio)
+    trainer = _trainer_class()(
+        schedule,
         model=model, args=args, train_dataset=ds_train, eval_dataset=ds_val,
         compute_loss_func=loss, compute_metrics=metrics,
         preprocess_logits_for_metrics=_argmax_logits,
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=opts.patience),
-                   history.callback(loss, metrics), stopper.callback],
+        callbacks=[history.callback(loss, metrics), best.callback, stopper.callback,
+                   schedule.callback(opts.max_minutes)],
     )
     trainer.remove_callback(ProgressCallback)
     if verbose:
@@ -507,11 +509,15 @@ def _run(data: TrainingData, vdata, train_tiles, val_tiles, classes, opts, model
             if p not in done:
                 shutil.rmtree(p, ignore_errors=True)  # half-written when the run died
         checkpoint = str(done[-1]) if done else None
-        history.load(upto_step=int(done[-1].name.split("-")[1]) if done else 0)
+        step = int(done[-1].name.split("-")[1]) if done else 0
+        history.load(upto_step=step)
+        best.load(history.records)
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=checkpoint)
     minutes = (time.perf_counter() - start) / 60
-    model = trainer.model.eval()
+    model = best.restore(trainer.model).eval()
+    if stopper.reason is None and best.stopped_early:
+        stopper.reason = "early stopping"
 
     # the report's validation masks: through the processor, as the loader does
     val_pred = _predict(model, processor, val_set.images, device)
@@ -559,6 +565,147 @@ def _publish(final: Path, model_dir: Path, partial: Path, overwrite: bool) -> No
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(partial, ignore_errors=True)
+
+
+class _Schedule:
+    """Linear warm-up then cosine decay to 0 at ``total`` steps, as a LambdaLR factor.
+
+    With ``--max-minutes``, ``total`` is cut after the first epoch to the steps
+    that fit in the time limit (its duration, evaluation and save included), so
+    the learning rate still decays fully before time runs out; training stops
+    at ``total``. A callable object: ``LambdaLR.state_dict`` saves its
+    attributes, so a resumed run keeps the cut.
+    """
+
+    def __init__(self, warmup_ratio: float):
+        self.warmup_ratio = float(warmup_ratio)
+        self.total = 1
+        self.planned = 1
+
+    def __call__(self, step: int) -> float:
+        import math
+
+        warm = max(1, int(round(self.warmup_ratio * self.total)))
+        if step < warm:
+            return (step + 1) / warm
+        t = min(1.0, (step - warm) / max(1, self.total - warm))
+        return 0.5 * (1.0 + math.cos(math.pi * t))
+
+    def callback(self, max_minutes):
+        from transformers import TrainerCallback
+
+        outer = self
+        limit = None if max_minutes is None else float(max_minutes) * 60
+
+        class _CB(TrainerCallback):
+            t0 = None
+
+            def on_train_begin(self, args, state, control, **kw):
+                self.t0 = time.perf_counter()
+                self.step0 = state.global_step
+
+            def on_epoch_begin(self, args, state, control, **kw):
+                steps = state.global_step - self.step0
+                if limit is None or steps == 0 or self.step0 or outer.total != outer.planned:
+                    return  # first epoch not done yet; a resumed run keeps its plan
+                per_step = (time.perf_counter() - self.t0) / steps
+                fit = int(0.97 * limit / per_step)
+                if fit < outer.total:
+                    outer.total = max(fit, steps + 1)
+
+            def on_step_end(self, args, state, control, **kw):
+                if state.global_step >= outer.total:
+                    control.should_training_stop = True
+                    control.should_evaluate = True
+                    control.should_save = True
+                return control
+
+        return _CB()
+
+
+def _trainer_class():
+    from transformers import Trainer
+
+    class _Trainer(Trainer):
+        """The Trainer with our learning-rate schedule (:class:`_Schedule`)."""
+
+        def __init__(self, schedule, *a, **kw):
+            super().__init__(*a, **kw)
+            self._schedule = schedule
+
+        def create_scheduler(self, num_training_steps, optimizer=None):
+            if self.lr_scheduler is None:
+                import torch
+
+                if self._schedule.planned == 1:  # not restored from a checkpoint
+                    self._schedule.total = self._schedule.planned = int(num_training_steps)
+                self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+                    optimizer if optimizer is not None else self.optimizer, self._schedule)
+            return self.lr_scheduler
+
+    return _Trainer
+
+
+class _Best:
+    """Keeps the weights of the best epoch (validation mean IoU) and stops early.
+
+    The best weights are written (safetensors, atomically) to
+    ``partial/best.safetensors`` whenever the validation mean IoU improves;
+    training stops after ``patience`` evaluations without improvement.
+    """
+
+    def __init__(self, partial: Path, patience: int):
+        from transformers import TrainerCallback
+
+        self.path = partial / "best.safetensors"
+        self.patience = int(patience)
+        self.best = -1.0
+        self.since = 0
+        self.stopped_early = False
+        self.last_step = -1
+        outer = self
+
+        class _CB(TrainerCallback):
+            def on_evaluate(self, args, state, control, metrics=None, model=None, **kw):
+                if state.global_step == outer.last_step:
+                    return control  # evaluated twice at one step (a stop mid-epoch)
+                outer.last_step = state.global_step
+                miou = float((metrics or {}).get("eval_miou", 0.0))
+                if miou > outer.best:
+                    outer.best, outer.since = miou, 0
+                    outer._save(model)
+                else:
+                    outer.since += 1
+                    if outer.since >= outer.patience:
+                        outer.stopped_early = True
+                        control.should_training_stop = True
+                return control
+
+        self.callback = _CB()
+
+    def _save(self, model) -> None:
+        from safetensors.torch import save_model
+
+        tmp = self.path.with_name(".best.tmp.safetensors")
+        save_model(model, str(tmp))
+        os.replace(tmp, self.path)
+
+    def load(self, records: list[dict]) -> None:
+        """Continue from a resumed run's history."""
+        for r in records:
+            miou = r.get("val_miou") or 0.0
+            if miou > self.best:
+                self.best, self.since = miou, 0
+            else:
+                self.since += 1
+
+    def restore(self, model):
+        """``model`` with the best epoch's weights (as it is when none were saved)."""
+        if self.path.is_file():
+            from safetensors.torch import load_model
+
+            load_model(model, str(self.path), device=str(next(model.parameters()).device))
+        return model
 
 
 class _Stopper:

@@ -1,0 +1,96 @@
+"""The Train section: train from an export in a worker, live curve, Cancel keeps the best, use it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+pytestmark = [pytest.mark.gui, pytest.mark.model]
+
+
+@pytest.fixture(scope="module")
+def export_and_base(tmp_path_factory):
+    from train_data import labelled_export
+
+    from napari_axons.core.sample import MYELINATED_CLASSES, make_myelinated_sample
+    from tiny_models import save_checkpoint, tiny_segformer
+
+    root = tmp_path_factory.mktemp("trainpanel")
+    image, classes = make_myelinated_sample((128, 256), seed=2)
+    labelled_export(root / "export", image, classes, MYELINATED_CLASSES.names, tile_size=64)
+    return root / "export", save_checkpoint(tiny_segformer(2), root / "base")
+
+
+def _panel(qtbot, **kw):
+    from napari_axons._qt._train_panel import TrainPanel
+
+    panel = TrainPanel(**kw)
+    qtbot.addWidget(panel.native)
+    return panel
+
+
+def test_train_use_and_curve(qtbot, tmp_path, export_and_base, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    export, base = export_and_base
+    used = []
+    panel = _panel(qtbot, current_export=lambda: export, on_use=used.append)
+    panel.add_current()
+    panel.add_current()  # offered once, listed once
+    assert panel.exports == [str(export)]
+    panel._out.value = tmp_path / "model"
+    panel._base.value = base
+    panel._epochs.value = 3
+    panel._device.value = "cpu"
+    worker = panel.start()
+    assert worker is not None and not panel._start.enabled and panel._cancel.enabled
+    qtbot.waitUntil(lambda: not panel.busy and panel._start.enabled, timeout=240_000)
+    assert [r["epoch"] for r in panel.records] == [1.0, 2.0, 3.0]
+    curve = np.asarray(panel._curve.value)
+    assert curve.ndim == 3 and curve.shape[0] > 100 and curve.std() > 10  # a drawn plot
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+    assert panel._use.enabled
+    panel.use_model()
+    assert used == [tmp_path / "model"]
+    assert panel.messages[-2].startswith(f"model written to {tmp_path / 'model'}: best epoch")
+
+
+def test_cancel_keeps_the_best_so_far(qtbot, tmp_path, export_and_base, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    export, base = export_and_base
+    panel = _panel(qtbot)
+    panel.set_exports([export])
+    panel._out.value = tmp_path / "model"
+    panel._base.value = base
+    panel._epochs.value = 200
+    panel._device.value = "cpu"
+    panel.start()
+    qtbot.waitUntil(lambda: len(panel.records) >= 1, timeout=240_000)
+    panel.cancel()
+    qtbot.waitUntil(lambda: not panel.busy and panel._start.enabled, timeout=240_000)
+    rep = json.loads((tmp_path / "model" / "training.json").read_text())
+    assert rep["stopped"] == "stopped" and len(rep["epochs"]) < 200
+    best = max(r["val_miou"] for r in rep["epochs"])
+    assert rep["best"]["val_miou"] == pytest.approx(best, abs=1e-6)
+    assert not (tmp_path / "model.partial").exists()
+
+
+def test_bad_input_says_one_line(qtbot, tmp_path, monkeypatch):
+    panel = _panel(qtbot)
+    panel.start()
+    assert panel.messages == ["add at least one export folder to train on"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    panel.set_exports([empty])
+    panel._out.value = tmp_path / "model"
+    panel.start()
+    qtbot.waitUntil(lambda: not panel.busy and panel._start.enabled, timeout=60_000)
+    assert panel.messages[-1] == (f"{empty}: not an export (no manifest.json and no "
+                                  "*_tile_NNNN.png tiles)")
+    assert not (tmp_path / "model").exists() and not (tmp_path / "model.partial").exists()
