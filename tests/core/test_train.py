@@ -50,7 +50,7 @@ def nerve():
 def export3(tmp_path_factory, nerve):
     """A 3-class export of 64 px tiles (15 tiles; 12 labelled)."""
     folder = tmp_path_factory.mktemp("exp3") / "export"
-    labelled_export(folder, *nerve, NAMES, tile_size=64, labelled=range(12))
+    labelled_export(folder, *nerve, NAMES, tile_size=64, labelled=range(12), pixel_size=0.05)
     return folder
 
 
@@ -75,6 +75,7 @@ def test_collect_labelled_tiles_and_classes(export3, nerve):
     assert data.classes.names == ("background", "myelin", "axon")
     assert [t.index for t in data.tiles] == list(range(12))  # unlabelled tiles unused
     assert data.exports[0]["tiles"] == 15 and data.exports[0]["labelled"] == 12
+    assert data.exports[0]["pixel_size_um"] == data.pixel_size_um() == 0.05
     t = data.tiles[5]
     image, class_map = load_tile(t, data.classes)
     y, x, h, w = t.box
@@ -168,6 +169,7 @@ def test_saved_folder_is_a_finished_checkpoint(trained3):
     assert not out.with_name(out.name + ".partial").exists()
     meta = json.loads((out / "napari_axons.json").read_text())
     assert meta["trained_on"] == [rep["data"]["exports"][0]["folder"]]
+    assert meta["pixel_size_um"] == rep["data"]["pixel_size_um"] == 0.05
     on_disk = json.loads((out / "training.json").read_text())
     assert on_disk["best"]["epoch"] == rep["best"]["epoch"]
     assert on_disk["data"]["class_pixels"]["train"]["myelin"] > 0

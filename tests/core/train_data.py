@@ -14,7 +14,8 @@ import numpy as np
 
 
 def labelled_export(folder, image: np.ndarray, class_map: np.ndarray, names, *,
-                    tile_size: int = 128, labelled=None, base: str = "img") -> list[int]:
+                    tile_size: int = 128, labelled=None, base: str = "img",
+                    pixel_size: float | None = None) -> list[int]:
     """Export ``image`` into ``folder`` and label the tiles ``labelled`` (all when None).
 
     Returns the labelled tile indices.
@@ -28,7 +29,7 @@ def labelled_export(folder, image: np.ndarray, class_map: np.ndarray, names, *,
     folder.parent.mkdir(parents=True, exist_ok=True)
     src = folder.parent / f"{base}.tif"
     tifffile.imwrite(src, image, photometric="rgb")
-    job = ExportJob([src], folder, ExportOptions(tile_size=tile_size))
+    job = ExportJob([src], folder, ExportOptions(tile_size=tile_size, pixel_size=pixel_size))
     try:
         for _ in job.run():
             pass

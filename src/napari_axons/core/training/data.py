@@ -135,17 +135,17 @@ def _beside(folder: Path, stem: str) -> tuple[Path | None, Path | None]:
 
 
 def _pixel_size(entry: dict) -> float | None:
-    """Working-image pixel size (um) from a manifest image entry, when recorded."""
-    for holder in (entry, entry.get("working") or {}, entry.get("source") or {}):
-        v = holder.get("pixel_size_um") if isinstance(holder, dict) else None
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
-            if holder is entry.get("source"):
-                scale = (entry.get("working") or {}).get("scale_x", 1.0)
-                return float(v) * float(scale)
-            return float(v)
-        if isinstance(v, (list, tuple)) and v and all(isinstance(x, (int, float)) for x in v):
-            return float(v[-1])
-    return None
+    """Working-image pixel size (um) of a manifest image entry (``working.pixel_size``).
+
+    ``{"x_um", "y_um", "origin"}`` as :meth:`~napari_axons.core.pixel_size.PixelSize.to_json`
+    writes it; the mean of x and y when they differ; None when not recorded.
+    """
+    ps = (entry.get("working") or {}).get("pixel_size")
+    if not isinstance(ps, dict):
+        return None
+    x, y = ps.get("x_um"), ps.get("y_um", ps.get("x_um"))
+    ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in (x, y))
+    return round((float(x) + float(y)) / 2, 12) if ok else None
 
 
 def _export_tiles(folder: Path) -> tuple[list[LabelledTile], int, ClassTable | None, float | None]:
