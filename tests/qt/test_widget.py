@@ -34,7 +34,8 @@ def test_grid_follows_settings(make_widget, axon_tif):
     w._tile_size.value = 256
     assert len(w.grid) == 12
     assert len(viewer.layers[INDEX].data) == 12
-    assert len(viewer.layers[GRID].data) == (3 + 1) + (4 + 1)  # row and column edges
+    # row and column edges: two paths (one along the 3 + 1 row edges, one along the 4 + 1 columns)
+    assert [len(p) for p in viewer.layers[GRID].data] == [2 * (3 + 1), 2 * (4 + 1)]
 
     w._downsample.value = 2  # working image 384 x 512: tiles cover the same image
     assert (w.grid.height, w.grid.width) == (384, 512)

@@ -7,7 +7,8 @@ events). The widget turns these into napari layers:
   tiles are the Cartesian product of the row and column positions, so a few hundred
   lines draw a 6,000-tile grid that would cost seconds as rectangles
   (ENVIRONMENT.md item 12);
-* tile indices as text on invisible points, skipped above :data:`MAX_TEXT_TILES`;
+* tile indices as text on invisible points, only for the tiles in view that are
+  large enough on screen (:mod:`._grid_lod` redraws them as the camera moves);
 * selection and status as rectangles of the few tiles concerned, in small layers.
 
 Every overlay and mask layer uses :class:`Placement`'s ``scale`` and ``translate``,
@@ -109,7 +110,7 @@ def pick_tile(grid: TileGrid, y: int, x: int) -> TileBox | None:
     >>> pick_tile(g, 700, 10) is None
     True
     """
-    hits = grid.tiles_at(y, x)
+    hits = grid_index(grid).tiles_in(y, x, y + 1, x + 1)  # by arithmetic, not a scan
     if not hits:
         return None
     return min(hits, key=lambda t: ((t.y + t.y1) / 2 - y) ** 2 + ((t.x + t.x1) / 2 - x) ** 2)
@@ -143,3 +144,110 @@ def click_callback(on_click):
             on_click(start_world)
 
     return callback
+
+
+# -- level of detail: drawing cost flat in the number of tiles ------------------------
+__all__ += ["grid_polylines", "GridIndex", "grid_index", "label_points", "MIN_LABEL_PX",
+            "LINE_PX", "MAX_LABELS"]
+
+#: A tile's number is drawn only when the tile is at least this many screen pixels wide.
+MIN_LABEL_PX = 48
+#: Width of the grid lines on screen, in pixels, at every zoom.
+LINE_PX = 1.5
+#: At most this many tile numbers at once (a safeguard; the view rarely holds more).
+MAX_LABELS = 600
+
+
+def grid_polylines(grid: TileGrid) -> list[np.ndarray]:
+    """Every tile edge as two paths: all horizontal edges, then all vertical ones.
+
+    Each path runs along one edge, steps along the grid's outer border (itself an
+    edge) to the next, and runs back, so ``rows + 1`` (``columns + 1``) edges are
+    one path of ``2 (rows + 1)`` vertices: two shapes whatever the tile count,
+    where one shape per edge or per tile costs seconds on a big slide
+    (ENVIRONMENT.md item 12). Working data coordinates (pixel edges at ``k - 0.5``).
+
+    Returns
+    -------
+    list of ndarray
+        Two ``(n, 2)`` float arrays of ``(y, x)`` vertices.
+
+    Examples
+    --------
+    >>> g = TileGrid.from_shape(1024, 1024, tile_size=512)
+    >>> [p.tolist() for p in grid_polylines(g)][0]
+    [[-0.5, -0.5], [-0.5, 1023.5], [511.5, 1023.5], [511.5, -0.5], [1023.5, -0.5], [1023.5, 1023.5]]
+    """
+    ys, xs = _edges(list(grid.tiles))
+    ys = np.asarray(ys, float) - 0.5
+    xs = np.asarray(xs, float) - 0.5
+
+    def serpentine(along: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        ends = np.empty((len(along), 2))
+        ends[:, 0], ends[:, 1] = lo, hi
+        ends[1::2] = ends[1::2, ::-1]  # every other edge runs back
+        return np.stack([np.repeat(along, 2), ends.ravel()], axis=1)
+
+    horizontal = serpentine(ys, xs[0], xs[-1])
+    vertical = serpentine(xs, ys[0], ys[-1])[:, ::-1]
+    return [horizontal, np.ascontiguousarray(vertical)]
+
+
+class GridIndex:
+    """Tiles by position: which tiles meet a rectangle, in time independent of the grid size.
+
+    The seed's tiles are the product of a few row and column origins (the main
+    grid plus the shifted edge row/column), all of one size, so the tiles meeting
+    a rectangle are found by bisecting the origins.
+
+    Examples
+    --------
+    >>> g = TileGrid.from_shape(1000, 1000, tile_size=512)
+    >>> [t.index for t in GridIndex(g).tiles_in(0, 0, 10, 1000)]
+    [0, 1]
+    """
+
+    def __init__(self, grid: TileGrid):
+        import bisect
+
+        self._bisect = bisect
+        self.grid = grid
+        self.size = grid.tile_size
+        self.rows = sorted({t.y for t in grid.tiles})
+        self.cols = sorted({t.x for t in grid.tiles})
+        self._at = {(t.y, t.x): t for t in grid.tiles}
+
+    def _span(self, origins: list[int], lo: float, hi: float) -> list[int]:
+        # tiles [o, o + size) meeting [lo, hi): lo - size < o < hi
+        first = self._bisect.bisect_right(origins, lo - self.size)
+        last = self._bisect.bisect_left(origins, hi)
+        return origins[first:last]
+
+    def tiles_in(self, y0: float, x0: float, y1: float, x1: float) -> list[TileBox]:
+        """Tiles meeting the working-pixel rectangle ``[y0, y1) x [x0, x1)``, in grid order."""
+        rows, cols = self._span(self.rows, y0, y1), self._span(self.cols, x0, x1)
+        hits = [self._at[(y, x)] for y in rows for x in cols if (y, x) in self._at]
+        return sorted(hits, key=lambda t: t.index)
+
+    def count_in(self, y0: float, x0: float, y1: float, x1: float) -> int:
+        """An upper bound of ``len(tiles_in(...))``, without listing them."""
+        return len(self._span(self.rows, y0, y1)) * len(self._span(self.cols, x0, x1))
+
+
+_INDEXES: dict[int, GridIndex] = {}
+
+
+def grid_index(grid: TileGrid) -> GridIndex:
+    """The :class:`GridIndex` of ``grid`` (built once, the last few kept)."""
+    index = _INDEXES.get(id(grid))
+    if index is None or index.grid is not grid:
+        if len(_INDEXES) >= 4:
+            _INDEXES.pop(next(iter(_INDEXES)))
+        index = _INDEXES[id(grid)] = GridIndex(grid)
+    return index
+
+
+def label_points(tiles: list[TileBox]) -> tuple[np.ndarray, list[str]]:
+    """Top-left corners (working pixel edges) and texts of these tiles' numbers."""
+    pts = np.array([(t.y - 0.5, t.x - 0.5) for t in tiles], float).reshape(-1, 2)
+    return pts, [str(t.index) for t in tiles]

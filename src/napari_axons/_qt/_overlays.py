@@ -17,13 +17,10 @@ from ..core.grid import TileGrid
 from ..core.maskstore import MaskStore
 from ._grid_layer import (
     GRID_COLOUR,
-    MAX_TEXT_TILES,
     SELECTION_COLOUR,
     STATUS_COLOURS,
     Placement,
-    grid_lines,
     merge_rectangles,
-    tile_label_points,
 )
 
 __all__ = ["Overlays", "class_colours", "GRID_LAYER", "INDEX_LAYER", "SELECTION_LAYER",
@@ -125,34 +122,21 @@ class Overlays:
 
     # -- drawing --------------------------------------------------------------
     def draw_grid(self, grid: TileGrid) -> bool:
-        """Grid lines and tile numbers; returns whether the numbers are shown."""
-        width = max(1.0, grid.tile_size / 128)
-        layer = self._get_or_make(GRID_LAYER, lambda: self.viewer.add_shapes(
-            name=GRID_LAYER, shape_type="line", edge_color=GRID_COLOUR, opacity=0.8,
-            edge_width=width))
-        layer.data = []
-        self.place(layer)
-        layer.add_lines(grid_lines(grid), edge_color=GRID_COLOUR, edge_width=width)
-        pts, texts = tile_label_points(grid)
-        show_text = len(grid) <= MAX_TEXT_TILES
-        if not show_text:
-            pts, texts = np.empty((0, 2)), []
-        font = 10 if len(grid) < 400 else 7
-        points = self.get(INDEX_LAYER)
-        if points is not None:
-            points.data = pts
-            points.features = {"index": texts}
-            points.text.size = font
-            points.visible = show_text
-        else:
-            points = self._get_or_make(INDEX_LAYER, lambda: self.viewer.add_points(
-                pts, name=INDEX_LAYER, size=1, face_color="transparent",
-                border_color="transparent", border_width=0,
-                text={"string": "{index}", "color": GRID_COLOUR, "size": font,
-                      "anchor": "upper_left"},
-                features={"index": texts}, visible=show_text))
+        """Grid lines and tile numbers by level of detail (:mod:`._grid_lod`); returns True."""
+        lines = self._get_or_make(GRID_LAYER, lambda: self.viewer.add_shapes(
+            name=GRID_LAYER, edge_color=GRID_COLOUR, opacity=0.8))
+        self.place(lines)
+        points = self._get_or_make(INDEX_LAYER, lambda: self.viewer.add_points(
+            np.empty((0, 2)), name=INDEX_LAYER, size=1, face_color="transparent",
+            border_color="transparent", border_width=0, features={"index": np.empty(0, object)},
+            text={"string": "{index}", "color": GRID_COLOUR, "size": 10, "anchor": "upper_left"}))
         self.place(points)
-        return show_text
+        if getattr(self, "grid_lod", None) is None:
+            from ._grid_lod import GridLevelOfDetail
+
+            self.grid_lod = GridLevelOfDetail(self.viewer)
+        self.grid_lod.set_grid(grid, lines, points)
+        return True  # numbers show wherever a tile is large enough on screen
 
     def show_masks(self, store: MaskStore) -> None:
         """The read-only overview of ``store`` and an empty edit window above it."""
