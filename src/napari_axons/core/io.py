@@ -120,8 +120,9 @@ def to_rgb8(region: np.ndarray, intensity: IntensityRange | None = None) -> np.n
             intensity = _range_for(region, None)
         lo, hi = intensity.low, intensity.high
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
-        out = (region.astype(np.float32) - np.float32(lo)) * np.float32(scale)
-        out = np.clip(out + 0.5, 0, 255, out=out)
+        with np.errstate(over="ignore", invalid="ignore"):  # inf and huge floats saturate
+            out = (region.astype(np.float32) - np.float32(lo)) * np.float32(scale)
+            out = np.clip(out + 0.5, 0, 255, out=out)
         if region.dtype.kind == "f":
             out = np.nan_to_num(out, nan=0.0, copy=False)  # no cast warning, NaN -> 0
         region = out.astype(np.uint8)

@@ -140,12 +140,41 @@ class _PilPlane:
         import imagecodecs
 
         try:
-            arr = imagecodecs.png_decode(self.path.read_bytes())
+            arr = imagecodecs.png_decode(critical_png_chunks(self.path.read_bytes()))
         except Exception:  # imagecodecs.PngError, OSError
             return None
         if arr.shape != self.shape or arr.dtype != self.dtype:
             return None
         return arr
+
+
+#: PNG chunks that decide the pixels; the others (colour profiles, text, times) are
+#: dropped before libpng sees the file, so it never prints a warning about them
+#: ("iCCP: known incorrect sRGB profile") for a valid image.
+_PIXEL_CHUNKS = (b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND")
+
+
+def critical_png_chunks(data: bytes) -> bytes:
+    """``data`` (a PNG file) with only the chunks that decide its pixels.
+
+    Malformed data is returned unchanged, for the decoder to report.
+    """
+    if data[:8] != _PNG_SIG:
+        return data
+    out = [data[:8]]
+    pos = 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            out.append(data[pos:])  # truncated: leave it to the decoder
+            break
+        if kind in _PIXEL_CHUNKS:
+            out.append(data[pos:end])
+        pos = end
+        if kind == b"IEND":
+            break
+    return b"".join(out)
 
 
 class _unguarded:

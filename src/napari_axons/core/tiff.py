@@ -42,6 +42,7 @@ resolution tags).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -59,6 +60,11 @@ from .pixel_size import (
 )
 
 __all__ = ["open_tiff", "colour_convert", "tiff_pixel_size", "StripPlane"]
+
+# tifffile logs oddities of valid files (a malformed ImageJ or OME description it
+# works around) through logging; without a handler Python would print them on
+# stderr. An application that configures logging still receives them.
+logging.getLogger("tifffile").addHandler(logging.NullHandler())
 
 # TIFF PhotometricInterpretation values
 MINISWHITE, MINISBLACK, RGB, PALETTE, MASK, SEPARATED, YCBCR, CIELAB = 0, 1, 2, 3, 4, 5, 6, 8
