@@ -35,7 +35,10 @@ import numpy as np
 __all__ = ["napari_get_reader", "read_image", "read_export_layers"]
 
 _IMAGE_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+", b"\x89PNG", b"\xff\xd8\xff")
-_IMAGE_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2", ".png", ".jpg", ".jpeg")
+_IMAGE_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2", ".png", ".jpg", ".jpeg", ".svs", ".ndpi",
+                   ".scn", ".bif")
+#: Slide formats read through optional readers (core/slides.py): no magic bytes to check.
+_SLIDE_SUFFIXES = (".mrxs", ".vms", ".vmu", ".svslide", ".czi", ".nd2", ".lif")
 
 
 def _kind(path) -> str | None:
@@ -52,6 +55,8 @@ def _kind(path) -> str | None:
     name = p.name.lower()
     if name == "manifest.json" or name.endswith("__labels.json"):
         return "export"
+    if name.endswith(_SLIDE_SUFFIXES):
+        return "image"
     if name.endswith(".geojson") or (name.endswith(".json") and _is_feature_collection(p)):
         return "geojson"
     if not name.endswith(_IMAGE_SUFFIXES):

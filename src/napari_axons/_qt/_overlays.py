@@ -100,6 +100,9 @@ class Overlays:
         if tuple(layer.scale) != scale or tuple(layer.translate) != translate:
             layer.scale = scale
             layer.translate = translate
+        units = getattr(self.placement, "units", None)
+        if units is not None and tuple(str(u) for u in layer.units) != units:
+            layer.units = units  # the image's micrometres: one scale bar unit for all layers
 
     def clear(self) -> None:
         """Remove every layer of ours from the viewer."""

@@ -190,7 +190,7 @@ class AxonsWidget(Container):
         grid, working, layer = s.grid, s.working, self._layer
         self.overlays.placement = Placement(
             tuple(float(v) for v in layer.scale[-2:]), tuple(float(v) for v in layer.translate[-2:]),
-            (working.scale_y, working.scale_x))
+            (working.scale_y, working.scale_x), tuple(str(u) for u in layer.units[-2:]))
         self._last_picked = None
         self.window.reset(working.height, working.width)
         factor = working.factor

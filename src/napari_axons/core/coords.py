@@ -78,6 +78,9 @@ class Placement:
     image_scale: tuple[float, float]
     image_translate: tuple[float, float]
     factor: tuple[float, float]
+    #: The image layer's world units (e.g. ``("micrometer", "micrometer")``), given to the
+    #: overlay and mask layers too so that napari's scale bar keeps them; None: napari's default.
+    units: tuple[str, str] | None = None
 
     @property
     def scale(self) -> tuple[float, float]:

@@ -175,6 +175,8 @@ class ZarrPlane:
         self.shape = tuple(shape)
         self.dtype = np.dtype(array.dtype)
         chunks = getattr(array, "chunks", None)
+        if chunks is not None:  # zarr: ints; dask: a tuple of block sizes per axis
+            chunks = tuple(c[0] if isinstance(c, tuple) else c for c in chunks)
         self.chunks = None if chunks is None else (chunks[yx_axes[0]], chunks[yx_axes[1]])
 
     def _kept_axes(self) -> list[int]:
@@ -586,7 +588,7 @@ def _open_file(path: Path) -> SourceImage:
         return open_tiff(path, size)
     if path.name.lower().endswith(TIFF_SUFFIXES):
         raise ImageReadError(f"{path}: not a TIFF file (the file's header is not a TIFF header)")
-    from .formats import slide_reader_for
+    from .slides import slide_reader_for
 
     other = slide_reader_for(path)
     if other is not None:
