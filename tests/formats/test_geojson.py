@@ -238,3 +238,25 @@ def test_napari_reader_opens_qupath_geojson_as_labels(export_dir, truth, tmp_pat
     assert napari_get_reader(str(as_json)) is not None
     (tmp_path / "other.json").write_text('{"a": 1}')
     assert napari_get_reader(str(tmp_path / "other.json")) is None
+
+
+def test_qupath_polygon_painted_into_a_downsampled_mask_store(tmp_path):
+    from napari_axons.core.maskstore import MaskStore
+
+    # a QuPath-drawn square with a hole, in full-resolution pixels of a slide exported at
+    # downsample 3: it covers working pixels whose centres ((c + 0.5) * 3) fall inside
+    path = _fc(tmp_path, {"type": "Polygon", "coordinates": [
+        [[30, 60], [300, 60], [300, 330], [30, 330], [30, 60]],
+        [[120, 150], [210, 150], [210, 240], [120, 240], [120, 150]]]}, name="drawn.geojson")
+    objects = read_geojson(path, image_size=(1500, 1500))
+    store = MaskStore(500, 500, chunk=128, root=tmp_path, min_side=128)
+    try:
+        rasterize_geojson(objects, store, DEFAULT_TABLE, scale=(3.0, 3.0), chunk=128)
+        got = store.read(0, 0, 500, 500)
+        want = np.zeros((500, 500), np.uint8)
+        want[20:110, 10:100] = 1
+        want[50:80, 40:70] = 0
+        np.testing.assert_array_equal(got, want)
+        assert np.asarray(store.levels[1]).max() == 1  # the display pyramid was updated
+    finally:
+        store.close()

@@ -442,9 +442,10 @@ def rasterize_geojson(objects: list[GeoObject], target, classes: ClassTable, *,
     objects : list of GeoObject
         From :func:`read_geojson`, in full-resolution slide pixels. Later
         features paint over earlier ones.
-    target : array-like
-        ``(H, W)`` uint8, in working-image pixels (a NumPy array or a Zarr
-        array such as a mask store's level 0); written ``chunk`` x ``chunk``
+    target : array-like or MaskStore
+        ``(H, W)`` uint8, in working-image pixels (a NumPy array, a Zarr
+        array, or a :class:`~napari_axons.core.maskstore.MaskStore`, whose
+        display pyramid is brought up to date); written ``chunk`` x ``chunk``
         at a time, only where objects are (other pixels are left as they are,
         except that pixels inside an object's holes keep their value).
     classes : ClassTable
@@ -480,6 +481,7 @@ def rasterize_geojson(objects: list[GeoObject], target, classes: ClassTable, *,
     geoms = np.array([shapely.transform(o.geometry, lambda c: c / np.array([sx, sy]))
                       for o in objects], dtype=object)
     tree = shapely.STRtree(geoms)
+    store = hasattr(target, "update_pyramid")  # a MaskStore: its display pyramid follows
     h, w = target.shape[:2]
     written = 0
     for y0 in range(0, h, chunk):
@@ -489,7 +491,7 @@ def rasterize_geojson(objects: list[GeoObject], target, classes: ClassTable, *,
             hits = np.sort(tree.query(box, predicate="intersects"))
             if not len(hits):
                 continue
-            region = np.asarray(target[y0:y1, x0:x1]).copy()
+            region = (target.read(y0, x0, y1, x1) if store else np.asarray(target[y0:y1, x0:x1]).copy())
             items = []
             for j in hits:
                 g = geoms[j]
@@ -498,8 +500,13 @@ def rasterize_geojson(objects: list[GeoObject], target, classes: ClassTable, *,
                     g = shapely.union_all(polygons_of(g)) if not g.is_empty else g
                 items.append((indices[j], g))
             rasterize(items, region, origin=(oy + y0, ox + x0))
-            target[y0:y1, x0:x1] = region
+            if store:
+                target.write(y0, x0, region, pyramid=False)
+            else:
+                target[y0:y1, x0:x1] = region
             written += 1
+    if store:
+        target.update_pyramid()
     return written
 
 
