@@ -260,3 +260,18 @@ def test_qupath_polygon_painted_into_a_downsampled_mask_store(tmp_path):
         assert np.asarray(store.levels[1]).max() == 1  # the display pyramid was updated
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("flush_every", [1, 5])
+def test_objects_are_written_as_soon_as_final_with_the_same_result(export_dir, truth, tmp_path,
+                                                                    flush_every):
+    from napari_axons.core.exportmaps import open_export_slides
+    from napari_axons.core.geojson import write_slide_geojson
+
+    [slide] = open_export_slides(export_dir)
+    once = write_slide_geojson(slide, tmp_path / "once.geojson", flush_every=10**6)
+    often = write_slide_geojson(slide, tmp_path / "often.geojson", flush_every=flush_every)
+    assert (often.n_features, often.n_merged) == (once.n_features, once.n_merged)
+    objects = read_geojson(tmp_path / "often.geojson")
+    n, seen, ious = _per_object_iou(objects, truth)
+    assert sorted(seen) == list(range(1, n + 1)) and ious.min() >= 0.999

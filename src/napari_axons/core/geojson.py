@@ -15,9 +15,11 @@ holes as interior rings. The slide's class map is the export's tiles with the
 later tile winning where tiles overlap (:class:`~napari_axons.core.exportmaps.ExportSlide`);
 each tile contributes only the pixels it owns, so no pixel is written twice.
 Objects that touch the border of their tile's owned area are held back and
-merged with their neighbours across the border at the end (shapely
-``union_all``), so an object cut by tile borders is one feature. Memory: one
-tile and the held-back objects; features are streamed to a temporary file
+merged with their neighbours across the border (shapely ``union_all``) as
+soon as no later tile can touch them, so an object cut by tile borders is one
+feature. Memory: one tile, the objects still open on tile borders, and the
+largest object (an object as large as the slide, such as a connected network
+of filaments, is held whole); features are streamed to a temporary file
 renamed into place at the end (nothing half-written).
 
 Reading (:func:`read_geojson`, :func:`rasterize_geojson`): Polygons and
@@ -125,7 +127,8 @@ def _feature_json(geom, class_index: int, classes: ClassTable, object_type: str,
 
 def write_slide_geojson(slide: ExportSlide, out: str | os.PathLike, *,
                         object_type: str = "annotation",
-                        progress: Callable[[int, int], None] | None = None) -> GeoJSONSummary:
+                        progress: Callable[[int, int], None] | None = None,
+                        flush_every: int = 64) -> GeoJSONSummary:
     """Write one slide of an export as a QuPath GeoJSON FeatureCollection.
 
     Parameters
@@ -138,6 +141,10 @@ def write_slide_geojson(slide: ExportSlide, out: str | os.PathLike, *,
         QuPath's ``objectType`` of every feature.
     progress : callable, optional
         ``progress(done, total)`` after each tile.
+    flush_every : int
+        Every this many tiles, held-back objects that no later tile can touch
+        are merged and written (memory: the tiles' open border objects, not
+        the slide's).
 
     Returns
     -------
@@ -158,9 +165,14 @@ def write_slide_geojson(slide: ExportSlide, out: str | os.PathLike, *,
     classes = slide.classes
     h, w = slide.working_shape
     warnings: list[str] = []
-    held: list[tuple[int, object]] = []  # (class, geometry in working pixels) on owned borders
+    # Pieces on owned borders: (class, geometry in working pixels, position of the last tile
+    # that can touch it); a group of touching pieces is final once that tile is done.
+    held: list[tuple[int, object, int]] = []
+    boxes = np.array([(u.y, u.x, u.y + u.height, u.x + u.width) for u in slide.tiles],
+                     np.int64).reshape(-1, 4)
+    positions = np.arange(len(slide.tiles))
     counts = dict.fromkeys(classes.foreground, 0)
-    n = 0
+    n = merged = 0
     total = len(slide.tiles)
     with _AtomicText(out) as fh:
         fh.write('{"type": "FeatureCollection", "features": [\n')
@@ -185,42 +197,60 @@ def write_slide_geojson(slide: ExportSlide, out: str | os.PathLike, *,
                 other[1:-1, 1:-1] &= ~owned
                 frontier = owned & ndimage.binary_dilation(other, structure=np.ones((3, 3), bool))[1:-1, 1:-1]
                 objs, labels = class_map_objects(cmap, offset=(t.y, t.x), with_labels=True)
+                touching = {k: set(np.unique(lab[frontier]).tolist()) for k, lab in labels.items()}
                 for obj in objs:
-                    touching = np.unique(labels[obj.class_index][frontier])
-                    if obj.label in touching:
-                        held.append((obj.class_index, obj.geometry))
+                    if obj.label in touching[obj.class_index]:
+                        x0, y0, x1, y1 = obj.geometry.bounds
+                        near = ((boxes[:, 0] <= y1) & (boxes[:, 2] >= y0)
+                                & (boxes[:, 1] <= x1) & (boxes[:, 3] >= x0))
+                        held.append((obj.class_index, obj.geometry, int(positions[near].max())))
                     else:
                         emit(obj.class_index, obj.geometry)
+            if held and (i + 1 == total or (i + 1) % flush_every == 0):
+                held, done = _flush(held, i if i + 1 < total else total)
+                for k, geom, parts in done:
+                    emit(k, geom)
+                    merged += parts - 1
             if progress is not None:
                 progress(i + 1, total)
-        merged = 0
-        for k, geom, parts in _merge(held):
-            emit(k, geom)
-            merged += parts - 1
         fh.write("\n]}\n")
     return GeoJSONSummary(out, n, merged, {c: v for c, v in counts.items() if v}, warnings)
 
 
-def _merge(held: list[tuple[int, object]]):
-    """Group held-back pieces of one class that touch (an edge or a corner) and union them.
+def _flush(held: list[tuple[int, object, int]], done_through: int):
+    """Split held-back pieces into groups that touch (an edge or a corner), per class.
 
-    Yields ``(class, geometry, number of pieces)`` in a deterministic order.
+    A group whose pieces can meet no tile after position ``done_through`` is
+    final: its union is returned as ``(class, geometry, number of pieces)``; the
+    others stay held, piece by piece.
+
+    Returns
+    -------
+    still_held : list
+    final : list of (int, geometry, int)
     """
     import shapely
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    for k in sorted({c for c, _ in held}):
-        geoms = np.array([g for c, g in held if c == k], dtype=object)
+    still, final = [], []
+    for k in sorted({c for c, _, _ in held}):
+        pieces = [p for p in held if p[0] == k]
+        geoms = np.array([g for _, g, _ in pieces], dtype=object)
+        last = np.array([q for _, _, q in pieces])
         tree = shapely.STRtree(geoms)
         a, b = tree.query(geoms, predicate="intersects")
         graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(len(geoms), len(geoms)))
-        n_groups, group = connected_components(graph, directed=False)
+        _, group = connected_components(graph, directed=False)
         order = np.argsort(group, kind="stable")
         cuts = np.flatnonzero(np.diff(group[order])) + 1
         for members in np.split(order, cuts):
+            if last[members].max() > done_through:
+                still.extend(pieces[j] for j in members)
+                continue
             geom = geoms[members[0]] if len(members) == 1 else shapely.union_all(geoms[members])
-            yield k, geom, len(members)
+            final.append((k, geom, len(members)))
+    return still, final
 
 
 def export_geojson(export_dir: str | os.PathLike, out: str | os.PathLike, *, base: str | None = None,
