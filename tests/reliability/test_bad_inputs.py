@@ -161,7 +161,7 @@ def test_unexpected_error_is_one_line(tmp_path, picture, cli, monkeypatch):
     src = tmp_path / "x.png"
     Image.fromarray(picture(50, 50)).save(src)
 
-    def boom(path):
+    def boom(path, **_options):
         raise RuntimeError("something nobody planned for\nsecond line")
 
     monkeypatch.setattr(pipeline, "open_image", boom)
