@@ -223,11 +223,17 @@ def _add_tile(sub) -> None:
     seg.add_argument("--model", metavar="PATH|otsu",
                      help="a local Hugging Face checkpoint folder, or 'otsu' for the built-in "
                           "segmenter; without it, only tiles are written")
-    seg.add_argument("--class-index", type=_whole_number(0), default=1, metavar="K",
+    seg.add_argument("--class-index", type=_whole_number(0), default=None, metavar="K",
                      help="foreground class of the model (default: 1)")
-    seg.add_argument("--threshold", type=_fraction, default=0.5, metavar="T",
+    seg.add_argument("--threshold", type=_fraction, default=None, metavar="T",
                      help="probability threshold for the foreground class, in [0, 1) "
                           "(default: 0.5)")
+    seg.add_argument("--classes", default=None, metavar="all|NAME,...",
+                     help="segment several classes: 'all' = the argmax over the model's classes; "
+                          "'axon,myelin' = those classes (numbered in that order), others "
+                          "become background (default: one class, the threshold rule)")
+    seg.add_argument("--polarity", default=None, choices=["bright", "dark"],
+                     help="otsu only: objects brighter (default) or darker than the background")
     seg.add_argument("--label-class", default="axon", metavar="NAME",
                      help="label_class written in the JSON files (default: axon)")
     seg.add_argument("--axondeepseg", action="store_true",
@@ -491,10 +497,21 @@ def _segmenter_spec(args) -> tuple[str, dict] | None:
     """``(model, options)`` for :func:`~napari_axons.core.segment.load_segmenter`."""
     if args.model is None:
         return None
-    if args.model == "otsu":
-        return "otsu", {}
-    options = {"class_index": args.class_index, "threshold": args.threshold,
-               "device": args.device, "allow_pickle": args.allow_pickle}
+    if args.model.strip().lower() == "otsu":
+        for flag, value in (("--threshold", args.threshold), ("--class-index", args.class_index),
+                            ("--classes", args.classes)):
+            if value is not None:
+                raise _CliError(f"{flag} applies to Hugging Face models, not to --model otsu "
+                                "(one class; its threshold is computed from the image)", 2)
+        return "otsu", {"polarity": args.polarity or "bright", "label_class": args.label_class}
+    if args.polarity is not None:
+        raise _CliError("--polarity applies to --model otsu only", 2)
+    options = {"device": args.device, "allow_pickle": args.allow_pickle,
+               "label_class": args.label_class}
+    for key, value in (("classes", args.classes), ("class_index", args.class_index),
+                       ("threshold", args.threshold)):
+        if value is not None:
+            options[key] = value
     if args.batch_size is not None:
         options["batch_size"] = args.batch_size
     if args.torch_threads is not None:

@@ -62,7 +62,7 @@ def test_otsu_iou_on_sample(sample):
     seg.prepare(image[::4, ::4])
     masks = seg.predict(split(image))
     assert masks.shape == (16, TILE, TILE) and masks.dtype == np.uint8
-    assert set(np.unique(masks)) <= {0, 255}
+    assert set(np.unique(masks)) <= {0, 1}
     assert iou(join(masks, truth.shape), truth) >= 0.8
     info = seg.info()
     json.dumps(info)
@@ -168,10 +168,10 @@ def test_pushed_bias_gives_constant_mask(tmp_path, family, towards, tiles):
     seg = load_segmenter(folder, device="cpu", num_threads=1)
     masks = seg.predict(tiles[:2])
     assert masks.shape == (2, TILE, TILE) and masks.dtype == np.uint8
-    assert (masks == (255 if towards == 1 else 0)).all()
+    assert (masks == (1 if towards == 1 else 0)).all()
     # class_index picks the other class
     other = load_segmenter(folder, class_index=0, num_threads=1).predict(tiles[:1])
-    assert (other == (0 if towards == 1 else 255)).all()
+    assert (other == (0 if towards == 1 else 1)).all()
 
 
 @pytest.mark.model
@@ -183,7 +183,7 @@ def test_masks_at_tile_size_and_match_transformers(confident_dir, family, tiles)
     assert isinstance(seg, HFSegmenter) and isinstance(seg, Segmenter)
     masks = seg.predict(tiles)
     assert masks.shape == (4, TILE, TILE)
-    assert set(np.unique(masks)) <= {0, 255}
+    assert set(np.unique(masks)) <= {0, 1}
     # same as transformers' own post-processing (logits resized, then argmax)
     inputs = seg.processor(images=list(tiles), return_tensors="pt")
     with torch.inference_mode():

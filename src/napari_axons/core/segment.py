@@ -1,4 +1,4 @@
-"""Segmenters: turn batches of RGB tiles into binary masks.
+"""Segmenters: turn batches of RGB tiles into class maps.
 
 Two implementations of one small protocol (:class:`Segmenter`):
 
@@ -10,6 +10,12 @@ Two implementations of one small protocol (:class:`Segmenter`):
 :func:`load_segmenter` picks one from a user-facing spec. This module is headless:
 ``torch`` and ``transformers`` are imported inside functions only, so importing it
 is cheap and works without them.
+
+Every segmenter returns *class maps* (``(N, H, W)`` uint8, 0 = background,
+``k`` = class ``k`` of its :class:`~napari_axons.core.classes.ClassTable`,
+``segmenter.classes``). One-class segmenters (Otsu, a checkpoint under the
+seed's threshold rule) give 0/1 and a table of the background and one class
+named ``label_class`` (default ``"axon"``, the seed's).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from .classes import ClassTable, ClassTableError
 
 __all__ = [
     "HFSegmenter",
@@ -69,22 +77,35 @@ class Segmenter(Protocol):
         Short name, used in label files as ``"auto:<name>"``.
     batch_size : int
         How many tiles the caller should pass to :meth:`predict` at once.
+    classes : ClassTable
+        What the values of the class maps mean (index 0: background).
+    pixel_size_um : float or None
+        The pixel size the segmenter was made for (micrometres), if known.
     """
 
     name: str
     batch_size: int
+    classes: ClassTable
 
     def prepare(self, overview: np.ndarray) -> None:
         """Receive a small RGB uint8 view of the whole image, once, before tiling."""
         ...
 
     def predict(self, tiles: np.ndarray) -> np.ndarray:
-        """Masks (N, H, W) uint8 with values 0/255 for tiles (N, H, W, 3) uint8."""
+        """Class maps (N, H, W) uint8 (values index ``classes``) for tiles (N, H, W, 3) uint8."""
         ...
 
     def info(self) -> dict:
         """A JSON-able description for the export manifest."""
         ...
+
+
+def _one_class_table(label_class: object, who: str) -> ClassTable:
+    """Background + one class named ``label_class`` (the seed's one-class table)."""
+    try:
+        return ClassTable.from_names([str(label_class)])
+    except ClassTableError as exc:
+        raise ModelError(f"{who}: label_class {label_class!r}: {exc}") from None
 
 
 def _check_tiles(tiles: np.ndarray) -> np.ndarray:
@@ -100,18 +121,24 @@ def _check_tiles(tiles: np.ndarray) -> np.ndarray:
 
 
 class ThresholdSegmenter:
-    """Global-threshold segmentation of bright structures on a dark background.
+    """Global-threshold segmentation of bright (or dark) structures.
 
     Per tile: grey level (``max`` of R, G, B, or ``luminance``), a Gaussian blur of
-    ``sigma`` px, a threshold, then removal of connected objects smaller than
-    ``min_size`` px that do not touch the tile border (an object cut by a tile edge
-    may be part of a larger one, so it is kept: neighbouring tiles agree at seams).
+    ``sigma`` px, a threshold (foreground: grey ``> threshold`` for bright
+    objects, ``< threshold`` for dark ones), then removal of connected objects
+    smaller than ``min_size`` px that do not touch the tile border (an object cut
+    by a tile edge may be part of a larger one, so it is kept: neighbouring tiles
+    agree at seams).
 
     The threshold is image-wide so that tiles agree: :meth:`prepare` computes it once
     with Otsu's method on the raw grey levels of the overview (a histogram statistic,
     so an overview made of full-resolution crops or a strided subsample gives the
     same value as the whole image; an area-averaged pyramid level dims thin
     filaments and gives a lower threshold). ``threshold`` fixes it by hand instead.
+    A flat image gets no foreground with either polarity.
+
+    One class: the class maps are 0/1 and :attr:`classes` is the background plus
+    ``label_class``.
 
     Parameters
     ----------
@@ -123,12 +150,24 @@ class ThresholdSegmenter:
         Objects smaller than this many px (and not touching the tile border) are
         removed (default 32; 0 disables).
     channel : {"max", "luminance"}, optional
-        How RGB becomes grey (default ``"max"``: any bright channel counts).
+        How RGB becomes grey (default ``"max"``: any bright channel counts; a
+        dark object must then be dark in every channel).
+    polarity : {"bright", "dark"}, optional
+        Objects brighter than the background (default: fluorescence) or darker
+        (bright-field, stained sections).
+    label_class : str, optional
+        Name of the one class (default ``"axon"``).
     batch_size : int, optional
         Tiles per :meth:`predict` call suggested to the caller (default 16).
+
+    Raises
+    ------
+    ModelError
+        If an option is invalid (one line).
     """
 
     kind = "threshold"
+    pixel_size_um = None
 
     def __init__(
         self,
@@ -137,10 +176,15 @@ class ThresholdSegmenter:
         sigma: float = 1.0,
         min_size: int = 32,
         channel: str = "max",
+        polarity: str = "bright",
+        label_class: str = "axon",
         batch_size: int = 16,
     ) -> None:
         if channel not in ("max", "luminance"):
             raise ModelError(f"otsu: channel must be 'max' or 'luminance', got {channel!r}")
+        polarity = str(polarity).strip().lower()
+        if polarity not in ("bright", "dark"):
+            raise ModelError(f"otsu: polarity must be 'bright' or 'dark', got {polarity!r}")
         if sigma < 0 or min_size < 0 or batch_size < 1:
             raise ModelError("otsu: sigma and min_size must be >= 0 and batch_size >= 1")
         self.name = "otsu"
@@ -148,6 +192,8 @@ class ThresholdSegmenter:
         self.sigma = float(sigma)
         self.min_size = int(min_size)
         self.channel = channel
+        self.polarity = polarity
+        self.classes = _one_class_table(label_class, "otsu")
         self._fixed = None if threshold is None else float(threshold)
         self._threshold: float | None = self._fixed
         self._source = "manual" if threshold is not None else None
@@ -169,7 +215,7 @@ class ThresholdSegmenter:
         if gray.size == 0:
             raise ValueError("otsu: cannot compute a threshold from an empty image")
         if gray.min() == gray.max():
-            return float(gray[0])  # flat image: nothing is above it
+            return float(gray[0])  # flat image: nothing is above or below it
         return float(threshold_otsu(gray))
 
     def prepare(self, overview: np.ndarray) -> None:
@@ -217,7 +263,7 @@ class ThresholdSegmenter:
         Returns
         -------
         numpy.ndarray
-            ``(N, H, W)`` uint8 masks, 0 or 255.
+            ``(N, H, W)`` uint8 class maps, 0 (background) or 1 (the class).
         """
         from scipy import ndimage as ndi
 
@@ -230,10 +276,10 @@ class ThresholdSegmenter:
             gray = self._gray(tile)
             if self.sigma > 0:
                 gray = ndi.gaussian_filter(gray, self.sigma, mode="nearest")
-            fg = gray > thr
+            fg = gray > thr if self.polarity == "bright" else gray < thr
             if self.min_size > 0 and fg.any():
                 fg = self._remove_small(fg)
-            out[i][fg] = 255
+            out[i][fg] = 1
         return out
 
     def _remove_small(self, fg: np.ndarray) -> np.ndarray:
@@ -258,6 +304,8 @@ class ThresholdSegmenter:
             "threshold": self._threshold,
             "threshold_source": self._source or "per-batch",
             "channel": self.channel,
+            "polarity": self.polarity,
+            "classes": list(self.classes.names),
             "sigma": self.sigma,
             "min_size": self.min_size,
             "batch_size": self.batch_size,
@@ -266,7 +314,7 @@ class ThresholdSegmenter:
     def __repr__(self) -> str:
         return (
             f"ThresholdSegmenter(threshold={self._threshold}, sigma={self.sigma}, "
-            f"min_size={self.min_size}, channel={self.channel!r})"
+            f"min_size={self.min_size}, channel={self.channel!r}, polarity={self.polarity!r})"
         )
 
 
@@ -434,6 +482,12 @@ class _Loaded:
     weights: list[Path]
     device: str
     pickled: bool
+    pixel_size_um: float | None = None
+    dtype: str = "float32"
+    #: tile sizes whose dry run passed (see HFSegmenter._dry_run)
+    checked: set = field(default_factory=set, repr=False)
+    #: measured processor geometry per tile size (see HFSegmenter.geometry)
+    geometry: dict = field(default_factory=dict, repr=False)
     _sha: str | None = field(default=None, repr=False)
 
     def weights_sha256(self) -> str:
@@ -533,7 +587,37 @@ def _file_key(files: list[Path]) -> tuple:
     return tuple(out)
 
 
-def _load_checkpoint(path: Path, device: str, allow_pickle: bool) -> _Loaded:
+#: The small file a model folder may hold beside config.json, for napari-axons.
+SIDECAR = "napari_axons.json"
+
+
+def _pixel_size(path: Path, raw_config: dict) -> float | None:
+    """The training pixel size (um) a model folder states, or None.
+
+    ``napari_axons.json`` beside ``config.json`` (``{"pixel_size_um": 0.1}``)
+    wins over a ``pixel_size_um`` field of ``config.json``.
+    """
+    sidecar = path / SIDECAR
+    where, value = path / "config.json", raw_config.get("pixel_size_um")
+    if sidecar.is_file():
+        try:
+            doc = json.loads(sidecar.read_text(encoding="utf-8"))
+            if not isinstance(doc, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as e:
+            raise ModelError(f"{sidecar}: unreadable ({_one_line(e, 120)})") from e
+        if "pixel_size_um" in doc:
+            where, value = sidecar, doc["pixel_size_um"]
+    if value is None:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not np.isfinite(value) or value <= 0:
+        raise ModelError(f"{where}: pixel_size_um must be a positive number of micrometres, "
+                         f"got {value!r}")
+    return float(value)
+
+
+def _load_checkpoint(path: Path, device: str, allow_pickle: bool, half: bool = False) -> _Loaded:
     config_file = path / "config.json"
     if not config_file.is_file():
         raise ModelError(f"{path}: no config.json: not a Hugging Face checkpoint folder")
@@ -544,12 +628,14 @@ def _load_checkpoint(path: Path, device: str, allow_pickle: bool) -> _Loaded:
     except (OSError, ValueError) as e:
         raise ModelError(f"{config_file}: unreadable config ({_one_line(e, 120)})") from e
     weights, pickled = _weights_files(path, allow_pickle)
+    pixel_size_um = _pixel_size(path, raw)
     if not (path / "preprocessor_config.json").is_file():
         raise ModelError(
             f"{path}: no preprocessor_config.json (the image processor settings); "
             "save one next to the model with processor.save_pretrained(folder)"
         )
 
+    import torch
     from transformers import AutoConfig, AutoImageProcessor, AutoModelForSemanticSegmentation
     from transformers.utils import logging as hf_logging
 
@@ -579,6 +665,9 @@ def _load_checkpoint(path: Path, device: str, allow_pickle: bool) -> _Loaded:
             trust_remote_code=False,
             use_safetensors=not pickled,
             output_loading_info=True,
+            # weights saved in float16/bfloat16 are upcast: half-precision convolutions
+            # do not run on every CPU, and float32 gives the same masks on every device
+            dtype=torch.float32,
         )
     except Exception as e:
         raise ModelError(f"{path}: cannot load the model: {_one_line(e, 200)}") from e
@@ -603,24 +692,92 @@ def _load_checkpoint(path: Path, device: str, allow_pickle: bool) -> _Loaded:
     model.eval()
     try:
         model.to(device)
+        if half:
+            model.half()
     except Exception as e:
         raise ModelError(f"{path}: cannot move the model to {device}: {_one_line(e, 160)}") from e
-    return _Loaded(model, processor, config, weights, device, pickled)
+    return _Loaded(model, processor, config, weights, device, pickled, pixel_size_um,
+                   "float16" if half else "float32")
 
 
-def _get_checkpoint(path: Path, device: str, allow_pickle: bool) -> _Loaded:
+def _get_checkpoint(path: Path, device: str, allow_pickle: bool, half: bool = False) -> _Loaded:
     # every file of the folder by name, size and mtime: a change on disk reloads
     files = sorted(p for p in path.iterdir() if p.is_file())
-    key = (str(path), device, bool(allow_pickle), _file_key(files))
+    key = (str(path), device, bool(allow_pickle), bool(half), _file_key(files))
     with _CACHE_LOCK:
         hit = _MODEL_CACHE.get(key)
         if hit is None:
-            hit = _load_checkpoint(path, device, allow_pickle)
+            hit = _load_checkpoint(path, device, allow_pickle, half)
             # one entry per (path, device, options): drop stale versions of this folder
-            for k in [k for k in _MODEL_CACHE if k[:3] == key[:3]]:
+            for k in [k for k in _MODEL_CACHE if k[:4] == key[:4]]:
                 del _MODEL_CACHE[k]
             _MODEL_CACHE[key] = hit
         return hit
+
+
+#: Tile size of the dry run every checkpoint gets once, before any output is written.
+DRY_RUN_TILE = 512
+
+
+def _select_classes(
+    path: Path, id2label: dict[int, str], classes: Any, label_class: str,
+    class_index: int | None, threshold: float | None,
+) -> tuple[str, ClassTable, np.ndarray | None, int, float]:
+    """``(mode, table, lut, class_index, threshold)`` for the ``classes`` option.
+
+    ``id2label`` holds every class index of the model. ``mode`` is ``"binary"``
+    (the seed's threshold rule), ``"all"`` or ``"subset"``; ``lut`` maps the
+    model's class indices to the table's (None for binary).
+    """
+    n = len(id2label)
+    if classes is None:
+        ci = 1 if class_index is None else class_index
+        if isinstance(ci, bool) or not 0 <= int(ci) < n:
+            raise ModelError(
+                f"{path}: class_index {ci} is out of range: the model has {n} classes "
+                f"({', '.join(id2label.values())})"
+            )
+        thr = 0.5 if threshold is None else float(threshold)
+        if not 0.0 <= thr < 1.0:
+            raise ModelError(f"{path}: threshold must be in [0, 1), got {threshold}")
+        return "binary", _one_class_table(label_class, str(path)), None, int(ci), thr
+    if class_index is not None or threshold is not None:
+        raise ModelError(
+            f"{path}: class_index and threshold belong to the one-class threshold rule; "
+            "with classes the class map is the argmax over the model's classes"
+        )
+    # the model's names as ClassTable.from_id2label gives them (duplicates get _K)
+    names: list[str] = []
+    for k in range(n):
+        names.append(id2label[k] if id2label[k] not in names else f"{id2label[k]}_{k}")
+    if isinstance(classes, str) and classes.strip().lower() == "all":
+        try:
+            table = ClassTable.from_id2label(id2label)
+        except ClassTableError as exc:
+            raise ModelError(f"{path}: the model's classes: {exc}; choose some of them "
+                             "by name") from None
+        return "all", table, np.arange(n, dtype=np.uint8), 1, 0.5
+    listed = [str(c).strip() for c in (classes.split(",") if isinstance(classes, str)
+                                        else classes)]
+    for name in listed:
+        if name == names[0]:
+            raise ModelError(
+                f"{path}: {name!r} is the model's background (class 0); list foreground "
+                f"classes only: {', '.join(names[1:])}"
+            )
+        if name and name not in names:
+            raise ModelError(
+                f"{path}: the model has no class {name!r}; its classes are: "
+                f"{', '.join(names[1:])}"
+            )
+    try:
+        wanted = ClassTable.from_spec(",".join(listed))
+    except ClassTableError as exc:
+        raise ModelError(f"{path}: classes: {exc}") from None
+    lut = np.zeros(n, np.uint8)
+    for k, name in enumerate(wanted.foreground, start=1):
+        lut[names.index(name)] = k
+    return "subset", wanted, lut, 1, 0.5
 
 
 class HFSegmenter:
@@ -629,24 +786,45 @@ class HFSegmenter:
     The folder must hold ``config.json``, ``preprocessor_config.json`` and weights in
     safetensors format (``model.safetensors`` or shards with
     ``model.safetensors.index.json``). Nothing is downloaded and no remote code runs.
-    Loaded models are cached per (folder, device, options) and shared between
-    instances; a change to the files on disk loads them anew.
+    Weights saved in float16 or bfloat16 are loaded as float32 (``half=True``
+    keeps float16 on CUDA). Loaded models are cached per (folder, device,
+    options) and shared between instances; a change to the files on disk loads
+    them anew. Each loaded model runs once on a black tile when first built
+    (a dry run), so that a model that cannot run fails here, before anything
+    is written.
 
-    Per batch: the image processor prepares the tiles (as a lookup table where
-    that gives the same bytes, see :mod:`~napari_axons.core.pixel_lut`), the
-    model runs under ``torch.inference_mode()``, the logits are resized
-    (bilinear, ``align_corners=False``) to the tile size *before* the softmax
-    over classes (SegFormer's logits are 1/4 of the input size), and the mask
-    is ``prob[class_index] > threshold`` as 0/255.
+    Per batch: the image processor prepares the tiles (crops skipped, see
+    :mod:`~napari_axons.core.processor_geometry`; as a lookup table where that
+    gives the same bytes, see :mod:`~napari_axons.core.pixel_lut`), the model
+    runs under ``torch.inference_mode()``, the logits are mapped back to the
+    tile's pixels (padding cut off, then resized bilinearly with
+    ``align_corners=False``: SegFormer's logits are 1/4 of the input size)
+    *before* the softmax over classes, and then:
+
+    * ``classes=None`` (default, the seed's rule): class 1 where
+      ``prob[class_index] > threshold``, else 0. :attr:`classes` is the
+      background plus one class named ``label_class`` (default ``"axon"``,
+      whatever the model calls its class), so a default export is the seed's.
+    * ``classes="all"``: the argmax over the model's classes; :attr:`classes`
+      is the model's table (``config.id2label``; index 0 the background).
+    * ``classes="axon,myelin"`` (or a list of names): the same argmax, then the
+      classes not listed become background (0), and the listed ones are
+      numbered 1, 2, ... in the order given. A pixel keeps the class it has
+      under ``"all"`` or becomes background: a listed class never grows into
+      the pixels of an unlisted one.
 
     Parameters
     ----------
     path : str or os.PathLike
         The checkpoint folder.
+    classes : None, "all", str or sequence of str, optional
+        See above (default None).
+    label_class : str, optional
+        Name of the one class under the threshold rule (default ``"axon"``).
     class_index : int, optional
-        Foreground class (default 1).
+        Foreground class of the threshold rule (default 1). Not with ``classes``.
     threshold : float, optional
-        Probability threshold in [0, 1) (default 0.5).
+        Probability threshold in [0, 1) (default 0.5). Not with ``classes``.
     device : str, optional
         ``"auto"`` (default), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; see
         :func:`resolve_device`.
@@ -664,24 +842,39 @@ class HFSegmenter:
         :meth:`predict` runs its batches this many at a time; pipelines run
         :meth:`predict_prepared` calls on :func:`model_executor`. Like any
         change of torch's thread count, it can move probabilities by ~1e-7
-        (rounding), so only a pixel that close to the threshold can differ.
+        (rounding), so only a pixel that close to a decision can differ.
     bf16 : bool, optional
         Run the forward pass under bfloat16 autocast (default False). Faster on CPUs
         with AVX512-BF16, at the cost of small differences near the threshold.
+    half : bool, optional
+        Keep the weights in float16 (CUDA only; default False: float32).
     allow_pickle : bool, optional
         Allow pickled ``pytorch_model.bin`` weights (default False): unpickling
         untrusted files can run arbitrary code.
     batch_tolerance : float, optional
-        Masks never depend on how tiles were batched: batched kernels round
+        Class maps never depend on how tiles were batched: batched kernels round
         differently from single-tile ones (probabilities differ by ~1e-7 in fp32,
-        ~2e-4 under bf16), so a tile of a batch whose foreground probability lies
-        within ``batch_tolerance`` of the threshold anywhere is recomputed alone.
-        Default: 1e-5 (fp32) or 5e-3 (bf16); 0 turns the check off.
+        ~2e-4 under bf16), so a tile of a batch is recomputed alone where any
+        pixel is that close to a decision: its probability within
+        ``batch_tolerance`` of the threshold (threshold rule), or its two most
+        likely classes within ``batch_tolerance`` of each other (argmax; an
+        exact tie goes to the lower class index). Default: 1e-5 (fp32) or 5e-3
+        (bf16, float16); 0 turns the check off.
+
+    Attributes
+    ----------
+    classes : ClassTable
+        What the class maps' values mean.
+    pixel_size_um : float or None
+        The training pixel size the folder states (``napari_axons.json`` beside
+        ``config.json`` with ``{"pixel_size_um": ...}``, or a ``pixel_size_um``
+        field in ``config.json``), in micrometres.
 
     Raises
     ------
     ModelError
-        If the folder, the checkpoint or an option is unusable (one-line message).
+        If the folder, the checkpoint or an option is unusable, or the model
+        fails its dry run (one-line message).
     """
 
     kind = "huggingface"
@@ -690,13 +883,16 @@ class HFSegmenter:
         self,
         path: str | os.PathLike,
         *,
-        class_index: int = 1,
-        threshold: float = 0.5,
+        classes: Any = None,
+        label_class: str = "axon",
+        class_index: int | None = None,
+        threshold: float | None = None,
         device: str = "auto",
         batch_size: int | None = None,
         num_threads: int | None = None,
         streams: int | None = None,
         bf16: bool = False,
+        half: bool = False,
         allow_pickle: bool = False,
         batch_tolerance: float | None = None,
     ) -> None:
@@ -706,7 +902,7 @@ class HFSegmenter:
         if not p.is_dir():
             raise ModelError(f"{p}: not a folder (expected a Hugging Face checkpoint folder)")
         p = p.resolve()
-        if not 0.0 <= float(threshold) < 1.0:
+        if threshold is not None and not 0.0 <= float(threshold) < 1.0:
             raise ModelError(f"{p}: threshold must be in [0, 1), got {threshold}")
         if batch_size is not None and int(batch_size) < 1:
             raise ModelError(f"{p}: batch_size must be >= 1, got {batch_size}")
@@ -716,15 +912,13 @@ class HFSegmenter:
             raise ModelError(f"{p}: streams must be >= 1, got {streams}")
         self.path = p
         self.device = resolve_device(device)
-        self._loaded = _get_checkpoint(p, self.device, allow_pickle)
-        n = int(self._loaded.config.num_labels)
-        if isinstance(class_index, bool) or not 0 <= int(class_index) < n:
-            raise ModelError(
-                f"{p}: class_index {class_index} is out of range: the model has {n} classes "
-                f"({self._id2label()})"
-            )
-        self.class_index = int(class_index)
-        self.threshold = float(threshold)
+        if half and not self.device.startswith("cuda"):
+            raise ModelError(f"{p}: half precision (float16) runs on CUDA only, not on "
+                             f"{self.device}; on a CPU, bf16 autocast is the fast option")
+        self._loaded = _get_checkpoint(p, self.device, allow_pickle, bool(half))
+        self.mode, self.classes, self._lut, self.class_index, self.threshold = _select_classes(
+            p, self._id2label_raw(), classes, label_class, class_index, threshold)
+        self.pixel_size_um = self._loaded.pixel_size_um
         on_gpu = not self.device.startswith("cpu")
         self.batch_size = int(batch_size) if batch_size is not None else (8 if on_gpu else 1)
         self.num_threads = None if on_gpu else int(num_threads or default_num_threads())
@@ -737,15 +931,44 @@ class HFSegmenter:
         self._lut_lock = threading.Lock()
         self._luts: dict[tuple[int, int], Any] = {}
         self.bf16 = bool(bf16)
+        self.half = bool(half)
         if batch_tolerance is None:
-            batch_tolerance = 5e-3 if self.bf16 else 1e-5
+            batch_tolerance = 5e-3 if (self.bf16 or self.half) else 1e-5
         self.batch_tolerance = float(batch_tolerance)
-        self.reruns = 0  # tiles recomputed alone by the batch-invariance check
         self.name = p.name
+        self._dry_run(DRY_RUN_TILE)
+        self.reruns = 0  # tiles recomputed alone by the batch-invariance check
+
+    def _id2label_raw(self) -> dict[int, str]:
+        """Every class index of the model -> its name (``class_K`` where unnamed)."""
+        given = {int(k): str(v) for k, v in
+                 (getattr(self._loaded.config, "id2label", None) or {}).items()}
+        return {k: given.get(k, f"class_{k}") for k in range(int(self._loaded.config.num_labels))}
 
     def _id2label(self) -> dict[str, str]:
-        id2label = getattr(self._loaded.config, "id2label", None) or {}
-        return {str(k): str(v) for k, v in sorted(id2label.items(), key=lambda kv: int(kv[0]))}
+        return {str(k): v for k, v in sorted(self._id2label_raw().items())}
+
+    def _dry_run(self, size: int) -> None:
+        """Run one black ``size x size`` tile through everything, once per loaded model.
+
+        Raises
+        ------
+        ModelError
+            Naming the folder and the model's error, before any output exists.
+        """
+        loaded = self._loaded
+        if size in loaded.checked:
+            return
+        try:
+            self.predict(np.zeros((1, size, size, 3), np.uint8))
+        except ModelError:
+            raise
+        except Exception as e:
+            raise ModelError(
+                f"{self.path}: the model fails on a {size} x {size} test tile "
+                f"({type(e).__name__}: {_one_line(e, 200)})"
+            ) from e
+        loaded.checked.add(size)
 
     @property
     def model(self) -> Any:
@@ -771,9 +994,31 @@ class HFSegmenter:
         Returns
         -------
         numpy.ndarray
-            ``(N, H, W)`` uint8 masks, 0 or 255, at the tile size.
+            ``(N, H, W)`` uint8 class maps at the tile size: values index
+            :attr:`classes` (0/1 under the threshold rule).
+
+        Raises
+        ------
+        ModelError
+            If the image processor maps this tile size in a way that cannot be
+            undone (see :mod:`~napari_axons.core.processor_geometry`).
         """
         return self.predict_prepared(self.preprocess(tiles))
+
+    def geometry(self, height: int, width: int) -> Any:
+        """The measured :class:`~napari_axons.core.processor_geometry.TileGeometry`
+        of ``height x width`` tiles (once per size)."""
+        key = (int(height), int(width))
+        cache = self._loaded.geometry  # shared by the instances of one loaded model
+        with self._lut_lock:
+            if key not in cache:
+                from .processor_geometry import GeometryError, measure_geometry
+
+                try:
+                    cache[key] = measure_geometry(self.processor, *key)
+                except GeometryError as exc:
+                    raise ModelError(f"{self.path / 'preprocessor_config.json'}: {exc}") from None
+            return cache[key]
 
     def preprocess(self, tiles: np.ndarray) -> tuple:
         """The image processor's preprocessing of ``tiles``, batch by batch.
@@ -785,6 +1030,7 @@ class HFSegmenter:
         import torch
 
         tiles = _check_tiles(tiles)
+        geometry = self.geometry(*tiles.shape[1:3])
         lut = self._pixel_lut(*tiles.shape[1:3])
         batches = []
         for start in range(0, tiles.shape[0], self.batch_size):
@@ -793,7 +1039,8 @@ class HFSegmenter:
                 batches.append(torch.from_numpy(lut(chunk)))
                 continue
             inputs = self.processor(
-                images=list(chunk), return_tensors="pt", input_data_format="channels_last"
+                images=list(chunk), return_tensors="pt", input_data_format="channels_last",
+                **geometry.overrides,
             )
             batches.append(inputs["pixel_values"])
         return tiles.shape[:3], batches
@@ -801,15 +1048,19 @@ class HFSegmenter:
     def _pixel_lut(self, height: int, width: int):
         """The processor as a lookup table for this tile size, when exactly one (or None)."""
         key = (height, width)
+        overrides = self.geometry(height, width).overrides
         with self._lut_lock:
             if key not in self._luts:
+                from functools import partial
+
                 from .pixel_lut import build_pixel_lut
 
-                self._luts[key] = build_pixel_lut(self.processor, height, width)
+                self._luts[key] = build_pixel_lut(partial(self.processor, **overrides),
+                                                  height, width)
             return self._luts[key]
 
     def predict_prepared(self, prepared: tuple) -> np.ndarray:
-        """Masks for the output of :meth:`preprocess`.
+        """Class maps for the output of :meth:`preprocess`.
 
         Safe to call from several threads at once (see :func:`model_executor`);
         with several batches, runs ``streams`` of them at a time itself.
@@ -817,41 +1068,74 @@ class HFSegmenter:
         (n, h, w), batches = prepared
         out = np.zeros((n, h, w), np.uint8)
         starts = np.cumsum([0] + [int(pv.shape[0]) for pv in batches])
+        geometry = self.geometry(h, w)
 
         def one(pixel_values):
             with _torch_threads(self.stream_threads):
-                return self._predict_batch(pixel_values, h, w)
+                return self._predict_batch(pixel_values, geometry)
 
         if len(batches) > 1 and self.streams > 1:
             with model_executor(self) as pool:
-                masks = list(pool.map(one, batches))
+                maps = list(pool.map(one, batches))
         else:
-            masks = [one(pv) for pv in batches]
-        for start, stop, m in zip(starts[:-1], starts[1:], masks, strict=True):
+            maps = [one(pv) for pv in batches]
+        for start, stop, m in zip(starts[:-1], starts[1:], maps, strict=True):
             out[start:stop] = m
         return out
 
-    def _predict_batch(self, pixel_values: Any, h: int, w: int) -> np.ndarray:
+    def _predict_batch(self, pixel_values: Any, geometry: Any) -> np.ndarray:
         import torch
 
-        pixel_values = pixel_values.to(self.device)
+        dtype = torch.float16 if self.half else torch.float32
+        pixel_values = pixel_values.to(self.device, dtype=dtype)
         n = pixel_values.shape[0]
+        h, w = geometry.tile
         with torch.inference_mode():
             logits = self._forward(pixel_values)
-            masks = torch.empty((n, h, w), dtype=torch.bool, device=logits.device)
+            maps = torch.empty((n, h, w), dtype=torch.uint8, device=logits.device)
             # one tile at a time: bounded memory with many classes, and results that do
             # not depend on how tiles were batched
             for i in range(n):
-                prob = self._probability(logits[i : i + 1], h, w)
-                if n > 1 and self.batch_tolerance > 0:
-                    near = (prob - self.threshold).abs_().lt_(self.batch_tolerance)
-                    if bool(near.any()):
-                        prob = self._probability(self._forward(pixel_values[i : i + 1]), h, w)
-                        with self._reruns_lock:
-                            self.reruns += 1
-                masks[i] = prob > self.threshold
-            result = masks.to("cpu").numpy()
-        return result.astype(np.uint8) * 255
+                cmap, near = self._decide(geometry.to_tile(logits[i : i + 1]), n > 1)
+                if near:
+                    cmap, _ = self._decide(
+                        geometry.to_tile(self._forward(pixel_values[i : i + 1])), False)
+                    with self._reruns_lock:
+                        self.reruns += 1
+                maps[i] = cmap
+            result = maps.to("cpu").numpy()
+        return result
+
+    def _decide(self, logits: Any, check: bool) -> tuple[Any, bool]:
+        """Class map (h, w) uint8 of one tile's logits (1, C, h, w), and whether a pixel
+        is within ``batch_tolerance`` of a decision (only when ``check``)."""
+        import torch
+
+        prob = torch.softmax(logits, dim=1)[0]
+        check = check and self.batch_tolerance > 0
+        if self.mode == "binary":
+            p = prob[self.class_index]
+            near = check and bool((p - self.threshold).abs_().lt_(self.batch_tolerance).any())
+            return (p > self.threshold).to(torch.uint8), near
+        # argmax: torch.max gives the first (lowest) index of a tie
+        best, index = prob.max(dim=0)
+        near = False
+        if check:
+            second = prob.topk(2, dim=0).values[1]
+            near = bool((best - second).lt_(self.batch_tolerance).any())
+        if self.mode == "subset":  # model index (may exceed 255) -> table index
+            return self._lut_on(index.device)[index], near
+        return index.to(torch.uint8), near
+
+    def _lut_on(self, device: Any) -> Any:
+        """The subset's model-index -> table-index table as a uint8 tensor on ``device``."""
+        import torch
+
+        key = str(device)
+        cache = self.__dict__.setdefault("_lut_tensors", {})
+        if key not in cache:
+            cache[key] = torch.from_numpy(self._lut).to(device)
+        return cache[key]
 
     def _forward(self, pixel_values: Any) -> Any:
         import torch
@@ -862,19 +1146,12 @@ class HFSegmenter:
                 return self.model(pixel_values=pixel_values).logits.float()
         return self.model(pixel_values=pixel_values).logits.float()
 
-    def _probability(self, logits: Any, h: int, w: int) -> Any:
-        """Foreground probability (h, w) of one tile: logits resized, then softmax."""
-        import torch
-        import torch.nn.functional as F
-
-        if logits.shape[-2:] != (h, w):
-            logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
-        return torch.softmax(logits, dim=1)[0, self.class_index]
-
     def info(self) -> dict:
         """JSON-able description of the checkpoint and the settings in use."""
         import torch
         import transformers
+
+        from .processor_geometry import crop_overrides
 
         cfg = self._loaded.config
         return {
@@ -884,12 +1161,17 @@ class HFSegmenter:
             "model_type": getattr(cfg, "model_type", None),
             "architectures": list(getattr(cfg, "architectures", None) or []),
             "processor": type(self.processor).__name__,
+            "processor_overrides": crop_overrides(self.processor),
             "id2label": self._id2label(),
-            "class_index": self.class_index,
-            "threshold": self.threshold,
+            "classes_mode": self.mode,
+            "classes": list(self.classes.names),
+            "class_index": self.class_index if self.mode == "binary" else None,
+            "threshold": self.threshold if self.mode == "binary" else None,
+            "pixel_size_um": self.pixel_size_um,
             "weights": [p.name for p in self._loaded.weights],
             "weights_format": "pickle" if self._loaded.pickled else "safetensors",
             "weights_sha256": self._loaded.weights_sha256(),
+            "dtype": self._loaded.dtype,
             "device": self.device,
             "batch_size": self.batch_size,
             "num_threads": self.num_threads,
@@ -901,7 +1183,8 @@ class HFSegmenter:
         }
 
     def __repr__(self) -> str:
-        return f"HFSegmenter({str(self.path)!r}, device={self.device!r}, class_index={self.class_index})"
+        return (f"HFSegmenter({str(self.path)!r}, device={self.device!r}, mode={self.mode!r}, "
+                f"classes={list(self.classes.foreground)})")
 
 
 # --------------------------------------------------------------------------- factory
@@ -913,7 +1196,7 @@ def load_segmenter(spec: Any = None, **options: Any) -> Segmenter:
     Parameters
     ----------
     spec : None, str, os.PathLike or Segmenter
-        ``None`` or ``"otsu"``: :class:`ThresholdSegmenter`. A path to a folder:
+        ``None`` or ``"otsu"`` (any case): :class:`ThresholdSegmenter`. A path to a folder:
         :class:`HFSegmenter`. An object that already is a segmenter is returned as is
         (``options`` must then be empty).
     **options
@@ -926,9 +1209,11 @@ def load_segmenter(spec: Any = None, **options: Any) -> Segmenter:
     Raises
     ------
     ModelError
-        If the spec names nothing valid, or the checkpoint cannot be used.
+        If the spec names nothing valid, an option does not belong to that
+        segmenter, or the checkpoint cannot be used.
     """
     if spec is None or (isinstance(spec, str) and spec.strip().lower() in BUILTIN):
+        _check_options(ThresholdSegmenter, options, "otsu (the built-in segmenter)")
         return ThresholdSegmenter(**options)
     if isinstance(spec, Segmenter) and not isinstance(spec, (str, os.PathLike)):
         if options:
@@ -944,9 +1229,23 @@ def load_segmenter(spec: Any = None, **options: Any) -> Segmenter:
             or text.startswith(("~", "."))
         )
         if looks_like_path and text.strip():
+            _check_options(HFSegmenter, options, f"{p} (a Hugging Face checkpoint)")
             return HFSegmenter(p, **options)
     raise ModelError(
         f"unknown segmenter {spec!r}: use 'otsu' (built-in threshold) or the path to a "
         "Hugging Face checkpoint folder (config.json, model.safetensors, "
         "preprocessor_config.json)"
     )
+
+
+def _check_options(cls: type, options: dict, who: str) -> None:
+    """ModelError naming the options ``cls`` does not take (instead of a TypeError)."""
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters
+    unknown = sorted(k for k in options if k not in params or k in ("self", "path"))
+    if unknown:
+        known = sorted(k for k, v in params.items()
+                       if v.kind is inspect.Parameter.KEYWORD_ONLY)
+        raise ModelError(f"{who} does not take the option(s) {', '.join(unknown)}; "
+                         f"its options are: {', '.join(known)}")
