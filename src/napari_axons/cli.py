@@ -566,15 +566,16 @@ def _cmd_tile(args) -> int:
         except ValueError as exc:  # ModelError: say it in the CLI's words
             raise _CliError(str(exc).replace("allow_pickle=True", "--allow-pickle")) from exc
     table = getattr(segmenter, "classes", None)
-    if args.axondeepseg or (table is not None and not table.is_binary):
+    # several classes, or one named otherwise than --label-class (--classes myelin)
+    differs = table is not None and table != options.class_table()
+    if args.axondeepseg or differs:
         if segmenter is None:
             raise _CliError("--axondeepseg writes masks: give a --model", 2)
         import dataclasses
 
         try:  # several classes: palette masks, each polygon its class (core/class_masks.py)
             options = dataclasses.replace(options, axondeepseg=args.axondeepseg,
-                                          classes=table if table is not None
-                                          and not table.is_binary else None)
+                                          classes=table if differs else None)
         except ValueError as exc:
             raise _CliError(str(exc), 2) from exc
     distributed = args.workers is not None or args.scheduler is not None
