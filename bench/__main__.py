@@ -24,7 +24,10 @@ from .run import SCENARIOS
 #: scenarios the seed cannot run on this machine (40000^2 needs > 9 GB) or that
 #: compare against another scenario's seed figure.
 AXONS_ONLY = {"export-tiff-40000": None, "cluster-2-workers": "tile-tiff-20000",
-              "gpu-segformer-b0": None, "gpu-upernet-convnext-tiny": None}
+              "gpu-segformer-b0": None, "gpu-upernet-convnext-tiny": None,
+              "seg-3class-binary": None, "seg-3class-all": None}
+#: (scenario, its reference, what is compared, the most it may cost)
+COSTS = [("seg-3class-all", "seg-3class-binary", "--classes all vs the one-class rule", 0.15)]
 GPU_ONLY = {"gpu-segformer-b0", "gpu-upernet-convnext-tiny"}
 
 
@@ -74,6 +77,15 @@ def main(argv=None) -> int:
                 ratio = f"{r['tiles_per_s'] / ref['tiles_per_s']:.2f}x"
             print(f"{scenario:28} {impl:6} {r['tiles']:>6} {r['seconds']:>8.1f} {r['setup_s']:>8.1f} "
                   f"{r['tiles_per_s']:>8.1f} {r['peak_rss_mb']:>11} {ratio:>14}", flush=True)
+    done = {r["scenario"]: r for r in rows if "error" not in r}
+    for scenario, ref, what, limit in COSTS:
+        if scenario in done and ref in done:
+            extra = done[ref]["tiles_per_s"] / done[scenario]["tiles_per_s"] - 1.0
+            verdict = "ok" if extra <= limit else "OVER"
+            print(f"{what}: {extra:+.1%} time per tile, whole pipeline (limit +{limit:.0%}: "
+                  f"{verdict})", flush=True)
+    if {"seg-3class-all", "seg-3class-binary"} & set(args.only):
+        subprocess.run([sys.executable, "-m", "bench.bench_classes"], check=False)
     if not args.no_polygons:
         print(flush=True)
         subprocess.run([sys.executable, "-m", "bench.bench_polygons"], check=False)

@@ -114,10 +114,33 @@ def _decisive(model, gain: float = 8.0) -> None:
         clf.bias.mul_(gain / float(diff.std()))
 
 
+def _decisive_classes(model, gain: float = 8.0) -> None:
+    """:func:`_decisive` for a 3-class model: each foreground class wins on about
+    :data:`FOREGROUND_SHARE` of the sample's pixels, most far from a tie."""
+    import torch
+    from transformers import SegformerImageProcessor
+
+    block = _sample_block()
+    tiles = [block[y : y + 512, x : x + 512] for y, x in ((0, 0), (512, 1024), (1024, 512), (1536, 1536))]
+    with torch.inference_mode():
+        pixels = SegformerImageProcessor(do_resize=False)(images=tiles, return_tensors="pt")
+        logits = model(**pixels).logits
+    clf = model.decode_head.classifier
+    spread = float(logits.std())
+    with torch.no_grad():
+        for c in (1, 2):
+            diff = (logits[:, c] - logits[:, 0]).flatten()
+            clf.bias[c] -= torch.quantile(diff[:: max(1, diff.numel() // 100_000)],
+                                          1.0 - FOREGROUND_SHARE)
+        clf.weight.mul_(gain / spread)
+        clf.bias.mul_(gain / spread)
+
+
 def tiny_checkpoint(kind: str) -> Path:
     """A tiny checkpoint folder built from config: 'segformer' or 'upernet'.
 
-    ``segformer-b0`` and ``upernet-convnext-tiny`` give full-sized architectures.
+    ``segformer-b0`` and ``upernet-convnext-tiny`` give full-sized architectures;
+    ``segformer-3class`` the tiny SegFormer with classes background, myelin, axon.
     Random weights made decisive by :func:`_decisive`.
     """
     path = DATA / f"model_{kind}_v2"
@@ -137,6 +160,11 @@ def tiny_checkpoint(kind: str) -> Path:
     if kind == "segformer":
         config = SegformerConfig(num_labels=2, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1],
                                  num_attention_heads=[1, 1, 2, 2], decoder_hidden_size=32, **labels)
+    elif kind == "segformer-3class":
+        names = {0: "background", 1: "myelin", 2: "axon"}
+        config = SegformerConfig(num_labels=3, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1],
+                                 num_attention_heads=[1, 1, 2, 2], decoder_hidden_size=32,
+                                 id2label=names, label2id={v: k for k, v in names.items()})
     elif kind == "segformer-b0":
         config = SegformerConfig(num_labels=2, **labels)
     elif kind == "upernet":
@@ -152,7 +180,7 @@ def tiny_checkpoint(kind: str) -> Path:
     else:
         raise ValueError(kind)
     model = AutoModelForSemanticSegmentation.from_config(config).eval()
-    _decisive(model)
+    (_decisive_classes if config.num_labels == 3 else _decisive)(model)
     tmp = path.with_name(path.name + ".tmp")
     model.save_pretrained(tmp, safe_serialization=True)
     SegformerImageProcessor(do_resize=False).save_pretrained(tmp)

@@ -28,6 +28,9 @@ SCENARIOS = {
     "seg-upernet-tiny": (lambda: inputs.png_image(8192), {}, "upernet"),
     "seg-segformer-b0": (lambda: inputs.png_image(4096), {}, "segformer-b0"),
     "export-tiff-40000": (lambda: inputs.tiled_tiff(40000), {}, None),
+    # --classes all against the seed's one-class rule, on one 3-class model (issue 11)
+    "seg-3class-binary": (lambda: inputs.png_image(4096), {}, "segformer-3class"),
+    "seg-3class-all": (lambda: inputs.png_image(4096), {"classes": "all"}, "segformer-3class"),
     # GPU scenarios (run only where torch sees CUDA; the model's device is "auto"):
     "gpu-segformer-b0": (lambda: inputs.png_image(8192), {}, "segformer-b0"),
     "gpu-upernet-convnext-tiny": (lambda: inputs.png_image(8192), {}, "upernet-convnext-tiny"),
@@ -51,10 +54,13 @@ def run_axons(image: Path, out: Path, options: dict, model: str | None, clock: d
     from napari_axons.core.segment import load_segmenter
 
     workers = options.pop("workers", None)
+    seg_options = {"classes": options.pop("classes")} if "classes" in options else {}
     segmenter = spec = None
     if model is not None:
-        spec = (str(inputs.tiny_checkpoint(model)), {})
-        segmenter = load_segmenter(spec[0])
+        spec = (str(inputs.tiny_checkpoint(model)), seg_options)
+        segmenter = load_segmenter(spec[0], **spec[1])
+        if seg_options:  # the export writes the segmenter's classes (as the CLI does)
+            options["classes"] = segmenter.classes
     clock["setup"] = time.perf_counter()
     job = ExportJob([image], out, ExportOptions(**options), segmenter=segmenter)
     if workers:
