@@ -142,3 +142,20 @@ def test_a_model_that_cannot_run_writes_nothing(tmp_path, slide, capsys, monkeyp
     assert err == (f"napari-axons: error: {folder.resolve()}: the model fails on a 512 x 512 "
                    "test tile (RuntimeError: boom)\n")
     clear_model_cache()
+
+
+@pytest.mark.model
+def test_one_listed_class_is_a_seed_mask_named_after_it(tmp_path, slide, capsys):
+    from tests.tiny_models import push_bias
+
+    model = set_classes(push_bias(tiny_segformer(3), 1), ["background", "myelin", "axon"])
+    folder = save_checkpoint(model, tmp_path / "m", processor_size=128)
+    out = tmp_path / "out"
+    code, _, err = run(["tile", str(slide), "-o", str(out), "--model", str(folder), "--classes",
+                        "myelin", "--tile-size", "128", "--torch-threads", "1"], capsys)
+    assert code == 0 and err == ""
+    mask = np.asarray(Image.open(out / "masks" / "slide_tile_0000_mask.png"))
+    assert mask.dtype == np.uint8 and (mask == 255).all()  # the seed's 0/255, all myelin
+    labels = json.loads((out / "slide_tile_0000__labels.json").read_text())["labels"]
+    assert [lab["label_class"] for lab in labels] == ["myelin"]
+    clear_model_cache()
