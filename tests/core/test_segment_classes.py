@@ -299,3 +299,33 @@ def test_bad_pixel_size_is_one_line(tmp_path, text, message):
     with pytest.raises(ModelError) as err:
         load_segmenter(folder, num_threads=1)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.model
+def test_export_notes_a_pixel_size_far_from_the_models(tmp_path, capsys):
+    """--pixel-size 0.5 on a model trained at 0.25 um/px: one note, before the result."""
+    from PIL import Image
+
+    from napari_axons.cli import main
+    from napari_axons.core.segment import PIXEL_SIZE_RATIO, pixel_size_note
+
+    folder = save_checkpoint(tiny_segformer(), tmp_path / "m", processor_size=64)
+    (folder / "napari_axons.json").write_text('{"pixel_size_um": 0.25}')
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((100, 120, 3), np.uint8)).save(image)
+    capsys.readouterr()
+    for px, noted in (("0.5", True), ("0.3", False)):
+        out = tmp_path / f"out{px}"
+        assert main(["tile", str(image), "-o", str(out), "--model", str(folder), "--pixel-size",
+                     px, "--tile-size", "64", "--torch-threads", "1"]) == 0
+        err = [line for line in capsys.readouterr().err.splitlines()
+               if not line.startswith("segmenting: ")]
+        want = ("napari-axons: note: the image's pixels (0.5 um) are 2.00x the size the model "
+                "m was trained at (0.25 um); --target-pixel-size 0.25 resamples the image to it")
+        assert err == ([want] if noted else [])
+    seg = load_segmenter(folder, num_threads=1)
+    assert pixel_size_note(seg, None) is None and pixel_size_note(ThresholdSegmenter(), 1) is None
+    from napari_axons.core.pixel_size import PixelSize
+
+    edge = PixelSize(0.25 * PIXEL_SIZE_RATIO, 0.25 * PIXEL_SIZE_RATIO, "test")
+    assert pixel_size_note(seg, edge) is None  # at the ratio: quiet

@@ -328,6 +328,11 @@ class ExportJob:
                 working.height, working.width,
                 tile_size=self.options.tile_size, overlap=self.options.overlap,
             )
+            from .segment import pixel_size_note
+
+            note = pixel_size_note(self.segmenter, working.pixel_size)
+            if note is not None:  # the model was trained at another resolution
+                source.notes.append(note)
             return ImagePlan(path, base, source, working, grid, sampled_file_hash(path),
                              axondeepseg=self.options.axondeepseg)
         except Exception:

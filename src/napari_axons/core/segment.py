@@ -46,6 +46,7 @@ __all__ = [
     "load_segmenter",
     "model_batching",
     "model_executor",
+    "pixel_size_note",
     "resolve_device",
 ]
 
@@ -1185,6 +1186,42 @@ class HFSegmenter:
     def __repr__(self) -> str:
         return (f"HFSegmenter({str(self.path)!r}, device={self.device!r}, mode={self.mode!r}, "
                 f"classes={list(self.classes.foreground)})")
+
+
+# --------------------------------------------------------------------------- pixel size
+
+#: The image's pixel size may differ from a model's training pixel size by this
+#: factor (either way) before segmenting warns.
+PIXEL_SIZE_RATIO = 1.25
+
+
+def pixel_size_note(segmenter: Any, image_pixel_size: Any) -> str | None:
+    """A one-line warning when the image's pixel size is far from the model's.
+
+    Parameters
+    ----------
+    segmenter : Segmenter or None
+        Its ``pixel_size_um`` (training pixel size, micrometres) is read, if any.
+    image_pixel_size : PixelSize or None
+        The pixel size of the image the model sees (the working image), with
+        ``x``/``y`` in micrometres.
+
+    Returns
+    -------
+    str or None
+        None when either size is unknown or they differ by at most
+        :data:`PIXEL_SIZE_RATIO`.
+    """
+    model_um = getattr(segmenter, "pixel_size_um", None)
+    if model_um is None or image_pixel_size is None:
+        return None
+    image_um = float(np.sqrt(image_pixel_size.x * image_pixel_size.y))
+    ratio = image_um / float(model_um)
+    if 1 / PIXEL_SIZE_RATIO <= ratio <= PIXEL_SIZE_RATIO:
+        return None
+    return (f"the image's pixels ({image_um:.4g} um) are {ratio:.2f}x the size the model "
+            f"{segmenter.name} was trained at ({model_um:.4g} um); --target-pixel-size "
+            f"{model_um:g} resamples the image to it")
 
 
 # --------------------------------------------------------------------------- factory
