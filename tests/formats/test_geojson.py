@@ -275,3 +275,18 @@ def test_objects_are_written_as_soon_as_final_with_the_same_result(export_dir, t
     objects = read_geojson(tmp_path / "often.geojson")
     n, seen, ious = _per_object_iou(objects, truth)
     assert sorted(seen) == list(range(1, n + 1)) and ious.min() >= 0.999
+
+
+def test_vectorize_random_masks_exact_and_valid():
+    rng = np.random.default_rng(11)
+    for trial in range(150):
+        h, w = rng.integers(3, 50, 2)
+        m = (rng.random((h, w)) < rng.uniform(0.2, 0.7)).astype(np.uint8)
+        if trial % 2:
+            m[rng.random((h, w)) < 0.3] = 2  # a second class, interleaved
+        objs, labels = class_map_objects(m, offset=(5, 7), with_labels=True)
+        assert sum(int(lab.max()) for lab in labels.values()) == len(objs)
+        for o in objs:
+            assert o.geometry.is_valid and o.geometry.geom_type in ("Polygon", "MultiPolygon")
+            one = rasterize([(1, o.geometry)], np.zeros((h, w), np.uint8), origin=(5, 7))
+            np.testing.assert_array_equal(one > 0, labels[o.class_index] == o.label)

@@ -7,10 +7,11 @@ centre is ``(col + 0.5, row + 0.5)``. (Django-Labeller files put vertices at
 pixel *centres* instead: :mod:`~napari_axons.core.polygons`.)
 
 * :func:`class_map_objects` turns a class map into one shapely geometry per
-  object (an 8-connected component of one class): the union of the object's
-  row runs, so the polygon follows the pixel edges and covers exactly the
-  object's pixels. Holes become interior rings; parts that touch only at a
-  corner make a ``MultiPolygon``. Geometries are valid (OGC).
+  object (an 8-connected component of one class): its outline traced by
+  OpenCV on the mask upsampled 2x (:func:`_outlines`), so the polygon follows
+  the pixel edges and covers exactly the object's pixels. Holes become
+  interior rings; parts that touch only at a corner make a ``MultiPolygon``.
+  Geometries are valid (OGC).
 * :func:`rasterize` is the inverse: a pixel belongs to a polygon when its
   centre is inside (scikit-image's point-in-polygon on the pixel centres), so
   ``rasterize(class_map_objects(m)) == m`` pixel for pixel.
@@ -69,7 +70,6 @@ def class_map_objects(class_map: np.ndarray, *, offset: tuple[int, int] = (0, 0)
     dict, only with ``with_labels``
         ``{class_index: labels}``.
     """
-    import shapely
     from scipy import ndimage
 
     arr = np.asarray(class_map)
@@ -82,26 +82,55 @@ def class_map_objects(class_map: np.ndarray, *, offset: tuple[int, int] = (0, 0)
         if k == 0:
             continue
         fg = arr == k
-        labels, n = ndimage.label(fg, structure=_EIGHT)
+        labels, _ = ndimage.label(fg, structure=_EIGHT)
         if with_labels:
             all_labels[int(k)] = labels
-        # Row runs: starts where the padded row steps 0 -> 1, ends where it steps 1 -> 0.
-        pad = np.zeros((fg.shape[0], fg.shape[1] + 2), np.int8)
-        pad[:, 1:-1] = fg
-        step = np.diff(pad, axis=1)
-        ys, x0 = np.nonzero(step == 1)
-        _, x1 = np.nonzero(step == -1)
-        comp = labels[ys, x0]
-        order = np.argsort(comp, kind="stable")
-        comp, ys, x0, x1 = comp[order], ys[order], x0[order], x1[order]
-        boxes = shapely.box(x0 + ox, ys + oy, x1 + ox, ys + 1 + oy)
-        cuts = np.flatnonzero(np.diff(comp)) + 1
-        for lab, group in zip(comp[np.r_[0, cuts]], np.split(boxes, cuts), strict=True):
-            geom = shapely.union_all(group) if len(group) > 1 else group[0]
+        for lab, geom in sorted(_outlines(fg, labels, ox, oy).items()):
             objects.append(MapObject(int(k), geom, int(lab)))
     if with_labels:
         return objects, all_labels
     return objects
+
+
+def _outlines(fg: np.ndarray, labels: np.ndarray, ox: int, oy: int) -> dict:
+    """``{component label: Polygon or MultiPolygon}``: exact pixel-edge outlines.
+
+    OpenCV ``findContours`` (``RETR_CCOMP``: outer boundaries and their holes)
+    runs on the mask upsampled 2x: a pixel ``c`` becomes columns ``2c`` and
+    ``2c + 1``, so a boundary pixel ``i`` of the upsampled mask lies on the grid
+    line ``(i + 1) // 2`` of the original (the left or top edge for ``i = 2c``,
+    the right or bottom edge for ``i = 2c + 1``), for outer boundaries and holes
+    alike. A ring that touches itself at a corner is made valid by shapely
+    (``make_valid``: the parts become a MultiPolygon).
+    """
+    import cv2
+    import shapely
+
+    h, w = fg.shape
+    up = np.zeros((2 * h + 2, 2 * w + 2), np.uint8)
+    up[1:-1, 1:-1] = np.repeat(np.repeat(fg.view(np.uint8), 2, axis=0), 2, axis=1)
+    contours, hierarchy = cv2.findContours(up, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return {}
+    hierarchy = hierarchy[0]
+    shift = np.array([ox, oy])
+    rings = [c[:, 0, :] // 2 + shift for c in contours]  # ((i - 1) + 1) // 2: the padding undone
+    parts: dict[int, list] = {}
+    for i, (_, _, child, parent) in enumerate(hierarchy):
+        if parent != -1:
+            continue
+        x, y = contours[i][0, 0] - 1
+        holes = []
+        j = child
+        while j != -1:
+            holes.append(rings[j])
+            j = hierarchy[j][0]
+        parts.setdefault(int(labels[y // 2, x // 2]), []).append(shapely.Polygon(rings[i], holes))
+    out = {}
+    for lab, polys in parts.items():
+        geom = polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
+        out[lab] = geom if geom.is_valid else shapely.make_valid(geom)
+    return out
 
 
 def polygons_of(geometry) -> list:
