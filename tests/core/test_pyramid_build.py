@@ -31,11 +31,15 @@ def _open(src, tmp_path):
     return pyramid.open_pyramid(src, cache_dir=tmp_path / "c", large_side=512, top_side=200)
 
 
-def test_levels_fill_in_block_by_block(slide, tmp_path):
+@pytest.mark.parametrize("memory", [True, False])  # small levels in memory, or read from Zarr
+def test_levels_fill_in_block_by_block(slide, tmp_path, monkeypatch, memory):
+    if not memory:
+        monkeypatch.setattr(pyramid, "MEMORY_LEVEL_BYTES", 0)
     src, img = slide
     build = _open(src, tmp_path)
     assert not build.complete and build.total == 4 * 6
     assert [lv.shape for lv in build.levels[1:]] == [(500, 650, 3), (250, 325, 3), (125, 162, 3)]
+    assert all((lv._memory is not None) == memory for lv in build.levels[1:])
     assert not (tmp_path / "c").exists()  # nothing written before the build starts
     top = build.levels[-1]
     np.testing.assert_array_equal(np.asarray(top), 0)

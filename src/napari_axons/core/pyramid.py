@@ -64,6 +64,9 @@ LARGE_SIDE = 4096
 TOP_SIDE = 1024
 #: Side of the level-0 blocks read per step of a build (aligned to 512-px TIFF tiles).
 BLOCK = 4096
+#: While a pyramid is built, levels up to this size are also kept in memory, so a
+#: viewer redrawing the overview as blocks arrive reads numpy, not the Zarr store.
+MEMORY_LEVEL_BYTES = 32 * 2**20
 _FORMAT = "napari-axons-pyramid/1"
 _COMPLETE = "complete"
 
@@ -256,7 +259,9 @@ class BuildingLevel:
     """One reduced level of a pyramid being built: an array a viewer can read now.
 
     Blocks already built read back their pixels, the others read as 0; once the
-    build is complete the level reads the cached pyramid. Reading returns numpy
+    build is complete the level reads the cached pyramid. Levels of at most
+    :data:`MEMORY_LEVEL_BYTES` (the overview a viewer redraws as blocks arrive)
+    are also kept in memory and read from there, pixels showing as they are made. Reading returns numpy
     (napari accepts any object with ``shape``, ``dtype`` and ``__getitem__``).
 
     Attributes
@@ -274,6 +279,9 @@ class BuildingLevel:
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         self.ndim = len(self.shape)
+        small = int(np.prod(self.shape)) * self.dtype.itemsize <= MEMORY_LEVEL_BYTES
+        #: a copy of the level in memory (small levels only), filled as blocks are built
+        self._memory = np.zeros(self.shape, self.dtype) if small else None
 
     @property
     def size(self) -> int:
@@ -407,11 +415,13 @@ class PyramidBuild:
         y, x = origin
         b, h, w = self._block, self.source.height, self.source.width
         cur = self.source.read_region(y, x, min(b, h - y), min(b, w - x))
-        for k, arr in enumerate(self._arrays, start=1):
+        for level, arr in zip(self.levels[1:], self._arrays, strict=True):
             cur = _halve(cur)
-            ky, kx = y >> k, x >> k
+            ky, kx = y >> level.k, x >> level.k
             if cur.shape[0] and cur.shape[1]:
                 arr[ky : ky + cur.shape[0], kx : kx + cur.shape[1]] = cur
+                if level._memory is not None:
+                    level._memory[ky : ky + cur.shape[0], kx : kx + cur.shape[1]] = cur
         return origin
 
     def _mark(self, origin) -> None:
@@ -466,6 +476,9 @@ class PyramidBuild:
             if not finished:
                 with self._lock:  # the partial build goes: its levels read as 0
                     self._done[:] = False
+                    for level in self.levels[1:]:
+                        if level._memory is not None:
+                            level._memory[:] = 0
                 shutil.rmtree(self._tmp, ignore_errors=True)
 
     def _publish(self) -> None:
@@ -490,6 +503,8 @@ class PyramidBuild:
     def _read(self, level: BuildingLevel, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """Pixels ``[y0:y1, x0:x1]`` of ``level``; blocks not built yet are 0."""
         extra = level.shape[2:]
+        if level._memory is not None:  # no lock, no store: pixels show as they are made
+            return level._memory[y0:y1, x0:x1].copy()
         with self._lock:
             if self.complete:
                 return np.asarray(level._array[y0:y1, x0:x1])
