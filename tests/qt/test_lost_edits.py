@@ -102,3 +102,45 @@ def test_the_three_lost_edit_stories_now_ask(make_widget, axon_tif, tmp_path, qt
     assert w.export() is None
     assert "tile size 256, overlap 0, downsample 1 (now 128, 0, 1)" in questions[-1][1]
     assert folder_bytes(out) == after
+
+
+def test_edits_survive_saving_and_opening_the_session(make_widget, axon_tif, tmp_path, qtbot):
+    viewer, w = make_widget(axon_tif)
+    w._tile_size.value = 256
+    use(w, FakeSegmenter(value=0))
+    w.set_selection([5])
+    w.segment_selected()
+    wait_idle(qtbot, w)
+    edit = viewer.layers[EDIT]
+    edit.brush_size = 5
+    edit.paint((40, 40), 1)  # window over tile 5: slide pixel (296, 296)
+    qtbot.waitUntil(lambda: w.status.get(5) == "edited")
+    stroke = w.store.read(290, 290, 303, 303).copy()
+    assert stroke.any()
+    w._session_dir.value = saved = tmp_path / "my-session"
+    w._save_session.native.click()
+    assert w.messages[-1] == f"session saved in {saved}"
+    assert (saved / "session.json").exists() and (saved / "edits.zarr").is_dir()
+    asked = []
+    w.confirm = lambda title, text: asked.append(title) or False
+    w._save_session.native.click()  # a session is already there: asks, "No" keeps it
+    assert asked == ["Replace the saved session?"]
+    assert w.messages[-1] == f"not saved: the session in {saved} is kept"
+
+    # napari closed and opened again: a new widget on the same image
+    viewer2, w2 = make_widget(axon_tif)
+    assert w2._tile_size.value == 512 and not w2.store.read(290, 290, 303, 303).any()
+    w2._session_dir.value = saved
+    w2._open_session.native.click()
+    assert w2.messages[-1] == f"session opened from {saved}"
+    assert w2._tile_size.value == 256 and w2.grid.tile_size == 256
+    assert w2.status == {5: "edited"}
+    np.testing.assert_array_equal(w2.store.read(290, 290, 303, 303), stroke)
+    questions = []
+    w2.confirm = lambda title, text: questions.append(text) or False
+    use(w2, FakeSegmenter(value=0))
+    w2.set_selection([5])
+    w2.segment_selected()
+    wait_idle(qtbot, w2)
+    assert "Tile(s) 5 hold hand edits" in questions[0]
+    np.testing.assert_array_equal(w2.store.read(290, 290, 303, 303), stroke)

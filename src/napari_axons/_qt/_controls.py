@@ -63,6 +63,11 @@ def add_controls(w: Container, image_choices: Callable) -> None:
         label="Masks from", mode="d", nullable=True,
         tooltip="An earlier export of this image: its polygons become the masks to edit")
     w._import = PushButton(text="Load masks from export")
+    w._session_dir = FileEdit(label="Session", mode="d", nullable=True,
+                              tooltip="A folder for the masks, hand edits and tile statuses "
+                                      "of this image, to go on later")
+    w._save_session = PushButton(text="Save session")
+    w._open_session = PushButton(text="Open session")
     w._export_which = ComboBox(label="Export tiles", choices=["selected", "segmented", "all"])
     w._export_dir = FileEdit(label="Export to", mode="d", nullable=True,
                              tooltip="A new folder, or an earlier export of this image and "
@@ -80,7 +85,9 @@ def add_controls(w: Container, image_choices: Callable) -> None:
         w._selection_info, w._segmenter, w._model_dir, w._class_index,
         w._threshold, w._batch_size, w._device,
         Container(widgets=[w._run, w._cancel], layout="horizontal", labels=False, label="Run"),
-        w._paint_class, w._legend, w._import_dir, w._import,
+        w._paint_class, w._legend, w._import_dir, w._import, w._session_dir,
+        Container(widgets=[w._save_session, w._open_session], layout="horizontal",
+                  labels=False, label=" "),
         w._export_which, w._export_dir, w._replace, *w._target.widgets,
         w._export, w._message,
     ])

@@ -12,6 +12,9 @@ user where something would be lost:
   words that name what will be deleted; "No" keeps that export. The Replace box
   is cleared after every export (it never stays armed).
 * **Load masks** over hand-edited pixels asks first; "No" keeps the edits.
+* **Save session** writes the image's masks, hand edits and statuses to a folder
+  (replacing a session saved there only after asking); **Open session** brings
+  them back for the same image (asking first when it has edits of its own).
 
 On a dask cluster ("Export on"), the export reads a snapshot of the mask store
 taken when Export is pressed, kept in the export folder until it ends, so the
@@ -33,7 +36,7 @@ from ..core.exportfolder import ADD, FOREIGN, REPLACE
 from ..core.session import EditsInTheWay, SessionError
 from ._worker import LOADED, load_export_masks, one_line, run_export, segment_tiles
 
-__all__ = ["segment", "export", "load_masks", "tile_names"]
+__all__ = ["segment", "export", "load_masks", "save_session", "open_session", "tile_names"]
 
 
 def tile_names(indices, most: int = 10) -> str:
@@ -213,6 +216,71 @@ def load_masks(w):
 
     return w.runner.start(load_export_masks(exported), len(exported.tiles), "Loading masks",
                           on_loaded)
+
+
+def save_session(w) -> Path | None:
+    """Save the session to the chosen folder; returns it (or None)."""
+    s = w.session
+    if w.busy or s is None:
+        return None
+    folder = w._chosen_folder(w._session_dir, "a folder to save the session in")
+    if folder is None:
+        return None
+    w.window.flush()
+    old = folder / "session.json"
+    if old.exists() and not w.confirm("Replace the saved session?", f"{folder} holds a saved "
+                                      "session; saving replaces it (its masks and edits are "
+                                      "deleted). Replace it?"):
+        w._say(f"not saved: the session in {folder} is kept")
+        return None
+    tmp = folder.with_name(f".{folder.name}.saving-{uuid.uuid4().hex[:8]}")
+    try:
+        s.save(tmp)
+        if old.exists():
+            shutil.rmtree(folder)
+        elif folder.exists():
+            folder.rmdir()  # OSError when it holds other files: nothing is replaced
+        tmp.rename(folder)
+    except (SessionError, OSError) as exc:
+        _remove_tree(tmp)
+        w._say(f"{folder}: cannot save the session here ({one_line(exc)}); choose an empty "
+               "folder", "error")
+        return None
+    w._say(f"session saved in {folder}")
+    return folder
+
+
+def open_session(w):
+    """Replace the current image's session with one saved for it; returns it (or None)."""
+    s = w.session
+    if w.busy or s is None:
+        return None
+    folder = w._chosen_folder(w._session_dir, "a saved session folder")
+    if folder is None:
+        return None
+    w.window.flush()
+    if not s.edits.empty and not w.confirm(
+            "Replace hand edits?", "This image has hand edits; opening the saved session "
+            "replaces its masks, edits and statuses. Open it?"):
+        w._say("not opened: the hand edits are kept")
+        return None
+    try:
+        from ..core.session import Session
+
+        new = Session.load(folder, path=s.path, cache_dir=w.cache_dir)
+    except (SessionError, OSError, ValueError) as exc:
+        w._say(one_line(exc), "error")
+        return None
+    w._sessions[str(s.path)] = w.session = new
+    s.close()
+    tile, overlap, factor = new.grid_key
+    for control, value in ((w._tile_size, tile), (w._overlap, overlap), (w._downsample, factor)):
+        with control.changed.blocked():
+            control.value = value
+    w._set_classes(new.classes)
+    w._rebuild_grid()
+    w._say(f"session opened from {folder}")
+    return new
 
 
 def _remove_tree(path: Path | None) -> None:

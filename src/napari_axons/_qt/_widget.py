@@ -96,6 +96,8 @@ class AxonsWidget(Container):
         self._run.changed.connect(self.segment_selected)
         self._cancel.changed.connect(self.cancel)
         self._import.changed.connect(self.load_masks)
+        self._save_session.changed.connect(lambda _=None: _flows.save_session(self))
+        self._open_session.changed.connect(lambda _=None: _flows.open_session(self))
         self._export.changed.connect(self.export)
         self._paint_class.changed.connect(self._on_paint_class)
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
@@ -318,7 +320,7 @@ class AxonsWidget(Container):
 
     def _set_running(self, running: bool) -> None:
         for c in (self._run, self._export, self._import, self._image, self._tile_size,
-                  self._overlap, self._downsample):
+                  self._overlap, self._downsample, self._save_session, self._open_session):
             c.enabled = not running
         self._target.set_enabled(not running)
         self._cancel.enabled = running
