@@ -120,6 +120,9 @@ def test_edits_survive_grid_changes_export_and_reload(image, tmp_path):
 
 def test_export_adds_tiles_or_asks_to_replace(image, tmp_path):
     s = Session(image, cache_dir=tmp_path / "cache", tile_size=256)
+    plan = s.plan  # the open image and grid, for the export (nothing re-opened)
+    assert plan.source is s.source and plan.grid is s.grid and plan.base == "slide"
+    assert plan.fingerprint == s.source_hash and len(s.source_hash) > 8
     s.segment([0, 1], Constant(1))
     out = tmp_path / "out"
     s.export(out, [0])

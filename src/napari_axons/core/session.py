@@ -36,49 +36,10 @@ from .classes import DEFAULT_TABLE, ClassTable
 from .edits import EditRecord
 from .grid import TileBox, TileGrid
 from .maskstore import MaskStore
+from .session_rules import HAS_MASK, EditsInTheWay, SessionError, protected_by_later
 from .working import WorkingImage
 
 __all__ = ["Session", "SessionError", "EditsInTheWay", "HAS_MASK", "protected_by_later"]
-
-#: Tile statuses whose pixels count as "holding a mask" for the overlap rule.
-HAS_MASK = frozenset({"segmented", "edited", "exported"})
-
-
-class SessionError(ValueError):
-    """An operation the session refuses (one line for the user)."""
-
-
-class EditsInTheWay(SessionError):
-    """Segmenting (or loading masks) would replace hand edits.
-
-    Attributes
-    ----------
-    tiles : list of int
-        The tiles (of the current grid) over edited pixels.
-    """
-
-    def __init__(self, tiles: list[int], what: str = "segmenting"):
-        self.tiles = list(tiles)
-        names = ", ".join(map(str, self.tiles[:10])) + (" ..." if len(self.tiles) > 10 else "")
-        super().__init__(f"tile(s) {names} hold hand edits; {what} would replace them: pass "
-                         "overwrite_edits=True to replace them or keep_edits=True to keep them")
-
-
-def protected_by_later(grid: TileGrid, box: TileBox, status: dict[int, str]) -> np.ndarray | None:
-    """Pixels of ``box`` covered by a later tile (grid order) that holds a mask, or None."""
-    keep = None
-    for other in grid.tiles:
-        if other.index <= box.index or status.get(other.index) not in HAS_MASK:
-            continue
-        y0, y1 = max(box.y, other.y), min(box.y1, other.y1)
-        x0, x1 = max(box.x, other.x), min(box.x1, other.x1)
-        if y1 <= y0 or x1 <= x0:
-            continue
-        if keep is None:
-            keep = np.zeros((box.height, box.width), bool)
-        keep[y0 - box.y : y1 - box.y, x0 - box.x : x1 - box.x] = True
-    return keep
-
 
 class Session:
     """Tiles, masks and hand edits of one image.
@@ -98,6 +59,9 @@ class Session:
         The first grid (see :meth:`set_grid`).
     overview_min_side : int
         The stores' display pyramids stop at this side.
+    fingerprint : str, optional
+        The image's content fingerprint (default: the file's ``sampled_file_hash``,
+        computed when first needed); give it for an image that has no file.
 
     Attributes
     ----------
@@ -112,7 +76,7 @@ class Session:
 
     def __init__(self, path, *, source=None, cache_dir=None, classes: ClassTable | None = None,
                  tile_size: int = 512, overlap: int = 0, downsample: int = 1,
-                 overview_min_side: int = 1024):
+                 overview_min_side: int = 1024, fingerprint: str | None = None):
         from .io import open_image
 
         self.path = Path(path)
@@ -127,7 +91,7 @@ class Session:
         self.working: WorkingImage | None = None
         self.selected: set[int] = set()
         self.status: dict[int, str] = {}
-        self._hash: str | None = None
+        self._hash: str | None = fingerprint
         self.set_grid(tile_size, overlap, downsample)
 
     # ---------------------------------------------------------------- grid
@@ -211,6 +175,15 @@ class Session:
 
             self._hash = sampled_file_hash(self.path)
         return self._hash
+
+    @property
+    def plan(self):
+        """The :class:`~.pipeline.ImagePlan` of the current grid (the open image, not re-opened)."""
+        from .export import unique_base_names
+        from .pipeline import ImagePlan
+
+        return ImagePlan(self.path, unique_base_names([self.path])[0], self.source, self.working,
+                         self.grid, self.source_hash)
 
     # ---------------------------------------------------------------- selection
     def select(self, indices: Iterable[int]) -> set[int]:
