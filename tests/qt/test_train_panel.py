@@ -94,3 +94,24 @@ def test_bad_input_says_one_line(qtbot, tmp_path, monkeypatch):
     assert panel.messages[-1] == (f"{empty}: not an export (no manifest.json and no "
                                   "*_tile_NNNN.png tiles)")
     assert not (tmp_path / "model").exists() and not (tmp_path / "model.partial").exists()
+
+
+def test_in_the_dock_widget(make_widget, axon_tif, tmp_path):
+    """The Train section offers the widget's export folder and sets its segmenter."""
+    from napari_axons._qt._controls import CHECKPOINT_SEGMENTER
+
+    _, widget = make_widget(axon_tif)
+    panel = widget.train_panel
+    assert panel in list(widget)
+    widget._export_dir.value = tmp_path / "export"
+    panel.add_current()
+    assert panel.exports == [str(tmp_path / "export")]
+
+    class Done:
+        model_dir = tmp_path / "model"
+        report = {"best": {"epoch": 1, "val_iou": {}}}
+
+    panel.result = Done()
+    panel.use_model()
+    assert widget._segmenter.value == CHECKPOINT_SEGMENTER
+    assert widget._model_dir.value == tmp_path / "model"

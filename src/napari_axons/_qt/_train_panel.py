@@ -29,7 +29,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-__all__ = ["TrainPanel", "train_in_worker"]
+__all__ = ["TrainPanel", "attach_train_panel", "train_in_worker"]
 
 _DONE = object()
 
@@ -277,3 +277,22 @@ class TrainPanel(Container):
         if self.result is not None and self._on_use is not None:
             self._on_use(Path(self.result.model_dir))
             self._say(f"segmenter: {self.result.model_dir}")
+
+
+def attach_train_panel(widget) -> TrainPanel:
+    """Add the Train section to the dock widget (its export folder offered, its segmenter set).
+
+    "Use this model" chooses "checkpoint folder" as the widget's segmenter and
+    the trained folder as its checkpoint.
+    """
+    from ._controls import CHECKPOINT_SEGMENTER
+
+    def use(folder: Path) -> None:
+        widget._segmenter.value = CHECKPOINT_SEGMENTER
+        widget._model_dir.value = folder
+
+    panel = TrainPanel(current_export=lambda: widget._export_dir.value, on_use=use,
+                       say=widget._say)
+    widget.append(panel)
+    widget.train_panel = panel
+    return panel

@@ -36,6 +36,7 @@ from ._grid_layer import MAX_TEXT_TILES, click_callback, pick_tile
 from ._image_file import layer_file
 from ._overlays import GRID_LAYER, Overlays
 from ._runner import Runner
+from ._train_panel import attach_train_panel
 from ._worker import one_line
 
 __all__ = ["AxonsWidget"]
@@ -103,6 +104,7 @@ class AxonsWidget(Container):
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
         self.native.destroyed.connect(_closer(self._sessions, self._tmp))
+        attach_train_panel(self)  # the Train section (self.train_panel)
         self._on_layers_changed()
 
     # ================================================================ the model, seen

@@ -518,6 +518,9 @@ def _run(data: TrainingData, vdata, train_tiles, val_tiles, classes, opts, model
     model = best.restore(trainer.model).eval()
     if stopper.reason is None and best.stopped_early:
         stopper.reason = "early stopping"
+    if stopper.reason is None and schedule.total < schedule.planned \
+            and trainer.state.global_step >= schedule.total:
+        stopper.reason = "time limit"  # the schedule was fitted to --max-minutes and ran out
 
     # the report's validation masks: through the processor, as the loader does
     val_pred = _predict(model, processor, val_set.images, device)
