@@ -326,3 +326,15 @@ def test_existing_output_and_nothing_to_resume(tmp_path, capsys, export3):
     assert rc == 1
     assert _one_line(err) == (f"napari-axons: error: {tmp_path / 'n.partial'}: no interrupted "
                               "training run to resume")
+
+
+def test_command_line_errors(tmp_path, capsys, export3):
+    rc, _, err = _run_cli(capsys, "train", "-o", tmp_path / "m")
+    assert rc == 2
+    assert _one_line(err) == "napari-axons: error: give at least one EXPORT_DIR (or --resume)"
+    rc, _, err = _run_cli(capsys, "train", export3, "-o", tmp_path / "m", "--epochs", "0")
+    assert rc == 2
+    assert _one_line(err) == "napari-axons: error: argument --epochs: must be >= 1, got 0"
+    rc, _, err = _run_cli(capsys, "train", export3, "-o", tmp_path / "m", "--max-minutes", "-1")
+    assert _one_line(err) == "napari-axons: error: argument --max-minutes: must be > 0, got -1"
+    assert not (tmp_path / "m").exists() and not (tmp_path / "m.partial").exists()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -476,6 +477,8 @@ def _run(data: TrainingData, vdata, train_tiles, val_tiles, classes, opts, model
     sizes = {im.shape[:2] for im in val_set.images}
     bf16 = not on_cpu and device.startswith("cuda") and torch.cuda.is_bf16_supported()
     fp16 = not on_cpu and device.startswith("cuda") and not bf16
+    # a progress bar on a terminal; in a log (a batch job) the per-epoch lines suffice
+    bar = verbose and sys.stderr.isatty()
     args = TrainingArguments(
         output_dir=str(state), num_train_epochs=opts.epochs,
         per_device_train_batch_size=opts.batch_size,
@@ -484,7 +487,7 @@ def _run(data: TrainingData, vdata, train_tiles, val_tiles, classes, opts, model
         warmup_steps=opts.warmup_ratio, eval_strategy="epoch", save_strategy="epoch",
         save_total_limit=1, logging_strategy="epoch", report_to=[], seed=opts.seed,
         data_seed=opts.seed, dataloader_num_workers=0, use_cpu=on_cpu, bf16=bf16, fp16=fp16,
-        batch_eval_metrics=True, disable_tqdm=not verbose,
+        batch_eval_metrics=True, disable_tqdm=not bar,
         remove_unused_columns=False, label_names=["labels"],
     )
     history = History(state / "history.json", classes, verbose=verbose, progress=progress)
@@ -500,7 +503,7 @@ def _run(data: TrainingData, vdata, train_tiles, val_tiles, classes, opts, model
                    schedule.callback(opts.max_minutes)],
     )
     trainer.remove_callback(ProgressCallback)
-    if verbose:
+    if bar:
         trainer.add_callback(_QuietProgress())
     checkpoint = None
     if resume:
