@@ -203,6 +203,25 @@ def test_loader_reproduces_the_reported_validation_masks(tmp_path, nerve, base2)
         assert np.bincount(class_map.ravel(), minlength=2).tolist() == entry["pixels"]
 
 
+def test_loader_reproduces_three_class_maps(trained3, export3):
+    """The normal loader's argmax over all classes gives the class maps training reported."""
+    import hashlib
+
+    from napari_axons.core.segment import load_segmenter
+
+    out, rep = trained3
+    data = collect([export3])
+    val = [t for t in data.tiles if str(t.tile) in rep["data"]["val_tiles"]]
+    assert len(val) == len(rep["validation"]) >= 2
+    tiles = np.stack([load_tile(t, data.classes)[0] for t in val])
+    seg = load_segmenter(str(out), classes="all", num_threads=1)
+    assert seg.classes.names == NAMES
+    maps = np.asarray(seg.predict(tiles))
+    assert set(np.unique(maps)) <= {0, 1, 2} and (maps == 1).any() and (maps == 2).any()
+    for m, entry in zip(maps, rep["validation"], strict=True):
+        assert hashlib.sha256(m.astype(np.uint8).tobytes()).hexdigest() == entry["sha256"]
+
+
 # --------------------------------------------------------------------------- resume
 
 

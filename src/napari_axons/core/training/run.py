@@ -452,7 +452,7 @@ def _run(data: TrainingData, vdata, train_tiles, val_tiles, classes, opts, model
          processor) -> TrainResult:
     import torch
     from transformers import TrainingArguments
-    from transformers.trainer_callback import ProgressCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     from ..segment import default_num_threads
     from .models import build_model, new_processor, normalisation
@@ -503,6 +503,7 @@ def _run(data: TrainingData, vdata, train_tiles, val_tiles, classes, opts, model
                    schedule.callback(opts.max_minutes)],
     )
     trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)  # added instead of the bar: prints log dicts
     if bar:
         trainer.add_callback(_QuietProgress())
     checkpoint = None
