@@ -32,7 +32,8 @@ class ExportWouldReplace(SessionError):
 
     def __init__(self, check: FolderCheck):
         self.check = check
-        super().__init__(f"{check.reason}; exporting there replaces it: {check.deletes}")
+        super().__init__(f"{check.reason}; exporting there replaces it: {check.deletes} "
+                         "(pass replace=True)")
 
 
 def segment_boxes(working, boxes: Sequence[TileBox], segmenter) -> Iterator[tuple[TileBox, np.ndarray]]:
