@@ -83,7 +83,8 @@ def main(argv=None) -> int:
             extra = done[ref]["tiles_per_s"] / done[scenario]["tiles_per_s"] - 1.0
             verdict = "ok" if extra <= limit else "OVER"
             print(f"{what}: {extra:+.1%} time per tile, whole pipeline (limit +{limit:.0%}: "
-                  f"{verdict})", flush=True)
+                  f"{verdict}); objects written {done[ref].get('objects')} -> "
+                  f"{done[scenario].get('objects')}", flush=True)
     if {"seg-3class-all", "seg-3class-binary"} & set(args.only):
         subprocess.run([sys.executable, "-m", "bench.bench_classes"], check=False)
     if not args.no_polygons:

@@ -69,7 +69,11 @@ def run_axons(image: Path, out: Path, options: dict, model: str | None, clock: d
         gen = run_distributed(job, segmenter_spec=spec, workers=workers)
     else:
         gen = job.run()
-    n = sum(1 for _ in gen)
+    n = objects = 0
+    for result in gen:
+        n += 1
+        objects += getattr(result, "n_objects", None) or 0
+    clock["objects"] = objects
     job.close()
     return n
 
@@ -106,6 +110,7 @@ def main(argv=None) -> int:
     print(json.dumps({"scenario": scenario, "impl": impl, "tiles": n,
                       "seconds": round(end - start, 2), "setup_s": round(clock["setup"] - start, 2),
                       "tiles_per_s": round(n / work, 2), "peak_rss_mb": round(peak_rss_mb()),
+                      "objects": clock.get("objects"),
                       "cpus": os.cpu_count()}))
     return 0
 
