@@ -618,7 +618,7 @@ def _cmd_tile(args) -> int:
                f"({rate:.1f} tiles/s)")
     if resumed:
         summary += f", {resumed} already done"
-    if segmenter is not None:
+    if segmenter is not None and written:
         summary += f", {plural(objects, 'object')}"
     if written or resumed or not job.errors:
         print(summary)
