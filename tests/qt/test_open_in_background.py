@@ -121,3 +121,28 @@ def test_cancelled_build_leaves_nothing_and_says_so(
                     "image again to build it)"]
     assert list((tmp_path / "cache" / "pyramids").iterdir()) == []  # no cache, no temp folder
     np.testing.assert_array_equal(np.asarray(layer.data[-1]), 0)
+
+
+def test_failed_build_says_why_and_keeps_the_image(
+        make_napari_viewer, flat_slide, qtbot, tmp_path, monkeypatch):
+    said = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", said.append)
+    real = pyramid.PyramidBuild._work
+
+    def work(self, origin):
+        if origin == (512, 512):
+            raise OSError(28, "No space left on device")
+        return real(self, origin)
+
+    monkeypatch.setattr(pyramid.PyramidBuild, "_work", work)
+    path, img = flat_slide
+    viewer = make_napari_viewer()
+    layer = viewer.open(str(path), plugin="napari-axons")[0]
+    qtbot.waitUntil(lambda: not _pyramid_worker.running_builds(), timeout=60_000)
+    assert said == ["flat.tif: the pyramid could not be built (OSError: [Errno 28] No space left "
+                    "on device); the overview stays blank, full resolution still shows when you "
+                    "zoom in"]
+    assert list((tmp_path / "cache" / "pyramids").iterdir()) == []
+    assert layer in viewer.layers
+    np.testing.assert_array_equal(np.asarray(layer.data[0][600:610, 600:610]),
+                                  img[600:610, 600:610])
