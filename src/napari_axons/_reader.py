@@ -204,8 +204,11 @@ def _image_levels(source, name: str) -> list:
     if build.complete:
         return build.levels
     if _viewer_running():
-        from ._qt._pyramid_worker import build_in_background
+        from ._qt._pyramid_worker import build_in_background, running_build_for
 
+        same = running_build_for(build.folder)  # opened again while it is being built
+        if same is not None:
+            return same.build.levels
         build_in_background(build, name)
         return build.levels
     bar = _NapariProgress(f"Building a pyramid for {name} (once)")

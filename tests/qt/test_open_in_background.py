@@ -71,6 +71,10 @@ def test_open_returns_at_once_and_events_run_while_the_pyramid_builds(
     np.testing.assert_array_equal(np.asarray(layer.data[0][1000:1010, 700:720]),
                                   img[1000:1010, 700:720])
 
+    # the same file opened again meanwhile: the same build, not a second one
+    twin = viewer.open(str(path), plugin="napari-axons")[0]
+    assert _pyramid_worker.running_builds() == [job] and twin.data[-1] is layer.data[-1]
+
     seen = []  # (blocks done, fraction of the overview filled) at each timer tick
 
     def tick():

@@ -12,12 +12,13 @@ says so.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 
 from qtpy.QtCore import QObject, QTimer
 
-__all__ = ["BackgroundPyramid", "build_in_background", "running_builds"]
+__all__ = ["BackgroundPyramid", "build_in_background", "running_builds", "running_build_for"]
 
 _RUNNING: set[BackgroundPyramid] = set()
 
@@ -25,6 +26,23 @@ _RUNNING: set[BackgroundPyramid] = set()
 def running_builds() -> list[BackgroundPyramid]:
     """The builds of this process whose end napari has not shown yet."""
     return list(_RUNNING)
+
+
+def running_build_for(folder) -> BackgroundPyramid | None:
+    """The build in progress into cache ``folder`` (the same image opened again), if any."""
+    for job in _RUNNING:
+        if job.build.folder == folder and not job.finished:
+            return job
+    return None
+
+
+@atexit.register
+def _stop_all() -> None:
+    """At exit, stop the builds between blocks so their partial files are removed."""
+    for job in list(_RUNNING):
+        job.cancel()
+    for job in list(_RUNNING):
+        job.wait(30)
 
 
 def build_in_background(build, name: str, interval_ms: int = 500) -> BackgroundPyramid:
