@@ -7,6 +7,11 @@ Two implementations of one small protocol (:class:`Segmenter`):
 - :class:`HFSegmenter`, a local Hugging Face semantic-segmentation checkpoint folder
   (``config.json``, ``model.safetensors``, ``preprocessor_config.json``).
 
+The threshold segmenter lives in :mod:`~napari_axons.core.threshold`, checkpoint
+loading in :mod:`~napari_axons.core.checkpoint`, the processor's geometry in
+:mod:`~napari_axons.core.processor_geometry` and the shared protocol in
+:mod:`~napari_axons.core.segmenter_base`; the public names are re-exported here.
+
 :func:`load_segmenter` picks one from a user-facing spec. This module is headless:
 ``torch`` and ``transformers`` are imported inside functions only, so importing it
 is cheap and works without them.
@@ -20,20 +25,20 @@ named ``label_class`` (default ``"axon"``, the seed's).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
+from .checkpoint import clear_model_cache, get_checkpoint
 from .classes import ClassTable, ClassTableError
+from .segmenter_base import ModelError, Segmenter, check_tiles, one_class_table, one_line
+from .threshold import ThresholdSegmenter
 
 __all__ = [
     "HFSegmenter",
@@ -57,266 +62,6 @@ BUILTIN = ("otsu",)
 # process (or our own PNG encoders) holds a core; passive waiting does not. Read by
 # the OpenMP runtime when torch is first imported, so set it before that.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
-class ModelError(ValueError):
-    """A segmenter cannot be built or used; the message is one line for the user."""
-
-
-def _one_line(text: object, limit: int = 300) -> str:
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 3] + "..."
-
-
-@runtime_checkable
-class Segmenter(Protocol):
-    """What the pipeline needs from a segmenter.
-
-    Attributes
-    ----------
-    name : str
-        Short name, used in label files as ``"auto:<name>"``.
-    batch_size : int
-        How many tiles the caller should pass to :meth:`predict` at once.
-    classes : ClassTable
-        What the values of the class maps mean (index 0: background).
-    pixel_size_um : float or None
-        The pixel size the segmenter was made for (micrometres), if known.
-    """
-
-    name: str
-    batch_size: int
-    classes: ClassTable
-
-    def prepare(self, overview: np.ndarray) -> None:
-        """Receive a small RGB uint8 view of the whole image, once, before tiling."""
-        ...
-
-    def predict(self, tiles: np.ndarray) -> np.ndarray:
-        """Class maps (N, H, W) uint8 (values index ``classes``) for tiles (N, H, W, 3) uint8."""
-        ...
-
-    def info(self) -> dict:
-        """A JSON-able description for the export manifest."""
-        ...
-
-
-def _one_class_table(label_class: object, who: str) -> ClassTable:
-    """Background + one class named ``label_class`` (the seed's one-class table)."""
-    try:
-        return ClassTable.from_names([str(label_class)])
-    except ClassTableError as exc:
-        raise ModelError(f"{who}: label_class {label_class!r}: {exc}") from None
-
-
-def _check_tiles(tiles: np.ndarray) -> np.ndarray:
-    tiles = np.asarray(tiles)
-    if tiles.ndim != 4 or tiles.shape[-1] != 3 or tiles.dtype != np.uint8:
-        raise ValueError(
-            f"tiles must be a (N, H, W, 3) uint8 array, got shape {tiles.shape} dtype {tiles.dtype}"
-        )
-    return tiles
-
-
-# --------------------------------------------------------------------------- threshold
-
-
-class ThresholdSegmenter:
-    """Global-threshold segmentation of bright (or dark) structures.
-
-    Per tile: grey level (``max`` of R, G, B, or ``luminance``), a Gaussian blur of
-    ``sigma`` px, a threshold (foreground: grey ``> threshold`` for bright
-    objects, ``< threshold`` for dark ones), then removal of connected objects
-    smaller than ``min_size`` px that do not touch the tile border (an object cut
-    by a tile edge may be part of a larger one, so it is kept: neighbouring tiles
-    agree at seams).
-
-    The threshold is image-wide so that tiles agree: :meth:`prepare` computes it once
-    with Otsu's method on the raw grey levels of the overview (a histogram statistic,
-    so an overview made of full-resolution crops or a strided subsample gives the
-    same value as the whole image; an area-averaged pyramid level dims thin
-    filaments and gives a lower threshold). ``threshold`` fixes it by hand instead.
-    A flat image gets no foreground with either polarity.
-
-    One class: the class maps are 0/1 and :attr:`classes` is the background plus
-    ``label_class``.
-
-    Parameters
-    ----------
-    threshold : float, optional
-        A fixed grey-level threshold (0-255). ``None`` (default): Otsu, see above.
-    sigma : float, optional
-        Gaussian smoothing before thresholding, in px (default 1.0; 0 disables).
-    min_size : int, optional
-        Objects smaller than this many px (and not touching the tile border) are
-        removed (default 32; 0 disables).
-    channel : {"max", "luminance"}, optional
-        How RGB becomes grey (default ``"max"``: any bright channel counts; a
-        dark object must then be dark in every channel).
-    polarity : {"bright", "dark"}, optional
-        Objects brighter than the background (default: fluorescence) or darker
-        (bright-field, stained sections).
-    label_class : str, optional
-        Name of the one class (default ``"axon"``).
-    batch_size : int, optional
-        Tiles per :meth:`predict` call suggested to the caller (default 16).
-
-    Raises
-    ------
-    ModelError
-        If an option is invalid (one line).
-    """
-
-    kind = "threshold"
-    pixel_size_um = None
-
-    def __init__(
-        self,
-        *,
-        threshold: float | None = None,
-        sigma: float = 1.0,
-        min_size: int = 32,
-        channel: str = "max",
-        polarity: str = "bright",
-        label_class: str = "axon",
-        batch_size: int = 16,
-    ) -> None:
-        if channel not in ("max", "luminance"):
-            raise ModelError(f"otsu: channel must be 'max' or 'luminance', got {channel!r}")
-        polarity = str(polarity).strip().lower()
-        if polarity not in ("bright", "dark"):
-            raise ModelError(f"otsu: polarity must be 'bright' or 'dark', got {polarity!r}")
-        if sigma < 0 or min_size < 0 or batch_size < 1:
-            raise ModelError("otsu: sigma and min_size must be >= 0 and batch_size >= 1")
-        self.name = "otsu"
-        self.batch_size = int(batch_size)
-        self.sigma = float(sigma)
-        self.min_size = int(min_size)
-        self.channel = channel
-        self.polarity = polarity
-        self.classes = _one_class_table(label_class, "otsu")
-        self._fixed = None if threshold is None else float(threshold)
-        self._threshold: float | None = self._fixed
-        self._source = "manual" if threshold is not None else None
-
-    @property
-    def threshold(self) -> float | None:
-        """The threshold in use (``None`` until :meth:`prepare` when automatic)."""
-        return self._threshold
-
-    def _gray(self, rgb: np.ndarray) -> np.ndarray:
-        if self.channel == "max":
-            return rgb.max(axis=-1).astype(np.float32)
-        return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-
-    def _otsu(self, rgb: np.ndarray) -> float:
-        from skimage.filters import threshold_otsu
-
-        gray = self._gray(rgb).ravel()
-        if gray.size == 0:
-            raise ValueError("otsu: cannot compute a threshold from an empty image")
-        if gray.min() == gray.max():
-            return float(gray[0])  # flat image: nothing is above or below it
-        return float(threshold_otsu(gray))
-
-    def prepare(self, overview: np.ndarray) -> None:
-        """Compute the image-wide threshold from an RGB uint8 overview (unless fixed).
-
-        Parameters
-        ----------
-        overview : numpy.ndarray
-            ``(h, w, 3)`` uint8 view of the whole image.
-        """
-        if self._fixed is not None:
-            return
-        overview = np.asarray(overview)
-        if overview.ndim != 3 or overview.shape[-1] != 3:
-            raise ValueError(f"overview must be (h, w, 3) RGB, got shape {overview.shape}")
-        self._threshold = self._otsu(overview)
-        self._source = "overview"
-
-    def state(self) -> dict:
-        """What :meth:`prepare` computed, as a small JSON-able dict.
-
-        Used to run one prepared segmenter on several processes (a dask cluster):
-        ``other.set_state(seg.state())`` makes ``other`` predict exactly as ``seg``.
-        """
-        return {"threshold": self._threshold, "threshold_source": self._source}
-
-    def set_state(self, state: dict) -> None:
-        """Adopt the state of another instance (see :meth:`state`)."""
-        self._threshold = None if state["threshold"] is None else float(state["threshold"])
-        self._source = state["threshold_source"]
-
-    def predict(self, tiles: np.ndarray) -> np.ndarray:
-        """Segment a batch of tiles.
-
-        Deterministic, and each tile's mask depends only on that tile and the
-        prepared threshold. If :meth:`prepare` was never called (and no fixed
-        threshold was given), the threshold is computed with Otsu from this batch
-        alone, each call anew: masks then depend on the batch they came in.
-
-        Parameters
-        ----------
-        tiles : numpy.ndarray
-            ``(N, H, W, 3)`` uint8.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``(N, H, W)`` uint8 class maps, 0 (background) or 1 (the class).
-        """
-        from scipy import ndimage as ndi
-
-        tiles = _check_tiles(tiles)
-        out = np.zeros(tiles.shape[:3], np.uint8)
-        if tiles.shape[0] == 0:
-            return out
-        thr = self._threshold if self._threshold is not None else self._otsu(tiles)
-        for i, tile in enumerate(tiles):
-            gray = self._gray(tile)
-            if self.sigma > 0:
-                gray = ndi.gaussian_filter(gray, self.sigma, mode="nearest")
-            fg = gray > thr if self.polarity == "bright" else gray < thr
-            if self.min_size > 0 and fg.any():
-                fg = self._remove_small(fg)
-            out[i][fg] = 1
-        return out
-
-    def _remove_small(self, fg: np.ndarray) -> np.ndarray:
-        from scipy import ndimage as ndi
-
-        lab, n = ndi.label(fg, structure=np.ones((3, 3), bool))
-        if n == 0:
-            return fg
-        sizes = np.bincount(lab.ravel(), minlength=n + 1)
-        keep = sizes >= self.min_size
-        border = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
-        keep[border] = True
-        keep[0] = False
-        return keep[lab]
-
-    def info(self) -> dict:
-        """JSON-able description: name, kind, threshold and its source, parameters."""
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "method": "otsu" if self._fixed is None else "fixed",
-            "threshold": self._threshold,
-            "threshold_source": self._source or "per-batch",
-            "channel": self.channel,
-            "polarity": self.polarity,
-            "classes": list(self.classes.names),
-            "sigma": self.sigma,
-            "min_size": self.min_size,
-            "batch_size": self.batch_size,
-        }
-
-    def __repr__(self) -> str:
-        return (
-            f"ThresholdSegmenter(threshold={self._threshold}, sigma={self.sigma}, "
-            f"min_size={self.min_size}, channel={self.channel!r}, polarity={self.polarity!r})"
-        )
 
 
 # --------------------------------------------------------------------------- devices
@@ -472,250 +217,6 @@ def model_executor(segmenter: Any) -> Iterator[Executor]:
             torch.set_num_threads(torch.get_num_threads())  # the caller's own count
 
 
-# --------------------------------------------------------------------------- checkpoints
-
-
-@dataclass
-class _Loaded:
-    model: Any
-    processor: Any
-    config: Any
-    weights: list[Path]
-    device: str
-    pickled: bool
-    pixel_size_um: float | None = None
-    dtype: str = "float32"
-    #: tile sizes whose dry run passed (see HFSegmenter._dry_run)
-    checked: set = field(default_factory=set, repr=False)
-    #: measured processor geometry per tile size (see HFSegmenter.geometry)
-    geometry: dict = field(default_factory=dict, repr=False)
-    _sha: str | None = field(default=None, repr=False)
-
-    def weights_sha256(self) -> str:
-        """sha256 of the weights file, or of the shards' digests in file order."""
-        if self._sha is None:
-            digests = []
-            for p in self.weights:
-                h = hashlib.sha256()
-                with open(p, "rb") as f:
-                    for chunk in iter(lambda f=f: f.read(1 << 20), b""):
-                        h.update(chunk)
-                digests.append(h.hexdigest())
-            if len(digests) == 1:
-                self._sha = digests[0]
-            else:
-                self._sha = hashlib.sha256("\n".join(digests).encode()).hexdigest()
-        return self._sha
-
-
-_MODEL_CACHE: dict[tuple, _Loaded] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def clear_model_cache() -> None:
-    """Forget every loaded checkpoint (they are reloaded on next use)."""
-    with _CACHE_LOCK:
-        _MODEL_CACHE.clear()
-
-
-def _weights_files(path: Path, allow_pickle: bool) -> tuple[list[Path], bool]:
-    """The weight files to load and whether they are pickled; ModelError if unusable."""
-    single = path / "model.safetensors"
-    index = path / "model.safetensors.index.json"
-    if single.is_file():
-        files = [single]
-    elif index.is_file():
-        files = _shards(path, index)
-    else:
-        pt_single = path / "pytorch_model.bin"
-        pt_index = path / "pytorch_model.bin.index.json"
-        if pt_single.is_file() or pt_index.is_file():
-            if not allow_pickle:
-                raise ModelError(
-                    f"{path}: only pickled weights (pytorch_model.bin) found; unpickling can "
-                    "run arbitrary code, so it needs an explicit opt-in (allow_pickle=True), "
-                    "or convert the weights to model.safetensors"
-                )
-            return ([pt_single] if pt_single.is_file() else _shards(path, pt_index)), True
-        others = sorted(p.name for p in path.glob("*.h5")) + sorted(
-            p.name for p in path.glob("*.msgpack")
-        )
-        extra = f" (found only {', '.join(others)}: not PyTorch weights)" if others else ""
-        raise ModelError(f"{path}: no weights (model.safetensors) in the folder{extra}")
-    _check_safetensors(files)
-    return files, False
-
-
-def _shards(path: Path, index: Path) -> list[Path]:
-    try:
-        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        names = sorted(set(weight_map.values()))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        raise ModelError(f"{index}: unreadable weights index ({_one_line(e, 120)})") from e
-    files = []
-    for name in names:
-        p = (path / name).resolve()
-        if p.parent != path.resolve() or not p.is_file():
-            raise ModelError(f"{index}: weights shard {name!r} is missing from {path}")
-        files.append(p)
-    if not files:
-        raise ModelError(f"{index}: the weights index lists no files")
-    return files
-
-
-def _check_safetensors(files: list[Path]) -> None:
-    from safetensors import safe_open
-
-    for p in files:
-        try:
-            with safe_open(str(p), framework="pt") as f:
-                if not list(f.keys()):
-                    raise ModelError(f"{p}: the weights file holds no tensors")
-        except ModelError:
-            raise
-        except Exception as e:
-            raise ModelError(
-                f"{p}: corrupt or truncated weights file ({_one_line(e, 160)})"
-            ) from e
-
-
-def _file_key(files: list[Path]) -> tuple:
-    out = []
-    for p in files:
-        if p.is_file():
-            st = p.stat()
-            out.append((p.name, st.st_size, st.st_mtime_ns))
-    return tuple(out)
-
-
-#: The small file a model folder may hold beside config.json, for napari-axons.
-SIDECAR = "napari_axons.json"
-
-
-def _pixel_size(path: Path, raw_config: dict) -> float | None:
-    """The training pixel size (um) a model folder states, or None.
-
-    ``napari_axons.json`` beside ``config.json`` (``{"pixel_size_um": 0.1}``)
-    wins over a ``pixel_size_um`` field of ``config.json``.
-    """
-    sidecar = path / SIDECAR
-    where, value = path / "config.json", raw_config.get("pixel_size_um")
-    if sidecar.is_file():
-        try:
-            doc = json.loads(sidecar.read_text(encoding="utf-8"))
-            if not isinstance(doc, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as e:
-            raise ModelError(f"{sidecar}: unreadable ({_one_line(e, 120)})") from e
-        if "pixel_size_um" in doc:
-            where, value = sidecar, doc["pixel_size_um"]
-    if value is None:
-        return None
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not np.isfinite(value) or value <= 0:
-        raise ModelError(f"{where}: pixel_size_um must be a positive number of micrometres, "
-                         f"got {value!r}")
-    return float(value)
-
-
-def _load_checkpoint(path: Path, device: str, allow_pickle: bool, half: bool = False) -> _Loaded:
-    config_file = path / "config.json"
-    if not config_file.is_file():
-        raise ModelError(f"{path}: no config.json: not a Hugging Face checkpoint folder")
-    try:
-        raw = json.loads(config_file.read_text(encoding="utf-8"))
-        if not isinstance(raw, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, ValueError) as e:
-        raise ModelError(f"{config_file}: unreadable config ({_one_line(e, 120)})") from e
-    weights, pickled = _weights_files(path, allow_pickle)
-    pixel_size_um = _pixel_size(path, raw)
-    if not (path / "preprocessor_config.json").is_file():
-        raise ModelError(
-            f"{path}: no preprocessor_config.json (the image processor settings); "
-            "save one next to the model with processor.save_pretrained(folder)"
-        )
-
-    import torch
-    from transformers import AutoConfig, AutoImageProcessor, AutoModelForSemanticSegmentation
-    from transformers.utils import logging as hf_logging
-
-    try:
-        config = AutoConfig.from_pretrained(
-            str(path), local_files_only=True, trust_remote_code=False
-        )
-    except Exception as e:
-        raise ModelError(
-            f"{config_file}: unsupported or invalid config (model_type "
-            f"{raw.get('model_type')!r}; remote code is never run): {_one_line(e, 160)}"
-        ) from e
-    n = int(getattr(config, "num_labels", 0) or 0)
-    if n < 2:
-        raise ModelError(
-            f"{path}: the model has {n} class(es); a segmentation model needs at least 2 "
-            "(background and foreground)"
-        )
-
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        model, loading = AutoModelForSemanticSegmentation.from_pretrained(
-            str(path),
-            config=config,
-            local_files_only=True,
-            trust_remote_code=False,
-            use_safetensors=not pickled,
-            output_loading_info=True,
-            # weights saved in float16/bfloat16 are upcast: half-precision convolutions
-            # do not run on every CPU, and float32 gives the same masks on every device
-            dtype=torch.float32,
-        )
-    except Exception as e:
-        raise ModelError(f"{path}: cannot load the model: {_one_line(e, 200)}") from e
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
-    missing = sorted(loading.get("missing_keys") or ())
-    if missing:
-        raise ModelError(
-            f"{path}: the weights do not match config.json: {len(missing)} tensor(s) missing "
-            f"(e.g. {missing[0]})"
-        )
-    try:
-        processor = AutoImageProcessor.from_pretrained(
-            str(path), local_files_only=True, trust_remote_code=False
-        )
-    except Exception as e:
-        raise ModelError(
-            f"{path / 'preprocessor_config.json'}: cannot load the image processor: "
-            f"{_one_line(e, 160)}"
-        ) from e
-    model.eval()
-    try:
-        model.to(device)
-        if half:
-            model.half()
-    except Exception as e:
-        raise ModelError(f"{path}: cannot move the model to {device}: {_one_line(e, 160)}") from e
-    return _Loaded(model, processor, config, weights, device, pickled, pixel_size_um,
-                   "float16" if half else "float32")
-
-
-def _get_checkpoint(path: Path, device: str, allow_pickle: bool, half: bool = False) -> _Loaded:
-    # every file of the folder by name, size and mtime: a change on disk reloads
-    files = sorted(p for p in path.iterdir() if p.is_file())
-    key = (str(path), device, bool(allow_pickle), bool(half), _file_key(files))
-    with _CACHE_LOCK:
-        hit = _MODEL_CACHE.get(key)
-        if hit is None:
-            hit = _load_checkpoint(path, device, allow_pickle, half)
-            # one entry per (path, device, options): drop stale versions of this folder
-            for k in [k for k in _MODEL_CACHE if k[:4] == key[:4]]:
-                del _MODEL_CACHE[k]
-            _MODEL_CACHE[key] = hit
-        return hit
-
-
 #: Tile size of the dry run every checkpoint gets once, before any output is written.
 DRY_RUN_TILE = 512
 
@@ -741,7 +242,7 @@ def _select_classes(
         thr = 0.5 if threshold is None else float(threshold)
         if not 0.0 <= thr < 1.0:
             raise ModelError(f"{path}: threshold must be in [0, 1), got {threshold}")
-        return "binary", _one_class_table(label_class, str(path)), None, int(ci), thr
+        return "binary", one_class_table(label_class, str(path)), None, int(ci), thr
     if class_index is not None or threshold is not None:
         raise ModelError(
             f"{path}: class_index and threshold belong to the one-class threshold rule; "
@@ -916,7 +417,7 @@ class HFSegmenter:
         if half and not self.device.startswith("cuda"):
             raise ModelError(f"{p}: half precision (float16) runs on CUDA only, not on "
                              f"{self.device}; on a CPU, bf16 autocast is the fast option")
-        self._loaded = _get_checkpoint(p, self.device, allow_pickle, bool(half))
+        self._loaded = get_checkpoint(p, self.device, allow_pickle, bool(half))
         self.mode, self.classes, self._lut, self.class_index, self.threshold = _select_classes(
             p, self._id2label_raw(), classes, label_class, class_index, threshold)
         self.pixel_size_um = self._loaded.pixel_size_um
@@ -967,7 +468,7 @@ class HFSegmenter:
         except Exception as e:
             raise ModelError(
                 f"{self.path}: the model fails on a {size} x {size} test tile "
-                f"({type(e).__name__}: {_one_line(e, 200)})"
+                f"({type(e).__name__}: {one_line(e, 200)})"
             ) from e
         loaded.checked.add(size)
 
@@ -1030,7 +531,7 @@ class HFSegmenter:
         """
         import torch
 
-        tiles = _check_tiles(tiles)
+        tiles = check_tiles(tiles)
         geometry = self.geometry(*tiles.shape[1:3])
         lut = self._pixel_lut(*tiles.shape[1:3])
         batches = []
