@@ -4,7 +4,8 @@ These formats cannot be read by region. So:
 
 * an image whose decoded size is at most :data:`WHOLE_DECODE_MAX_BYTES` is
   decoded once, on first access, and kept in memory while it is open;
-* a larger one is decoded once into a chunked Zarr store in the cache folder
+* a larger one is decoded once into a chunked, uncompressed Zarr store (as much
+  disk as its decoded size; checked before it starts) in the cache folder
   (``$NAPARI_AXONS_CACHE/decoded``, else ``$XDG_CACHE_HOME/napari-axons/decoded``,
   else ``~/.cache/napari-axons/decoded``; one entry per file, keyed by its path,
   size and modification time) and read by region from there. A non-interlaced
@@ -47,7 +48,9 @@ WHOLE_DECODE_MAX_BYTES = 256 * 2**20
 #: Default most pixels of a PNG/JPEG (see the module docstring).
 DEFAULT_MAX_PIXELS = 2**32
 #: Raw bytes per band when streaming a PNG.
-BAND_BYTES = 8 * 2**20
+BAND_BYTES = 2 * 2**20
+#: Rows of the cached store's chunks (512 columns wide).
+CHUNK_ROWS = 256
 _CACHE_FORMAT = "napari-axons-decoded/1"
 _open_lock = threading.Lock()
 _build_lock = threading.Lock()
@@ -288,12 +291,9 @@ def _cached_decode(path: Path, shape: tuple, dtype, fmt, interlaced: bool, mode:
             group = zarr.open_group(str(tmp), mode="w")
             group.attrs.update({"format": _CACHE_FORMAT, "source": str(path)})
             arr = group.create_array("0", shape=shape, dtype=dtype, fill_value=0,
-                                     chunks=(512, 512) + shape[2:])
+                                     chunks=(CHUNK_ROWS, 512) + shape[2:], compressors=None)
             if fmt == "PNG" and not interlaced:
-                for y0, band in png_bands(path):
-                    if band.shape[1:] != shape[1:] or y0 + band.shape[0] > shape[0]:
-                        raise ImageReadError(f"{path}: decoded band {band.shape} != header {shape}")
-                    arr[y0 : y0 + band.shape[0]] = band
+                _store_rows(path, png_bands(path), arr, shape, dtype)
             else:
                 arr[...] = _PilPlane(path, mode, shape, dtype, fmt).decode()
             group.attrs["complete"] = True
@@ -309,6 +309,27 @@ def _cached_decode(path: Path, shape: tuple, dtype, fmt, interlaced: bool, mode:
         if array is None:
             raise ImageReadError(f"{path}: the decoded copy in {folder} cannot be read back")
         return array
+
+
+def _store_rows(path: Path, bands, arr, shape, dtype) -> None:
+    """Write decoded row bands into ``arr`` in whole chunk rows (no chunk is written twice)."""
+    buf = np.empty((CHUNK_ROWS,) + tuple(shape[1:]), dtype)
+    filled = done = 0
+    for _, band in bands:
+        if band.shape[1:] != tuple(shape[1:]) or done + filled + band.shape[0] > shape[0]:
+            raise ImageReadError(f"{path}: decoded band {band.shape} != header {shape}")
+        pos = 0
+        while pos < band.shape[0]:
+            take = min(CHUNK_ROWS - filled, band.shape[0] - pos)
+            buf[filled : filled + take] = band[pos : pos + take]
+            filled, pos = filled + take, pos + take
+            if filled == CHUNK_ROWS:
+                arr[done : done + filled] = buf
+                done, filled = done + filled, 0
+    if filled:
+        arr[done : done + filled] = buf[:filled]
+    if done + filled != shape[0]:
+        raise ImageReadError(f"{path}: {done + filled} of {shape[0]} rows decoded")
 
 
 def _open_cached(folder: Path, shape):
@@ -438,7 +459,7 @@ def png_bands(path: Path, band_bytes: int = BAND_BYTES) -> Iterator[tuple[int, n
                     raise ImageReadError(f"{path}: corrupt PNG (IDAT before IHDR)")
                 buf = data
                 while buf:
-                    pending += inflate.decompress(buf, 1 << 24)
+                    pending += inflate.decompress(buf, band_rows * (row_bytes + 1))
                     buf = inflate.unconsumed_tail
                     while len(pending) >= band_rows * (row_bytes + 1) and y < height:
                         n = min(band_rows, height - y)

@@ -1,0 +1,73 @@
+"""Layouts that cannot be read by tile are tiled with peak memory well below the decoded image."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+
+def _peak_mb(image, out, tmp_path, prelude=""):
+    code = (
+        "import sys\n" + prelude +
+        "from napari_axons.cli import main\n"
+        f"code = main(['tile', {str(image)!r}, '-o', {str(out)!r}, '--threads', '2'])\n"
+        "peak = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+        "print('PEAK_KB', peak)\n"
+        "sys.exit(code)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "NAPARI_AXONS_CACHE": str(tmp_path / "cache")})
+    assert run.returncode == 0, run.stderr
+    return int(run.stdout.split("PEAK_KB")[1].split()[0]) / 1024
+
+
+def _baseline_mb(tmp_path):
+    """Peak RSS of tiling a 64 x 64 PNG: the interpreter, imports and thread pools."""
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "tiny.png")
+    return _peak_mb(tmp_path / "tiny.png", tmp_path / "out-tiny", tmp_path)
+
+
+def _rows(side, y0, y1):
+    x = np.arange(side, dtype=np.uint32)[None, :]
+    y = np.arange(y0, y1, dtype=np.uint32)[:, None]
+    return np.dstack([(x + y) % 256, (x * 3 + y) % 251, np.broadcast_to((y * 5) % 241, (y1 - y0, side))
+                      ]).astype(np.uint8)
+
+
+@pytest.mark.parametrize("planar", [False, True])
+def test_one_strip_uncompressed_tiff_is_read_in_pieces(tmp_path, planar):
+    side = 8000  # 192 MB decoded
+    path = tmp_path / "onestrip.tif"
+    shape = (3, side, side) if planar else (side, side, 3)
+    mm = tifffile.memmap(path, shape=shape, dtype=np.uint8, photometric="rgb", rowsperstrip=side,
+                         planarconfig="separate" if planar else "contig")
+    for y0 in range(0, side, 1000):
+        band = _rows(side, y0, y0 + 1000)
+        if planar:
+            mm[:, y0 : y0 + 1000] = np.moveaxis(band, -1, 0)
+        else:
+            mm[y0 : y0 + 1000] = band
+    mm.flush()
+    del mm
+    out = tmp_path / "out"
+    peak = _peak_mb(path, out, tmp_path) - _baseline_mb(tmp_path)
+    assert peak < 64, f"peak RSS {peak:.0f} MB above the baseline for a 192 MB one-strip image"
+    tile = np.asarray(Image.open(out / "onestrip_tile_0017.png"))  # main grid row 1, column 2
+    np.testing.assert_array_equal(tile, _rows(side, 512, 1024)[:, 1024:1536])
+
+
+def test_large_png_is_streamed_into_the_cache(tmp_path):
+    w, h = 8000, 6000  # 144 MB decoded; streamed because the in-memory limit is lowered to 16 MB
+    image = np.concatenate([_rows(w, y0, y0 + 1000) for y0 in range(0, h, 1000)])
+    Image.fromarray(image).save(tmp_path / "big.png", compress_level=1)
+    del image
+    out = tmp_path / "out"
+    prelude = "import napari_axons.core.raster as r; r.WHOLE_DECODE_MAX_BYTES = 16 * 2**20\n"
+    peak = _peak_mb(tmp_path / "big.png", out, tmp_path, prelude) - _baseline_mb(tmp_path)
+    assert peak < 64, f"peak RSS {peak:.0f} MB above the baseline for a 144 MB PNG"
+    tile = np.asarray(Image.open(out / "big_tile_0016.png"))  # main grid row 1, column 1
+    np.testing.assert_array_equal(tile, _rows(w, 512, 1024)[:, 512:1024])
