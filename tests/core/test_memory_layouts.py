@@ -71,3 +71,42 @@ def test_large_png_is_streamed_into_the_cache(tmp_path):
     assert peak < 64, f"peak RSS {peak:.0f} MB above the baseline for a 144 MB PNG"
     tile = np.asarray(Image.open(out / "big_tile_0016.png"))  # main grid row 1, column 1
     np.testing.assert_array_equal(tile, _rows(w, 512, 1024)[:, 512:1024])
+
+
+@pytest.mark.parametrize(("dtype", "spp", "byteorder", "predictor"), [
+    (np.uint8, 3, "<", False), (np.uint8, 3, "<", True), (np.uint16, 1, ">", True),
+    (np.uint16, 4, "<", False), (np.int32, 1, "<", True)])
+def test_big_deflate_strips_are_inflated_in_bands_with_the_same_pixels(
+        tmp_path, rng, monkeypatch, dtype, spp, byteorder, predictor):
+    from napari_axons.core import tiff
+    from napari_axons.core.io import open_image
+
+    monkeypatch.setenv("NAPARI_AXONS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(tiff, "BIG_STRIP_BYTES", 1000)
+    monkeypatch.setattr(tiff, "INFLATE_BAND_BYTES", 5000)
+    info = np.iinfo(dtype)
+    shape = (301, 207) + ((spp,) if spp > 1 else ())
+    data = rng.integers(max(info.min, -1000), min(info.max, 60000), shape).astype(dtype)
+    kw = {"photometric": "rgb" if spp >= 3 else "minisblack", "compression": "zlib",
+          "rowsperstrip": 120, "byteorder": byteorder, "predictor": predictor}
+    if spp == 4:
+        kw["extrasamples"] = [2]
+    tifffile.imwrite(tmp_path / "z.tif", data, **kw)
+    with open_image(tmp_path / "z.tif") as src:
+        assert type(src._levels[0].plane).__name__ == "ZarrPlane"
+        assert "decoded" in str(src._levels[0].plane.array.store)  # the decoded cache
+        np.testing.assert_array_equal(src.read_region(0, 0, 301, 207), data)
+        np.testing.assert_array_equal(src.read_region(119, 50, 3, 100), data[119:122, 50:150])
+
+
+def test_one_zlib_strip_is_tiled_in_bounded_memory(tmp_path):
+    side = 8000
+    image = np.concatenate([_rows(side, y0, y0 + 1000) for y0 in range(0, side, 1000)])
+    tifffile.imwrite(tmp_path / "zstrip.tif", image, photometric="rgb", compression="zlib",
+                     compressionargs={"level": 1}, rowsperstrip=side)
+    del image
+    out = tmp_path / "out"
+    peak = _peak_mb(tmp_path / "zstrip.tif", out, tmp_path) - _baseline_mb(tmp_path)
+    assert peak < 64, f"peak RSS {peak:.0f} MB above the baseline for a 192 MB zlib strip"
+    tile = np.asarray(Image.open(out / "zstrip_tile_0017.png"))
+    np.testing.assert_array_equal(tile, _rows(side, 512, 1024)[:, 1024:1536])

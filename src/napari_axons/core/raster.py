@@ -266,19 +266,49 @@ def _dpi_pixel_size(dpi, fmt):
 
 
 # -- the on-disk cache for large PNG/JPEG ------------------------------------
-def _fingerprint(path: Path, shape, dtype) -> str:
+def _fingerprint(path: Path, shape, dtype, key: str = "") -> str:
     st = path.stat()
     h = hashlib.blake2b(digest_size=12)
-    for part in (_CACHE_FORMAT, str(path.resolve()), st.st_size, st.st_mtime_ns, shape, str(dtype)):
+    for part in (_CACHE_FORMAT, str(path.resolve()), st.st_size, st.st_mtime_ns, shape, str(dtype),
+                 key):
         h.update(repr(part).encode())
     return h.hexdigest()
 
 
 def _cached_decode(path: Path, shape: tuple, dtype, fmt, interlaced: bool, mode: str):
+    if fmt == "PNG" and not interlaced:
+        return cached_rows(path, shape, dtype, lambda: png_bands(path))
+    return cached_rows(path, shape, dtype,
+                       lambda: [(0, _PilPlane(path, mode, shape, dtype, fmt).decode())])
+
+
+def cached_rows(path: Path, shape: tuple, dtype, bands, key: str = ""):
+    """The decoded copy of ``path`` in the cache, written from ``bands()`` once.
+
+    Parameters
+    ----------
+    path : Path
+        The image file (its path, size and modification time key the entry).
+    shape, dtype
+        Of the decoded plane, ``(y, x[, c])``.
+    bands : callable
+        Returns an iterator of ``(first row, rows)`` in order, covering the image.
+    key : str
+        Anything else that decides the contents (a TIFF page, ...).
+
+    Returns
+    -------
+    zarr.Array
+
+    Raises
+    ------
+    ImageReadError
+        Decoding fails (the partial copy is removed), or the cache disk is too small.
+    """
     import zarr
 
     root = decoded_cache_dir()
-    folder = root / f"{_fingerprint(path, shape, dtype)}.zarr"
+    folder = root / f"{_fingerprint(path, shape, dtype, key)}.zarr"
     with _build_lock:
         array = _open_cached(folder, shape)
         if array is not None:
@@ -292,10 +322,7 @@ def _cached_decode(path: Path, shape: tuple, dtype, fmt, interlaced: bool, mode:
             group.attrs.update({"format": _CACHE_FORMAT, "source": str(path)})
             arr = group.create_array("0", shape=shape, dtype=dtype, fill_value=0,
                                      chunks=(CHUNK_ROWS, 512) + shape[2:], compressors=None)
-            if fmt == "PNG" and not interlaced:
-                _store_rows(path, png_bands(path), arr, shape, dtype)
-            else:
-                arr[...] = _PilPlane(path, mode, shape, dtype, fmt).decode()
+            _store_rows(path, bands(), arr, shape, dtype)
             group.attrs["complete"] = True
             shutil.rmtree(folder, ignore_errors=True)  # an incomplete or stale entry
             os.replace(tmp, folder)

@@ -5,8 +5,12 @@ Reading is done by tifffile, region by region:
 * uncompressed strips (a single strip for the whole image included) are read
   row by row from the file with ``os.pread``: memory holds the requested
   region only, whatever the image size;
-* everything else (tiles, compressed strips) through tifffile's Zarr store,
-  one tile or strip at a time.
+* compressed strips through tifffile's Zarr store, one strip at a time (recent
+  row bands cached); deflate strips so large that one would not fit a memory
+  budget (over :data:`BIG_STRIP_BYTES` decoded, e.g. a whole image in one zlib
+  strip) are inflated incrementally, once, into the decoded-image cache of
+  :mod:`napari_axons.core.raster`, and read by region from there;
+* tiles through tifffile's Zarr store, one tile at a time.
 
 Colour interpretation (``PhotometricInterpretation`` and sample layout): the
 values tifffile returns are stored values; they are mapped to what
@@ -115,10 +119,13 @@ def open_tiff(path: Path, size: int) -> SourceImage:
             keyframe = page.keyframe if hasattr(page, "keyframe") else page
             plane = None
             if _plane_is_one_page(level, keyframe, cax):
-                if fd is None and _uncompressed(keyframe):
+                if fd is None and (_uncompressed(keyframe) or _big_deflate_strips(keyframe)):
                     fd = _open_fd(path)
                     closers.append(lambda fd=fd: os.close(fd))
-                plane = StripPlane.maybe(fd, page, keyframe, tif.byteorder) if fd is not None else None
+                if fd is not None and _uncompressed(keyframe):
+                    plane = StripPlane.maybe(fd, page, keyframe, tif.byteorder)
+                elif fd is not None and _big_deflate_strips(keyframe):
+                    plane = _deflate_plane(path, fd, page, keyframe, tif.byteorder, k)
             if plane is None:
                 plane = ZarrPlane(zarr.open(series.aszarr(level=k), mode="r"), index, cax, yx)
             convert = colour_convert(keyframe, plane.shape, path)
@@ -262,6 +269,99 @@ class StripPlane:
             raw = self._rows(0, y0, y1, x0 * item * self.spp, x1 * item * self.spp)
             out = raw.view(self.file_dtype).reshape((y1 - y0, x1 - x0) + self.shape[2:])
         return out.astype(self.dtype, copy=False) if out.dtype != self.dtype else out
+
+
+# -- big deflate strips: streamed once into the decoded cache ------------------
+#: Compressed strips that decode to more than this are not decoded whole in memory.
+BIG_STRIP_BYTES = 64 * 2**20
+#: Rows handed on at a time while inflating a big strip.
+INFLATE_BAND_BYTES = 4 * 2**20
+
+
+def _big_deflate_strips(page) -> bool:
+    """Deflate strips (predictor none or horizontal) each decoding to over BIG_STRIP_BYTES."""
+    try:
+        if page.is_tiled or int(page.compression) not in (8, 32946):
+            return False
+        if int(page.predictor) not in (1, 2) or int(page.fillorder) != 1:
+            return False
+        spp = int(page.samplesperpixel)
+        if spp > 1 and int(page.planarconfig) != 1:
+            return False
+        dtype = np.dtype(page.dtype)
+        if dtype.kind not in "ui" or dtype.itemsize * 8 != int(page.bitspersample):
+            return False
+        rows = min(int(page.rowsperstrip or page.imagelength), int(page.imagelength))
+        return rows * int(page.imagewidth) * spp * dtype.itemsize > BIG_STRIP_BYTES
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
+def inflate_strip_rows(fd: int, page, keyframe, byteorder: str, band_bytes: int = INFLATE_BAND_BYTES):
+    """``(first row, rows)`` of a deflate-striped page, inflated incrementally.
+
+    Memory holds a band of about ``band_bytes``; the horizontal predictor is
+    undone per band (a cumulative sum along x, wrapping as integers do).
+
+    Raises
+    ------
+    ImageReadError
+        A strip ends before its rows (truncated or corrupt data).
+    """
+    import zlib
+
+    height, width = int(keyframe.imagelength), int(keyframe.imagewidth)
+    spp = int(keyframe.samplesperpixel)
+    dtype = np.dtype(keyframe.dtype)
+    file_dtype = dtype.newbyteorder(byteorder) if dtype.itemsize > 1 else dtype
+    row_bytes = width * spp * dtype.itemsize
+    rps = min(int(keyframe.rowsperstrip or height), height)
+    predictor = int(keyframe.predictor)
+    band_rows = max(1, band_bytes // row_bytes)
+    y = 0
+    for s, (offset, count) in enumerate(zip(page.dataoffsets, page.databytecounts, strict=True)):
+        want = min(rps, height - s * rps)
+        inflate = zlib.decompressobj()
+        pending = bytearray()
+        pos = done = 0
+        while done < want:
+            if inflate.unconsumed_tail:
+                data = inflate.unconsumed_tail
+            elif pos < count:
+                data = os.pread(fd, min(1 << 20, count - pos), offset + pos)
+                if not data:
+                    break
+                pos += len(data)
+            else:
+                break
+            pending += inflate.decompress(data, band_rows * row_bytes)
+            while done < want:
+                n = min(band_rows, want - done)
+                if len(pending) < n * row_bytes:
+                    break
+                rows = np.frombuffer(bytes(pending[: n * row_bytes]), file_dtype)
+                del pending[: n * row_bytes]
+                rows = rows.reshape(n, width, spp).astype(dtype)
+                if predictor == 2:
+                    rows = np.cumsum(rows, axis=1, dtype=dtype)
+                yield y, (rows if spp > 1 else rows[..., 0])
+                y += n
+                done += n
+        if done < want:
+            raise ImageReadError(f"strip {s} ends after {done} of {want} rows")
+
+
+def _deflate_plane(path: Path, fd: int, page, keyframe, byteorder: str, level: int) -> ZarrPlane:
+    from .raster import cached_rows
+
+    height, width = int(keyframe.imagelength), int(keyframe.imagewidth)
+    spp = int(keyframe.samplesperpixel)
+    shape = (height, width) + ((spp,) if spp > 1 else ())
+    array = cached_rows(path, shape, np.dtype(keyframe.dtype),
+                        lambda: inflate_strip_rows(fd, page, keyframe, byteorder),
+                        key=f"tiff level {level} page {page.index}")
+    index = (None,) * len(shape)
+    return ZarrPlane(array, index, 2 if spp > 1 else None, (0, 1))
 
 
 # -- colour interpretation ---------------------------------------------------
