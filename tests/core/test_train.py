@@ -240,8 +240,10 @@ def test_resume_after_sigkill(tmp_path, export3, base2):
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:
+            # the Trainer keeps one checkpoint (save_total_limit=1): kill as soon as one
+            # epoch is saved, which leaves seven epochs of margin before the run could end
             done = [p for p in state.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
-            if len(done) >= 2 or proc.poll() is not None:
+            if done or proc.poll() is not None:
                 break
             time.sleep(0.02)
         assert proc.poll() is None, "training ended before it could be interrupted"
