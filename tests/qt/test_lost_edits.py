@@ -46,8 +46,8 @@ def test_the_three_lost_edit_stories_now_ask(make_widget, axon_tif, tmp_path, qt
     wait_idle(qtbot, w)
     assert questions[-1][0] == "Replace hand edits?" and "Tile(s) 0 hold hand edits" in questions[-1][1]
     np.testing.assert_array_equal(w.store.read(96, 96, 105, 105), stroke)
-    assert w.messages[-1] == "Segmenting: done; hand edits kept in tile(s) 0"
-    assert w._message.value.startswith("Segmenting: done; hand edits kept")
+    assert w.messages[-1] == "Segmenting: done, 1 of 1 tiles; hand edits kept in tile(s) 0"
+    assert w._message.value.startswith("Segmenting: done, 1 of 1 tiles; hand edits kept")
 
     # story 2: export the edited tile, then segment it again (and Select all + Segment)
     out = tmp_path / "export"
@@ -63,7 +63,7 @@ def test_the_three_lost_edit_stories_now_ask(make_widget, axon_tif, tmp_path, qt
     wait_idle(qtbot, w)
     assert len(questions) == 2 and "Tile(s) 0 hold hand edits" in questions[-1][1]
     np.testing.assert_array_equal(w.store.read(96, 96, 105, 105), stroke)
-    assert w.messages[-1] == "Segmenting: done; hand edits kept in tile(s) 0"
+    assert w.messages[-1] == "Segmenting: done, 1 of 1 tiles; hand edits kept in tile(s) 0"
     w.select_all()
     w.segment_selected()
     wait_idle(qtbot, w)

@@ -156,7 +156,7 @@ def test_load_masks_from_an_export(make_widget, axon_tif, tmp_path, qtbot):
     w._import_dir.value = out
     assert w.load_masks() is not None
     wait_idle(qtbot, w)
-    assert w.messages[-1] == "Loading masks: done"
+    assert w.messages[-1] == "Loading masks: done, 3 of 3 tiles"
     for i in (1, 5, 6):
         b = w.grid[i]
         np.testing.assert_array_equal(w.store.read_box(b), truth[b.y : b.y1, b.x : b.x1])
@@ -226,7 +226,7 @@ def test_many_fast_results_neither_nest_nor_pile_up(make_widget, axon_tif, qtbot
     use(w, FakeSegmenter(value=255))
     w.segment_selected()
     wait_idle(qtbot, w, timeout=120_000)
-    assert w.messages[-1] == "Segmenting: done"
+    assert w.messages[-1] == "Segmenting: done, 768 of 768 tiles"
     assert len(w.status) == 768 and set(w.status.values()) == {"segmented"}
     assert w.store.read(0, 0, 768, 1024).all()
     overview = w.store.levels[-1][:]
@@ -250,7 +250,7 @@ def test_resegmenting_edited_tile_asks(make_widget, axon_tif, qtbot):
     w.segment_selected()
     wait_idle(qtbot, w)
     assert len(questions) == 1 and "Tile(s) 5 hold hand edits" in questions[0]
-    assert w.messages[-1] == "Segmenting: done; hand edits kept in tile(s) 5"
+    assert w.messages[-1] == "Segmenting: done, 2 of 2 tiles; hand edits kept in tile(s) 5"
     assert w.status == {5: "edited", 6: "segmented"}
     box5 = w.grid[5]
     assert w.store.read_box(box5).sum() == 256 * 256 - 100  # segmented around the edit

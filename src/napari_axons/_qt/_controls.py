@@ -17,6 +17,7 @@ from magicgui.widgets import (
     FileEdit,
     FloatSpinBox,
     Label,
+    ProgressBar,
     PushButton,
     SpinBox,
 )
@@ -25,8 +26,11 @@ from ..core.classes import DEFAULT_TABLE, ClassTable
 from ._export_target import ExportTarget
 
 __all__ = ["add_controls", "ask", "segmenter_factory", "class_choices", "legend_html",
-           "BATCH_CHOICES", "BUILTIN_SEGMENTER", "CHECKPOINT_SEGMENTER"]
+           "BATCH_CHOICES", "TILE_HINT", "BUILTIN_SEGMENTER", "CHECKPOINT_SEGMENTER"]
 
+#: How tiles are picked, said under the selection count.
+TILE_HINT = ("Click a tile on the canvas to select it (again to drop it); "
+             "Shift+drag a box to add its tiles")
 BATCH_CHOICES = ["auto", "1", "2", "4", "8", "16", "32", "64"]
 BUILTIN_SEGMENTER = "otsu (built-in)"
 CHECKPOINT_SEGMENTER = "checkpoint folder"
@@ -43,6 +47,8 @@ def add_controls(w: Container, image_choices: Callable) -> None:
     w._select_all = PushButton(text="Select all")
     w._select_none = PushButton(text="Select none")
     w._selection_info = Label(label="Selected", value="0 tiles")
+    w._tile_hint = Label(label="", value=TILE_HINT)
+    w._status_legend = Label(label="Tile marks", value="")
     w._segmenter = ComboBox(label="Segmenter", choices=[BUILTIN_SEGMENTER, CHECKPOINT_SEGMENTER])
     w._model_dir = FileEdit(label="Checkpoint", mode="d", nullable=True,
                             tooltip="A Hugging Face checkpoint folder (safetensors)")
@@ -77,19 +83,20 @@ def add_controls(w: Container, image_choices: Callable) -> None:
                                   "to one export only)")
     w._target = ExportTarget()
     w._export = PushButton(text="Export")
+    w._progress_bar = ProgressBar(label="Progress", value=0, min=0, max=1, visible=False)
     w._message = Label(label="Status", value="")
     w.extend([
         w._image, w._tile_size, w._overlap, w._downsample, w._grid_info,
         Container(widgets=[w._select_all, w._select_none], layout="horizontal",
                   labels=False, label="Tiles"),
-        w._selection_info, w._segmenter, w._model_dir, w._class_index,
+        w._selection_info, w._tile_hint, w._status_legend, w._segmenter, w._model_dir, w._class_index,
         w._threshold, w._batch_size, w._device,
         Container(widgets=[w._run, w._cancel], layout="horizontal", labels=False, label="Run"),
         w._paint_class, w._legend, w._import_dir, w._import, w._session_dir,
         Container(widgets=[w._save_session, w._open_session], layout="horizontal",
                   labels=False, label=" "),
         w._export_which, w._export_dir, w._replace, *w._target.widgets,
-        w._export, w._message,
+        w._export, w._progress_bar, w._message,
     ])
     w._segmenter.changed.connect(lambda _=None: show_segmenter_options(w))
     show_segmenter_options(w)

@@ -79,7 +79,6 @@ def segment(w):
 
     def on_segmented(value):
         if value == LOADED:
-            w._message.value = "segmenting..."
             classes = getattr(loaded.get("segmenter"), "classes", None)
             if isinstance(classes, ClassTable) and classes != s.classes:
                 w._set_classes(classes)

@@ -23,14 +23,14 @@ def layer_file(layer, cache_dir: Path) -> Path:
     ImageReadError
         The layer has no file and is larger than :data:`MAX_COPY_BYTES`.
     """
-    path = getattr(getattr(layer, "source", None), "path", None)
     meta = layer.metadata or {}
-    for key in ("napari_axons_path", "path"):
-        path = path or meta.get(key)
-    if isinstance(meta.get("napari_axons"), dict):
-        path = path or meta["napari_axons"].get("path")
-    if path and Path(path).exists():
-        return Path(path)
+    ours = meta.get("napari_axons") if isinstance(meta.get("napari_axons"), dict) else {}
+    # an export opened back: its layer's source is the export folder, the image is in metadata
+    candidates = [ours.get("path"), meta.get("napari_axons_path"), meta.get("path"),
+                  getattr(getattr(layer, "source", None), "path", None)]
+    for path in candidates:
+        if path and Path(path).exists() and (Path(path).is_file() or _is_zarr(Path(path))):
+            return Path(path)
     data = layer.data[0] if layer.multiscale else layer.data
     nbytes = int(np.prod(data.shape)) * np.dtype(data.dtype).itemsize
     if nbytes > MAX_COPY_BYTES:
@@ -51,3 +51,9 @@ def layer_file(layer, cache_dir: Path) -> Path:
                          photometric="rgb" if arr.ndim == 3 and arr.shape[-1] in (3, 4) else None)
         tmp.replace(out)
     return out
+
+
+def _is_zarr(path: Path) -> bool:
+    """A Zarr folder (an image), not an export folder."""
+    return path.suffix.lower() == ".zarr" or any(
+        (path / name).exists() for name in (".zgroup", ".zarray", "zarr.json"))

@@ -86,6 +86,8 @@ class Overlays:
     def _get_or_make(self, name: str, make: Callable[[], object]):
         layer = self.get(name)
         if layer is None:
+            for stale in [la for la in self.viewer.layers if la.name == name]:
+                self.viewer.layers.remove(stale)  # an orphan of ours: never "name [1]"
             layer = make()
             self._layers[name] = layer
             if name == EDIT_LAYER:

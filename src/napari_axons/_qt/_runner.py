@@ -25,10 +25,13 @@ class Runner:
     Parameters
     ----------
     say : callable
-        ``say(text, level)`` tells the user (errors arrive here, one line).
+        ``say(text, level)`` tells the user.
     on_start, on_finish : callable
         ``on_start(background)`` when a job starts; ``on_finish(desc, outcome)``
         after it ended (outcome ``"done"``, ``"cancelled"`` or ``"failed"``).
+    on_progress : callable, optional
+        ``on_progress(desc, done, total, seconds)`` at most every 0.2 s while a
+        job runs, and once at its start.
 
     Attributes
     ----------
@@ -36,11 +39,14 @@ class Runner:
         The running (or last) worker.
     background : bool
         The job runs elsewhere (a dask cluster): editing stays on.
+    done, total : int
+        Items handled so far, and in all, of the running (or last) job.
     """
 
     def __init__(self, *, say: Callable, on_start: Callable[[bool], None],
-                 on_finish: Callable[[str, str], None]):
+                 on_finish: Callable[[str, str], None], on_progress: Callable | None = None):
         self._say, self._on_start, self._on_finish = say, on_start, on_finish
+        self._on_progress = on_progress or (lambda *a: None)
         self.worker = None
         self.background = False
         self.stop: threading.Event | None = None  # stops a background export
@@ -48,6 +54,10 @@ class Runner:
         self._progress = None
         self._desc, self._outcome = "", "done"
         self._done, self._last_progress, self._redrawing = 0, 0.0, False
+        self.total, self._started = 0, 0.0
+        self.error = ""  # the last job's error, one line
+
+    done = property(lambda self: self._done)
 
     @property
     def busy(self) -> bool:
@@ -63,6 +73,7 @@ class Runner:
         self._gen, self._outcome, self._desc = gen, "done", desc
         self._progress = progress(total=total, desc=desc)
         self._done, self._last_progress, self._redrawing = 0, 0.0, False
+        self.total, self._started, self.error = int(total), time.monotonic(), ""
         slots = threading.Semaphore(RESULTS_IN_FLIGHT)
 
         def handle(value):
@@ -78,6 +89,7 @@ class Runner:
         worker.aborted.connect(lambda: setattr(self, "_outcome", "cancelled"))
         self.worker, self.background, self.stop = worker, background, stop
         self._on_start(background)
+        self._on_progress(desc, 0, self.total, 0.0)
         worker.start()
         return worker
 
@@ -96,6 +108,7 @@ class Runner:
             return
         self._redrawing, self._last_progress = True, now
         try:
+            self._on_progress(self._desc, self._done, self.total, now - self._started)
             bar.update(self._done - bar.n)
         finally:
             self._redrawing = False
@@ -112,7 +125,7 @@ class Runner:
 
     def _on_error(self, exc) -> None:
         self._outcome = "failed"
-        self._say(one_line(exc), "error")
+        self.error = one_line(exc)  # said by on_finish, with the count
 
     def _finished(self) -> None:
         if self._gen is not None:

@@ -32,11 +32,14 @@ from ..core.session import Session
 from . import _flows
 from ._controls import add_controls, ask, legend_html, segmenter_factory
 from ._edit_window import EditWindow
+from ._grid_controls import apply_on_enter, grid_refusal
 from ._grid_layer import MAX_TEXT_TILES, click_callback, pick_tile
 from ._image_file import layer_file
 from ._overlays import GRID_LAYER, Overlays
 from ._runner import Runner
+from ._status_line import keep_narrow, outcome_text, progress_text, short
 from ._train_panel import attach_train_panel
+from ._viewer_follow import ViewerFollower
 from ._worker import one_line
 
 __all__ = ["AxonsWidget"]
@@ -88,8 +91,11 @@ class AxonsWidget(Container):
                                  locked=lambda: self.busy and not self.runner.background,
                                  on_edited=self._on_edited, say=self._say)
         self.runner = Runner(say=self._say, on_start=self._on_run_start,
-                             on_finish=self._on_run_finish)
+                             on_finish=self._on_run_finish, on_progress=self._show_progress)
         self._image.changed.connect(self._on_image_changed)
+        apply_on_enter(self._tile_size, self._overlap, self._downsample)
+        keep_narrow(self._message, self._grid_info, self._selection_info, self._tile_hint,
+                    self._legend, self._status_legend)
         for c in (self._tile_size, self._overlap, self._downsample):
             c.changed.connect(self._rebuild_grid)
         self._select_all.changed.connect(self.select_all)
@@ -101,11 +107,12 @@ class AxonsWidget(Container):
         self._open_session.changed.connect(lambda _=None: _flows.open_session(self))
         self._export.changed.connect(self.export)
         self._paint_class.changed.connect(self._on_paint_class)
-        self.viewer.layers.events.inserted.connect(self._on_layers_changed)
-        self.viewer.layers.events.removed.connect(self._on_layers_changed)
+        self.follower = ViewerFollower(self)
         self.native.destroyed.connect(_closer(self._sessions, self._tmp))
         attach_train_panel(self)  # the Train section (self.train_panel)
-        self._on_layers_changed()
+        choices = self._image_choices()
+        if choices:
+            self._image.value = choices[-1][1]  # the newest image
 
     # ================================================================ the model, seen
     grid = property(lambda self: None if self.session is None else self.session.grid)
@@ -122,20 +129,11 @@ class AxonsWidget(Container):
 
         return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
 
-    def _on_layers_changed(self, event=None):
-        self._image.reset_choices()
-        if self._layer is not None and self._layer not in self.viewer.layers:
-            self._set_image(None)
-        if self._image.value is None:
-            choices = self._image_choices()
-            if choices:
-                self._image.value = choices[0][1]  # -> _on_image_changed
-
     def _say(self, text: str, level: str = "info") -> None:
         from napari.utils import notifications
 
         self.messages.append(text)
-        self._message.value = text if len(text) < 90 else text[:87] + "..."
+        self._message.value = short(text)  # wrapped: the dock keeps its width
         self._message.tooltip = text
         {"info": notifications.show_info, "warning": notifications.show_warning,
          "error": notifications.show_error}[level](text)
@@ -159,7 +157,7 @@ class AxonsWidget(Container):
         self.window.reset()
         if layer is None:
             self._grid_info.value = "no image"
-            self.overlays.clear()
+            self.follower.clear(self.overlays)
             return
         try:
             path = layer_file(layer, self.cache_dir)
@@ -174,7 +172,7 @@ class AxonsWidget(Container):
                     self._say(note, "warning")
         except (ImageReadError, OSError, ValueError) as exc:
             self._say(one_line(exc), "error")
-            self.overlays.clear()
+            self.follower.clear(self.overlays)
             return
         self._layer, self.session = layer, session
         self._set_classes(session.classes)
@@ -184,6 +182,11 @@ class AxonsWidget(Container):
         """Apply the grid controls to the session and redraw the overlays."""
         s = self.session
         if s is None:
+            return
+        tile, overlap, factor = self._tile_size.value, self._overlap.value, self._downsample.value
+        refused = grid_refusal(s.source.height // factor, s.source.width // factor, tile, overlap)
+        if refused:  # the typed value stays in its box, the grid as it was
+            self._say(refused, "warning")
             return
         self.window.flush()
         try:
@@ -316,14 +319,24 @@ class AxonsWidget(Container):
             self.store.update_pyramid()
             self.overlays.refresh_overview()
             self._draw_status()
-        if outcome != "failed":
-            self._say(f"{desc}: {outcome}" + (f"; {self._note}" if self._note else ""))
+        text = outcome_text(desc, outcome, self.runner.done, self.runner.total)
+        if outcome == "failed":
+            self._say(f"{text}: {self.runner.error}", "error")
+        else:
+            self._say(text + (f"; {self._note}" if self._note else ""))
         self._note = ""
+
+    def _show_progress(self, desc: str, done: int, total: int, seconds: float) -> None:
+        """n of N and tiles/s in the widget itself (napari's bar sits in a collapsed panel)."""
+        bar = self._progress_bar
+        bar.max, bar.value = max(total, 1), min(done, max(total, 1))
+        self._message.value = progress_text(desc, done, total, seconds)
 
     def _set_running(self, running: bool) -> None:
         for c in (self._run, self._export, self._import, self._image, self._tile_size,
                   self._overlap, self._downsample, self._save_session, self._open_session):
             c.enabled = not running
+        self._progress_bar.visible = running
         self._target.set_enabled(not running)
         self._cancel.enabled = running
 
