@@ -15,7 +15,7 @@ from napari_axons.core.polygons import labels_to_mask
 pytestmark = pytest.mark.gui
 pytest.importorskip("distributed")
 
-EDIT = "axons masks (edit)"
+EDIT = "paint here: axons masks"
 
 
 def folder_bytes(root):

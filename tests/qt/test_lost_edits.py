@@ -11,7 +11,7 @@ from qt_helpers import FakeSegmenter, wait_idle
 
 pytestmark = pytest.mark.gui
 
-EDIT = "axons masks (edit)"
+EDIT = "paint here: axons masks"
 
 
 def use(widget, segmenter):

@@ -14,9 +14,8 @@ from napari_axons.core.polygons import labels_to_mask
 
 pytestmark = pytest.mark.gui
 
-GRID, INDEX, SELECTION, STATUS = ("axons tile grid", "axons tile index", "axons selection",
-                                  "axons tile status")
-OVERVIEW, EDIT = "axons masks (overview)", "axons masks (edit)"
+GRID, INDEX, MARKS = "axons tile grid", "axons tile index", "axons tiles (selected, status)"
+OVERVIEW, EDIT = "axons masks (all tiles, read-only)", "paint here: axons masks"
 
 
 def use(widget, segmenter):
@@ -56,7 +55,7 @@ def test_click_selects_tiles(make_widget, axon_tif):
     click(grid, (10.0, 10.0))
     click(grid, (300.0, 600.0))  # row 1, column 2 -> index 4 + 2
     assert w.selected == {0, 6}
-    assert len(viewer.layers[SELECTION].data) == 2
+    assert viewer.layers[MARKS].metadata["kinds"] == ["selected", "selected"]
     click(grid, (300.0, 600.0))
     assert w.selected == {0}
     click(grid, (300.0, 600.0), drag=True)  # a drag pans, it does not select

@@ -25,7 +25,7 @@ from ..core.session import Session, SessionError
 from ._grid_layer import bounding_box
 from ._overlays import Overlays
 
-__all__ = ["EditWindow", "MAX_WINDOW_PIXELS"]
+__all__ = ["EditWindow", "MAX_WINDOW_PIXELS", "window_around"]
 
 #: The edit window never exceeds this many working pixels (uint8: 16 MiB).
 MAX_WINDOW_PIXELS = 4096 * 4096
@@ -71,7 +71,7 @@ class EditWindow:
         self.box = self._dirty = None
 
     def move(self, boxes: list[TileBox], focus: TileBox | None = None) -> None:
-        """Show the store over ``boxes`` (only ``focus``, or the last box, if too large).
+        """Show the store over ``boxes`` (if too large: those around ``focus``, or the last box).
 
         Call :meth:`flush` first: the window's current content is replaced.
         """
@@ -86,8 +86,11 @@ class EditWindow:
         y0, x0, y1, x1 = bounding_box(boxes)
         if (y1 - y0) * (x1 - x0) > MAX_WINDOW_PIXELS:
             last = focus if focus is not None else boxes[-1]
-            y0, x0, y1, x1 = last.y, last.x, last.y1, last.x1
-            self._say(f"the selection is too large to edit at once: editing tile {last.index}")
+            near = window_around(boxes, last, MAX_WINDOW_PIXELS)
+            y0, x0, y1, x1 = bounding_box(near)
+            self._say(f"the selection is too large to edit at once: editing the {len(near)} "
+                      f"selected tile(s) around tile {last.index} (paint on another selected "
+                      "tile to edit there)")
         y0, x0 = max(y0, 0), max(x0, 0)
         y1, x1 = min(y1, self._shape[0]), min(x1, self._shape[1])
         self.box = (y0, x0, y1, x1)
@@ -162,6 +165,16 @@ class EditWindow:
             return
         if tiles:
             self._on_edited(tiles)
+
+
+def window_around(boxes: list[TileBox], focus: TileBox, max_pixels: int) -> list[TileBox]:
+    """``focus`` and the boxes that fit with it in a square of ``max_pixels`` centred on it."""
+    half = max(int(max_pixels**0.5) // 2, 1)
+    cy, cx = (focus.y + focus.y1) // 2, (focus.x + focus.x1) // 2
+    y0, x0 = min(focus.y, cy - half), min(focus.x, cx - half)
+    y1, x1 = max(focus.y1, cy + half), max(focus.x1, cx + half)
+    return [focus] + [b for b in boxes
+                      if b is not focus and y0 <= b.y and b.y1 <= y1 and x0 <= b.x and b.x1 <= x1]
 
 
 def atom_box(key, shape) -> tuple[int, int, int, int] | None:

@@ -33,7 +33,7 @@ STATUSES = ("not segmented", "segmented", "edited", "exported")
 #: Edge colour of a tile per status (the grid itself is drawn in GRID_COLOUR).
 STATUS_COLOURS = {
     "segmented": "#ffffff",
-    "edited": "#ff8800",
+    "edited": "#ff40ff",
     "exported": "#3399ff",
 }
 GRID_COLOUR = "#00e5ff"

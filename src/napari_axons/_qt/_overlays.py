@@ -15,25 +15,19 @@ import numpy as np
 from ..core.classes import DEFAULT_TABLE, ClassTable
 from ..core.grid import TileGrid
 from ..core.maskstore import MaskStore
-from ._grid_layer import (
-    GRID_COLOUR,
-    SELECTION_COLOUR,
-    STATUS_COLOURS,
-    Placement,
-    merge_rectangles,
-)
+from ._grid_layer import GRID_COLOUR, Placement
+from ._tile_marks import TILES_LAYER, draw_marks
 
-__all__ = ["Overlays", "class_colours", "GRID_LAYER", "INDEX_LAYER", "SELECTION_LAYER",
-           "STATUS_LAYER", "OVERVIEW_LAYER", "EDIT_LAYER"]
+__all__ = ["Overlays", "class_colours", "GRID_LAYER", "INDEX_LAYER", "TILES_LAYER",
+           "OVERVIEW_LAYER", "EDIT_LAYER"]
 
 GRID_LAYER = "axons tile grid"
 INDEX_LAYER = "axons tile index"
-SELECTION_LAYER = "axons selection"
-STATUS_LAYER = "axons tile status"
-OVERVIEW_LAYER = "axons masks (overview)"
-EDIT_LAYER = "axons masks (edit)"
-#: Bottom to top, all above the image.
-LAYER_ORDER = (OVERVIEW_LAYER, EDIT_LAYER, STATUS_LAYER, SELECTION_LAYER, GRID_LAYER, INDEX_LAYER)
+OVERVIEW_LAYER = "axons masks (all tiles, read-only)"
+#: The one layer the user paints on (named so in the layer list).
+EDIT_LAYER = "paint here: axons masks"
+#: Bottom to top, all above the image: five layers of ours.
+LAYER_ORDER = (OVERVIEW_LAYER, EDIT_LAYER, TILES_LAYER, GRID_LAYER, INDEX_LAYER)
 
 
 def class_colours(classes: ClassTable):
@@ -69,6 +63,7 @@ class Overlays:
         self.viewer = viewer
         self.placement: Placement | None = None
         self._on_click, self._on_paint = on_click, on_paint
+        self.on_edit_press: Callable | None = None  # set by the widget (see _paint_follow)
         self._layers: dict[str, object] = {}
         self._overview_store: MaskStore | None = None
         self.classes: ClassTable = DEFAULT_TABLE
@@ -92,6 +87,8 @@ class Overlays:
             self._layers[name] = layer
             if name == EDIT_LAYER:
                 layer.events.paint.connect(self._on_paint)
+                if self.on_edit_press is not None:  # before napari's painting
+                    layer.mouse_drag_callbacks.insert(0, self.on_edit_press)
             else:  # clicking on any overlay (or the overview) selects tiles
                 layer.mouse_drag_callbacks.append(self._on_click)
         return layer
@@ -184,33 +181,41 @@ class Overlays:
         else:
             layer.refresh()
 
-    def draw_status(self, grid: TileGrid, status: dict[int, str]) -> None:
-        """Tiles outlined and faintly tinted by status (segmented, edited, exported)."""
-        rects, colours = [], []
-        for st, colour in STATUS_COLOURS.items():
-            boxes = [grid[i] for i, s in status.items() if s == st and i < len(grid)]
-            r = merge_rectangles(boxes)
-            rects += r
-            colours += [colour] * len(r)
-        width = max(1.0, grid.tile_size / 64)
-        layer = self._get_or_make(STATUS_LAYER, lambda: self.viewer.add_shapes(
-            name=STATUS_LAYER, face_color="transparent", edge_width=width))
+    def draw_marks(self, grid: TileGrid | None = None, status: dict[int, str] | None = None,
+                   selected: Iterable[int] | None = None) -> None:
+        """Selected tiles and tile statuses (:mod:`._tile_marks`); no arguments: redraw the last."""
+        if grid is not None:
+            self._marks = (grid, dict(status or {}), set(selected or ()))
+        if getattr(self, "_marks", None) is None:
+            return
+        grid, status, selected = self._marks
+        layer = self._get_or_make(TILES_LAYER, lambda: self.viewer.add_shapes(
+            name=TILES_LAYER, face_color="transparent", opacity=1.0))
         self.place(layer)
-        layer.data = []
-        if rects:
-            layer.add_rectangles(rects, edge_color=colours, edge_width=width,
-                                 face_color=[c + "2e" for c in colours])  # a faint tint
+        draw_marks(self.viewer, layer, grid, status, selected, self._px_per_pixel(layer))
+        self._marks_zoom = self._camera().zoom
         self.order()
 
-    def draw_selection(self, grid: TileGrid, selected: Iterable[int]) -> None:
-        """The selected tiles, filled yellow."""
-        rects = merge_rectangles(grid[i] for i in sorted(selected))
-        width = max(1.0, grid.tile_size / 64)
-        layer = self._get_or_make(SELECTION_LAYER, lambda: self.viewer.add_shapes(
-            name=SELECTION_LAYER, edge_width=width, opacity=0.9))
-        self.place(layer)
-        layer.data = []
-        if rects:
-            layer.add_rectangles(rects, edge_color=SELECTION_COLOUR,
-                                 face_color=[1.0, 0.93, 0.0, 0.15], edge_width=width)
-        self.order()
+    def _camera(self):
+        return getattr(self.viewer, "scene", self.viewer).camera
+
+    def _px_per_pixel(self, layer) -> float:
+        """Screen pixels per working pixel at the current zoom."""
+        return float(self._camera().zoom) * float(np.mean(np.abs(np.asarray(layer.scale)[-2:])))
+
+    def follow_zoom(self) -> None:
+        """Redraw the marks (their outline widths) when the zoom changes by a quarter or more."""
+        from qtpy.QtCore import QTimer
+
+        def check():
+            self._zoom_pending = False
+            zoom, last = self._camera().zoom, getattr(self, "_marks_zoom", None)
+            if last and not 0.8 < zoom / last < 1.25 and self.get(TILES_LAYER) is not None:
+                self.draw_marks()
+
+        def schedule(_event=None):
+            if not getattr(self, "_zoom_pending", False):
+                self._zoom_pending = True
+                QTimer.singleShot(150, check)
+
+        self._camera().events.zoom.connect(schedule)

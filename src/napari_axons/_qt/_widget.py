@@ -19,7 +19,6 @@ or downsample factor keeps the masks and the edits (one session per image).
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -33,11 +32,15 @@ from . import _flows
 from ._controls import add_controls, ask, legend_html, segmenter_factory
 from ._edit_window import EditWindow
 from ._grid_controls import apply_on_enter, grid_refusal
-from ._grid_layer import MAX_TEXT_TILES, click_callback, pick_tile
+from ._grid_layer import MAX_TEXT_TILES, pick_tile
 from ._image_file import layer_file
 from ._overlays import GRID_LAYER, Overlays
+from ._paint_follow import paint_guard
+from ._picking import pick_callback, tiles_in_box
+from ._run_view import RunView
 from ._runner import Runner
-from ._status_line import keep_narrow, outcome_text, progress_text, short
+from ._status_line import keep_narrow, short
+from ._tile_marks import status_legend_html
 from ._train_panel import attach_train_panel
 from ._viewer_follow import ViewerFollower
 from ._worker import one_line
@@ -48,7 +51,7 @@ __all__ = ["AxonsWidget"]
 OVERVIEW_MIN_SIDE = 1024
 
 
-class AxonsWidget(Container):
+class AxonsWidget(RunView, Container):
     """Tile, segment, correct and export huge images in napari.
 
     Parameters
@@ -85,8 +88,10 @@ class AxonsWidget(Container):
         self._last_picked: int | None = None
         self._edited_during: set[int] = set()
         self._note, self._last_draw = "", 0.0
-        self.overlays = Overlays(napari_viewer, on_click=click_callback(self.toggle_at),
+        self.overlays = Overlays(napari_viewer,
+                                 on_click=pick_callback(self.toggle_at, self.add_box),
                                  on_paint=lambda event: self.window.on_paint(event))
+        self.overlays.on_edit_press = paint_guard(self)
         self.window = EditWindow(self.overlays, session=lambda: self.session,
                                  locked=lambda: self.busy and not self.runner.background,
                                  on_edited=self._on_edited, say=self._say)
@@ -108,6 +113,8 @@ class AxonsWidget(Container):
         self._export.changed.connect(self.export)
         self._paint_class.changed.connect(self._on_paint_class)
         self.follower = ViewerFollower(self)
+        self.overlays.follow_zoom()
+        self._status_legend.value = status_legend_html()
         self.native.destroyed.connect(_closer(self._sessions, self._tmp))
         attach_train_panel(self)  # the Train section (self.train_panel)
         choices = self._image_choices()
@@ -212,8 +219,9 @@ class AxonsWidget(Container):
         self.viewer.layers.selection.active = self.overlays.get(GRID_LAYER)
 
     def _draw_status(self) -> None:
-        if self.session is not None:
-            self.overlays.draw_status(self.session.grid, self.session.status)
+        s = self.session
+        if s is not None:
+            self.overlays.draw_marks(s.grid, s.status, s.selected)
 
     # ================================================================ classes
     def _set_classes(self, classes: ClassTable) -> None:
@@ -244,6 +252,15 @@ class AxonsWidget(Container):
         self.set_selection(sel)
         return box.index
 
+    def add_box(self, world0, world1) -> list[int]:
+        """Add the tiles meeting the box between two world positions (Shift+drag)."""
+        if self.session is None:
+            return []
+        to_working = self.overlays.placement.world_to_working
+        tiles = tiles_in_box(self.grid, to_working(world0), to_working(world1))
+        self.set_selection(self.selected | set(tiles))
+        return tiles
+
     def select_all(self, _=None) -> None:
         if self.session is not None:
             self.set_selection(range(len(self.grid)))
@@ -260,7 +277,7 @@ class AxonsWidget(Container):
 
     def _update_selection_view(self) -> None:
         grid, sel = self.grid, self.selected
-        self.overlays.draw_selection(grid, sel)
+        self.overlays.draw_marks(grid, self.status, sel)
         self._selection_info.value = f"{len(sel)} of {len(grid)} tiles"
         focus = grid[self._last_picked] if self._last_picked in sel else None
         self.window.move([grid[i] for i in sorted(sel)], focus)
@@ -289,62 +306,6 @@ class AxonsWidget(Container):
     def load_masks(self, _=None):
         """Load the masks of an earlier export; see :func:`._flows.load_masks`."""
         return _flows.load_masks(self)
-
-    def _redraw_now_and_then(self) -> None:
-        """Overview and tile status, at most every 0.5 s while a worker runs."""
-        now = time.monotonic()
-        if now - self._last_draw > 0.5:
-            self._last_draw = now
-            self.store.update_pyramid()
-            self.overlays.refresh_overview()
-            self._draw_status()
-
-    # ================================================================ workers
-    def _on_run_start(self, background: bool) -> None:
-        self._edited_during, self._last_draw = set(), 0.0
-        self._set_running(True)
-        edit = self.overlays.edit_layer()
-        if edit is not None and not background:
-            edit.mode = "pan_zoom"
-            edit.editable = False
-
-    def _on_run_finish(self, desc: str, outcome: str) -> None:
-        edit = self.overlays.edit_layer()
-        if edit is not None:
-            edit.editable = True
-        self._edited_during = set()
-        self._set_running(False)
-        if self.session is not None:
-            self.session.refresh_edited()
-            self.store.update_pyramid()
-            self.overlays.refresh_overview()
-            self._draw_status()
-        text = outcome_text(desc, outcome, self.runner.done, self.runner.total)
-        if outcome == "failed":
-            self._say(f"{text}: {self.runner.error}", "error")
-        else:
-            self._say(text + (f"; {self._note}" if self._note else ""))
-        self._note = ""
-
-    def _show_progress(self, desc: str, done: int, total: int, seconds: float) -> None:
-        """n of N and tiles/s in the widget itself (napari's bar sits in a collapsed panel)."""
-        bar = self._progress_bar
-        bar.max, bar.value = max(total, 1), min(done, max(total, 1))
-        self._message.value = progress_text(desc, done, total, seconds)
-
-    def _set_running(self, running: bool) -> None:
-        for c in (self._run, self._export, self._import, self._image, self._tile_size,
-                  self._overlap, self._downsample, self._save_session, self._open_session):
-            c.enabled = not running
-        self._progress_bar.visible = running
-        self._target.set_enabled(not running)
-        self._cancel.enabled = running
-
-    def cancel(self, _=None) -> None:
-        """Stop the running worker at its next tile (finished tiles are kept)."""
-        note = self.runner.cancel()
-        if note:
-            self._message.value = note
 
 
 def _closer(sessions: dict, tmp) -> Callable[[], None]:

@@ -87,6 +87,7 @@ class Session:
         self.edits = EditRecord(self.source.height, self.source.width, root=self.cache_dir)
         self._stores: dict[int, MaskStore] = {}
         self._status_by_grid: dict[tuple, dict[int, str]] = {}
+        self._grids: dict[tuple, TileGrid] = {}
         self.grid: TileGrid | None = None
         self.working: WorkingImage | None = None
         self.selected: set[int] = set()
@@ -130,11 +131,37 @@ class Session:
         self.working, self.grid = working, grid
         if new_factor:
             self._switch_store()
+        self._grids[self.grid_key] = grid
         self.status = dict(self._status_by_grid.get(self.grid_key, {}))
-        for i in self.edited_tiles():
+        edited = set(self.edited_tiles())
+        for i, st in list(self.status.items()):
+            if st == "edited" and i not in edited:  # its edits were replaced since: a mask
+                self.status[i] = "segmented"
+        for i in edited:
             if self.status.get(i) != "exported":
                 self.status[i] = "edited"
         self.selected = set()
+
+    def changed_elsewhere(self, y0: int, x0: int, y1: int, x1: int, *, edited: bool) -> None:
+        """Masks changed over working box ``[y0:y1, x0:x1]``: exported tiles of the other
+        grids met so far that cover it are no longer as exported.
+
+        They become "edited" (a hand edit) or "segmented". Segmentation only
+        changes grids of the current downsample factor (one store per factor);
+        hand edits change every grid (they are re-applied to every store).
+        """
+        sy, sx = self.working.scale_y, self.working.scale_x
+        fy0, fx0, fy1, fx1 = y0 * sy, x0 * sx, y1 * sy, x1 * sx
+        for key, status in self._status_by_grid.items():
+            grid = self._grids.get(key)
+            if key == self.grid_key or grid is None or (not edited and key[2] != self.working.factor):
+                continue
+            gy, gx = self.source.height / grid.height, self.source.width / grid.width
+            for i, st in status.items():
+                b = grid[i]
+                if (st == "exported" and b.y * gy < fy1 and fy0 < b.y1 * gy
+                        and b.x * gx < fx1 and fx0 < b.x1 * gx):
+                    status[i] = "edited" if edited else "segmented"
 
     def _switch_store(self) -> None:
         factor = self.working.factor
@@ -220,6 +247,7 @@ class Session:
         self.edits.record(y0, x0, class_map, changed, self.working_shape)
         rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
         ty0, tx0, ty1, tx1 = y0 + rows[0], x0 + cols[0], y0 + rows[-1] + 1, x0 + cols[-1] + 1
+        self.changed_elsewhere(ty0, tx0, ty1, tx1, edited=True)
         touched = []
         for t in self.grid:
             if t.y < ty1 and ty0 < t.y1 and t.x < tx1 and tx0 < t.x1:
@@ -282,6 +310,7 @@ class Session:
             overwrite_edits = getattr(self, "_overwrite_edits", False)
         keep = self.protected(box, overwrite_edits=overwrite_edits)
         self.store.write(box.y, box.x, np.asarray(class_map, np.uint8), keep, pyramid=pyramid)
+        self.changed_elsewhere(box.y, box.x, box.y1, box.x1, edited=False)
         if overwrite_edits:
             self.edits.clear(box.y, box.x, box.y1, box.x1, self.working_shape,
                              where=None if keep is None else ~keep)

@@ -207,6 +207,7 @@ def write_loaded(session: Session, tile, mask: np.ndarray, same_grid: bool) -> T
     else:
         session.edits.clear(box.y, box.x, box.y1, box.x1, session.working_shape)
     session.store.write(box.y, box.x, np.asarray(mask, np.uint8), keep, pyramid=False)
+    session.changed_elsewhere(box.y, box.x, box.y1, box.x1, edited=False)
     if same_grid and tile.index < len(session.grid):
         session.status[tile.index] = "exported"
     return box
