@@ -15,8 +15,9 @@ holes as interior rings. The slide's class map is the export's tiles with the
 later tile winning where tiles overlap (:class:`~napari_axons.core.exportmaps.ExportSlide`);
 each tile contributes only the pixels it owns, so no pixel is written twice.
 Objects that touch the border of their tile's owned area are held back and
-merged with their neighbours across the border (shapely ``union_all``) as
-soon as no later tile can touch them, so an object cut by tile borders is one
+merged with their neighbours across the border (an edge-matching coverage
+union, :func:`~napari_axons.core.vectorize.dissolve`) as soon as no later tile
+can touch them, so an object cut by tile borders is one
 feature. Memory: one tile, the objects still open on tile borders, and the
 largest object (an object as large as the slide, such as a connected network
 of filaments, is held whole); features are streamed to a temporary file
@@ -44,7 +45,7 @@ import numpy as np
 from .classes import ClassTable, ClassTableError, parse_colour
 from .export import TMP_PREFIX, ExportError
 from .exportmaps import ExportSlide
-from .vectorize import class_map_objects, polygons_of, rasterize
+from .vectorize import class_map_objects, dissolve, polygons_of, rasterize
 
 __all__ = ["GeoJSONError", "GeoObject", "GeoJSONSummary", "export_geojson", "write_slide_geojson",
            "read_geojson", "rasterize_geojson", "geojson_table", "geojson_class_map", "OBJECT_TYPES"]
@@ -248,7 +249,7 @@ def _flush(held: list[tuple[int, object, int]], done_through: int):
             if last[members].max() > done_through:
                 still.extend(pieces[j] for j in members)
                 continue
-            geom = geoms[members[0]] if len(members) == 1 else shapely.union_all(geoms[members])
+            geom = dissolve(geoms[members])
             final.append((k, geom, len(members)))
     return still, final
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MapObject", "class_map_objects", "rasterize", "polygons_of"]
+__all__ = ["MapObject", "class_map_objects", "rasterize", "polygons_of", "dissolve"]
 
 _EIGHT = np.ones((3, 3), bool)
 
@@ -131,6 +131,67 @@ def _outlines(fg: np.ndarray, labels: np.ndarray, ox: int, oy: int) -> dict:
         geom = polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
         out[lab] = geom if geom.is_valid else shapely.make_valid(geom)
     return out
+
+
+def dissolve(geometries) -> object:
+    """The union of pixel-edge polygons that do not overlap (pieces of one object).
+
+    Pieces of an object cut by tile borders cover disjoint pixels and meet
+    along pixel edges. Every edge is split at each grid point it passes
+    (``shapely.segmentize`` to length 1, exact on integer vertices), so pieces
+    that share an edge share its vertices, and the edge-matching
+    ``shapely.coverage_union_all`` joins them: about a third of the time of a
+    general overlay (``union_all``) and a fraction of its memory. The extra
+    vertices are then removed again (:func:`_drop_collinear`). Inputs that are
+    not such a coverage fall back to ``union_all``.
+
+    Parameters
+    ----------
+    geometries : sequence of shapely.Polygon or shapely.MultiPolygon
+        Integer vertices, no two overlapping.
+
+    Returns
+    -------
+    shapely.Polygon or shapely.MultiPolygon
+        Valid; vertices only where the outline turns.
+    """
+    import shapely
+
+    geoms = np.asarray(geometries, dtype=object)
+    if len(geoms) == 1:
+        return geoms[0]
+    try:
+        merged = shapely.coverage_union_all(shapely.segmentize(geoms, 1.0))
+    except shapely.errors.GEOSException:
+        return shapely.union_all(geoms)
+    out = _drop_collinear(merged)
+    return out if out.is_valid else shapely.union_all(geoms)
+
+
+def _drop_collinear(geom):
+    """``geom`` (Polygon or MultiPolygon) without the ring vertices where the ring goes straight on."""
+    import shapely
+
+    if geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
+        return geom
+    kind, coords, offsets = shapely.to_ragged_array([geom])
+    ring_off = offsets[0]
+    starts, lengths = ring_off[:-1], np.diff(ring_off) - 1  # the closing point excluded
+    ring = np.repeat(np.arange(len(starts)), lengths + 1)
+    idx = np.arange(len(coords))
+    pos = idx - starts[ring]
+    prev = np.where(pos == 0, starts[ring] + lengths[ring] - 1, idx - 1)
+    nxt = np.where(pos + 1 >= lengths[ring], starts[ring], idx + 1)
+    a, b = coords - coords[prev], coords[nxt] - coords
+    keep = ((a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]) != 0) & (pos < lengths[ring])
+    kept = np.bincount(ring[keep], minlength=len(starts))
+    new_off = np.zeros(len(starts) + 1, np.int64)
+    new_off[1:] = np.cumsum(kept + 1)
+    out = np.empty((new_off[-1], 2))
+    src = np.flatnonzero(keep)
+    out[np.arange(len(src)) + ring[src]] = coords[src]  # one closing slot per earlier ring
+    out[new_off[1:] - 1] = out[new_off[:-1]]
+    return shapely.from_ragged_array(kind, out, (new_off, *offsets[1:]))[0]
 
 
 def polygons_of(geometry) -> list:
