@@ -9,7 +9,8 @@ masks, polygons and writes.
 Options: ``--only NAME [NAME ...]`` to run some scenarios; ``--skip-seed`` to
 run only napari-axons; ``--no-polygons`` to skip the mask -> JSON cost table
 (:mod:`bench.bench_polygons`). Opening a 40000^2 slide in napari is measured by
-``python bench/bench_open.py`` (it needs a display: run it under ``xvfb-run``).
+``python bench/bench_open.py`` and the widget (first view, clicks, grid redraws, paint
+strokes) by ``python bench/bench_gui.py`` (both need a display: run them under ``xvfb-run``).
 """
 
 from __future__ import annotations
