@@ -54,20 +54,11 @@ def _held_out(val_dir: Path):
 
 
 def _model_class_maps(model_dir: Path, tiles: np.ndarray) -> np.ndarray:
-    """Class maps through the normal loader (argmax over all classes when it offers it)."""
+    """Class maps through the normal loader: the argmax over all classes (``--classes all``)."""
     from napari_axons.core.segment import load_segmenter
 
-    try:
-        seg = load_segmenter(str(model_dir), classes="all", num_threads=2)
-        return np.asarray(seg.predict(tiles))
-    except (TypeError, ValueError):
-        pass
-    # a loader without --classes all: one binary pass per class (prob > 0.5)
-    out = np.zeros(tiles.shape[:3], np.uint8)
-    for k in (1, 2):
-        seg = load_segmenter(str(model_dir), class_index=k, threshold=0.5, num_threads=2)
-        out[np.asarray(seg.predict(tiles)) > 0] = k
-    return out
+    seg = load_segmenter(str(model_dir), classes="all", num_threads=2)
+    return np.asarray(seg.predict(tiles))
 
 
 def main(argv=None) -> int:
