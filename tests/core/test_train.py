@@ -231,6 +231,17 @@ def _cli(*args, **kw):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
+def _saved_epoch(state: Path) -> float:
+    """The epoch of the newest complete resume checkpoint (0 when none)."""
+    best = 0.0
+    for p in state.glob("checkpoint-*"):
+        try:
+            best = max(best, float(json.loads((p / "trainer_state.json").read_text())["epoch"]))
+        except (OSError, ValueError, KeyError):
+            continue  # killed while it was written: not a checkpoint
+    return best
+
+
 def test_resume_after_sigkill(tmp_path, export3, base2):
     out = tmp_path / "model"
     args = ["train", export3, "-o", out, "--base", base2, "--epochs", "8", "--crop", "64",
@@ -252,8 +263,7 @@ def test_resume_after_sigkill(tmp_path, export3, base2):
         proc.wait(30)
     assert not out.exists()  # nothing that looks like a finished model
     assert not (out.with_name("model.partial") / "config.json").exists()
-    saved = max(json.loads((p / "trainer_state.json").read_text())["epoch"]
-                for p in state.glob("checkpoint-*") if (p / "trainer_state.json").is_file())
+    saved = _saved_epoch(state)  # the newest checkpoint whose trainer_state.json is complete
     assert 1 <= saved < 8
 
     again = _cli("train", "-o", out, "--resume", "--torch-threads", "1", "--device", "cpu")
