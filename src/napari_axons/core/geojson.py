@@ -166,9 +166,10 @@ def write_slide_geojson(slide: ExportSlide, out: str | os.PathLike, *,
     classes = slide.classes
     h, w = slide.working_shape
     warnings: list[str] = []
-    # Pieces on owned borders: (class, geometry in working pixels, position of the last tile
-    # that can touch it); a group of touching pieces is final once that tile is done.
-    held: list[tuple[int, object, int]] = []
+    # Pieces of one object meet only on tile borders: the lines their edges are split on.
+    lines = (np.unique([v for u in slide.tiles for v in (u.x, u.x + u.width)]),
+             np.unique([v for u in slide.tiles for v in (u.y, u.y + u.height)]))
+    held = _HeldPieces(lines)
     boxes = np.array([(u.y, u.x, u.y + u.height, u.x + u.width) for u in slide.tiles],
                      np.int64).reshape(-1, 4)
     positions = np.arange(len(slide.tiles))
@@ -204,12 +205,11 @@ def write_slide_geojson(slide: ExportSlide, out: str | os.PathLike, *,
                         x0, y0, x1, y1 = obj.geometry.bounds
                         near = ((boxes[:, 0] <= y1) & (boxes[:, 2] >= y0)
                                 & (boxes[:, 1] <= x1) & (boxes[:, 3] >= x0))
-                        held.append((obj.class_index, obj.geometry, int(positions[near].max())))
+                        held.add(obj.class_index, obj.geometry, int(positions[near].max()))
                     else:
                         emit(obj.class_index, obj.geometry)
             if held and (i + 1 == total or (i + 1) % flush_every == 0):
-                held, done = _flush(held, i if i + 1 < total else total)
-                for k, geom, parts in done:
+                for k, geom, parts in held.flush(i if i + 1 < total else total):
                     emit(k, geom)
                     merged += parts - 1
             if progress is not None:
@@ -218,40 +218,65 @@ def write_slide_geojson(slide: ExportSlide, out: str | os.PathLike, *,
     return GeoJSONSummary(out, n, merged, {c: v for c, v in counts.items() if v}, warnings)
 
 
-def _flush(held: list[tuple[int, object, int]], done_through: int):
-    """Split held-back pieces into groups that touch (an edge or a corner), per class.
+class _HeldPieces:
+    """Pieces of objects on owned tile borders, grouped with the pieces they touch.
 
-    A group whose pieces can meet no tile after position ``done_through`` is
-    final: its union is returned as ``(class, geometry, number of pieces)``; the
-    others stay held, piece by piece.
-
-    Returns
-    -------
-    still_held : list
-    final : list of (int, geometry, int)
+    Each piece is ``(class, geometry in working pixels, position of the last
+    tile that can touch it)``; a group of touching pieces (an edge or a
+    corner) is final once that tile is done. Which pieces touch is found once
+    per piece, when it is new (its tile's pieces against all held ones), and
+    kept as links between piece numbers, so a flush costs the new pieces, not
+    all the held ones again.
     """
-    import shapely
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
 
-    still, final = [], []
-    for k in sorted({c for c, _, _ in held}):
-        pieces = [p for p in held if p[0] == k]
-        geoms = np.array([g for _, g, _ in pieces], dtype=object)
-        last = np.array([q for _, _, q in pieces])
-        tree = shapely.STRtree(geoms)
-        a, b = tree.query(geoms, predicate="intersects")
-        graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(len(geoms), len(geoms)))
+    def __init__(self, lines: tuple):
+        self.lines = lines
+        self.pieces: dict[int, tuple[int, object, int]] = {}
+        self.links = np.zeros((0, 2), np.int64)
+        self.new: list[int] = []
+        self.next_id = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.pieces)
+
+    def add(self, class_index: int, geometry, last: int) -> None:
+        self.pieces[self.next_id] = (class_index, geometry, last)
+        self.new.append(self.next_id)
+        self.next_id += 1
+
+    def flush(self, done_through: int) -> list[tuple[int, object, int]]:
+        """Remove and return the final groups as ``(class, union, number of pieces)``."""
+        import shapely
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        ids = np.fromiter(self.pieces, np.int64, len(self.pieces))  # ascending
+        cls = np.array([self.pieces[j][0] for j in ids])
+        last = np.array([self.pieces[j][2] for j in ids])
+        is_new = np.isin(ids, np.asarray(self.new, np.int64))
+        links = [self.links]
+        for k in np.unique(cls[is_new]):
+            mine = np.flatnonzero(cls == k)
+            geoms = np.array([self.pieces[j][1] for j in ids[mine]], dtype=object)
+            asked = np.flatnonzero(is_new[mine])
+            a, b = shapely.STRtree(geoms).query(geoms[asked], predicate="intersects")
+            links.append(np.stack([ids[mine[asked[a]]], ids[mine[b]]], axis=1))
+        self.links = np.concatenate(links)
+        self.new = []
+        pos = np.searchsorted(ids, self.links)  # every link joins two held pieces of one class
+        graph = coo_matrix((np.ones(len(pos), np.int8), (pos[:, 0], pos[:, 1])), shape=(len(ids),) * 2)
         _, group = connected_components(graph, directed=False)
         order = np.argsort(group, kind="stable")
-        cuts = np.flatnonzero(np.diff(group[order])) + 1
-        for members in np.split(order, cuts):
+        final = []
+        gone = np.zeros(len(ids), bool)
+        for members in np.split(order, np.flatnonzero(np.diff(group[order])) + 1):
             if last[members].max() > done_through:
-                still.extend(pieces[j] for j in members)
                 continue
-            geom = dissolve(geoms[members])
-            final.append((k, geom, len(members)))
-    return still, final
+            geoms = [self.pieces.pop(int(j))[1] for j in ids[members]]
+            final.append((int(cls[members[0]]), dissolve(geoms, self.lines), len(members)))
+            gone[members] = True
+        self.links = self.links[~gone[pos[:, 0]]]
+        return final
 
 
 def export_geojson(export_dir: str | os.PathLike, out: str | os.PathLike, *, base: str | None = None,

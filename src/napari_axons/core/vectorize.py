@@ -133,7 +133,7 @@ def _outlines(fg: np.ndarray, labels: np.ndarray, ox: int, oy: int) -> dict:
     return out
 
 
-def dissolve(geometries) -> object:
+def dissolve(geometries, lines: tuple | None = None) -> object:
     """The union of pixel-edge polygons that do not overlap (pieces of one object).
 
     Pieces of an object cut by tile borders cover disjoint pixels and meet
@@ -149,6 +149,10 @@ def dissolve(geometries) -> object:
     ----------
     geometries : sequence of shapely.Polygon or shapely.MultiPolygon
         Integer vertices, no two overlapping.
+    lines : tuple of (array of int, array of int), optional
+        ``(xs, ys)``: the only vertical lines ``x = xs[i]`` and horizontal lines
+        ``y = ys[j]`` along which two pieces can meet (the tile borders); only
+        edges on them are split (fewer vertices, less memory). Default: all edges.
 
     Returns
     -------
@@ -161,11 +165,37 @@ def dissolve(geometries) -> object:
     if len(geoms) == 1:
         return geoms[0]
     try:
-        merged = shapely.coverage_union_all(shapely.segmentize(geoms, 1.0))
+        split = (shapely.segmentize(geoms, 1.0) if lines is None
+                 else np.array([_split_on_lines(g, *lines) for g in geoms], dtype=object))
+        merged = shapely.coverage_union_all(split)
     except shapely.errors.GEOSException:
         return shapely.union_all(geoms)
     out = _drop_collinear(merged)
     return out if out.is_valid else shapely.union_all(geoms)
+
+
+def _split_on_lines(geom, xs, ys):
+    """``geom`` with a vertex at every grid point of its edges that lie on a line of ``xs`` / ``ys``."""
+    import shapely
+
+    if geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
+        return geom
+    kind, coords, offsets = shapely.to_ragged_array([geom])
+    ring_off = offsets[0]
+    d = np.diff(coords, axis=0)
+    on = (((d[:, 0] == 0) & np.isin(coords[:-1, 0], xs)) | ((d[:, 1] == 0) & np.isin(coords[:-1, 1], ys)))
+    on[ring_off[1:-1] - 1] = False  # no segment from one ring's end to the next ring's start
+    steps = np.where(on, np.abs(d).sum(axis=1), 1).astype(np.int64)
+    steps = np.append(steps, 1)  # the last closing point
+    if not (steps > 1).any():
+        return geom
+    start = np.repeat(np.arange(len(coords)), steps)
+    within = np.arange(len(start)) - np.repeat(np.cumsum(steps) - steps, steps)
+    unit = np.zeros_like(coords)
+    unit[:-1] = np.sign(d)
+    out = coords[start] + unit[start] * within[:, None]
+    new_off = np.cumsum(np.concatenate([[0], steps]))[ring_off]
+    return shapely.from_ragged_array(kind, out, (new_off, *offsets[1:]))[0]
 
 
 def _drop_collinear(geom):
