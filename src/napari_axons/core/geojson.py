@@ -110,7 +110,8 @@ class _AtomicText:
 
 
 def _feature_json(geom, class_index: int, classes: ClassTable, object_type: str, fid: str,
-                  scale: tuple[float, float]) -> str:
+                  scale: tuple[float, float]) -> tuple[str, str, str]:
+    """A feature's text in three parts, written one after the other (no copy of a large geometry's)."""
     import shapely
 
     sy, sx = scale
@@ -122,8 +123,8 @@ def _feature_json(geom, class_index: int, classes: ClassTable, object_type: str,
         "classification": {"name": classes.names[class_index],
                            "color": list(classes.colours[class_index])},
     }
-    return ('{"type": "Feature", "id": ' + json.dumps(fid) + ', "geometry": '
-            + shapely.to_geojson(geom) + ', "properties": ' + json.dumps(props) + "}")
+    return ('{"type": "Feature", "id": ' + json.dumps(fid) + ', "geometry": ', shapely.to_geojson(geom),
+            ', "properties": ' + json.dumps(props) + "}")
 
 
 def write_slide_geojson(slide: ExportSlide, out: str | os.PathLike, *,
@@ -182,7 +183,9 @@ def write_slide_geojson(slide: ExportSlide, out: str | os.PathLike, *,
         def emit(k: int, geom) -> None:
             nonlocal n
             fid = str(uuid.uuid5(_NAMESPACE, f"{slide.base}/{k}/{n}"))
-            fh.write((",\n" if n else "") + _feature_json(geom, k, classes, object_type, fid, slide.scale))
+            fh.write(",\n" if n else "")
+            for part in _feature_json(geom, k, classes, object_type, fid, slide.scale):
+                fh.write(part)
             n += 1
             counts[classes.names[k]] += 1
 
@@ -272,8 +275,10 @@ class _HeldPieces:
         for members in np.split(order, np.flatnonzero(np.diff(group[order])) + 1):
             if last[members].max() > done_through:
                 continue
-            geoms = [self.pieces.pop(int(j))[1] for j in ids[members]]
-            final.append((int(cls[members[0]]), dissolve(geoms, self.lines), len(members)))
+            # A list only dissolve holds: the pieces are freed as soon as they are split.
+            final.append((int(cls[members[0]]),
+                          dissolve([self.pieces.pop(int(j))[1] for j in ids[members]], self.lines),
+                          len(members)))
             gone[members] = True
         self.links = self.links[~gone[pos[:, 0]]]
         return final
