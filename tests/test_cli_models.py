@@ -159,3 +159,25 @@ def test_one_listed_class_is_a_seed_mask_named_after_it(tmp_path, slide, capsys)
     labels = json.loads((out / "slide_tile_0000__labels.json").read_text())["labels"]
     assert [lab["label_class"] for lab in labels] == ["myelin"]
     clear_model_cache()
+
+
+@pytest.mark.model
+def test_the_dry_run_uses_the_exports_tile_size(tmp_path, slide, capsys):
+    """A model that runs only at its own input size (no resize in its processor):
+    refused at 512 before anything is written, accepted at its size."""
+    from tests.tiny_models import tiny_family
+    from transformers import BeitImageProcessorPil
+
+    folder = tmp_path / "m"
+    tiny_family("data2vec-vision").save_pretrained(folder)  # fixed 64 x 64 input
+    BeitImageProcessorPil(do_resize=False).save_pretrained(folder)
+    out = tmp_path / "out"
+    code, _, err = run(["tile", str(slide), "-o", str(out), "--model", str(folder),
+                        "--torch-threads", "1"], capsys)
+    assert code == 1 and not out.exists()
+    assert err.startswith(f"napari-axons: error: {folder.resolve()}: the model fails on a "
+                          "512 x 512 test tile (RuntimeError: ") and err.count("\n") == 1
+    code, _, err = run(["tile", str(slide), "-o", str(out), "--model", str(folder),
+                        "--tile-size", "64", "--torch-threads", "1"], capsys)
+    assert code == 0 and err == ""
+    clear_model_cache()

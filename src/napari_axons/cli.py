@@ -507,7 +507,7 @@ def _segmenter_spec(args) -> tuple[str, dict] | None:
     if args.polarity is not None:
         raise _CliError("--polarity applies to --model otsu only", 2)
     options = {"device": args.device, "allow_pickle": args.allow_pickle,
-               "label_class": args.label_class}
+               "label_class": args.label_class, "tile_size": args.tile_size}
     for key, value in (("classes", args.classes), ("class_index", args.class_index),
                        ("threshold", args.threshold)):
         if value is not None:

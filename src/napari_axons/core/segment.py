@@ -291,9 +291,9 @@ class HFSegmenter:
     Weights saved in float16 or bfloat16 are loaded as float32 (``half=True``
     keeps float16 on CUDA). Loaded models are cached per (folder, device,
     options) and shared between instances; a change to the files on disk loads
-    them anew. Each loaded model runs once on a black tile when first built
-    (a dry run), so that a model that cannot run fails here, before anything
-    is written.
+    them anew. Each loaded model runs once on a black ``tile_size`` tile when
+    first built (a dry run), so that a model that cannot run fails here,
+    before anything is written.
 
     Per batch: the image processor prepares the tiles (crops skipped, see
     :mod:`~napari_axons.core.processor_geometry`; as a lookup table where that
@@ -353,6 +353,10 @@ class HFSegmenter:
     allow_pickle : bool, optional
         Allow pickled ``pytorch_model.bin`` weights (default False): unpickling
         untrusted files can run arbitrary code.
+    tile_size : int, optional
+        Side of the black tile of the dry run, px (default 512): give the
+        export's tile size, so that a model or processor that cannot handle
+        it fails before anything is written.
     batch_tolerance : float, optional
         Class maps never depend on how tiles were batched: batched kernels round
         differently from single-tile ones (probabilities differ by ~1e-7 in fp32,
@@ -397,6 +401,7 @@ class HFSegmenter:
         half: bool = False,
         allow_pickle: bool = False,
         batch_tolerance: float | None = None,
+        tile_size: int = DRY_RUN_TILE,
     ) -> None:
         p = Path(path).expanduser()
         if not p.exists():
@@ -438,7 +443,9 @@ class HFSegmenter:
             batch_tolerance = 5e-3 if (self.bf16 or self.half) else 1e-5
         self.batch_tolerance = float(batch_tolerance)
         self.name = p.name
-        self._dry_run(DRY_RUN_TILE)
+        if isinstance(tile_size, bool) or int(tile_size) < 1:
+            raise ModelError(f"{p}: tile_size must be >= 1, got {tile_size}")
+        self._dry_run(int(tile_size))
         self.reruns = 0  # tiles recomputed alone by the batch-invariance check
 
     def _id2label_raw(self) -> dict[int, str]:
