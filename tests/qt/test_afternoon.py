@@ -143,3 +143,27 @@ def test_the_widget_follows_the_viewer(make_widget, axon_tif, tmp_path, qtbot):
     expected = np.array([*DEFAULT_TABLE.colours[1], 255]) / 255
     np.testing.assert_allclose(labels.colormap.map(1), expected, atol=1e-3)
     assert labels.data.max() == 1
+
+
+def test_widget_export_names_what_made_each_tile(make_widget, axon_tif, tmp_path, qtbot):
+    import json
+
+    viewer, w = make_widget(axon_tif)
+    w._tile_size.value = 256
+    w.set_selection([0, 1])
+    w.segment_selected()  # the built-in otsu
+    wait_idle(qtbot, w)
+    w.set_selection([1])
+    w.overlays.edit_layer().data[100:104, 100:104] = 1 - w.overlays.edit_layer().data[100:104,
+                                                                                        100:104]
+    w.set_selection([0, 1])
+    assert w.status == {0: "segmented", 1: "edited"}
+    w._export_dir.value = out = tmp_path / "export"
+    w.export()
+    wait_idle(qtbot, w)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["segmenter"]["name"] == "otsu"
+    assert [t["label_source"] for t in manifest["images"][0]["tiles"]] == ["auto:otsu", "manual"]
+    for index, source in ((0, "auto:otsu"), (1, "manual")):
+        labels = json.loads((out / f"axons_tile_{index:04d}__labels.json").read_text())["labels"]
+        assert labels and {lab["source"] for lab in labels} == {source}

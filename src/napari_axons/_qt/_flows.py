@@ -85,7 +85,8 @@ def segment(w):
             return
         box, mask = value
         mask = np.asarray(mask)
-        s.write_segmented(box, np.where(mask == 255, 1, mask))  # an old-style 0/255: class 1
+        s.write_segmented(box, np.where(mask == 255, 1, mask),  # an old-style 0/255: class 1
+                          segmenter=loaded.get("segmenter"))
         w.window.copy_from_store(box)
         w.runner.advance()
         w._redraw_now_and_then()

@@ -55,7 +55,7 @@ from .segment import model_batching, model_executor
 from .working import WorkingImage
 
 __all__ = ["ExportOptions", "ExportJob", "ImagePlan", "TileResult", "JOURNAL_NAME",
-           "TileProducer", "ThreadProducer", "write_tile_outputs"]
+           "TileProducer", "ThreadProducer", "write_tile_outputs", "TileSources"]
 
 JOURNAL_NAME = ".napari-axons-journal.jsonl"
 
@@ -287,10 +287,11 @@ class ExportJob:
         *,
         segmenter=None,
         mask_reader: MaskReader | None = None,
-        label_source: str | None = None,
+        label_source: str | Callable | None = None,
         tiles: dict | None = None,
         resume: bool = False,
         overwrite: bool = False,
+        segmenter_info: dict | None = None,
     ):
         self.options = options or ExportOptions()
         self.layout = ExportLayout(Path(out))
@@ -300,6 +301,7 @@ class ExportJob:
         if label_source is None:
             label_source = f"auto:{segmenter.name}" if segmenter is not None else "manual"
         self.label_source = label_source
+        self.segmenter_info = segmenter_info
         self.resume = resume
         self.overwrite = overwrite
         self.errors: list[str] = []
@@ -359,11 +361,17 @@ class ExportJob:
             "status": status,
             "options": self.options.grid_key(),
             "layout": {"tiles": ".", "masks": "masks" if self.with_masks else None},
-            "segmenter": self.segmenter.info() if self.segmenter is not None else None,
-            "label_source": self.label_source if self.with_masks else None,
+            "segmenter": (self.segmenter.info() if self.segmenter is not None
+                          else self.segmenter_info),
+            "label_source": ((self.label_source if isinstance(self.label_source, str)
+                              else "per tile") if self.with_masks else None),
             "classes": self.options.class_table().to_json() if self.with_masks else None,
             "images": [p.manifest_entry(self.with_masks, self.tiles_of(p)) for p in self.plans],
         }
+        if self.with_masks and callable(self.label_source):  # each tile's own source
+            for plan, entry in zip(self.plans, doc["images"], strict=True):
+                for tile in entry["tiles"]:
+                    tile["label_source"] = self.label_source(plan, plan.grid[tile["index"]])
         return doc
 
     def _check_folder(self) -> set[tuple[str, int]]:
@@ -389,7 +397,8 @@ class ExportJob:
                         f"({key} differ); use --overwrite to replace it"
                     )
             old_weights = (old.get("segmenter") or {}).get("weights_sha256")
-            if old_weights != (new.get("segmenter") or {}).get("weights_sha256"):
+            if self.segmenter is not None and old_weights != (
+                    new.get("segmenter") or {}).get("weights_sha256"):
                 raise ExportError(f"{out}: cannot resume: the existing export used another model")
             if old.get("status") == "complete":
                 return {(img["base"], t["index"]) for img in old["images"] for t in img["tiles"]}
@@ -631,6 +640,24 @@ class ThreadProducer:
             yield pending.popleft().result()
 
 
+class TileSources:
+    """Each tile's polygon ``source``: ``sources[(base, index)]``, else ``default`` (picklable).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> sources = TileSources({("slide", 3): "auto:otsu"})
+    >>> sources(NS(base="slide"), NS(index=3)), sources(NS(base="slide"), NS(index=4))
+    ('auto:otsu', 'manual')
+    """
+
+    def __init__(self, sources: dict[tuple[str, int], str], default: str = "manual"):
+        self.sources, self.default = dict(sources), default
+
+    def __call__(self, plan, box) -> str:
+        return self.sources.get((plan.base, box.index), self.default)
+
+
 def write_tile_outputs(
     plan: ImagePlan,
     box: TileBox,
@@ -663,8 +690,9 @@ def write_tile_outputs(
         The export folder.
     options : ExportOptions
         PNG compression, the class table, AxonDeepSeg masks.
-    label_source : str
-        ``source`` of the polygons (``"auto:<model>"`` or ``"manual"``).
+    label_source : str or callable
+        ``source`` of the polygons (``"auto:<model>"`` or ``"manual"``), or
+        ``label_source(plan, box) -> str`` per tile (e.g. :class:`TileSources`).
     with_masks : bool
         Whether the manifest lists mask and labels files for the tile.
 
@@ -680,6 +708,8 @@ def write_tile_outputs(
     """
     if tile is None:
         tile = plan.read_tile(box)
+    if callable(label_source):
+        label_source = label_source(plan, box)
     stem = plan.stem(box)
     entry = plan.tile_entry(box, with_masks)
     files = entry["files"]

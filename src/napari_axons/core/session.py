@@ -88,6 +88,11 @@ class Session:
         self._stores: dict[int, MaskStore] = {}
         self._status_by_grid: dict[tuple, dict[int, str]] = {}
         self._grids: dict[tuple, TileGrid] = {}
+        self._made_by_grid: dict[tuple, dict[int, str]] = {}
+        #: ``{tile index: segmenter name}``: what wrote each tile's mask (current grid).
+        self.made_by: dict[int, str] = {}
+        #: ``{segmenter name: its info()}`` of every segmenter used.
+        self.segmenters: dict[str, dict] = {}
         self.grid: TileGrid | None = None
         self.working: WorkingImage | None = None
         self.selected: set[int] = set()
@@ -127,12 +132,14 @@ class Session:
                                    overlap=overlap)
         if self.grid is not None:
             self._status_by_grid[self.grid_key] = self.status
+            self._made_by_grid[self.grid_key] = self.made_by
         new_factor = self.working is None or working.factor != self.working.factor
         self.working, self.grid = working, grid
         if new_factor:
             self._switch_store()
         self._grids[self.grid_key] = grid
         self.status = dict(self._status_by_grid.get(self.grid_key, {}))
+        self.made_by = dict(self._made_by_grid.get(self.grid_key, {}))
         edited = set(self.edited_tiles())
         for i, st in list(self.status.items()):
             if st == "edited" and i not in edited:  # its edits were replaced since: a mask
@@ -266,6 +273,18 @@ class Session:
         return [b.index for b in boxes
                 if self.edits.any_in(b.y, b.x, b.y1, b.x1, self.working_shape)]
 
+    def label_source(self, index: int) -> str:
+        """The polygons' ``source`` for tile ``index`` of the current grid.
+
+        ``"manual"`` if any of its pixels was edited by hand (or its mask came
+        from elsewhere: loaded from an export), else ``"auto:<segmenter name>"``.
+        """
+        b = self.grid[index]
+        if self.edits.any_in(b.y, b.x, b.y1, b.x1, self.working_shape):
+            return "manual"
+        name = self.made_by.get(index)
+        return f"auto:{name}" if name else "manual"
+
     def refresh_edited(self) -> None:
         """Drop the "edited" status of tiles whose edits were all replaced since."""
         for i, st in list(self.status.items()):
@@ -300,8 +319,12 @@ class Session:
         return keep
 
     def write_segmented(self, box: TileBox, class_map: np.ndarray, *,
-                        overwrite_edits: bool | None = None, pyramid: bool = False) -> None:
+                        overwrite_edits: bool | None = None, pyramid: bool = False,
+                        segmenter=None) -> None:
         """Write a segmented tile's class map into the store, by the overlap rule.
+
+        ``segmenter`` (its ``name`` and ``info()``) is recorded as what made the
+        tile (:meth:`label_source`).
 
         With ``overwrite_edits`` (default: the flag given to :meth:`check_segment`),
         the edits under the pixels written are forgotten.
@@ -311,6 +334,14 @@ class Session:
         keep = self.protected(box, overwrite_edits=overwrite_edits)
         self.store.write(box.y, box.x, np.asarray(class_map, np.uint8), keep, pyramid=pyramid)
         self.changed_elsewhere(box.y, box.x, box.y1, box.x1, edited=False)
+        name = getattr(segmenter, "name", None)
+        if name:
+            self.made_by[box.index] = str(name)
+            if str(name) not in self.segmenters:
+                info = getattr(segmenter, "info", None)
+                self.segmenters[str(name)] = info() if callable(info) else {"name": str(name)}
+        else:
+            self.made_by.pop(box.index, None)
         if overwrite_edits:
             self.edits.clear(box.y, box.x, box.y1, box.x1, self.working_shape,
                              where=None if keep is None else ~keep)
@@ -333,7 +364,8 @@ class Session:
                                    keep_edits=keep_edits)
         done = []
         for box, class_map in segment_boxes(self.working, boxes, segmenter):
-            self.write_segmented(box, class_map, overwrite_edits=overwrite_edits)
+            self.write_segmented(box, class_map, overwrite_edits=overwrite_edits,
+                                 segmenter=segmenter)
             done.append(box.index)
         self.store.update_pyramid()
         return done

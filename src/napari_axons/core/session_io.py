@@ -20,7 +20,7 @@ from .exportfolder import ADD, FOREIGN, REPLACE, FolderCheck, check_export_folde
 from .grid import TileBox
 from .session import EditsInTheWay, Session, SessionError
 
-__all__ = ["segment_boxes", "export_options", "folder_check", "export_job", "export",
+__all__ = ["segment_boxes", "export_options", "folder_check", "export_job", "export", "tile_sources",
            "check_loadable", "write_loaded", "load_masks", "save", "load", "ExportWouldReplace",
            "SESSION_FORMAT"]
 
@@ -129,7 +129,26 @@ def export_job(session: Session, out, indices: Iterable[int], *, replace: bool =
     if not job.plans:
         job.close()
         raise SessionError(job.errors[0] if job.errors else f"{session.path}: nothing to export")
+    job.label_source, job.segmenter_info = tile_sources(session, job.plans[0].base, tiles)
     return job, check
+
+
+def tile_sources(session: Session, base: str, tiles: Sequence[int]):
+    """``(TileSources, segmenter info)`` of an export of ``tiles``: what made each tile's mask.
+
+    A tile is ``"manual"`` if any of its pixels was edited by hand (or its mask
+    was loaded), else ``"auto:<segmenter>"``. The info is that of the one
+    segmenter behind the automatic tiles, ``{"name": "several", "segmenters":
+    [...]}`` for more, None for none.
+    """
+    from .pipeline import TileSources
+
+    sources = {(base, i): session.label_source(i) for i in tiles}
+    names = sorted({s[5:] for s in sources.values() if s.startswith("auto:")})
+    infos = [session.segmenters.get(n, {"name": n}) for n in names]
+    info = None if not infos else infos[0] if len(infos) == 1 else {"name": "several",
+                                                                     "segmenters": infos}
+    return TileSources(sources), info
 
 
 def export(session: Session, out, indices: Iterable[int] | None = None, *,
@@ -208,6 +227,8 @@ def write_loaded(session: Session, tile, mask: np.ndarray, same_grid: bool) -> T
         session.edits.clear(box.y, box.x, box.y1, box.x1, session.working_shape)
     session.store.write(box.y, box.x, np.asarray(mask, np.uint8), keep, pyramid=False)
     session.changed_elsewhere(box.y, box.x, box.y1, box.x1, edited=False)
+    if same_grid:
+        session.made_by.pop(tile.index, None)  # a mask from elsewhere: not ours to name
     if same_grid and tile.index < len(session.grid):
         session.status[tile.index] = "exported"
     return box
