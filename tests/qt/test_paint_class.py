@@ -13,7 +13,7 @@ from napari_axons.core.classes import ClassTable
 
 pytestmark = pytest.mark.gui
 
-OVERVIEW, EDIT = "axons masks (all tiles, read-only)", "paint here: axons masks"
+OVERVIEW, EDIT = "axons masks (read-only)", "paint here: axons masks"
 
 
 class ThreeClasses(FakeSegmenter):

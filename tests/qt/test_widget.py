@@ -15,7 +15,7 @@ from napari_axons.core.polygons import labels_to_mask
 pytestmark = pytest.mark.gui
 
 GRID, INDEX, MARKS = "axons tile grid", "axons tile index", "axons tiles (selected, status)"
-OVERVIEW, EDIT = "axons masks (all tiles, read-only)", "paint here: axons masks"
+OVERVIEW, EDIT = "axons masks (read-only)", "paint here: axons masks"
 
 
 def use(widget, segmenter):

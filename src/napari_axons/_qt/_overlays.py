@@ -23,11 +23,11 @@ __all__ = ["Overlays", "class_colours", "GRID_LAYER", "INDEX_LAYER", "TILES_LAYE
 
 GRID_LAYER = "axons tile grid"
 INDEX_LAYER = "axons tile index"
-OVERVIEW_LAYER = "axons masks (all tiles, read-only)"
+OVERVIEW_LAYER = "axons masks (read-only)"
 #: The one layer the user paints on (named so in the layer list).
 EDIT_LAYER = "paint here: axons masks"
 #: Bottom to top, all above the image: five layers of ours.
-LAYER_ORDER = (OVERVIEW_LAYER, EDIT_LAYER, TILES_LAYER, GRID_LAYER, INDEX_LAYER)
+LAYER_ORDER = (OVERVIEW_LAYER, EDIT_LAYER, GRID_LAYER, TILES_LAYER, INDEX_LAYER)
 
 
 def class_colours(classes: ClassTable):
