@@ -279,7 +279,7 @@ def scenario_stroke(path: str, cache_root: str) -> None:
     widget.segment_selected()
     while widget.busy:
         _pump(0.02)
-    edit = viewer.layers["axons masks (edit)"]
+    edit = widget.overlays.edit_layer()
     viewer.layers.selection.active = edit
     edit.mode = "paint"
     edit.brush_size = 12
