@@ -4,16 +4,21 @@ The session (headless) holds the image, grid, selection, tile statuses, the
 mask store of class maps and the hand edits (in full-resolution pixels). This
 widget only shows it and calls it:
 
-* controls (:mod:`._controls`), layers (:mod:`._overlays`: grid lines, tile
-  numbers, selection, status, the read-only overview and the editable window
-  of :mod:`._edit_window`), and a worker runner (:mod:`._runner`);
+* controls (:mod:`._controls`; the grid's applied on Enter, :mod:`._grid_controls`),
+  five layers (:mod:`._overlays`: grid lines, tile numbers, tile marks of
+  :mod:`._tile_marks`, the read-only overview and the editable window of
+  :mod:`._edit_window`, which follows the tile painted on, :mod:`._paint_follow`),
+  a worker runner (:mod:`._runner`) and what shows while it runs (:mod:`._run_view`,
+  :mod:`._status_line`);
 * Segment, Export and Load masks (:mod:`._flows`) ask first wherever hand
   edits or an earlier export would be lost; "No" keeps them and the status
-  line says so.
+  line says so;
+* the viewer's layer list is followed (:mod:`._viewer_follow`).
 
 Clicking on the canvas while one of the overlay layers is active toggles the
-tile under the cursor (a drag pans as usual). Changing the tile size, overlap
-or downsample factor keeps the masks and the edits (one session per image).
+tile under the cursor, Shift+drag adds a box of tiles (:mod:`._picking`; a drag
+pans as usual). Changing the tile size, overlap or downsample factor keeps the
+masks and the edits (one session per image).
 """
 
 from __future__ import annotations
