@@ -24,8 +24,8 @@ classes existed.
     the labels array. The image comes from its file when the layer was opened
     by this plugin (``metadata["napari_axons"]["path"]``, the honest source:
     the manifest then points at it and records its fingerprint). An image that
-    lives only in memory is first written to a temporary TIFF named after the
-    layer, exported, and the temporary file deleted; the manifest then says
+    lives only in memory is exported from its array directly (no temporary
+    file; :func:`napari_axons.core.pipeline.plan_array`); the manifest then says
     ``"path": null`` and notes that the image came from a napari layer.
     The labels layer is mapped onto the image by its ``scale``/``translate``
     (a labels layer ``f`` times coarser than the image means an export
@@ -36,8 +36,6 @@ classes existed.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -181,53 +179,49 @@ def write_export(path: str, layer_data: list[tuple]) -> list[str]:
     napari_axons.core.export.ExportError
         The folder cannot be written, or already holds files.
     """
-    from .core.export import atomic_write_bytes, dumps_manifest
-    from .core.pipeline import ExportJob, ExportOptions
+    from .core.pipeline import ExportJob, ExportOptions, plan_array, plan_image
 
     (img_data, img_meta, _), labels_ld = _split_layers(layer_data)
     info = _axons_meta(img_meta)
     src = info.get("path")
-    tmpdir = None
     in_memory = not (isinstance(src, str) and Path(src).is_file())
+    options = ExportOptions()
+    mask_reader = None
+    offset = (0, 0)
+    labels = None
+    if labels_ld is not None:
+        labels = _plain_array(labels_ld[0])
+        if labels.ndim != 2:
+            raise ValueError(f"the labels layer must be 2D (shape {labels.shape})")
+        lab_meta = labels_ld[1] or {}
+        table, labels = _layer_classes(labels, lab_meta, str(path))
+        i_scale, i_tr = _vec(img_meta, "scale", 1.0), _vec(img_meta, "translate", 0.0)
+        l_scale, l_tr = _vec(lab_meta, "scale", 1.0), _vec(lab_meta, "translate", 0.0)
+        factors = [ls / s for ls, s in zip(l_scale, i_scale, strict=True)]
+        f = int(round(factors[0]))
+        if f < 1 or any(abs(fa - f) > 1e-6 for fa in factors):
+            raise ValueError(f"the labels layer's scale {l_scale} is not a whole multiple of "
+                             f"the image's {i_scale}")
+        options = ExportOptions(downsample=f, classes=table if "classes" in
+                                _axons_meta(lab_meta) else None)
+        # working pixel i is centred on image pixel i * f + (f - 1) / 2
+        off = []
+        for ls, lt, s, it in zip(l_scale, l_tr, i_scale, i_tr, strict=True):
+            o = (lt - it - (f - 1) / 2 * s) / ls
+            if abs(o - round(o)) > 1e-3:
+                raise ValueError("the labels layer is not aligned to the image's pixel grid "
+                                 f"(translate {l_tr})")
+            off.append(int(round(o)))
+        offset = (off[0], off[1])
+    if in_memory:  # exported from the array itself: no temporary file
+        name = (img_meta or {}).get("name") or "image"
+        plan = plan_array(_plain_array(img_data), options, name=name)
+    else:
+        plan = plan_image(src, options)
     try:
-        if in_memory:
-            import tifffile
-
-            from .core.export import safe_base_name
-
-            arr = _plain_array(img_data)
-            tmpdir = tempfile.TemporaryDirectory(prefix="napari-axons-")
-            base = safe_base_name((img_meta or {}).get("name") or "image")
-            src = os.path.join(tmpdir.name, base + ".tif")
-            rgb = arr.ndim == 3 and arr.shape[-1] in (3, 4)
-            tifffile.imwrite(src, arr, photometric="rgb" if rgb else None)
-        options = ExportOptions()
-        mask_reader = None
         tiles = None
         job_kw = {}
-        if labels_ld is not None:
-            labels = _plain_array(labels_ld[0])
-            if labels.ndim != 2:
-                raise ValueError(f"the labels layer must be 2D (shape {labels.shape})")
-            lab_meta = labels_ld[1] or {}
-            table, labels = _layer_classes(labels, lab_meta, str(path))
-            i_scale, i_tr = _vec(img_meta, "scale", 1.0), _vec(img_meta, "translate", 0.0)
-            l_scale, l_tr = _vec(lab_meta, "scale", 1.0), _vec(lab_meta, "translate", 0.0)
-            factors = [ls / s for ls, s in zip(l_scale, i_scale, strict=True)]
-            f = int(round(factors[0]))
-            if f < 1 or any(abs(fa - f) > 1e-6 for fa in factors):
-                raise ValueError(f"the labels layer's scale {l_scale} is not a whole multiple of "
-                                 f"the image's {i_scale}")
-            options = ExportOptions(downsample=f, classes=table if "classes" in
-                                    _axons_meta(lab_meta) else None)
-            # working pixel i is centred on image pixel i * f + (f - 1) / 2
-            offset = []
-            for ls, lt, s, it in zip(l_scale, l_tr, i_scale, i_tr, strict=True):
-                o = (lt - it - (f - 1) / 2 * s) / ls
-                if abs(o - round(o)) > 1e-3:
-                    raise ValueError("the labels layer is not aligned to the image's pixel grid "
-                                     f"(translate {l_tr})")
-                offset.append(int(round(o)))
+        if labels is not None:
             oy, ox = offset
 
             def mask_reader(plan, box, labels=labels, oy=oy, ox=ox):
@@ -240,50 +234,31 @@ def write_export(path: str, layer_data: list[tuple]) -> list[str]:
                         labels[y0 - oy : y1 - oy, x0 - ox : x1 - ox])
                 return out
 
-            probe = ExportJob([src], path, options)
-            try:
-                if probe.errors:
-                    raise ValueError(probe.errors[0])
-                grid = probe.plans[0].grid
-                # only tiles whose whole (real-image) area the labels cover: a
-                # tile half outside the labels would claim "no axons" where unknown
-                wanted = []
-                for b in grid:
-                    ys, xs = b.valid_slices(grid.height, grid.width)
-                    if (b.y + ys.start >= oy and b.y + ys.stop <= oy + labels.shape[0]
-                            and b.x + xs.start >= ox and b.x + xs.stop <= ox + labels.shape[1]):
-                        wanted.append(b.index)
-            finally:
-                probe.close()
+            grid = plan.grid
+            # only tiles whose whole (real-image) area the labels cover: a
+            # tile half outside the labels would claim "no axons" where unknown
+            wanted = []
+            for b in grid:
+                ys, xs = b.valid_slices(grid.height, grid.width)
+                if (b.y + ys.start >= oy and b.y + ys.stop <= oy + labels.shape[0]
+                        and b.x + xs.start >= ox and b.x + xs.stop <= ox + labels.shape[1]):
+                    wanted.append(b.index)
             if not wanted:
                 raise ValueError("the labels layer covers no whole tile of the image")
-            if len(wanted) < len(grid):
-                tiles = {src: wanted}
+            tiles = [wanted]
             job_kw = {"mask_reader": mask_reader, "label_source": "manual"}
-        job = ExportJob([src], path, options, tiles=tiles, **job_kw)
-        try:
-            if job.errors:
-                raise ValueError(job.errors[0])
-            gen = job.run()
-            written: list[str] = []
-            while True:
-                try:
-                    result = next(gen)
-                except StopIteration as stop:
-                    manifest = stop.value
-                    break
-                written.extend(str(Path(path) / f) for f in result.files)
-        finally:
-            job.close()
+        job = ExportJob.from_plans([plan], path, options, tiles=tiles, **job_kw)
+        gen = job.run()
+        written: list[str] = []
+        while True:
+            try:
+                result = next(gen)
+            except StopIteration as stop:
+                manifest = stop.value
+                break
+            written.extend(str(Path(path) / f) for f in result.files)
         if manifest is None:
             raise ValueError("; ".join(job.errors) or "nothing was exported")
-        if in_memory:
-            for img in manifest["images"]:
-                img["source"]["path"] = None
-                img["source"]["notes"].append(
-                    "written from an in-memory napari layer; there is no source file")
-            atomic_write_bytes(Path(path) / "manifest.json", dumps_manifest(manifest))
         return [str(Path(path) / "manifest.json"), *written]
     finally:
-        if tmpdir is not None:
-            tmpdir.cleanup()
+        plan.source.close()

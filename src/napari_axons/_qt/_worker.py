@@ -10,11 +10,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Generator, Sequence
 
-import numpy as np
-
 from ..core.grid import TileBox
-from ..core.io import to_rgb8
-from ..core.segment import model_batching
+from ..core.tiles import TilePath
 from ..core.working import WorkingImage
 
 __all__ = ["segment_tiles", "run_export", "load_export_masks", "drive", "one_line",
@@ -24,19 +21,16 @@ __all__ = ["segment_tiles", "run_export", "load_export_masks", "drive", "one_lin
 LOADED = "loaded"
 
 
-def overview_rgb(working: WorkingImage) -> np.ndarray:
-    """A small RGB view of the whole source image, for :meth:`Segmenter.prepare`."""
-    source = working.source
-    sample = source.sample()
-    return to_rgb8(sample, None if sample.dtype == np.uint8 else source.intensity_range())
-
-
 def segment_tiles(
     working: WorkingImage,
     boxes: Sequence[TileBox],
     make_segmenter: Callable[[], object],
 ) -> Generator[object, None, int]:
-    """Segment tiles of the working image, batch by batch.
+    """Segment tiles of the working image: the core's segment half, off the UI thread.
+
+    A thin call into :meth:`napari_axons.core.tiles.TilePath.segment` (the
+    same read, model, class map and padding rule as an export, local or on a
+    cluster); the model's streams and batches are the tile path's.
 
     Parameters
     ----------
@@ -49,8 +43,9 @@ def segment_tiles(
 
     Yields
     ------
-    ``LOADED`` once, then ``(box, mask)`` per tile, ``mask`` a ``(tile, tile)`` uint8
-    array (0 background, 255 foreground), zero where the tile is padding.
+    ``LOADED`` once, then ``(box, class_map)`` per tile, ``class_map`` a
+    ``(tile, tile)`` uint8 class map (0 background, k class k), zero where the
+    tile is padding.
 
     Returns
     -------
@@ -58,25 +53,13 @@ def segment_tiles(
         The number of tiles segmented.
     """
     segmenter = make_segmenter()
-    segmenter.prepare(overview_rgb(working))
-    yield LOADED
-    # a model with several streams runs that many batches at once inside one predict()
-    batch, streams = model_batching(segmenter)
-    batch *= streams
     done = 0
-    for start in range(0, len(boxes), batch):
-        chunk = list(boxes[start : start + batch])
-        pixels = np.stack([working.read_tile(b.y, b.x, b.height, b.width) for b in chunk])
-        masks = np.asarray(segmenter.predict(pixels))
-        for box, mask in zip(chunk, masks, strict=True):
-            mask = np.where(mask > 0, 255, 0).astype(np.uint8)
-            ys, xs = box.valid_slices(working.height, working.width)
-            if (ys.start, xs.start, ys.stop, xs.stop) != (0, 0, box.height, box.width):
-                valid = np.zeros_like(mask)
-                valid[ys, xs] = mask[ys, xs]
-                mask = valid
+    with TilePath(segmenter) as path:
+        path.prepare(working)
+        yield LOADED
+        for box, class_map in path.segment(working, boxes):
             done += 1
-            yield box, mask
+            yield box, class_map
     return done
 
 

@@ -82,7 +82,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -91,14 +91,9 @@ from .. import __version__
 from .export import ExportError, ExportLayout
 from .grid import TileGrid
 from .io import IntensityRange, SourceImage, open_image
-from .pipeline import (
-    ExportJob,
-    ExportOptions,
-    ImagePlan,
-    TileResult,
-    write_tile_outputs,
-)
+from .pipeline import ExportJob, ImagePlan
 from .segment import model_batching
+from .tiles import OutputSpec, TilePath, TileResult, overview_rgb
 from .working import WorkingImage
 
 __all__ = ["run_distributed", "ClusterProducer", "clear_worker_caches"]
@@ -194,29 +189,19 @@ def _worker_segmenter(spec):
 def _export_block(
     image: _ImageSpec,
     indices: tuple[int, ...],
-    out: str,
-    options: ExportOptions,
-    with_masks: bool,
-    label_source: str,
+    spec: OutputSpec,
     segmenter,
     mask_reader=None,
 ) -> list[tuple[int, list[str], int | None]]:
-    """A task: write the files of a block of tiles; return ``(index, files, n_objects)`` each."""
+    """A task: the tile path for a block of tiles; ``(index, files, n_objects)`` each.
+
+    Only schedules :meth:`TilePath.run_block <napari_axons.core.tiles.TilePath.run_block>`
+    (the same read, model, class map, padding rule and writer as a local run).
+    """
     plan = _worker_plan(image)
-    layout = ExportLayout(Path(out))
     boxes = [plan.grid[i] for i in indices]
-    seg = _worker_segmenter(segmenter)
-    kw = {"layout": layout, "options": options, "label_source": label_source,
-          "with_masks": with_masks}
-    if seg is None:
-        results = [write_tile_outputs(plan, box, None,
-                                      None if mask_reader is None else mask_reader(plan, box), **kw)
-                   for box in boxes]
-    else:
-        pixels = np.stack([plan.read_tile(box) for box in boxes])
-        masks = seg.predict(pixels)
-        results = [write_tile_outputs(plan, box, tile, mask, **kw)
-                   for box, tile, mask in zip(boxes, pixels, masks, strict=True)]
+    with TilePath(_worker_segmenter(segmenter), spec, mask_reader=mask_reader) as path:
+        results = path.run_block(plan, boxes)
     return [(r.box.index, r.files, r.n_objects) for r in results]
 
 
@@ -316,6 +301,10 @@ def run_distributed(
                 "be sent to dask workers; use napari_axons.core.maskstore.ZarrMaskReader "
                 f"(a mask store read by path) or run the export locally ({exc})"
             ) from exc
+    in_memory = [str(p.path) for p in job.plans if p.in_memory]
+    if in_memory:
+        raise ValueError(f"{in_memory[0]}: an in-memory image cannot be exported on a dask "
+                         "cluster (workers read images by path); export it on local threads")
     if segmenter_spec is not None and job.segmenter is None:
         raise ValueError("segmenter_spec is given but the job has no segmenter")
     producer = ClusterProducer(job, segmenter_spec=segmenter_spec, workers=workers,
@@ -368,7 +357,7 @@ def _check_workers(client, where: str) -> None:
                           f"this machine {__version__}; use the same version everywhere")
 
 
-def _image_spec(plan: ImagePlan, options: ExportOptions) -> _ImageSpec:
+def _image_spec(plan: ImagePlan, options) -> _ImageSpec:
     path = plan.path.resolve()
     st = path.stat()
     intensity = None if plan.source.dtype == np.uint8 else plan.source.intensity_range()
@@ -436,6 +425,11 @@ class ClusterProducer:
             self._cluster.close()
             self._cluster = None
 
+    def prepare(self, plan: ImagePlan) -> None:
+        """Prepare the client's segmenter (its state is shipped to the workers)."""
+        if self.job.segmenter is not None:
+            self.job.segmenter.prepare(overview_rgb(plan.working))
+
     def produce(self, plan: ImagePlan, todo: list) -> Generator[TileResult, None, None]:
         from distributed import KilledWorker, as_completed
 
@@ -450,13 +444,13 @@ class ClusterProducer:
         else:
             block = DEFAULT_BLOCK
         spec = _image_spec(plan, job.options)
-        out = str(layout.out.resolve())
+        out_spec = replace(job.spec, out=str(layout.out.resolve()))
         futures = {}
         for i in range(0, len(todo), block):
             boxes = todo[i : i + block]
             fut = client.submit(
-                _export_block, spec, tuple(b.index for b in boxes), out, job.options,
-                job.with_masks, job.label_source, seg_arg, job.mask_reader,
+                _export_block, spec, tuple(b.index for b in boxes), out_spec, seg_arg,
+                job.mask_reader,
                 key=f"napari-axons-{self._token}-{plan.base}-{boxes[0].index}", pure=False,
             )
             futures[fut] = boxes

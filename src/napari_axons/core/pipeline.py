@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -43,24 +43,20 @@ from .export import (
     ExportLayout,
     atomic_write_bytes,
     dumps_manifest,
-    encode_png,
     read_manifest,
     safe_child,
     sampled_file_hash,
     unique_base_names,
 )
 from .grid import TileBox, TileGrid, full_resolution_box
-from .io import ImageReadError, SourceImage, open_image, to_rgb8
-from .segment import model_batching, model_executor
+from .io import ImageReadError, SourceImage, open_image
+from .tiles import MaskReader, OutputSpec, TilePath, TileResult, export_classes
 from .working import WorkingImage
 
 __all__ = ["ExportOptions", "ExportJob", "ImagePlan", "TileResult", "JOURNAL_NAME",
-           "TileProducer", "ThreadProducer", "write_tile_outputs", "TileSources"]
+           "TileProducer", "ThreadProducer", "TileSources", "plan_array", "plan_image"]
 
 JOURNAL_NAME = ".napari-axons-journal.jsonl"
-
-#: ``mask_reader(plan, box) -> (tile, tile) uint8`` supplies masks (e.g. edited in napari).
-MaskReader = Callable[["ImagePlan", TileBox], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -156,7 +152,28 @@ class ExportOptions:
 
 @dataclass
 class ImagePlan:
-    """One input image, opened, with its grid and manifest entry."""
+    """One input image, opened, with its grid and manifest entry.
+
+    Build one with :func:`plan_image` (a file) or :func:`plan_array` (an
+    in-memory array); an :class:`ExportJob` made with
+    :meth:`ExportJob.from_plans` uses it as it is.
+
+    Attributes
+    ----------
+    path : Path
+        The image file (for an in-memory image: ``Path(name)``, no such file).
+    base : str
+        The base name of its export files (``{base}_tile_{NNNN}``).
+    source : SourceImage
+    working : WorkingImage
+        The source as tiled (downsampled when a factor is set).
+    grid : TileGrid
+        The grid over the working image.
+    fingerprint : str
+        The source's content fingerprint (compared on resume).
+    in_memory : bool
+        True for an image with no file: the manifest records ``"path": null``.
+    """
 
     path: Path
     base: str
@@ -164,6 +181,7 @@ class ImagePlan:
     working: WorkingImage
     grid: TileGrid
     fingerprint: str = ""
+    in_memory: bool = False
     axondeepseg: bool = False
 
     def stem(self, box: TileBox) -> str:
@@ -171,15 +189,6 @@ class ImagePlan:
 
     def read_tile(self, box: TileBox) -> np.ndarray:
         return self.working.read_tile(box.y, box.x, box.height, box.width)
-
-    def valid_mask(self, box: TileBox, mask: np.ndarray) -> np.ndarray:
-        """Zero the mask where the tile is padding (outside the real image)."""
-        ys, xs = box.valid_slices(self.grid.height, self.grid.width)
-        if (ys.start, xs.start, ys.stop, xs.stop) == (0, 0, box.height, box.width):
-            return mask
-        out = np.zeros_like(mask)
-        out[ys, xs] = mask[ys, xs]
-        return out
 
     def tile_entry(self, box: TileBox, with_masks: bool) -> dict:
         stem = self.stem(box)
@@ -210,7 +219,7 @@ class ImagePlan:
         return {
             "base": self.base,
             "source": {
-                "path": str(self.path.resolve()),
+                "path": None if self.in_memory else str(self.path.resolve()),
                 "name": self.path.name,
                 "format": src.format,
                 "width": src.width,
@@ -244,16 +253,77 @@ class ImagePlan:
         }
 
 
-@dataclass
-class TileResult:
-    """One finished tile."""
+def plan_image(path: str | Path, options: ExportOptions | None = None, *,
+               base: str | None = None) -> ImagePlan:
+    """Open an image file and grid it: an :class:`ImagePlan`.
 
-    plan: ImagePlan
-    box: TileBox
-    files: list[str]
-    mask: np.ndarray | None = field(default=None, repr=False)
-    n_objects: int | None = None
-    resumed: bool = False
+    Parameters
+    ----------
+    path : path
+        The image (any format :func:`~napari_axons.core.io.open_image` reads).
+    options : ExportOptions, optional
+        Tile size, overlap and downsample factor.
+    base : str, optional
+        Base name of its export files (default: the file's safe base name).
+
+    Raises
+    ------
+    ImageReadError, ValueError, OSError
+        The image cannot be opened, or is too small for the downsample factor.
+    """
+    path = Path(path)
+    options = options or ExportOptions()
+    source = open_image(path, pixel_size=options.pixel_size)
+    try:
+        plan = _grid(path, base or unique_base_names([path])[0], source, options)
+        plan.fingerprint = sampled_file_hash(path)
+        return plan
+    except Exception:
+        source.close()
+        raise
+
+
+def plan_array(array, options: ExportOptions | None = None, *, name: str = "image",
+               base: str | None = None) -> ImagePlan:
+    """Grid an in-memory ``(y, x)`` or ``(y, x, c)`` numpy/dask array: an :class:`ImagePlan`.
+
+    For exporting a napari layer that has no file: no temporary file is
+    written; the manifest records ``"path": null`` and a note saying so.
+
+    Parameters
+    ----------
+    array : numpy.ndarray or dask.array.Array
+        Full-resolution pixels (for a multiscale layer, level 0).
+    options : ExportOptions, optional
+    name : str
+        The layer's name (shown as the source's name).
+    base : str, optional
+        Base name of the export files (default: ``name`` made safe for a file name).
+
+    Raises
+    ------
+    ValueError
+        Not a 2-D/3-D array, or too small for the downsample factor.
+    """
+    from .arrays import array_fingerprint, array_source
+    from .export import safe_base_name
+
+    options = options or ExportOptions()
+    source = array_source(array, name)
+    if options.pixel_size is not None:
+        source.set_pixel_size(options.pixel_size)
+    plan = _grid(Path(name), base or safe_base_name(name), source, options)
+    plan.fingerprint = array_fingerprint(array)
+    plan.in_memory = True
+    return plan
+
+
+def _grid(path: Path, base: str, source: SourceImage, options: ExportOptions) -> ImagePlan:
+    working = WorkingImage(source, options.downsample,
+                           target_pixel_size=options.target_pixel_size)
+    grid = TileGrid.from_shape(working.height, working.width,
+                               tile_size=options.tile_size, overlap=options.overlap)
+    return ImagePlan(path, base, source, working, grid, axondeepseg=options.axondeepseg)
 
 
 class ExportJob:
@@ -271,12 +341,22 @@ class ExportJob:
         Produces masks, labels and polygons; without one, only tiles are written.
     mask_reader : callable, optional
         ``mask_reader(plan, box)`` gives the mask of a tile (masks edited in
-        napari); used instead of a segmenter.
+        napari: a class map, or 0/255); used instead of a segmenter.
+    label_source : str, optional
+        ``source`` of the polygons; default ``"auto:<model>"`` or ``"manual"``.
+    classes : ClassTable, optional
+        The export's classes; default ``options.classes``, else
+        :func:`~napari_axons.core.tiles.export_classes` (the segmenter's
+        ``classes``, else background + ``options.label_class``).
     tiles : dict, optional
         ``{path: [tile indices]}`` to export only some tiles of an image.
     resume, overwrite : bool
         See the module docstring. Without either, a folder that already holds
         files is refused.
+
+    See Also
+    --------
+    ExportJob.from_plans : a job over images already opened and gridded.
     """
 
     def __init__(
@@ -288,11 +368,127 @@ class ExportJob:
         segmenter=None,
         mask_reader: MaskReader | None = None,
         label_source: str | Callable | None = None,
+        classes: ClassTable | None = None,
         tiles: dict | None = None,
         resume: bool = False,
         overwrite: bool = False,
         segmenter_info: dict | None = None,
     ):
+        self._setup(out, options, segmenter, mask_reader, label_source, classes, resume,
+                    overwrite)
+        self.segmenter_info = segmenter_info
+        for path, base in zip(map(Path, paths), unique_base_names(paths), strict=True):
+            try:
+                plan = plan_image(path, self.options, base=base)
+            except (ImageReadError, ValueError, OSError) as exc:
+                self.errors.append(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
+                self.failures.append((path, exc))
+                continue
+            wanted = None if tiles is None else tiles.get(str(path), tiles.get(path))
+            self._add(plan, wanted)
+
+    @classmethod
+    def from_plans(
+        cls,
+        plans: Sequence[ImagePlan],
+        out: str | Path,
+        options: ExportOptions | None = None,
+        *,
+        tiles: Sequence[Sequence[int] | None] | None = None,
+        segmenter=None,
+        mask_reader: MaskReader | None = None,
+        label_source: str | None = None,
+        classes: ClassTable | None = None,
+        resume: bool = False,
+        overwrite: bool = False,
+        close_plans: bool = False,
+    ) -> ExportJob:
+        """A job over images that are already open and gridded (the widget's session).
+
+        Nothing is opened, hashed or gridded again, and an in-memory image
+        (:func:`plan_array`) is exported as it is, with no temporary file.
+
+        Parameters
+        ----------
+        plans : sequence of ImagePlan
+            From :func:`plan_image` or :func:`plan_array` (or kept by a session).
+            Their grids must match ``options`` (tile size, overlap, downsample).
+            Base names must be unique (case-insensitively).
+        out : path
+            Export folder.
+        options : ExportOptions, optional
+            Default: the first plan's grid with the other defaults.
+        tiles : sequence, optional
+            Per plan, the tile indices to export (None: all), e.g.
+            ``[sorted(session.selected)]``.
+        segmenter, mask_reader, label_source, classes, resume, overwrite
+            As for the constructor. A session exporting its edited masks passes
+            ``mask_reader=lambda plan, box: store.read_box(box)`` (class maps)
+            or a picklable :class:`~napari_axons.core.maskstore.ZarrMaskReader`
+            for a dask cluster.
+        close_plans : bool
+            When True, :meth:`close` closes the plans' images (default False:
+            they belong to the caller, who keeps using them).
+
+        Returns
+        -------
+        ExportJob
+
+        Raises
+        ------
+        ValueError
+            A plan's grid does not match ``options``, two plans share a base
+            name, or ``tiles`` does not have one entry per plan or names a tile
+            that is not in the grid.
+
+        Examples
+        --------
+        ::
+
+            plan = plan_array(layer.data, ExportOptions(tile_size=256), name=layer.name)
+            job = ExportJob.from_plans([plan], "out", mask_reader=reader, tiles=[[0, 3]])
+            for result in job.run():
+                ...
+        """
+        plans = list(plans)
+        if options is None:
+            if not plans:
+                raise ValueError("from_plans needs at least one plan")
+            g = plans[0].grid
+            options = ExportOptions(tile_size=g.tile_size, overlap=g.tile_size - g.stride,
+                                    downsample=plans[0].working.factor)
+        if tiles is not None and len(tiles) != len(plans):
+            raise ValueError(f"tiles: {len(tiles)} entries for {len(plans)} plans")
+        seen: set[str] = set()
+        for plan in plans:
+            g = plan.grid
+            got = (g.tile_size, g.tile_size - g.stride, plan.working.factor)
+            want = (options.tile_size, options.overlap, options.downsample)
+            if got != want:
+                raise ValueError(
+                    f"{plan.path}: the plan's grid (tile size {got[0]}, overlap {got[1]}, "
+                    f"downsample {got[2]}) does not match the options (tile size {want[0]}, "
+                    f"overlap {want[1]}, downsample {want[2]})")
+            if plan.base.casefold() in seen:
+                raise ValueError(f"two images share the base name {plan.base!r}")
+            seen.add(plan.base.casefold())
+        job = cls.__new__(cls)
+        job._setup(out, options, segmenter, mask_reader, label_source, classes, resume,
+                   overwrite)
+        job._owns_plans = close_plans
+        for k, plan in enumerate(plans):
+            wanted = None if tiles is None else tiles[k]
+            if wanted is not None:
+                bad = [i for i in wanted if not 0 <= int(i) < len(plan.grid)]
+                if bad:
+                    raise ValueError(f"{plan.path}: tile {bad[0]} is not in the grid "
+                                     f"({len(plan.grid)} tiles)")
+            plan.axondeepseg = options.axondeepseg  # the files it lists follow the options
+            job._add(plan, wanted)
+        return job
+
+    def _setup(self, out, options, segmenter, mask_reader, label_source, classes, resume,
+               overwrite) -> None:
         self.options = options or ExportOptions()
         self.layout = ExportLayout(Path(out))
         self.segmenter = segmenter
@@ -301,7 +497,11 @@ class ExportJob:
         if label_source is None:
             label_source = f"auto:{segmenter.name}" if segmenter is not None else "manual"
         self.label_source = label_source
-        self.segmenter_info = segmenter_info
+        self.segmenter_info = None
+        if classes is None:
+            classes = (self.options.classes if self.options.classes is not None
+                       else export_classes(segmenter, self.options.label_class))
+        self.classes = classes
         self.resume = resume
         self.overwrite = overwrite
         self.errors: list[str] = []
@@ -309,37 +509,29 @@ class ExportJob:
         self.failures: list[tuple[Path, BaseException]] = []
         self.plans: list[ImagePlan] = []
         self._selected: dict[int, list[TileBox]] = {}
-        for path, base in zip(map(Path, paths), unique_base_names(paths), strict=True):
-            try:
-                plan = self._plan(path, base)
-            except (ImageReadError, ValueError, OSError) as exc:
-                self.errors.append(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
-                self.failures.append((path, exc))
-                continue
-            wanted = None if tiles is None else tiles.get(str(path), tiles.get(path))
-            boxes = list(plan.grid) if wanted is None else [plan.grid[i] for i in sorted(set(wanted))]
-            self.plans.append(plan)
-            self._selected[id(plan)] = boxes
+        self._owns_plans = True
 
-    def _plan(self, path: Path, base: str) -> ImagePlan:
-        source = open_image(path, pixel_size=self.options.pixel_size)
-        try:
-            working = WorkingImage(source, self.options.downsample,
-                                   target_pixel_size=self.options.target_pixel_size)
-            grid = TileGrid.from_shape(
-                working.height, working.width,
-                tile_size=self.options.tile_size, overlap=self.options.overlap,
-            )
-            from .segment import pixel_size_note
+    def _add(self, plan: ImagePlan, wanted) -> None:
+        from .segment import pixel_size_note
 
-            note = pixel_size_note(self.segmenter, working.pixel_size)
-            if note is not None:  # the model was trained at another resolution
-                source.notes.append(note)
-            return ImagePlan(path, base, source, working, grid, sampled_file_hash(path),
-                             axondeepseg=self.options.axondeepseg)
-        except Exception:
-            source.close()
-            raise
+        note = pixel_size_note(self.segmenter, plan.working.pixel_size)
+        if note is not None and note not in plan.source.notes:  # trained at another resolution
+            plan.source.notes.append(note)
+        boxes = list(plan.grid) if wanted is None else [plan.grid[int(i)]
+                                                         for i in sorted(set(wanted))]
+        self.plans.append(plan)
+        self._selected[id(plan)] = boxes
+
+    @property
+    def spec(self) -> OutputSpec:
+        """What every tile writes (:class:`~napari_axons.core.tiles.OutputSpec`)."""
+        return OutputSpec(str(self.layout.out), self.options.png_compression, self.label_source,
+                          self.classes, self.with_masks)
+
+    def tile_path(self) -> TilePath:
+        """The job's :class:`~napari_axons.core.tiles.TilePath` (enter it to use it)."""
+        return TilePath(self.segmenter, self.spec, mask_reader=self.mask_reader,
+                        classes=self.classes)
 
     @property
     def total(self) -> int:
@@ -350,8 +542,10 @@ class ExportJob:
         return self._selected[id(plan)]
 
     def close(self) -> None:
-        for plan in self.plans:
-            plan.source.close()
+        """Close the images this job opened (plans given to :meth:`from_plans` are left open)."""
+        if self._owns_plans:
+            for plan in self.plans:
+                plan.source.close()
 
     # -- manifest ---------------------------------------------------------
     def manifest(self, status: str) -> dict:
@@ -365,7 +559,7 @@ class ExportJob:
                           else self.segmenter_info),
             "label_source": ((self.label_source if isinstance(self.label_source, str)
                               else "per tile") if self.with_masks else None),
-            "classes": self.options.class_table().to_json() if self.with_masks else None,
+            "classes": self.classes.to_json() if self.with_masks else None,
             "images": [p.manifest_entry(self.with_masks, self.tiles_of(p)) for p in self.plans],
         }
         if self.with_masks and callable(self.label_source):  # each tile's own source
@@ -481,8 +675,7 @@ class ExportJob:
                     if not todo:
                         continue
                     try:
-                        if self.segmenter is not None:
-                            self.segmenter.prepare(_overview_rgb(plan))
+                        producer.prepare(plan)
                         for result in producer.produce(plan, todo):
                             _journal(journal, journal_path, plan, result)
                             yield result
@@ -514,14 +707,6 @@ class ExportJob:
         self.errors.append(text if str(plan.path) in text else f"{plan.path}: {text}")
         self.failures.append((plan.path, exc))
 
-    def write_tile(self, plan: ImagePlan, box: TileBox, tile, mask) -> TileResult:
-        """Write one tile's files; the mask comes from ``mask_reader`` when not given."""
-        if mask is None and self.mask_reader is not None:
-            mask = self.mask_reader(plan, box)
-        return write_tile_outputs(plan, box, tile, mask, layout=self.layout,
-                                  options=self.options, label_source=self.label_source,
-                                  with_masks=self.with_masks)
-
 
 def _journal(journal, journal_path: Path, plan: ImagePlan, result: TileResult) -> None:
     try:
@@ -535,26 +720,33 @@ def _journal(journal, journal_path: Path, plan: ImagePlan, result: TileResult) -
 class TileProducer(Protocol):
     """Makes the tiles of an :class:`ExportJob` (used as a context manager).
 
-    ``produce(plan, todo)`` writes the files of the tiles ``todo`` of ``plan``
-    and yields a :class:`TileResult` for each (in any order). It raises
+    ``prepare(plan)`` runs once per image before its tiles (the segmenter's
+    ``prepare`` with the image's overview). ``produce(plan, todo)`` writes the
+    files of the tiles ``todo`` of ``plan`` and yields a :class:`TileResult`
+    for each (in any order). It raises
     :class:`~napari_axons.core.io.ImageReadError` when the image cannot be
-    decoded, after making sure no work for it is still running.
+    decoded, after making sure no work for it is still running. Producers only
+    *schedule* the tile path (:mod:`napari_axons.core.tiles`).
     """
 
     def __enter__(self) -> TileProducer: ...
 
     def __exit__(self, *exc) -> None: ...
 
+    def prepare(self, plan: ImagePlan) -> None: ...
+
     def produce(self, plan: ImagePlan, todo: list[TileBox]) -> Iterator[TileResult]: ...
 
 
 class ThreadProducer:
-    """Makes tiles on local thread pools.
+    """Schedules the tile path on local thread pools.
 
-    Reading regions, the model's preprocessing, PNG encoding (libpng releases
-    the GIL), polygon tracing and writing run on ``threads`` threads. The model,
-    when there is one, runs on its own pool
-    (:func:`~napari_axons.core.segment.model_executor`: ``segmenter.streams``
+    Reading regions and the model's preprocessing (:meth:`TilePath.read
+    <napari_axons.core.tiles.TilePath.read>`), PNG encoding (libpng releases
+    the GIL), polygon tracing and writing (:meth:`TilePath.write
+    <napari_axons.core.tiles.TilePath.write>`) run on ``threads`` threads. The
+    model (:meth:`TilePath.predict <napari_axons.core.tiles.TilePath.predict>`),
+    when there is one, runs on the tile path's model pool (``segmenter.streams``
     batches at a time) while earlier batches are encoded and written and later
     ones read. Results come out in tile order.
     """
@@ -564,28 +756,30 @@ class ThreadProducer:
         self.threads = threads or job.options.threads or os.cpu_count() or 1
         self._stack: ExitStack | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._model_pool = None
+        self.path: TilePath | None = None
 
     def __enter__(self) -> ThreadProducer:
         with ExitStack() as stack:
             self._pool = ThreadPoolExecutor(max_workers=self.threads,
                                             thread_name_prefix="napari-axons")
             stack.callback(self._pool.shutdown, wait=True, cancel_futures=True)
-            if self.job.segmenter is not None:
-                self._model_pool = stack.enter_context(model_executor(self.job.segmenter))
+            self.path = stack.enter_context(self.job.tile_path())
             self._stack = stack.pop_all()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stack.close()
 
+    def prepare(self, plan: ImagePlan) -> None:
+        self.path.prepare(plan.working)
+
     def produce(self, plan: ImagePlan, todo: list[TileBox]) -> Iterator[TileResult]:
         pending: deque[Future] = deque()
-        ahead: deque[tuple[list[TileBox], Future, Future]] = deque()
+        ahead: deque[tuple[Future, Future]] = deque()
         try:
             yield from self._produce(plan, todo, pending, ahead)
         finally:  # stopped early (an error, or the consumer closed us): no work left behind
-            futures = [*pending, *(f for _, read, seg in ahead for f in (seg, read))]
+            futures = [*pending, *(f for read, seg in ahead for f in (seg, read))]
             for fut in futures:
                 fut.cancel()
             for fut in futures:
@@ -593,31 +787,21 @@ class ThreadProducer:
                     fut.exception()  # wait; the first error is the one reported
 
     def _produce(self, plan, todo, pending, ahead):
-        pool, job, window = self._pool, self.job, 2 * self.threads
-        if job.segmenter is None:
+        pool, path, window = self._pool, self.path, 2 * self.threads
+        if path.segmenter is None:
             for box in todo:
-                pending.append(pool.submit(job.write_tile, plan, box, None, None))
+                pending.append(pool.submit(path.write, plan, box, None, None))
                 while len(pending) >= window:
                     yield pending.popleft().result()
         else:
-            seg = job.segmenter
-            prep = getattr(seg, "preprocess", None)
-            batch, streams = model_batching(seg)
-            batches = [todo[i : i + batch] for i in range(0, len(todo), batch)]
-            depth = 2 * streams + 1  # every stream busy, one batch read and prepared ahead of each
+            depth = 2 * path.streams + 1  # every stream busy, one batch read ahead of each
 
-            def load(boxes):  # on the I/O pool: read, and the model's preprocessing
-                pixels = np.stack([plan.read_tile(b) for b in boxes])
-                return pixels, (prep(pixels) if prep is not None else None)
+            def predict(read: Future):  # on the model pool
+                return path.predict(read.result())
 
-            def segment(read: Future):  # on the model pool
-                pixels, prepared = read.result()
-                masks = seg.predict_prepared(prepared) if prep is not None else seg.predict(pixels)
-                return pixels, masks
-
-            for boxes in batches:
-                read = pool.submit(load, boxes)
-                ahead.append((boxes, read, self._model_pool.submit(segment, read)))
+            for boxes in path.batches(todo):
+                read = pool.submit(path.read, plan.working, boxes)
+                ahead.append((read, path.model_pool.submit(predict, read)))
                 if len(ahead) < depth:
                     continue
                 yield from self._write_segmented(plan, ahead.popleft(), pending, window)
@@ -627,15 +811,16 @@ class ThreadProducer:
             yield pending.popleft().result()
 
     def _write_segmented(self, plan, item, pending, window):
-        boxes, _, segmented = item
+        read, predicted = item
         try:
-            pixels, masks = segmented.result()
+            maps = predicted.result()
         except BaseException:  # the model failed: report the tiles already written first
             while pending:
                 yield pending.popleft().result()
             raise
-        for box, tile, mask in zip(boxes, pixels, masks, strict=True):
-            pending.append(self._pool.submit(self.job.write_tile, plan, box, tile, mask))
+        batch = read.result()
+        for box, tile, cmap in zip(batch.boxes, batch.pixels, maps, strict=True):
+            pending.append(self._pool.submit(self.path.write, plan, box, tile, cmap))
         while len(pending) > window:
             yield pending.popleft().result()
 
@@ -656,98 +841,6 @@ class TileSources:
 
     def __call__(self, plan, box) -> str:
         return self.sources.get((plan.base, box.index), self.default)
-
-
-def write_tile_outputs(
-    plan: ImagePlan,
-    box: TileBox,
-    tile: np.ndarray | None,
-    mask: np.ndarray | None,
-    *,
-    layout: ExportLayout,
-    options: ExportOptions,
-    label_source: str,
-    with_masks: bool,
-) -> TileResult:
-    """Write one tile's files: the tile PNG, and with a mask the mask PNG and label JSON.
-
-    The per-tile step shared by :meth:`ExportJob.run` and
-    :func:`napari_axons.core.distributed.run_distributed`. Every file is written
-    atomically, so running it twice for a tile (a retried task) is harmless.
-
-    Parameters
-    ----------
-    plan : ImagePlan
-        The image the tile comes from.
-    box : TileBox
-        The tile.
-    tile : numpy.ndarray or None
-        ``(h, w, 3)`` uint8 pixels; None: read them from ``plan``.
-    mask : numpy.ndarray or None
-        The tile's class map (``options.class_table()``; with one class any
-        non-zero value is the class); None: no mask, labels or polygons.
-    layout : ExportLayout
-        The export folder.
-    options : ExportOptions
-        PNG compression, the class table, AxonDeepSeg masks.
-    label_source : str or callable
-        ``source`` of the polygons (``"auto:<model>"`` or ``"manual"``), or
-        ``label_source(plan, box) -> str`` per tile (e.g. :class:`TileSources`).
-    with_masks : bool
-        Whether the manifest lists mask and labels files for the tile.
-
-    Returns
-    -------
-    TileResult
-
-    Raises
-    ------
-    napari_axons.core.class_masks.ClassMaskError
-        The class map holds a value the class table has no class for; nothing
-        of the tile is written.
-    """
-    if tile is None:
-        tile = plan.read_tile(box)
-    if callable(label_source):
-        label_source = label_source(plan, box)
-    stem = plan.stem(box)
-    entry = plan.tile_entry(box, with_masks)
-    files = entry["files"]
-    level = options.png_compression
-    n_objects = None
-    outputs = {}
-    if mask is not None:
-        from .class_masks import (
-            axondeepseg_masks,
-            check_class_map,
-            class_map_to_labels,
-            encode_class_mask,
-        )
-        from .polygons import dumps_labels, labels_document
-
-        table = options.class_table()
-        mask = check_class_map(mask, table, where=f"{stem}: mask")
-        if table.is_binary:  # the seed's 0/255
-            mask = np.where(mask > 0, 255, 0).astype(np.uint8)
-        mask = plan.valid_mask(box, mask)
-        labels = class_map_to_labels(mask, table, source=label_source, id_prefix=f"{stem}-")
-        n_objects = len(labels)
-        tile_block = {"source": plan.base, "index": box.index, **entry["box"],
-                      "downsample": plan.working.factor, "source_box": entry["source_box"]}
-        doc = labels_document(files["tile"], labels, tile=tile_block)
-        outputs[files["mask"]] = encode_class_mask(mask, table, level)
-        outputs[files["labels"]] = dumps_labels(doc)
-        if plan.axondeepseg:
-            for kind, arr in axondeepseg_masks(mask, table).items():
-                outputs[files[f"seg-{kind}"]] = encode_png(arr, level)
-    atomic_write_bytes(layout.path(files["tile"]), encode_png(tile, level))
-    for rel, data in outputs.items():
-        atomic_write_bytes(layout.path(rel), data)
-    return TileResult(plan, box, list(files.values()), mask, n_objects)
-
-def _overview_rgb(plan: ImagePlan) -> np.ndarray:
-    sample = plan.source.sample()
-    return to_rgb8(sample, None if sample.dtype == np.uint8 else plan.source.intensity_range())
 
 
 def _strip_for_compare(value):
