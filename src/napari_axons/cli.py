@@ -442,6 +442,9 @@ def _cmd_export_geojson(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for a bad command line)."""
+    from .core.segment import prefer_passive_openmp
+
+    prefer_passive_openmp()  # before torch is imported (ENVIRONMENT.md pitfall 4)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

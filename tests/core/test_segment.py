@@ -252,27 +252,43 @@ def test_cache_info_and_threads(tiny_dir):
 
 @pytest.mark.model
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_streams_run_tiles_at_once_with_the_same_masks(confident_dir, family, tiles):
+def test_the_tile_path_runs_streams_at_once_the_segmenter_never(confident_dir, family, sample,
+                                                                 tiles):
     import threading
 
     import torch
 
+    from napari_axons.core.pipeline import ExportOptions, plan_array
+    from napari_axons.core.tiles import TilePath
+
     one = load_segmenter(confident_dir[family], num_threads=1, streams=1)
     two = load_segmenter(confident_dir[family], num_threads=2, streams=2)
     assert (two.streams, two.stream_threads) == (2, 1)
-    both_running = threading.Barrier(2, timeout=60)  # broken unless two forwards overlap
     seen = []
     forward = two._forward
 
     def watched(pixel_values):
         seen.append((threading.current_thread().name, torch.get_num_threads()))
-        both_running.wait()
         return forward(pixel_values)
 
     two._forward = watched
     torch.set_num_threads(1)
-    masks = two.predict(tiles)
+    alone = two.predict(tiles)  # a segmenter runs its batches in the caller's thread
+    assert {name for name, _ in seen} == {threading.current_thread().name}
+
+    seen.clear()
+    both_running = threading.Barrier(2, timeout=60)  # broken unless two forwards overlap
+
+    def overlapping(pixel_values):
+        both_running.wait()
+        return watched(pixel_values)
+
+    two._forward = overlapping
+    plan = plan_array(sample[0][:1024, :1024], ExportOptions(tile_size=TILE))
+    with TilePath(two) as path:
+        maps = np.stack([m for _, m in path.segment(plan.working, list(plan.grid))])
     assert len(seen) == len(tiles) and len({name for name, _ in seen}) == 2
+    assert all(name.startswith("napari-axons-model") for name, _ in seen)
     assert {n for _, n in seen} == {1}  # each stream with num_threads // streams threads
     assert torch.get_num_threads() == 1  # the caller's count is left alone ...
     started_later = []
@@ -280,8 +296,9 @@ def test_streams_run_tiles_at_once_with_the_same_masks(confident_dir, family, ti
     t.start()
     t.join()
     assert started_later == [1]  # ... and so is the one new threads inherit
-    np.testing.assert_array_equal(masks, one.predict(tiles))
-    assert 0.05 < (masks > 0).mean() < 0.95
+    np.testing.assert_array_equal(maps, one.predict(tiles) > 0)
+    np.testing.assert_array_equal(alone > 0, maps)
+    assert 0.05 < maps.mean() < 0.95
 
 
 def test_default_streams():

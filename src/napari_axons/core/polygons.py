@@ -39,7 +39,6 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
@@ -135,6 +134,8 @@ def _trace_holes_4(holes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for dy in (2, 3):
         for dx in (2, 3):
             sk[dy : 3 * hh - 2 : 3, dx : 3 * ww - 2 : 3] = q
+    import cv2  # here, not at import: importing cv2 sets LD_LIBRARY_PATH
+
     contours, hierarchy = cv2.findContours(sk, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
     # Top level of RETR_CCOMP = every outer border, also those of holes that
     # lie inside objects inside other holes.
@@ -200,6 +201,8 @@ def mask_to_regions(mask: Any) -> list[list[np.ndarray]]:
     fg = _as_binary(mask)
     if not fg.any():
         return []
+    import cv2  # here, not at import: importing cv2 sets LD_LIBRARY_PATH
+
     contours, hierarchy = cv2.findContours(fg, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     hier = hierarchy[0]
     outers = []

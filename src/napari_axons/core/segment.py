@@ -51,17 +51,13 @@ __all__ = [
     "load_segmenter",
     "model_batching",
     "model_executor",
+    "prefer_passive_openmp",
     "pixel_size_note",
     "resolve_device",
 ]
 
 BUILTIN = ("otsu",)
 
-
-# OpenMP threads that spin while waiting collapse torch's throughput when another
-# process (or our own PNG encoders) holds a core; passive waiting does not. Read by
-# the OpenMP runtime when torch is first imported, so set it before that.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 # --------------------------------------------------------------------------- devices
@@ -120,8 +116,9 @@ def resolve_device(name: str | None = "auto") -> str:
 def default_num_threads() -> int:
     """Torch CPU threads used by default: the usable cores (at most 16).
 
-    Safe on a busy machine because this module sets ``OMP_WAIT_POLICY=PASSIVE``
-    before torch is first imported (unless the user set it): measured on 2
+    Safe on a busy machine because :func:`prefer_passive_openmp` sets
+    ``OMP_WAIT_POLICY=PASSIVE`` before torch is first imported (by the CLI, and
+    by :class:`HFSegmenter`; never at import time, unless the user set it): measured on 2
     cores with one core taken by another process, a tiny SegFormer ran at 15
     tiles/s with 2 passive threads, 16 with 1, and 2.9 with 2 spinning threads
     (ENVIRONMENT.md pitfall 4). On a quiet machine 2 threads ran a
@@ -132,6 +129,30 @@ def default_num_threads() -> int:
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     return max(1, min(16, cores))
+
+
+def prefer_passive_openmp() -> bool:
+    """Set ``OMP_WAIT_POLICY=PASSIVE`` for this process, if torch is not imported yet.
+
+    OpenMP threads that spin while waiting collapse torch's throughput when
+    another process (or our own PNG encoders) holds a core; passive waiting
+    does not (see :func:`default_num_threads` for the figures). The OpenMP
+    runtime reads the variable once, when torch is first imported, so this only
+    has an effect before that; a value the user set is left alone. Called by
+    ``napari-axons`` (the CLI) at start and by :class:`HFSegmenter`; importing
+    this module changes nothing.
+
+    Returns
+    -------
+    bool
+        True when the variable was set here.
+    """
+    import sys
+
+    if "torch" in sys.modules or "OMP_WAIT_POLICY" in os.environ:
+        return False
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    return True
 
 
 def default_streams(num_threads: int) -> int:
@@ -341,8 +362,8 @@ class HFSegmenter:
     streams : int, optional
         Batches the model works on at once on CPU, each in its own thread
         (default :func:`default_streams`; 1 on a GPU, where batches are larger).
-        :meth:`predict` runs its batches this many at a time; pipelines run
-        :meth:`predict_prepared` calls on :func:`model_executor`. Like any
+        The pipeline runs this many :meth:`predict_prepared` calls at once on
+        :func:`model_executor` (the segmenter itself never does). Like any
         change of torch's thread count, it can move probabilities by ~1e-7
         (rounding), so only a pixel that close to a decision can differ.
     bf16 : bool, optional
@@ -403,6 +424,7 @@ class HFSegmenter:
         batch_tolerance: float | None = None,
         tile_size: int = DRY_RUN_TILE,
     ) -> None:
+        prefer_passive_openmp()  # before torch's first import (a no-op after it)
         p = Path(path).expanduser()
         if not p.exists():
             raise ModelError(f"{p}: model folder does not exist")
@@ -571,23 +593,17 @@ class HFSegmenter:
     def predict_prepared(self, prepared: tuple) -> np.ndarray:
         """Class maps for the output of :meth:`preprocess`.
 
-        Safe to call from several threads at once (see :func:`model_executor`);
-        with several batches, runs ``streams`` of them at a time itself.
+        Safe to call from several threads at once; batches are run one after
+        the other in the calling thread, with ``stream_threads`` torch threads.
+        Running ``streams`` calls at once is the pipeline's job
+        (:class:`napari_axons.core.tiles.TilePath`).
         """
         (n, h, w), batches = prepared
         out = np.zeros((n, h, w), np.uint8)
         starts = np.cumsum([0] + [int(pv.shape[0]) for pv in batches])
         geometry = self.geometry(h, w)
-
-        def one(pixel_values):
-            with _torch_threads(self.stream_threads):
-                return self._predict_batch(pixel_values, geometry)
-
-        if len(batches) > 1 and self.streams > 1:
-            with model_executor(self) as pool:
-                maps = list(pool.map(one, batches))
-        else:
-            maps = [one(pv) for pv in batches]
+        with _torch_threads(self.stream_threads):
+            maps = [self._predict_batch(pv, geometry) for pv in batches]
         for start, stop, m in zip(starts[:-1], starts[1:], maps, strict=True):
             out[start:stop] = m
         return out

@@ -28,18 +28,47 @@ def one_line(text: object, limit: int = 300) -> str:
 
 @runtime_checkable
 class Segmenter(Protocol):
-    """What the pipeline needs from a segmenter.
+    """Everything the rest of napari-axons relies on in a segmenter.
 
-    Attributes
-    ----------
+    Required
+    --------
     name : str
         Short name, used in label files as ``"auto:<name>"``.
     batch_size : int
-        How many tiles the caller should pass to :meth:`predict` at once.
+        Tiles per :meth:`predict` (or ``predict_prepared``) call; the pipeline
+        passes at most this many.
     classes : ClassTable
         What the values of the class maps mean (index 0: background).
+    prepare(overview)
+        Receive a small ``(h, w, 3)`` uint8 view of the whole image, once per
+        image, before any tile of it (an image-wide threshold, ...).
+    predict(tiles)
+        ``(N, H, W, 3)`` uint8 tiles -> ``(N, H, W)`` uint8 class maps (0 the
+        background, ``k`` class ``k`` of :attr:`classes`). Old-style 0/255 masks
+        of a one-class model are accepted (any non-zero value is class 1). Must be
+        deterministic per tile (not depend on the other tiles of the batch) and
+        safe to call from several threads at once. Must not open thread pools:
+        the pipeline (:class:`napari_axons.core.tiles.TilePath`) decides how
+        model calls are scheduled.
+    info()
+        A JSON-able description for the export manifest (``weights_sha256``,
+        when present, is compared on resume).
+
+    Optional (read with ``getattr``)
+    --------------------------------
+    streams : int
+        Model calls the pipeline may run at once (default 1), each on its own
+        thread of :func:`~napari_axons.core.segment.model_executor`.
+    stream_threads : int
+        Torch threads for each of those threads (default: left alone).
     pixel_size_um : float or None
         The pixel size the segmenter was made for (micrometres), if known.
+    preprocess(tiles) / predict_prepared(prepared)
+        Split :meth:`predict` in two, ``predict(t) == predict_prepared(preprocess(t))``,
+        so that the pipeline runs the preprocessing on its I/O threads.
+    state() / set_state(state)
+        What :meth:`prepare` computed, as a JSON-able dict, and adopting it, so that
+        dask workers predict exactly as the client's prepared instance.
     """
 
     name: str
