@@ -90,10 +90,10 @@ def test_multiclass_export_writes_palette_masks_and_class_polygons(tmp_path, ima
 
 def test_binary_export_is_byte_identical_with_or_without_a_table(tmp_path, image):
     base = ExportOptions(tile_size=256, threads=1)
-    export(tmp_path, "plain", base, _ClassModel(binary=True))
+    export(tmp_path, "plain", base, _ClassModel(ClassTable.from_names(["axon"]), binary=True))
     export(tmp_path, "table", ExportOptions(tile_size=256, threads=1,
                                             classes=ClassTable.from_names(["axon"])),
-           _ClassModel(binary=True))
+           _ClassModel(ClassTable.from_names(["axon"]), binary=True))
     files = sorted(p.relative_to(tmp_path / "plain") for p in (tmp_path / "plain").rglob("*.*")
                    if p.name != "manifest.json")
     assert files == sorted(p.relative_to(tmp_path / "table") for p in

@@ -16,6 +16,7 @@ from PIL import Image
 
 from napari_axons.core import tiles as tiles_mod
 from napari_axons.core.classes import DEFAULT_TABLE, ClassTable
+from napari_axons.core.export import ExportError
 from napari_axons.core.grid import TileBox
 from napari_axons.core.pipeline import ExportJob, ExportOptions, plan_array, plan_image
 from napari_axons.core.segment import load_segmenter
@@ -220,10 +221,19 @@ def test_an_in_memory_image_exports_without_a_file(slide, tmp_path):
         np.asarray(Image.open(tmp_path / "mem" / "my slide_tile_0011.png")),
         file_plan.read_tile(file_plan.grid[11]))
     file_plan.source.close()
-    again = ExportJob.from_plans([plan_array(pixels, OPTIONS, name="my slide")], tmp_path / "mem",
-                                 tiles=[[3]], mask_reader=reader, resume=True)
-    with pytest.raises(Exception, match="other inputs or options"):  # tiles differ: not resumable
-        drain(again.run())
+    before = files(tmp_path / "mem", "**/*tile_0000*")
+    again = ExportJob.from_plans([plan_array(pixels.copy(), OPTIONS, name="my slide")],
+                                 tmp_path / "mem", tiles=[[0, 3, 11]], mask_reader=reader,
+                                 resume=True)  # the same pixels: the same fingerprint
+    results, _ = drain(again.run())
+    assert sorted((r.box.index, r.resumed) for r in results) == [(0, True), (3, False), (11, True)]
+    assert files(tmp_path / "mem", "**/*tile_0000*") == before
+    changed = pixels.copy()
+    changed[::7, ::7] = 0
+    other = ExportJob.from_plans([plan_array(changed, OPTIONS, name="my slide")],
+                                 tmp_path / "mem", mask_reader=reader, resume=True)
+    with pytest.raises(ExportError, match="other inputs or options"):
+        drain(other.run())
 
 
 def test_from_plans_refuses_a_plan_of_another_grid(slide):
