@@ -215,3 +215,42 @@ def test_overlap_rule_later_tiles_and_edited_pixels(tmp_path):
     assert keep[100:103, 100:103].all() and keep.sum() == 512 * 24 + 9
     assert s.protected(grid[0], overwrite_edits=True).sum() == 512 * 24
     s.close()
+
+
+def test_export_uses_the_open_image_and_grid(image, tmp_path, monkeypatch):
+    import napari_axons.core.export as export_mod
+    import napari_axons.core.pipeline as pipeline
+
+    s = Session(image, cache_dir=tmp_path / "cache", tile_size=256)
+    s.segment([0], Constant(1))
+    fingerprint = s.source_hash
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the export opened or hashed the image again")
+
+    monkeypatch.setattr(pipeline, "open_image", refuse)
+    monkeypatch.setattr(export_mod, "sampled_file_hash", refuse)
+    monkeypatch.setattr(pipeline, "sampled_file_hash", refuse, raising=False)
+    manifest = s.export(tmp_path / "out", [0])
+    assert manifest["images"][0]["source"]["hash"] == fingerprint
+    assert np.asarray(Image.open(tmp_path / "out" / "masks" / "slide_tile_0000_mask.png")).all()
+    s.close()
+
+
+def test_a_session_over_an_array_exports_it_without_a_file(tmp_path):
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 255, (300, 280, 3), dtype=np.uint8)
+    s = Session.from_array(pixels, "pasted", cache_dir=tmp_path / "cache", tile_size=256)
+    s.segment([0], Constant(1))
+    s.paint(5, 5, np.zeros((3, 3), np.uint8))
+    manifest = s.export(tmp_path / "out", [0])
+    assert manifest["images"][0]["source"]["path"] is None
+    tile = np.asarray(Image.open(tmp_path / "out" / "pasted_tile_0000.png"))
+    np.testing.assert_array_equal(tile, pixels[:256, :256])
+    s.save(tmp_path / "saved")
+    again = Session.load(tmp_path / "saved", array=pixels, cache_dir=tmp_path / "cache2")
+    assert again.in_memory and again.edited_tiles() == [0]
+    with pytest.raises(SessionError, match="saved for another image"):
+        Session.load(tmp_path / "saved", array=pixels[::-1].copy(), cache_dir=tmp_path / "c3")
+    again.close()
+    s.close()

@@ -34,6 +34,7 @@ import numpy as np
 from ..core.classes import ClassTable
 from ..core.exportfolder import ADD, FOREIGN, REPLACE
 from ..core.session import EditsInTheWay, SessionError
+from ._image_file import layer_pixels, session_key
 from ._worker import LOADED, load_export_masks, one_line, run_export, segment_tiles
 
 __all__ = ["segment", "export", "load_masks", "save_session", "open_session", "tile_names"]
@@ -267,11 +268,12 @@ def open_session(w):
     try:
         from ..core.session import Session
 
-        new = Session.load(folder, path=s.path, cache_dir=w.cache_dir)
+        array = layer_pixels(w._layer) if s.in_memory else None
+        new = Session.load(folder, path=s.path, array=array, cache_dir=w.cache_dir)
     except (SessionError, OSError, ValueError) as exc:
         w._say(one_line(exc), "error")
         return None
-    w._sessions[str(s.path)] = w.session = new
+    w._sessions[session_key(w._layer)] = w.session = new
     s.close()
     tile, overlap, factor = new.grid_key
     for control, value in ((w._tile_size, tile), (w._overlap, overlap), (w._downsample, factor)):

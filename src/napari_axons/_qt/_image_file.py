@@ -1,56 +1,42 @@
-"""The file behind a napari image layer (the session works on files: fingerprints, exports)."""
+"""What a napari image layer holds for the session: its file, or its in-memory pixels."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-import numpy as np
-
-from ..core.io import ImageReadError
-
-__all__ = ["layer_file", "MAX_COPY_BYTES"]
-
-#: Layer data of image layers without a file is saved to the cache up to this size.
-MAX_COPY_BYTES = 2 * 2**30
+__all__ = ["layer_path", "layer_pixels", "session_key"]
 
 
-def layer_file(layer, cache_dir: Path) -> Path:
-    """The file an image layer was opened from, or a copy of its data saved to ``cache_dir``.
+def layer_path(layer) -> Path | None:
+    """The image file (or Zarr image) a layer was opened from, if it exists.
 
-    Raises
-    ------
-    ImageReadError
-        The layer has no file and is larger than :data:`MAX_COPY_BYTES`.
+    An export opened back: its layer's source is the export folder, the image is
+    in the metadata, which is looked at first.
     """
     meta = layer.metadata or {}
     ours = meta.get("napari_axons") if isinstance(meta.get("napari_axons"), dict) else {}
-    # an export opened back: its layer's source is the export folder, the image is in metadata
     candidates = [ours.get("path"), meta.get("napari_axons_path"), meta.get("path"),
                   getattr(getattr(layer, "source", None), "path", None)]
     for path in candidates:
         if path and Path(path).exists() and (Path(path).is_file() or _is_zarr(Path(path))):
             return Path(path)
-    data = layer.data[0] if layer.multiscale else layer.data
-    nbytes = int(np.prod(data.shape)) * np.dtype(data.dtype).itemsize
-    if nbytes > MAX_COPY_BYTES:
-        raise ImageReadError(
-            f"layer {layer.name!r} has no file and is too large to copy "
-            f"({nbytes / 2**30:.1f} GiB); open the image through napari-axons instead"
-        )
-    import tifffile
+    return None
 
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", layer.name).strip("._") or "image"
-    out = cache_dir / f"layer-{id(layer):x}" / f"{stem}.tif"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not out.exists():
-        tmp = out.with_name("." + out.name)
-        arr = np.asarray(data)
-        tifffile.imwrite(tmp, arr, tile=(256, 256),
-                         photometric="rgb" if arr.ndim == 3 and arr.shape[-1] in (3, 4) else None)
-        tmp.replace(out)
-    return out
+
+def layer_pixels(layer):
+    """The full-resolution pixels of a layer without a file: numpy, or dask (never copied)."""
+    data = layer.data[0] if layer.multiscale else layer.data
+    if hasattr(data, "dask") or type(data).__module__.startswith("numpy"):
+        return data
+    import dask.array as da  # a Zarr or other array-like level: read lazily
+
+    return da.from_array(data, chunks=getattr(data, "chunks", "auto"))
+
+
+def session_key(layer) -> str:
+    """The widget's key for a layer's session: its file, or the layer itself."""
+    path = layer_path(layer)
+    return str(path) if path is not None else f"layer-{id(layer):x}"
 
 
 def _is_zarr(path: Path) -> bool:

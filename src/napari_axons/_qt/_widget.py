@@ -38,7 +38,7 @@ from ._controls import add_controls, ask, legend_html, segmenter_factory
 from ._edit_window import EditWindow
 from ._grid_controls import apply_on_enter, grid_refusal
 from ._grid_layer import MAX_TEXT_TILES, pick_tile
-from ._image_file import layer_file
+from ._image_file import layer_path, layer_pixels, session_key
 from ._overlays import GRID_LAYER, Overlays
 from ._paint_follow import paint_guard
 from ._picking import pick_callback, tiles_in_box
@@ -131,7 +131,8 @@ class AxonsWidget(RunView, Container):
     selected = property(lambda self: set() if self.session is None else self.session.selected)
     status = property(lambda self: {} if self.session is None else self.session.status)
     store = property(lambda self: None if self.session is None else self.session.store)
-    image_path = property(lambda self: None if self.session is None else self.session.path)
+    image_path = property(lambda self: None if self.session is None or self.session.in_memory
+                          else self.session.path)
     busy = property(lambda self: self.runner.busy)
     worker = property(lambda self: self.runner.worker)
 
@@ -172,14 +173,17 @@ class AxonsWidget(RunView, Container):
             self.follower.clear(self.overlays)
             return
         try:
-            path = layer_file(layer, self.cache_dir)
-            session = self._sessions.get(str(path))
+            session = self._sessions.get(session_key(layer))
             if session is None:
-                session = Session(path, source=open_image(path), cache_dir=self.cache_dir,
-                                  tile_size=self._tile_size.value, overlap=self._overlap.value,
-                                  downsample=self._downsample.value,
-                                  overview_min_side=OVERVIEW_MIN_SIDE)
-                self._sessions[str(path)] = session
+                path = layer_path(layer)
+                kwargs = {"cache_dir": self.cache_dir, "tile_size": self._tile_size.value,
+                          "overlap": self._overlap.value, "downsample": self._downsample.value,
+                          "overview_min_side": OVERVIEW_MIN_SIDE}
+                if path is None:  # no file: the layer's own pixels, no copy on disk
+                    session = Session.from_array(layer_pixels(layer), layer.name, **kwargs)
+                else:
+                    session = Session(path, source=open_image(path), **kwargs)
+                self._sessions[session_key(layer)] = session
                 for note in session.source.notes:
                     self._say(note, "warning")
         except (ImageReadError, OSError, ValueError) as exc:

@@ -62,6 +62,8 @@ class Session:
     fingerprint : str, optional
         The image's content fingerprint (default: the file's ``sampled_file_hash``,
         computed when first needed); give it for an image that has no file.
+    in_memory : bool
+        The image has no file (:meth:`from_array`): ``path`` is only its name.
 
     Attributes
     ----------
@@ -76,7 +78,8 @@ class Session:
 
     def __init__(self, path, *, source=None, cache_dir=None, classes: ClassTable | None = None,
                  tile_size: int = 512, overlap: int = 0, downsample: int = 1,
-                 overview_min_side: int = 1024, fingerprint: str | None = None):
+                 overview_min_side: int = 1024, fingerprint: str | None = None,
+                 in_memory: bool = False):
         from .io import open_image
 
         self.path = Path(path)
@@ -98,6 +101,7 @@ class Session:
         self.selected: set[int] = set()
         self.status: dict[int, str] = {}
         self._hash: str | None = fingerprint
+        self.in_memory = bool(in_memory)
         self.set_grid(tile_size, overlap, downsample)
 
     # ---------------------------------------------------------------- grid
@@ -217,7 +221,19 @@ class Session:
         from .pipeline import ImagePlan
 
         return ImagePlan(self.path, unique_base_names([self.path])[0], self.source, self.working,
-                         self.grid, self.source_hash)
+                         self.grid, self.source_hash, in_memory=self.in_memory)
+
+    @classmethod
+    def from_array(cls, array, name: str = "image", **kwargs) -> Session:
+        """A session over an in-memory ``(y, x)`` or ``(y, x, c)`` numpy or dask array (no file).
+
+        Exports record no path (see :func:`~.pipeline.plan_array`); ``kwargs`` as for
+        the constructor.
+        """
+        from .arrays import array_fingerprint, array_source
+
+        return cls(Path(name), source=array_source(array, name),
+                   fingerprint=array_fingerprint(array), in_memory=True, **kwargs)
 
     # ---------------------------------------------------------------- selection
     def select(self, indices: Iterable[int]) -> set[int]:
@@ -397,11 +413,11 @@ class Session:
         return save(self, folder)
 
     @classmethod
-    def load(cls, folder, *, path=None, cache_dir=None) -> Session:
+    def load(cls, folder, *, path=None, array=None, cache_dir=None) -> Session:
         """Reopen a saved session; see :func:`.session_io.load`."""
         from .session_io import load
 
-        return load(folder, path=path, cache_dir=cache_dir)
+        return load(folder, path=path, array=array, cache_dir=cache_dir)
 
     # ---------------------------------------------------------------- lifetime
     def close(self) -> None:

@@ -123,12 +123,12 @@ def export_job(session: Session, out, indices: Iterable[int], *, replace: bool =
         def mask_reader(plan, box):  # the class map; the writer makes the file bytes
             return store.read_box(box)
 
-    job = ExportJob([session.path], Path(out), options, mask_reader=mask_reader,
-                    tiles={str(session.path): tiles}, resume=adding,
-                    overwrite=replace and check.kind in (ADD, REPLACE))
-    if not job.plans:
-        job.close()
-        raise SessionError(job.errors[0] if job.errors else f"{session.path}: nothing to export")
+    try:  # the session's open image and grid: nothing re-opened, re-hashed or re-gridded
+        job = ExportJob.from_plans([session.plan], Path(out), options, tiles=[tiles],
+                                   mask_reader=mask_reader, resume=adding,
+                                   overwrite=replace and check.kind in (ADD, REPLACE))
+    except ValueError as exc:
+        raise SessionError(f"{session.path}: {exc}") from None
     job.label_source, job.segmenter_info = tile_sources(session, job.plans[0].base, tiles)
     return job, check
 
@@ -282,8 +282,8 @@ def save(session: Session, folder) -> Path:
     return folder
 
 
-def load(folder, *, path=None, cache_dir=None) -> Session:
-    """Reopen a saved session (its image at ``path``, default: where it was).
+def load(folder, *, path=None, array=None, cache_dir=None) -> Session:
+    """Reopen a saved session (its image at ``path``, default: where it was; or ``array``).
 
     Raises
     ------
@@ -302,9 +302,12 @@ def load(folder, *, path=None, cache_dir=None) -> Session:
         classes = ClassTable.from_json(doc["classes"], where=str(meta))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SessionError(f"{meta}: not a saved napari-axons session ({exc})") from None
-    session = Session(path or image["path"], cache_dir=cache_dir, classes=classes,
-                      tile_size=grid["tile_size"], overlap=grid["overlap"],
-                      downsample=grid["downsample"])
+    kwargs = {"cache_dir": cache_dir, "classes": classes, "tile_size": grid["tile_size"],
+              "overlap": grid["overlap"], "downsample": grid["downsample"]}
+    if array is not None:
+        session = Session.from_array(array, Path(path or image["path"]).name, **kwargs)
+    else:
+        session = Session(path or image["path"], **kwargs)
     if session.source_hash != image["hash"]:
         session.close()
         raise SessionError(f"{folder}: saved for another image (or {Path(image['path']).name} "
