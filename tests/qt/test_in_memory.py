@@ -31,7 +31,7 @@ def test_layer_without_a_file_exports_its_own_pixels(make_napari_viewer, tmp_pat
     w._export_dir.value = out
     w.export()
     wait_idle(qtbot, w)
-    assert w.messages[-1] == "Exporting: done", w.messages
+    assert w.messages[-1] == "Exporting: done, 4 of 4 tiles", w.messages
     tile = np.asarray(Image.open(out / "pasted_tile_0000.png"))
     np.testing.assert_array_equal(tile, image[:256, :256])  # the layer's own pixels
     assert np.asarray(Image.open(out / "masks" / "pasted_tile_0003_mask.png")).all()

@@ -184,7 +184,7 @@ class AxonsWidget(RunView, Container):
                 else:
                     session = Session(path, source=open_image(path), **kwargs)
                 self._sessions[session_key(layer)] = session
-                for note in session.source.notes:
+                for note in () if session.in_memory else session.source.notes:
                     self._say(note, "warning")
         except (ImageReadError, OSError, ValueError) as exc:
             self._say(one_line(exc), "error")
