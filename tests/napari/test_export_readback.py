@@ -121,7 +121,8 @@ def test_tile_by_tile_listing_reads_no_pixels_until_asked(exported):
     masks = dict(iter_tile_masks(listed.tiles[:1], warnings))
     assert masks == {listed.tiles[0]: None} and "no label file or mask" in warnings[0]
     (out / "manifest.json").write_text('{"format": "napari-axons-export/1", "images": [{"base": 1}]}')
-    with pytest.raises(ExportError, match="malformed manifest: image 0"):
+    with pytest.raises(ExportError, match=r"manifest.json: images\[0\].base: expected a string, "
+                                          "got an int"):
         list_exported_tiles(out)
 
 
@@ -200,8 +201,9 @@ def test_symlink_out_of_folder_is_refused(exported, tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("{not json", "not a readable manifest"),
     ('{"format": "something-else"}', "not a napari-axons manifest"),
-    ('{"format": "napari-axons-export/1", "images": 3}', "'images' is not a list"),
-    ('{"format": "napari-axons-export/1", "images": [{"base": "a"}]}', "malformed manifest"),
+    ('{"format": "napari-axons-export/1", "images": 3}', "images: expected a list, got an int"),
+    ('{"format": "napari-axons-export/1", "images": [{"base": "a"}]}',
+     r"manifest.json: images\[0\].source: missing"),
 ])
 def test_malformed_manifest_one_line_error(tmp_path, text, message):
     (tmp_path / "manifest.json").write_text(text)
@@ -347,8 +349,8 @@ def test_malformed_class_table_in_the_manifest(exported):
                                                     {"index": 1, "name": "background"}]))
     with pytest.raises(ExportError) as err:
         read_export(out)
-    assert str(err.value) == (f"{out / 'manifest.json'}: malformed manifest: 'classes': class "
-                              "name 'background' appears twice in the class table")
+    assert str(err.value) == (f"{out / 'manifest.json'}: classes: class name 'background' "
+                              "appears twice in the class table")
 
 
 def test_palette_mask_indices_beyond_the_table_are_added_with_a_warning(exported_classes):

@@ -207,7 +207,8 @@ def sampled_file_hash(path: Path, *, block: int = 1 << 20, n_blocks: int = 16) -
 
 
 class ExportLayout:
-    """File names of an export folder (the seed's layout)."""
+    """An export folder on disk; its file names come from
+    :class:`napari_axons.core.manifest.ExportFiles` (their one owner)."""
 
     def __init__(self, out: Path):
         self.out = Path(out)
@@ -216,15 +217,21 @@ class ExportLayout:
 
     @staticmethod
     def tile_name(stem: str) -> str:
-        return f"{stem}.png"
+        from .manifest import ExportFiles
+
+        return ExportFiles.tile(stem)
 
     @staticmethod
     def mask_name(stem: str) -> str:
-        return f"masks/{stem}_mask.png"
+        from .manifest import ExportFiles
+
+        return ExportFiles.mask(stem)
 
     @staticmethod
     def labels_name(stem: str) -> str:
-        return f"{stem}__labels.json"
+        from .manifest import ExportFiles
+
+        return ExportFiles.labels(stem)
 
     def path(self, relative: str) -> Path:
         return self.out / relative
@@ -267,27 +274,25 @@ def safe_child(root: Path, relative, *, what: str = "file", error=ExportError) -
 
 
 def dumps_manifest(manifest: dict) -> bytes:
-    """Deterministic JSON for the manifest (sorted keys, 1-space indent)."""
+    """Deterministic JSON for a manifest document (sorted keys, 1-space indent).
+
+    :meth:`napari_axons.core.manifest.Manifest.dumps` writes typed manifests the same way.
+    """
     return (json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 def read_manifest(path: Path) -> dict:
-    """Read and check an export manifest (a file or an export folder).
+    """Read and validate an export manifest (a file or an export folder), as a JSON dict.
+
+    The validation is :func:`napari_axons.core.manifest.load_manifest`'s; prefer
+    that typed reader in new code.
 
     Raises
     ------
-    ExportError
-        Missing, malformed, or not a napari-axons manifest.
+    napari_axons.core.manifest.ManifestError
+        (an :class:`ExportError`) Missing, malformed, or not a napari-axons
+        manifest; the message names the file and the field.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / MANIFEST_NAME
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ExportError(f"{path}: no manifest here") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExportError(f"{path}: not a readable manifest ({exc})") from exc
-    if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT:
-        raise ExportError(f"{path}: not a napari-axons manifest (format != {MANIFEST_FORMAT!r})")
-    return doc
+    from .manifest import load_manifest
+
+    return load_manifest(path).to_json()

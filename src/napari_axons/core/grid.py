@@ -102,8 +102,10 @@ class TileBox:
         )
 
     def name(self, base: str) -> str:
-        """The seed's file stem, ``{base}_tile_{index:04d}``."""
-        return f"{base}_tile_{self.index:04d}"
+        """The seed's file stem, ``{base}_tile_{index:04d}`` (:class:`~.manifest.ExportFiles`)."""
+        from .manifest import ExportFiles
+
+        return ExportFiles.stem(base, self.index)
 
 
 @dataclass(frozen=True)

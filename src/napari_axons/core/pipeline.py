@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -37,19 +37,28 @@ import numpy as np
 from .. import __version__
 from .classes import ClassTable
 from .export import (
-    MANIFEST_FORMAT,
     TMP_PREFIX,
     ExportError,
     ExportLayout,
     atomic_write_bytes,
-    dumps_manifest,
-    read_manifest,
     safe_child,
     sampled_file_hash,
     unique_base_names,
 )
 from .grid import TileBox, TileGrid, full_resolution_box
 from .io import ImageReadError, SourceImage, open_image
+from .manifest import (
+    ExportFiles,
+    GridEntry,
+    ImageEntry,
+    Intensity,
+    Manifest,
+    SourceBox,
+    SourceEntry,
+    TileEntry,
+    WorkingEntry,
+    load_manifest,
+)
 from .tiles import MaskReader, OutputSpec, TilePath, TileResult, export_classes
 from .working import WorkingImage
 
@@ -185,72 +194,41 @@ class ImagePlan:
     axondeepseg: bool = False
 
     def stem(self, box: TileBox) -> str:
-        return box.name(self.base)
+        return ExportFiles.stem(self.base, box.index)
 
     def read_tile(self, box: TileBox) -> np.ndarray:
         return self.working.read_tile(box.y, box.x, box.height, box.width)
 
-    def tile_entry(self, box: TileBox, with_masks: bool) -> dict:
+    def tile_entry(self, box: TileBox, with_masks: bool) -> TileEntry:
+        """The manifest's entry of tile ``box`` (its files, boxes and padding)."""
         stem = self.stem(box)
-        files = {"tile": ExportLayout.tile_name(stem)}
-        if with_masks:
-            files["mask"] = ExportLayout.mask_name(stem)
-            files["labels"] = ExportLayout.labels_name(stem)
-            if self.axondeepseg:
-                from .class_masks import AXONDEEPSEG_SUFFIXES
-
-                for kind, suffix in AXONDEEPSEG_SUFFIXES.items():
-                    files[f"seg-{kind}"] = stem + suffix
         src = full_resolution_box(
             box, self.working.scale_y, self.working.scale_x, self.source.height, self.source.width
         )
         py, px = box.padding
-        return {
-            "index": box.index,
-            "name": stem,
-            "files": files,
-            "box": {"x": box.x, "y": box.y, "width": box.width, "height": box.height},
-            "source_box": src,
-            "padding": {"top": py, "left": px},
-        }
+        return TileEntry(
+            box.index, stem,
+            ExportFiles.of_tile(stem, with_masks=with_masks, axondeepseg=self.axondeepseg),
+            box.y, box.x, box.height, box.width,
+            SourceBox(src["y"], src["x"], src["height"], src["width"], tuple(src["clipped"])),
+            py, px)
 
-    def manifest_entry(self, with_masks: bool, tiles: Sequence[TileBox]) -> dict:
-        src = self.source
-        return {
-            "base": self.base,
-            "source": {
-                "path": None if self.in_memory else str(self.path.resolve()),
-                "name": self.path.name,
-                "format": src.format,
-                "width": src.width,
-                "height": src.height,
-                "channels": src.shape[2] if len(src.shape) == 3 else 1,
-                "dtype": str(src.dtype),
-                "levels": src.n_levels,
-                "hash": self.fingerprint,
-                "notes": list(src.notes),
-                "pixel_size": None if src.pixel_size is None else src.pixel_size.to_json(),
-            },
-            "intensity": src.intensity_range().as_dict(),
-            "working": {
-                "width": self.working.width,
-                "height": self.working.height,
-                "downsample": self.working.factor,
-                "filter": self.working.filter,
-                "scale_x": self.working.scale_x,
-                "scale_y": self.working.scale_y,
-                "pixel_size": (None if self.working.pixel_size is None
-                               else self.working.pixel_size.to_json()),
-            },
-            "grid": {
-                "tile_size": self.grid.tile_size,
-                "stride": self.grid.stride,
-                "overlap": self.grid.tile_size - self.grid.stride,
-                "n_tiles": len(self.grid),
-                "padded": self.grid.padded,
-            },
-            "tiles": [self.tile_entry(b, with_masks) for b in tiles],
-        }
+    def manifest_entry(self, with_masks: bool, tiles: Sequence[TileBox]) -> ImageEntry:
+        """The manifest's entry of this image, listing ``tiles``."""
+        src, w, g = self.source, self.working, self.grid
+        ir = src.intensity_range()
+        return ImageEntry(
+            self.base,
+            SourceEntry(None if self.in_memory else str(self.path.resolve()), self.path.name,
+                        src.format, src.width, src.height,
+                        src.shape[2] if len(src.shape) == 3 else 1, str(src.dtype),
+                        src.n_levels, self.fingerprint, tuple(src.notes), src.pixel_size),
+            Intensity(ir.low, ir.high, ir.rule),
+            WorkingEntry(w.width, w.height, w.factor, w.filter, w.scale_x, w.scale_y,
+                         w.pixel_size),
+            GridEntry(g.tile_size, g.stride, g.tile_size - g.stride, len(g), g.padded),
+            tuple(self.tile_entry(b, with_masks) for b in tiles),
+        )
 
 
 def plan_image(path: str | Path, options: ExportOptions | None = None, *,
@@ -548,25 +526,28 @@ class ExportJob:
                 plan.source.close()
 
     # -- manifest ---------------------------------------------------------
-    def manifest(self, status: str) -> dict:
-        doc = {
-            "format": MANIFEST_FORMAT,
-            "software": {"name": "napari-axons", "version": __version__},
-            "status": status,
-            "options": self.options.grid_key(),
-            "layout": {"tiles": ".", "masks": "masks" if self.with_masks else None},
-            "segmenter": (self.segmenter.info() if self.segmenter is not None
-                          else self.segmenter_info),
-            "label_source": ((self.label_source if isinstance(self.label_source, str)
-                              else "per tile") if self.with_masks else None),
-            "classes": self.classes.to_json() if self.with_masks else None,
-            "images": [p.manifest_entry(self.with_masks, self.tiles_of(p)) for p in self.plans],
-        }
-        if self.with_masks and callable(self.label_source):  # each tile's own source
-            for plan, entry in zip(self.plans, doc["images"], strict=True):
-                for tile in entry["tiles"]:
-                    tile["label_source"] = self.label_source(plan, plan.grid[tile["index"]])
-        return doc
+    def manifest(self, status: str) -> Manifest:
+        """The job's manifest (typed; :meth:`Manifest.dumps` gives the file's bytes)."""
+        images = tuple(p.manifest_entry(self.with_masks, self.tiles_of(p)) for p in self.plans)
+        per_tile = self.with_masks and callable(self.label_source)
+        if per_tile:  # each tile's own source
+            images = tuple(
+                replace(img, tiles=tuple(
+                    replace(t, label_source=self.label_source(plan, plan.grid[t.index]))
+                    for t in img.tiles))
+                for plan, img in zip(self.plans, images, strict=True))
+        return Manifest(
+            status=status,
+            options=self.options.grid_key(),
+            layout={"tiles": ".", "masks": ExportFiles.masks_folder if self.with_masks else None},
+            segmenter=(self.segmenter.info() if self.segmenter is not None
+                       else self.segmenter_info),
+            label_source=(("per tile" if per_tile else self.label_source)
+                          if self.with_masks else None),
+            classes=self.classes if self.with_masks else None,
+            images=images,
+            software={"name": "napari-axons", "version": __version__},
+        )
 
     def _check_folder(self) -> set[tuple[str, int]]:
         """Refuse, resume or overwrite an existing folder; return the tiles already done."""
@@ -576,7 +557,7 @@ class ExportJob:
             existing = [p for p in out.iterdir() if not p.name.startswith(".napari-axons")]
         old = None
         if self.layout.manifest.exists():
-            old = read_manifest(self.layout.manifest)
+            old = load_manifest(self.layout.manifest)
         done: set[tuple[str, int]] = set()
         if self.resume:
             if old is None:
@@ -584,18 +565,22 @@ class ExportJob:
                     raise ExportError(f"{out}: nothing to resume (no manifest.json), folder not empty")
                 return done
             new = self.manifest("running")
-            for key in ("options", "images"):  # tile lists may differ: tiles are added
-                if _strip_for_compare(old.get(key)) != _strip_for_compare(new.get(key)):
-                    raise ExportError(
-                        f"{out}: cannot resume: the existing export used other inputs or options "
-                        f"({key} differ); use --overwrite to replace it"
-                    )
-            old_weights = (old.get("segmenter") or {}).get("weights_sha256")
+            # the same images (wherever they lie now) and grid; tile lists may differ: tiles are added
+            differ = [key for key, a, b in (
+                ("options", old.options, new.options),
+                ("images", [i.same_image_and_grid() for i in old.images],
+                 [i.same_image_and_grid() for i in new.images])) if a != b]
+            if differ:
+                raise ExportError(
+                    f"{out}: cannot resume: the existing export used other inputs or options "
+                    f"({differ[0]} differ); use --overwrite to replace it"
+                )
+            old_weights = (old.segmenter or {}).get("weights_sha256")
             if self.segmenter is not None and old_weights != (
-                    new.get("segmenter") or {}).get("weights_sha256"):
+                    new.segmenter or {}).get("weights_sha256"):
                 raise ExportError(f"{out}: cannot resume: the existing export used another model")
-            if old.get("status") == "complete":
-                return {(img["base"], t["index"]) for img in old["images"] for t in img["tiles"]}
+            if old.status == "complete":
+                return {(img.base, t.index) for img in old.images for t in img.tiles}
             return self._journalled()
         if existing and not self.overwrite:
             what = "already holds an export" if old is not None else "is not empty"
@@ -621,11 +606,11 @@ class ExportJob:
                 done.add((rec["base"], rec["index"]))
         return done
 
-    def _remove_stale(self, old: dict) -> None:
+    def _remove_stale(self, old: Manifest) -> None:
         """With --overwrite: delete files the previous export wrote (never others)."""
-        for img in old.get("images", []):
-            for tile in img.get("tiles", []):
-                for rel in tile.get("files", {}).values():
+        for img in old.images:
+            for tile in img.tiles:
+                for rel in tile.files.values():
                     target = safe_child(self.layout.out, rel, what="manifest file")
                     if target.is_file():
                         target.unlink()
@@ -662,13 +647,13 @@ class ExportJob:
         with producer or ThreadProducer(self) as producer:
             self.layout.prepare(with_masks=self.with_masks)
             _remove_temp_files(self.layout)  # left by a killed run; only ever ours
-            atomic_write_bytes(self.layout.manifest, dumps_manifest(self.manifest("running")))
+            atomic_write_bytes(self.layout.manifest, self.manifest("running").dumps())
             with open(journal_path, "a", encoding="utf-8") as journal:
                 for plan in self.plans:
                     todo = []
                     for box in self.tiles_of(plan):
                         if (plan.base, box.index) in done:
-                            files = list(plan.tile_entry(box, self.with_masks)["files"].values())
+                            files = list(plan.tile_entry(box, self.with_masks).files.values())
                             yield TileResult(plan, box, files, resumed=True)
                         else:
                             todo.append(box)
@@ -683,7 +668,7 @@ class ExportJob:
                         self._record_failure(plan, exc)
                         failed.append(plan)
                         for box in todo:  # never journalled as done: only this run's files
-                            for rel in plan.tile_entry(box, self.with_masks)["files"].values():
+                            for rel in plan.tile_entry(box, self.with_masks).files.values():
                                 self.layout.path(rel).unlink(missing_ok=True)
         _remove_temp_files(self.layout)  # a worker killed mid-write leaves one
         if failed:
@@ -698,9 +683,9 @@ class ExportJob:
                         folder.rmdir()
                 return None
         manifest = self.manifest("complete")
-        atomic_write_bytes(self.layout.manifest, dumps_manifest(manifest))
+        atomic_write_bytes(self.layout.manifest, manifest.dumps())
         journal_path.unlink(missing_ok=True)
-        return manifest
+        return manifest.to_json()
 
     def _record_failure(self, plan: ImagePlan, exc: ImageReadError) -> None:
         text = str(exc)
@@ -841,15 +826,6 @@ class TileSources:
 
     def __call__(self, plan, box) -> str:
         return self.sources.get((plan.base, box.index), self.default)
-
-
-def _strip_for_compare(value):
-    """Manifest parts compared on resume, without fields that may legitimately vary."""
-    if isinstance(value, list):
-        return [_strip_for_compare(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _strip_for_compare(v) for k, v in value.items() if k not in ("path", "tiles")}
-    return value
 
 
 def _remove_temp_files(layout: ExportLayout) -> None:

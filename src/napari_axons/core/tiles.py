@@ -293,7 +293,7 @@ def write_tile_outputs(plan: ImagePlan, box: TileBox, tile: np.ndarray | None,
     if tile is None:
         tile = plan.read_tile(box)
     entry = plan.tile_entry(box, spec.with_masks)
-    files = entry["files"]
+    files = entry.files
     level = spec.png_compression
     outputs = {}
     n_objects = None
@@ -313,8 +313,8 @@ def write_tile_outputs(plan: ImagePlan, box: TileBox, tile: np.ndarray | None,
             source = source(plan, box)
         labels = class_map_to_labels(class_map, table, source=source, id_prefix=f"{stem}-")
         n_objects = len(labels)
-        tile_block = {"source": plan.base, "index": box.index, **entry["box"],
-                      "downsample": plan.working.factor, "source_box": entry["source_box"]}
+        tile_block = {"source": plan.base, "index": box.index, **entry.box_json(),
+                      "downsample": plan.working.factor, "source_box": entry.source_box.to_json()}
         outputs[files["mask"]] = encode_class_mask(class_map, table, level)
         outputs[files["labels"]] = dumps_labels(labels_document(files["tile"], labels,
                                                                 tile=tile_block))
