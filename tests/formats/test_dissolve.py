@@ -76,3 +76,13 @@ def test_dissolve_needs_the_borders_it_is_told():
     pieces = [shapely.box(0, 0, 3, 4), shapely.box(3, 0, 6, 2), shapely.box(3, 2, 6, 4)]
     merged = dissolve(pieces, (np.array([10]), np.array([10])))
     assert merged.equals(shapely.box(0, 0, 6, 4))
+
+
+def test_dissolve_puts_back_holes_off_the_borders():
+    mask = np.ones((40, 40), np.uint8)
+    mask[5:8, 5:8] = 0  # inside one tile: kept out of the union
+    mask[15:25, 15:25] = 0  # across four tiles
+    merged = dissolve(_pieces(mask, 20), (np.array([20]), np.array([20])))
+    assert merged.geom_type == "Polygon" and merged.is_valid
+    assert sorted(shapely.Polygon(r).area for r in merged.interiors) == [9, 100]
+    np.testing.assert_array_equal(rasterize([(1, merged)], np.zeros(mask.shape, np.uint8)), mask)

@@ -141,7 +141,8 @@ def dissolve(geometries, lines: tuple | None = None) -> object:
     each grid point it passes (exact on integer vertices), so pieces that share
     an edge share its vertices, and the edge-matching
     ``shapely.coverage_union_all`` joins them: about a third of the time of a
-    general overlay (``union_all``), with less memory. The extra
+    general overlay (``union_all``), with less memory. With ``lines``, holes
+    that touch no border line are kept out of the union and put back after. The extra
     vertices are then removed again (:func:`_drop_collinear`). Inputs that are
     not such a coverage fall back to ``union_all``.
 
@@ -167,13 +168,53 @@ def dissolve(geometries, lines: tuple | None = None) -> object:
         return geoms[0]
     geoms = (shapely.segmentize(geoms, 1.0) if lines is None
              else np.array([_split_on_lines(g, *lines) for g in geoms], dtype=object))
+    full, inner = geoms, []
+    if lines is not None:  # holes off the borders stay as they are: kept out of the union
+        geoms = np.array([_strip_inner_holes(g, lines, inner) for g in geoms], dtype=object)
     try:
         merged = shapely.coverage_union_all(geoms)
     except shapely.errors.GEOSException:
-        return shapely.union_all(geoms)
-    out = _drop_collinear(merged)
-    del merged
-    return out if out.is_valid else shapely.union_all(geoms)
+        merged = None
+    if merged is not None and inner:
+        merged = _put_back_holes(merged, inner)
+    if merged is not None:
+        merged = _drop_collinear(merged)
+    if merged is None or not merged.is_valid:
+        return shapely.union_all(full)
+    return merged
+
+
+def _strip_inner_holes(geom, lines, inner: list):
+    """``geom`` without its holes that touch none of ``lines`` (appended to ``inner`` as rings)."""
+    import shapely
+
+    xs, ys = lines
+    polys = []
+    for poly in polygons_of(geom):
+        keep = []
+        for ring in poly.interiors:
+            c = np.asarray(ring.coords)
+            (keep if np.isin(c[:, 0], xs).any() or np.isin(c[:, 1], ys).any() else inner).append(c)
+        polys.append(shapely.Polygon(poly.exterior.coords, keep))
+    return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
+
+
+def _put_back_holes(geom, inner: list):
+    """``geom`` with each ring of ``inner`` made a hole of the polygon whose area holds it."""
+    import shapely
+
+    parts = polygons_of(geom)
+    where = [[] for _ in parts]
+    tree = shapely.STRtree(np.array(parts, dtype=object))
+    points = np.array([shapely.Polygon(c).representative_point() for c in inner], dtype=object)
+    q, t = tree.query(points, predicate="within")
+    for i, j in zip(q.tolist(), t.tolist(), strict=True):
+        where[j].append(inner[i])
+    if len(q) != len(inner):
+        return None
+    polys = [shapely.Polygon(p.exterior.coords, [*(r.coords for r in p.interiors), *w])
+             for p, w in zip(parts, where, strict=True)]
+    return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
 
 
 def _split_on_lines(geom, xs, ys):
@@ -206,7 +247,7 @@ def _drop_collinear(geom):
 
     if geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
         return geom
-    kind, coords, offsets = shapely.to_ragged_array([geom])
+    kind, coords, offsets = shapely.to_ragged_array([shapely.remove_repeated_points(geom)])
     ring_off = offsets[0]
     starts, lengths = ring_off[:-1], np.diff(ring_off) - 1  # the closing point excluded
     ring = np.repeat(np.arange(len(starts)), lengths + 1)
