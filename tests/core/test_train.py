@@ -369,3 +369,23 @@ def test_command_line_errors(tmp_path, capsys, export3):
     rc, _, err = _run_cli(capsys, "train", export3, "-o", tmp_path / "m", "--max-minutes", "-1")
     assert _one_line(err) == "napari-axons: error: argument --max-minutes: must be > 0, got -1"
     assert not (tmp_path / "m").exists() and not (tmp_path / "m.partial").exists()
+
+
+def test_bad_mask_found_while_reading_leaves_no_partial_run(tmp_path, capsys, nerve):
+    """A run that fails on its data before a first epoch leaves nothing that blocks the next."""
+    from PIL import Image
+
+    folder = tmp_path / "export"
+    labelled_export(folder, *nerve, ("background", "axon"), tile_size=64, labelled=[])
+    bad = Image.fromarray(np.full((64, 64), 2, np.uint8), mode="P")
+    bad.putpalette(ClassTable.from_names(["axon", "myelin"]).palette())
+    (folder / "masks").mkdir(exist_ok=True)
+    for index in (0, 5, 10):  # separate tiles: one can be held out for validation
+        bad.save(folder / "masks" / f"img_tile_{index:04d}_mask.png")
+    rc, out, err = _run_cli(capsys, "train", folder, "-o", tmp_path / "m", "--epochs", "1",
+                            "--torch-threads", "1", "--device", "cpu")
+    assert rc == 1 and out == ""
+    line = _one_line(err)
+    assert line.startswith(f"napari-axons: error: {folder}/masks/img_tile_00")
+    assert line.endswith("_mask.png: mask value 2 is not a class (the table has 2 classes)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export", "img.tif"]

@@ -436,8 +436,15 @@ def train(exports, model_dir, *, val_exports=None, options: TrainOptions | None 
         _write_json(run_path, {"options": asdict(opts), "exports": [str(e) for e in exports],
                                "val_exports": [str(e) for e in val_exports or []],
                                "classes": classes.to_json()})
-    return _run(data, vdata, train_tiles, val_tiles, classes, opts, model_dir, partial,
-                resume, overwrite, progress, should_stop, verbose, device, model, processor)
+    try:
+        return _run(data, vdata, train_tiles, val_tiles, classes, opts, model_dir, partial,
+                    resume, overwrite, progress, should_stop, verbose, device, model, processor)
+    except BaseException:
+        # failed before a first epoch was saved (e.g. a bad mask found while reading the
+        # tiles): there is nothing to resume, so leave no folder that blocks the next run
+        if not resume and not _complete_checkpoints(partial / "state"):
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
 
 
 def _quiet_transformers() -> None:
