@@ -66,3 +66,39 @@ def test_choose_a_class_paint_it_export_it(make_widget, axon_tif, tmp_path, qtbo
     assert sorted(lab["label_class"] for lab in labels) == ["axon", "myelin"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert [c["name"] for c in manifest["classes"]] == ["background", "myelin", "axon"]
+
+
+def _shown(control) -> bool:
+    """Not hidden by the widget (the dock itself may not be on screen in a test)."""
+    return not control.native.isHidden()
+
+
+@pytest.mark.model
+def test_segment_into_all_classes_of_a_checkpoint(make_widget, axon_tif, tmp_path, qtbot):
+    """Classes "all (argmax)": the model's table reaches the session and its argmax the store."""
+    from tiny_models import push_bias, save_checkpoint, tiny_segformer
+
+    model = push_bias(tiny_segformer(3), towards=2)
+    model.config.id2label = {0: "background", 1: "myelin", 2: "axon"}
+    ckpt = save_checkpoint(model, tmp_path / "three")
+    viewer, w = make_widget(axon_tif)
+    w._tile_size.value = 256
+    w._segmenter.value = "checkpoint folder"
+    w._model_dir.value = ckpt
+    assert _shown(w._class_index) and not _shown(w._polarity)
+    w._classes.value = "all (argmax)"
+    assert not _shown(w._class_index) and not _shown(w._threshold)  # the one-class rule's
+    w.set_selection([0])
+    w.segment_selected()
+    wait_idle(qtbot, w, timeout=60_000)
+    assert w.session.classes.names == ("background", "myelin", "axon")
+    assert np.unique(w.store.read(0, 0, 256, 256)).tolist() == [2]
+
+
+def test_otsu_objects_dark_or_bright(make_widget, axon_tif):
+    viewer, w = make_widget(axon_tif)
+    assert _shown(w._polarity) and not _shown(w._classes)
+    w._polarity.value = "dark"
+    from napari_axons._qt._controls import segmenter_factory
+
+    assert segmenter_factory(w)().polarity == "dark"

@@ -34,6 +34,8 @@ TILE_HINT = ("Click a tile on the canvas to select it (again to drop it); "
 BATCH_CHOICES = ["auto", "1", "2", "4", "8", "16", "32", "64"]
 BUILTIN_SEGMENTER = "otsu (built-in)"
 CHECKPOINT_SEGMENTER = "checkpoint folder"
+ONE_CLASS = "one (threshold)"
+ALL_CLASSES = "all (argmax)"
 
 
 def add_controls(w: Container, image_choices: Callable) -> None:
@@ -52,6 +54,13 @@ def add_controls(w: Container, image_choices: Callable) -> None:
     w._segmenter = ComboBox(label="Segmenter", choices=[BUILTIN_SEGMENTER, CHECKPOINT_SEGMENTER])
     w._model_dir = FileEdit(label="Checkpoint", mode="d", nullable=True,
                             tooltip="A Hugging Face checkpoint folder (safetensors)")
+    w._classes = ComboBox(
+        label="Classes", choices=[ONE_CLASS, ALL_CLASSES],
+        tooltip="one: class index above the threshold (the seed's rule); all: every class "
+                "of the model (argmax), e.g. background, myelin, axon")
+    w._polarity = ComboBox(label="Objects", choices=["bright", "dark"],
+                           tooltip="otsu: objects brighter (fluorescence) or darker than "
+                                   "the background")
     w._class_index = SpinBox(label="Class index", value=1, min=0, max=1000)
     w._threshold = FloatSpinBox(label="Threshold", value=0.5, min=0.0, max=0.99, step=0.05)
     w._batch_size = ComboBox(
@@ -89,8 +98,8 @@ def add_controls(w: Container, image_choices: Callable) -> None:
         w._image, w._tile_size, w._overlap, w._downsample, w._grid_info,
         Container(widgets=[w._select_all, w._select_none], layout="horizontal",
                   labels=False, label="Tiles"),
-        w._selection_info, w._tile_hint, w._status_legend, w._segmenter, w._model_dir, w._class_index,
-        w._threshold, w._batch_size, w._device,
+        w._selection_info, w._tile_hint, w._status_legend, w._segmenter, w._polarity, w._model_dir,
+        w._classes, w._class_index, w._threshold, w._batch_size, w._device,
         Container(widgets=[w._run, w._cancel], layout="horizontal", labels=False, label="Run"),
         w._paint_class, w._legend, w._import_dir, w._import, w._session_dir,
         Container(widgets=[w._save_session, w._open_session], layout="horizontal",
@@ -99,13 +108,17 @@ def add_controls(w: Container, image_choices: Callable) -> None:
         w._export, w._progress_bar, w._message,
     ])
     w._segmenter.changed.connect(lambda _=None: show_segmenter_options(w))
+    w._classes.changed.connect(lambda _=None: show_segmenter_options(w))
     show_segmenter_options(w)
 
 
 def show_segmenter_options(w) -> None:
     hf = w._segmenter.value == CHECKPOINT_SEGMENTER
-    for c in (w._model_dir, w._class_index, w._threshold, w._device):
+    for c in (w._model_dir, w._classes, w._device):
         c.visible = hf
+    for c in (w._class_index, w._threshold):  # the one-class rule's settings
+        c.visible = hf and w._classes.value == ONE_CLASS
+    w._polarity.visible = not hf
 
 
 def segmenter_factory(w) -> Callable[[], object]:
@@ -121,12 +134,16 @@ def segmenter_factory(w) -> Callable[[], object]:
     choice = w._batch_size.value
     batch = {} if choice == "auto" else {"batch_size": int(choice)}
     if w._segmenter.value == BUILTIN_SEGMENTER:
-        return lambda: load_segmenter("otsu", **batch)
+        polarity = w._polarity.value
+        return lambda: load_segmenter("otsu", polarity=polarity, **batch)
     folder = w._model_dir.value
     if folder is None or str(folder) in ("", "."):
         raise ModelError("choose a checkpoint folder first")
-    opts = {"class_index": w._class_index.value, "threshold": w._threshold.value,
-            "device": w._device.value, **batch}
+    if w._classes.value == ALL_CLASSES:
+        opts = {"classes": "all", "device": w._device.value, **batch}
+    else:
+        opts = {"class_index": w._class_index.value, "threshold": w._threshold.value,
+                "device": w._device.value, **batch}
     return lambda: load_segmenter(Path(folder), **opts)
 
 
