@@ -164,19 +164,25 @@ def critical_png_chunks(data: bytes) -> bytes:
     """
     if data[:8] != _PNG_SIG:
         return data
-    out = [data[:8]]
-    pos = 8
+    view = memoryview(data)  # slices of a memoryview copy nothing: one copy at most, below
+    out = [view[:8]]
+    pos, dropped = 8, False
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         end = pos + 12 + length
         if end > len(data):
-            out.append(data[pos:])  # truncated: leave it to the decoder
+            out.append(view[pos:])  # truncated: leave it to the decoder
+            pos = len(data)
             break
         if kind in _PIXEL_CHUNKS:
-            out.append(data[pos:end])
+            out.append(view[pos:end])
+        else:
+            dropped = True
         pos = end
         if kind == b"IEND":
             break
+    if not dropped and pos == len(data):
+        return data  # nothing to drop (the usual case): no copy of a large file
     return b"".join(out)
 
 
