@@ -197,6 +197,26 @@ def test_argmax_batched_equals_per_tile_and_ties_go_to_the_lower_index(three_cla
     assert always.reruns == len(tiles)  # every tile has a pixel whose top two are < 1 apart
 
 
+@pytest.mark.parametrize("n_classes", [1, 2, 3, 8, 257])
+def test_class_argmax_equals_torch_max_and_topk(n_classes):
+    import torch
+
+    from napari_axons.core.segment import class_argmax
+
+    gen = torch.Generator().manual_seed(n_classes)
+    # few distinct values, so that exact ties (also of the top two) are common
+    prob = torch.randint(0, 4, (n_classes, 16, 16), generator=gen).float() / 4
+    index, best, runner_up = class_argmax(prob, second=True)
+    values, expected = prob.max(dim=0)  # torch: a tie goes to the lowest index
+    assert index.dtype == (torch.uint8 if n_classes <= 256 else torch.int64)
+    assert torch.equal(index.long(), expected) and torch.equal(best, values)
+    if n_classes > 1:
+        assert torch.equal(runner_up, prob.topk(2, dim=0).values[1])
+    else:
+        assert torch.isinf(runner_up).all()
+    assert class_argmax(prob)[2] is None
+
+
 @pytest.mark.model
 def test_exact_tie_gives_the_lower_class(tmp_path):
     import torch
