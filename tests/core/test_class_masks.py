@@ -118,6 +118,24 @@ def test_one_class_labels_are_todays_labels():
         mask_to_labels(m, label_class="axon", source="auto:x", id_prefix="p-")
 
 
+@pytest.mark.parametrize("names", [["axon", "myelin"], ['é "quoted" \\ ✓', "line\nbreak"]])
+@pytest.mark.parametrize("tile", [None, {"source": "s.tif", "x": 512, "y": 0.5, "k": [1, None]}])
+def test_label_files_of_traced_labels_are_the_dumped_documents_byte_for_byte(names, tile):
+    from napari_axons.core.class_masks import class_map_to_traced
+    from napari_axons.core.polygons import encode_traced_labels
+
+    table = ClassTable.from_names(names)
+    m = myelinated(11)
+    traced = class_map_to_traced(m, table, source="auto:ü", id_prefix="t-")
+    labels = class_map_to_labels(m, table, source="auto:ü", id_prefix="t-")
+    assert [t.to_dict() for t in traced] == labels and len(labels) > 20
+    assert any(len(lab["regions"]) > 1 for lab in labels)  # holes are in the test
+    for name in ("tile_0001.png", None):
+        assert encode_traced_labels(name, traced, tile=tile) == \
+            dumps_labels(labels_document(name, labels, tile=tile))
+    assert encode_traced_labels("e.png", []) == dumps_labels(labels_document("e.png", []))
+
+
 def square(cls, x0, y0, x1, y1, oid):
     return {"label_type": "polygon", "label_class": cls, "object_id": oid, "source": "manual",
             "anno_data": {}, "regions": [[{"x": x0, "y": y0}, {"x": x1, "y": y0},

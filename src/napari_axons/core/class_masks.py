@@ -44,11 +44,12 @@ import numpy as np
 from .classes import DEFAULT_TABLE, ClassTable, ClassTableError
 from .polygons import (
     LabelFileError,
+    TracedLabel,
     _Canvas,
     _render_label,
     _validate_document,
     _where,
-    mask_to_labels,
+    trace_labels,
 )
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "check_axondeepseg_classes",
     "check_class_map",
     "class_map_to_labels",
+    "class_map_to_traced",
     "decode_class_mask",
     "encode_class_mask",
     "label_class_names",
@@ -239,17 +241,28 @@ def class_map_to_labels(class_map: Any, classes: ClassTable, *, source: str = "a
     ClassMaskError
         A value the table has no class for.
     """
+    return [t.to_dict() for t in class_map_to_traced(class_map, classes, source=source,
+                                                     id_prefix=id_prefix, where=where)]
+
+
+def class_map_to_traced(class_map: Any, classes: ClassTable, *, source: str = "auto:unknown",
+                        id_prefix: str = "", where: str = "class map") -> list[TracedLabel]:
+    """:func:`class_map_to_labels` with the regions left as arrays.
+
+    Same parameters, order and errors; write them with
+    :func:`~napari_axons.core.polygons.encode_traced_labels`.
+    """
     arr = check_class_map(class_map, classes, where=where)
     if classes.is_binary:
-        return mask_to_labels(arr, label_class=classes.names[1], source=source,
-                              id_prefix=id_prefix)
-    labels: list[dict] = []
+        return trace_labels(arr, label_class=classes.names[1], source=source,
+                            id_prefix=id_prefix)
+    labels: list[TracedLabel] = []
     present = np.flatnonzero(np.bincount(arr.ravel(), minlength=len(classes)))
     for k in present:
         if k == 0:
             continue
-        labels.extend(mask_to_labels(arr == k, label_class=classes.names[k], source=source,
-                                     id_prefix=id_prefix, first_id=len(labels)))
+        labels.extend(trace_labels(arr == k, label_class=classes.names[k], source=source,
+                                   id_prefix=id_prefix, first_id=len(labels)))
     return labels
 
 

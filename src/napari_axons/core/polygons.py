@@ -22,7 +22,7 @@ component:
   component), traced with 4-connectivity through the centres of the *hole's*
   boundary pixels, so that the XOR removes exactly the hole. A hole that
   touches the component only diagonally is traced correctly: the trace runs on
-  a 3x "plus-skeleton" of the hole in which 8-adjacency means 4-adjacency of
+  a 2x "plus-skeleton" of the hole in which 8-adjacency means 4-adjacency of
   the original pixels.
 
 Regions with fewer than 3 distinct vertices (a single pixel, a straight 1-px
@@ -37,19 +37,22 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
 __all__ = [
     "LabelFileError",
+    "TracedLabel",
     "dumps_labels",
+    "encode_traced_labels",
     "labels_document",
     "labels_to_mask",
     "mask_to_labels",
     "mask_to_regions",
     "read_labels_json",
+    "trace_labels",
 ]
 
 
@@ -112,28 +115,24 @@ def _trace_holes_4(holes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     diagonal edge may cut (the corner pixel stays inside the polygon) cut and
     straight runs compressed.
     """
-    ys, xs = np.nonzero(holes)
-    y0, y1 = int(ys.min()), int(ys.max()) + 1
-    x0, x1 = int(xs.min()), int(xs.max()) + 1
+    rows = np.flatnonzero(holes.any(axis=1))  # the bounding box, without np.nonzero's copy
+    cols = np.flatnonzero(holes.any(axis=0))
+    y0, y1 = int(rows[0]), int(rows[-1]) + 1
+    x0, x1 = int(cols[0]), int(cols[-1]) + 1
     h = holes[y0:y1, x0:x1].astype(bool)
     hh, ww = h.shape
-    # Plus-skeleton: pixel (x, y) -> centre (3x+1, 3y+1); 4-neighbours joined by
-    # the two pixels between their centres. 8-adjacency in the skeleton is
-    # 4-adjacency in ``h``.
-    sk = np.zeros((3 * hh, 3 * ww), np.uint8)
-    sk[1::3, 1::3] = h
+    # Plus-skeleton at twice the resolution: pixel (x, y) -> (2x+1, 2y+1); two
+    # 4-neighbours joined by the point between them. 8-adjacency in the skeleton
+    # is 4-adjacency in ``h`` (two hole pixels that touch only diagonally stay
+    # two points apart). The zero frame keeps every trace off the array edge.
+    sk = np.zeros((2 * hh + 1, 2 * ww + 1), np.uint8)
+    sk[1:-1:2, 1:-1:2] = h
     hp = h[:, :-1] & h[:, 1:]
-    sk[1::3, 2 : 3 * ww - 3 : 3] = hp
-    sk[1::3, 3 : 3 * ww - 2 : 3] = hp
-    vp = h[:-1, :] & h[1:, :]
-    sk[2 : 3 * hh - 3 : 3, 1::3] = vp
-    sk[3 : 3 * hh - 2 : 3, 1::3] = vp
-    # Fill the cell between four hole pixels, so that a solid area stays
+    sk[1:-1:2, 2:-2:2] = hp
+    sk[2:-2:2, 1:-1:2] = h[:-1, :] & h[1:, :]
+    # Fill the point between four hole pixels, so that a solid area stays
     # solid (no inner borders for OpenCV to follow).
-    q = hp[:-1, :] & hp[1:, :]
-    for dy in (2, 3):
-        for dx in (2, 3):
-            sk[dy : 3 * hh - 2 : 3, dx : 3 * ww - 2 : 3] = q
+    sk[2:-2:2, 2:-2:2] = hp[:-1, :] & hp[1:, :]
     import cv2  # here, not at import: importing cv2 sets LD_LIBRARY_PATH
 
     contours, hierarchy = cv2.findContours(sk, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
@@ -143,9 +142,9 @@ def _trace_holes_4(holes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.array([len(c) for c in contours])
     pts = np.concatenate(contours).reshape(-1, 2)
     # Keep the pixel centres only.
-    keep = ((pts[:, 0] % 3) == 1) & ((pts[:, 1] % 3) == 1)
+    keep = ((pts[:, 0] % 2) == 1) & ((pts[:, 1] % 2) == 1)
     pts, lengths = _split(pts, keep, lengths)
-    pts = (pts - 1) // 3
+    pts = (pts - 1) // 2
     # Cut reflex corners between two unit axis steps: p -> c -> q becomes the
     # diagonal p -> q, and c lies on the inner side of it (OpenCV's outer
     # borders turn with a positive cross product at reflex corners).
@@ -227,7 +226,7 @@ def mask_to_regions(mask: Any) -> list[list[np.ndarray]]:
     border[bg_lab[:, 0]] = True
     border[bg_lab[:, -1]] = True
     border[0] = True  # label 0 is foreground
-    holes = ~border[bg_lab]
+    holes = np.take(~border, bg_lab)  # np.take: about twice as fast as indexing here
     if not holes.any():  # pragma: no cover - hierarchy said there are holes
         return comps
     _, fg_lab = cv2.connectedComponents(fg, connectivity=8, ltype=cv2.CV_32S)
@@ -254,6 +253,64 @@ def mask_to_regions(mask: Any) -> list[list[np.ndarray]]:
 
 def _region_json(region: np.ndarray) -> list[dict[str, int]]:
     return [{"x": x, "y": y} for x, y in region.tolist()]
+
+
+def _region_text(region: np.ndarray) -> str:
+    """``_region_json(region)`` as compact JSON text, without building the dicts."""
+    return "[" + ('{"x":%d,"y":%d},' * len(region) % tuple(region.ravel().tolist()))[:-1] + "]"
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+class TracedLabel(NamedTuple):
+    """One polygon label as traced: its regions still ``(N, 2)`` int32 arrays.
+
+    :meth:`to_dict` is the Django-Labeller label; :func:`encode_traced_labels`
+    writes a whole label file from traced labels without building those dicts
+    (the export's hot path).
+    """
+
+    label_class: str | None
+    source: str
+    object_id: str
+    #: outer boundary first, then the holes; ``(x, y)`` pixel centres, tile pixels
+    regions: list[np.ndarray]
+
+    def to_dict(self) -> dict:
+        """The label as Django-Labeller stores it (see :func:`mask_to_labels`)."""
+        return {
+            "label_type": "polygon",
+            "label_class": self.label_class,
+            "source": self.source,
+            "anno_data": {},
+            "object_id": self.object_id,
+            "regions": [_region_json(r) for r in self.regions],
+        }
+
+    def to_json_text(self) -> str:
+        """``dumps_labels(self.to_dict())`` as text, byte for byte."""
+        return ('{"label_type":"polygon","label_class":' + _json_text(self.label_class)
+                + ',"source":' + _json_text(self.source) + ',"anno_data":{},"object_id":'
+                + _json_text(self.object_id) + ',"regions":['
+                + ",".join(map(_region_text, self.regions)) + "]}")
+
+
+def trace_labels(
+    mask: Any,
+    *,
+    label_class: str | None = "axon",
+    source: str = "auto:unknown",
+    id_prefix: str = "",
+    first_id: int = 0,
+) -> list[TracedLabel]:
+    """:func:`mask_to_labels` with each label's regions left as arrays.
+
+    Same parameters and order as :func:`mask_to_labels`.
+    """
+    return [TracedLabel(label_class, source, f"{id_prefix}{k}", regions)
+            for k, regions in enumerate(mask_to_regions(mask), start=first_id)]
 
 
 def mask_to_labels(
@@ -288,19 +345,8 @@ def mask_to_labels(
         integer pixel-centre coordinates (``x`` = column, ``y`` = row, in tile
         pixels). The same mask always gives the same labels.
     """
-    labels = []
-    for k, regions in enumerate(mask_to_regions(mask), start=first_id):
-        labels.append(
-            {
-                "label_type": "polygon",
-                "label_class": label_class,
-                "source": source,
-                "anno_data": {},
-                "object_id": f"{id_prefix}{k}",
-                "regions": [_region_json(r) for r in regions],
-            }
-        )
-    return labels
+    return [t.to_dict() for t in trace_labels(mask, label_class=label_class, source=source,
+                                              id_prefix=id_prefix, first_id=first_id)]
 
 
 def labels_document(
@@ -350,6 +396,32 @@ def dumps_labels(doc: Any) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
         "utf-8"
     )
+
+
+def encode_traced_labels(image_filename: str | None, labels: Iterable[TracedLabel], *,
+                         tile: Mapping | None = None) -> bytes:
+    """A label file of traced labels: ``dumps_labels(labels_document(...))``, byte for byte.
+
+    Parameters
+    ----------
+    image_filename : str or None
+        Name of the tile image the labels annotate.
+    labels : iterable of TracedLabel
+        E.g. from :func:`trace_labels`.
+    tile : mapping, optional
+        The extra ``"tile"`` block, as in :func:`labels_document`.
+
+    Returns
+    -------
+    bytes
+        Compact UTF-8 JSON, identical to encoding the labels' dicts with
+        :func:`dumps_labels`, about four times faster (no per-vertex dicts).
+    """
+    text = ('{"image_filename":' + _json_text(image_filename) + ',"completed_tasks":[],"labels":['
+            + ",".join(t.to_json_text() for t in labels) + "]")
+    if tile is not None:
+        text += ',"tile":' + _json_text(dict(tile))
+    return (text + "}").encode("utf-8")
 
 
 # ---------------------------------------------------------------------------

@@ -301,23 +301,22 @@ def write_tile_outputs(plan: ImagePlan, box: TileBox, tile: np.ndarray | None,
         from .class_masks import (
             axondeepseg_masks,
             check_class_map,
-            class_map_to_labels,
+            class_map_to_traced,
             encode_class_mask,
         )
-        from .polygons import dumps_labels, labels_document
+        from .polygons import encode_traced_labels
 
         stem, table = plan.stem(box), spec.classes
         class_map = check_class_map(class_map, table, where=f"{stem}: mask")
         source = spec.label_source
         if callable(source):  # each tile's own source (e.g. pipeline.TileSources)
             source = source(plan, box)
-        labels = class_map_to_labels(class_map, table, source=source, id_prefix=f"{stem}-")
+        labels = class_map_to_traced(class_map, table, source=source, id_prefix=f"{stem}-")
         n_objects = len(labels)
         tile_block = {"source": plan.base, "index": box.index, **entry.box_json(),
                       "downsample": plan.working.factor, "source_box": entry.source_box.to_json()}
         outputs[files["mask"]] = encode_class_mask(class_map, table, level)
-        outputs[files["labels"]] = dumps_labels(labels_document(files["tile"], labels,
-                                                                tile=tile_block))
+        outputs[files["labels"]] = encode_traced_labels(files["tile"], labels, tile=tile_block)
         if plan.axondeepseg:
             for kind, arr in axondeepseg_masks(class_map, table).items():
                 outputs[files[f"seg-{kind}"]] = encode_png(arr, level)
