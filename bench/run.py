@@ -29,8 +29,8 @@ SCENARIOS = {
     "seg-segformer-b0": (lambda: inputs.png_image(4096), {}, "segformer-b0"),
     "export-tiff-40000": (lambda: inputs.tiled_tiff(40000), {}, None),
     # --classes all against the seed's one-class rule, on one 3-class model (issue 11)
-    "seg-3class-binary": (lambda: inputs.png_image(4096), {}, "segformer-3class"),
-    "seg-3class-all": (lambda: inputs.png_image(4096), {"classes": "all"}, "segformer-3class"),
+    "seg-3class-binary": (lambda: inputs.png_image(8192), {}, "segformer-3class"),
+    "seg-3class-all": (lambda: inputs.png_image(8192), {"classes": "all"}, "segformer-3class"),
     # GPU scenarios (run only where torch sees CUDA; the model's device is "auto"):
     "gpu-segformer-b0": (lambda: inputs.png_image(8192), {}, "segformer-b0"),
     "gpu-upernet-convnext-tiny": (lambda: inputs.png_image(8192), {}, "upernet-convnext-tiny"),
