@@ -406,6 +406,22 @@ class Session:
 
         return load_masks(self, folder, overwrite_edits=overwrite_edits, keep_edits=keep_edits)
 
+    def load_geojson(self, path, *, overwrite_edits: bool = False, keep_edits: bool = False,
+                     add_classes: bool = True, progress=None):
+        """Paint a QuPath GeoJSON's objects into the store; see :func:`.session_formats.load_geojson`."""
+        from .session_formats import load_geojson
+
+        return load_geojson(self, path, overwrite_edits=overwrite_edits, keep_edits=keep_edits,
+                            add_classes=add_classes, progress=progress)
+
+    def load_ngff_labels(self, name: str | None = None, *, overwrite_edits: bool = False,
+                         keep_edits: bool = False, add_classes: bool = True, progress=None):
+        """Load a label group of this OME-Zarr image; see :func:`.session_formats.load_ngff_labels`."""
+        from .session_formats import load_ngff_labels
+
+        return load_ngff_labels(self, name, overwrite_edits=overwrite_edits, keep_edits=keep_edits,
+                                add_classes=add_classes, progress=progress)
+
     def save(self, folder) -> Path:
         """Save to a new folder; see :func:`.session_io.save`."""
         from .session_io import save

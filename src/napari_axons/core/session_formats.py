@@ -1,0 +1,361 @@
+"""Masks from the lab's other tools into a session's mask store: QuPath GeoJSON, OME-Zarr labels.
+
+Functions over a :class:`~.session.Session` (its methods :meth:`~.session.Session.load_geojson`
+and :meth:`~.session.Session.load_ngff_labels` call these), the siblings of
+:func:`.session_io.load_masks` (which loads an export's tiles):
+
+* **QuPath GeoJSON** (:func:`load_geojson`): polygons in full-resolution slide
+  pixels (:func:`~.geojson.read_geojson`, checked with shapely; coordinates
+  outside the image are an error) are painted into the store of the current
+  downsample factor, in working pixels: a working pixel takes an object's class
+  when the slide point under its centre is inside the object
+  (:func:`~.geojson.rasterize_geojson`). Objects paint over what the store
+  holds; pixels outside every object (and inside holes) keep their masks.
+* **OME-Zarr labels** (:func:`load_ngff_labels`): a label group of the
+  session's own OME-Zarr image (``IMAGE.zarr/labels/NAME``) replaces the whole
+  store (labels cover the whole image), each working pixel taking the label
+  under its centre (:func:`~.ngff_labels.ngff_labels_into`).
+* **Classes** by name, through the session's class table: names it lacks are
+  appended with the file's colours (``add_classes=True``, the default; the
+  session's table grows, indices already used never change) or refused
+  (``add_classes=False``: one line naming the class). An unclassified GeoJSON
+  object is the one class of a one-class table, else class ``"object"``; a
+  one-class label group loads into a one-class table as that class whatever
+  its name.
+* **Hand edits**, as :func:`.session_io.load_masks`: tiles over edited pixels
+  that the loaded masks would cover raise :class:`~.session_rules.EditsInTheWay`
+  (naming the tiles) unless ``overwrite_edits`` (the edits there are replaced
+  and forgotten) or ``keep_edits`` (edited pixels keep their values).
+* Afterwards the display pyramid is brought up to date and the statuses
+  refreshed: each tile that received loaded pixels is "segmented" (or "edited"
+  where kept edits remain); its masks' source is "manual" in exports.
+
+Memory: one region of ``chunk`` x ``chunk`` working pixels at a time, plus
+the GeoJSON's geometries.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .classes import ClassTable
+from .session import EditsInTheWay, Session, SessionError
+
+__all__ = ["load_geojson", "load_ngff_labels", "image_label_names", "LoadSummary"]
+
+#: The value a GeoJSON region starts as: pixels still holding it were not painted.
+_UNPAINTED = 255
+
+
+@dataclass
+class LoadSummary:
+    """What a load put into the store.
+
+    Attributes
+    ----------
+    source : Path
+        The file or label group loaded.
+    objects : int
+        GeoJSON: the polygon features painted; labels: the distinct label values met.
+    tiles : list of int
+        Tiles of the current grid that received loaded pixels.
+    added : list of str
+        Class names appended to the session's class table.
+    notes : list of str
+        One line per feature skipped (points, lines).
+    """
+
+    source: Path
+    objects: int
+    tiles: list = field(default_factory=list)
+    added: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+
+class _Writer:
+    """Writes loaded regions into the session's store, honouring the hand edits.
+
+    Records which tiles of the current grid received pixels, and reports
+    ``progress(done, total)`` per region of the ``chunk`` grid.
+    """
+
+    def __init__(self, session: Session, *, keep_edits: bool, chunk: int,
+                 progress: Callable[[int, int], None] | None):
+        self.s, self.keep_edits, self.chunk, self.progress = session, keep_edits, chunk, progress
+        self.shape = session.working_shape
+        self.nx = max(1, math.ceil(self.shape[1] / chunk))
+        self.total = max(1, math.ceil(self.shape[0] / chunk)) * self.nx
+        g = session.grid.tiles
+        self._boxes = np.array([(t.y, t.x, t.y1, t.x1) for t in g], np.int64).reshape(-1, 4)
+        self.touched = np.zeros(len(g), bool)
+
+    def put(self, y0: int, x0: int, values: np.ndarray, painted: np.ndarray) -> None:
+        s, (h, w) = self.s, values.shape
+        y1, x1 = y0 + h, x0 + w
+        if not s.edits.empty:
+            if self.keep_edits:
+                edited, _ = s.edits.project(y0, x0, y1, x1, self.shape)
+                painted = painted & ~edited
+            else:  # replaced (the caller checked, or was told to overwrite them)
+                s.edits.clear(y0, x0, y1, x1, self.shape, where=painted)
+        if painted.any():
+            s.store.write(y0, x0, values, keep=None if painted.all() else ~painted, pyramid=False)
+            rows, cols = np.flatnonzero(painted.any(axis=1)), np.flatnonzero(painted.any(axis=0))
+            py0, px0, py1, px1 = y0 + rows[0], x0 + cols[0], y0 + rows[-1] + 1, x0 + cols[-1] + 1
+            s.changed_elsewhere(py0, px0, py1, px1, edited=False)
+            b = self._boxes
+            near = np.flatnonzero((b[:, 0] < py1) & (py0 < b[:, 2]) & (b[:, 1] < px1) & (px0 < b[:, 3])
+                                  & ~self.touched)
+            for i in near:
+                ty0, tx0, ty1, tx1 = b[i]
+                sub = painted[max(ty0 - y0, 0): max(ty1 - y0, 0), max(tx0 - x0, 0): max(tx1 - x0, 0)]
+                self.touched[i] = bool(sub.any())
+        if self.progress is not None:
+            self.progress((y0 // self.chunk) * self.nx + x0 // self.chunk + 1, self.total)
+
+    def finish(self) -> list[int]:
+        """Statuses of the tiles written, the pyramid and "edited" marks; returns those tiles."""
+        s = self.s
+        tiles = [int(i) for i in np.flatnonzero(self.touched)]
+        for i in tiles:
+            b = s.grid[i]
+            s.made_by.pop(i, None)  # a mask from elsewhere: not ours to name
+            s.status[i] = "edited" if s.edits.any_in(b.y, b.x, b.y1, b.x1, self.shape) else "segmented"
+        s.store.update_pyramid()
+        s.refresh_edited()
+        if self.progress is not None:
+            self.progress(self.total, self.total)
+        return tiles
+
+
+class _PaintTarget:
+    """What :func:`~.geojson.rasterize_geojson` paints into: blank regions, painted pixels kept."""
+
+    def __init__(self, writer: _Writer):
+        self.writer = writer
+        self.shape = writer.shape
+
+    def read(self, y0: int, x0: int, y1: int, x1: int) -> np.ndarray:
+        return np.full((y1 - y0, x1 - x0), _UNPAINTED, np.uint8)
+
+    def write(self, y0: int, x0: int, region: np.ndarray, pyramid: bool = False) -> None:
+        self.writer.put(y0, x0, region, region != _UNPAINTED)
+
+    def update_pyramid(self) -> None:  # the writer's finish() does it once
+        pass
+
+
+class _LabelTarget:
+    """What :func:`~.ngff_labels.ngff_labels_into` writes into: label values mapped to classes.
+
+    A value the label group's metadata does not name (``class_K``) gets a class
+    of that name when first met.
+    """
+
+    def __init__(self, writer: _Writer, lut: np.ndarray, known: int, grow: Callable):
+        self.writer, self.lut, self.known, self.grow = writer, lut, known, grow
+        self.shape = writer.shape
+        self.seen = np.zeros(256, bool)
+
+    def __setitem__(self, key, values) -> None:
+        ys, xs = key
+        values = np.asarray(values)
+        present = np.unique(values)
+        self.seen[present] = True
+        new = [int(v) for v in present if v >= self.known and not self.lut[v]]
+        if new:
+            self.grow(new)
+        self.writer.put(ys.start, xs.start, self.lut[values], np.ones(values.shape, bool))
+
+
+def _check_edits(session: Session, tiles: list[int], what: str, overwrite_edits: bool,
+                 keep_edits: bool) -> None:
+    if overwrite_edits or keep_edits or session.edits.empty:
+        return
+    edited = session.edited_tiles(tiles)
+    if edited:
+        raise EditsInTheWay(edited, what)
+
+
+def _add_names(table: ClassTable, names: list[str], colours: dict[str, tuple], where: str,
+               add_classes: bool) -> tuple[ClassTable, list[str]]:
+    """``table`` plus ``names`` it lacks (with ``colours``), or a refusal naming them."""
+    missing = [n for n in dict.fromkeys(names) if n not in table.names]
+    if not missing:
+        return table, []
+    if not add_classes:
+        raise SessionError(f"{where}: class(es) {', '.join(missing)} not in the session's class "
+                           f"table ({', '.join(table.foreground)})")
+    grown = table.with_names(missing)
+    cols = [colours.get(n, c) if k >= len(table) else c
+            for k, (n, c) in enumerate(zip(grown.names, grown.colours, strict=True))]
+    return ClassTable(grown.names, tuple(cols)), missing
+
+
+def load_geojson(session: Session, path: str | os.PathLike, *, overwrite_edits: bool = False,
+                 keep_edits: bool = False, add_classes: bool = True, chunk: int = 2048,
+                 progress: Callable[[int, int], None] | None = None) -> LoadSummary:
+    """Paint a (QuPath) GeoJSON file's polygons into the session's mask store.
+
+    Parameters
+    ----------
+    session : Session
+    path : path
+        A GeoJSON ``FeatureCollection`` (or list of features) in full-resolution
+        slide pixels, e.g. QuPath's "Export objects as GeoJSON".
+    overwrite_edits, keep_edits : bool
+        What to do with hand-edited pixels under the objects (see the module doc).
+    add_classes : bool
+        Append class names the session's table lacks (True) or refuse them.
+    chunk : int
+        Side of the regions painted at a time, in working pixels.
+    progress : callable, optional
+        ``progress(done, total)`` over the regions of the working image.
+
+    Returns
+    -------
+    LoadSummary
+
+    Raises
+    ------
+    GeoJSONError
+        Unreadable or invalid GeoJSON (one line naming the file and the
+        feature), coordinates outside the image, no polygons.
+    SessionError
+        An unknown class with ``add_classes=False``.
+    EditsInTheWay
+        Tiles under the objects hold hand edits and neither flag is given
+        (nothing is written).
+    """
+    import shapely
+
+    from .geojson import GeoJSONError, geojson_table, rasterize_geojson, read_geojson
+
+    path = Path(path)
+    src = session.source
+    notes: list[str] = []
+    objects = read_geojson(path, image_size=(src.height, src.width), notes=notes)
+    if not objects:
+        raise GeoJSONError(f"{path}: no Polygon or MultiPolygon features")
+    base = session.classes
+    grown = geojson_table(objects, base)
+    colours = dict(zip(grown.names, grown.colours, strict=True))
+    names = [n for n in grown.names if n not in base.names]
+    table, added = _add_names(base, names, colours, str(path), add_classes)
+    sy, sx = session.working.scale_y, session.working.scale_x
+    tree = shapely.STRtree([o.geometry for o in objects])
+    boxes = [shapely.box(t.x * sx, t.y * sy, t.x1 * sx, t.y1 * sy) for t in session.grid]
+    hit, _ = tree.query(boxes, predicate="intersects")
+    _check_edits(session, sorted({int(i) for i in hit}), "loading the GeoJSON's objects",
+                 overwrite_edits, keep_edits)
+    session.classes = table
+    writer = _Writer(session, keep_edits=keep_edits and not overwrite_edits, chunk=chunk,
+                     progress=progress)
+    rasterize_geojson(objects, _PaintTarget(writer), table, scale=(sy, sx), chunk=chunk, path=path)
+    return LoadSummary(path, len(objects), writer.finish(), added, notes)
+
+
+def image_label_names(session: Session) -> list[str]:
+    """The label groups of the session's image (``[]``: none, or not an OME-Zarr image)."""
+    if session.in_memory or not Path(session.path).is_dir():
+        return []
+    import zarr
+
+    from .ngff_labels import _ome_attrs
+
+    try:
+        names = _ome_attrs(dict(zarr.open_group(str(Path(session.path) / "labels"), mode="r").attrs))
+    except Exception:
+        return []
+    return [str(n) for n in names.get("labels", []) if isinstance(n, str)]
+
+
+def _values_in(level, chunk: int) -> list[int]:
+    """The distinct values of a 2-D array, read ``chunk`` x ``chunk`` at a time."""
+    seen: set[int] = set()
+    h, w = level.shape[:2]
+    for y0 in range(0, h, chunk):
+        for x0 in range(0, w, chunk):
+            seen.update(int(v) for v in np.unique(np.asarray(level[y0:y0 + chunk, x0:x0 + chunk])))
+    return sorted(seen)
+
+
+def load_ngff_labels(session: Session, name: str | None = None, *, overwrite_edits: bool = False,
+                     keep_edits: bool = False, add_classes: bool = True, chunk: int = 2048,
+                     progress: Callable[[int, int], None] | None = None) -> LoadSummary:
+    """Replace the session's mask store with a label group of its own OME-Zarr image.
+
+    Parameters
+    ----------
+    session : Session
+        A session over an OME-Zarr image (NGFF 0.4 or 0.5, 2-D).
+    name : str, optional
+        The label group (``IMAGE.zarr/labels/NAME``); default: ``napari-axons``
+        when the image has it, else its first label group.
+    overwrite_edits, keep_edits, add_classes, chunk, progress
+        As for :func:`load_geojson`.
+
+    Returns
+    -------
+    LoadSummary
+        ``objects`` is the number of distinct label values met (background included).
+
+    Raises
+    ------
+    SessionError
+        The session's image is not an OME-Zarr image, or an unknown class with
+        ``add_classes=False`` (values the metadata does not name, ``class_K``,
+        are then looked for in the whole of level 0 before anything is written).
+    NgffError
+        No such label group, or labels that are not class indices (values above 255).
+    EditsInTheWay
+        The image holds hand edits and neither flag is given (nothing is written).
+    """
+    from .ngff_labels import ngff_labels_into, read_ngff_labels
+
+    image = Path(session.path)
+    if session.in_memory or not image.is_dir():
+        raise SessionError(f"{image}: not an OME-Zarr image; OME-Zarr labels load only into the "
+                           "session of the OME-Zarr image they belong to")
+    if name is None:
+        names = image_label_names(session)
+        name = "napari-axons" if "napari-axons" in names else None
+    labels = read_ngff_labels(image, name)
+    where = str(image / "labels" / labels.name)
+    ltab, base = labels.classes, session.classes
+    if ltab.is_binary and base.is_binary:  # one class: that class, whatever its name
+        table, added = base, []
+        lut_names = [base.names[0], base.names[1]]
+    else:
+        colours = dict(zip(ltab.names[1:], ltab.colours[1:], strict=True))
+        table, added = _add_names(base, list(ltab.foreground), colours, where, add_classes)
+        lut_names = list(ltab.names)
+    if not add_classes:  # refused before anything is written: every value must be named
+        unnamed = [v for v in _values_in(labels.levels[0], chunk) if v >= len(lut_names)]
+        _add_names(table, [f"class_{v}" for v in unnamed], {}, where, False)
+    lut = np.zeros(256, np.uint8)
+    for k, n in enumerate(lut_names[1:], start=1):
+        lut[k] = table.index_of(n)
+    _check_edits(session, list(range(len(session.grid))), "loading the OME-Zarr labels",
+                 overwrite_edits, keep_edits)
+    session.classes = table
+
+    def grow(values: list[int]) -> None:  # values the metadata does not name
+        grown, more = _add_names(session.classes, [f"class_{v}" for v in values], {}, where,
+                                 add_classes)
+        session.classes = grown
+        added.extend(more)
+        for v in values:
+            lut[v] = grown.index_of(f"class_{v}")
+
+    writer = _Writer(session, keep_edits=keep_edits and not overwrite_edits, chunk=chunk,
+                     progress=progress)
+    target = _LabelTarget(writer, lut, len(lut_names), grow)
+    ngff_labels_into(labels, target, chunk=chunk)
+    return LoadSummary(Path(where), int(target.seen.sum()), writer.finish(), added, [])
