@@ -23,6 +23,7 @@ from magicgui.widgets import (
 )
 
 from ..core.classes import DEFAULT_TABLE, ClassTable
+from ._bridges import ALSO_WRITE, LOAD_FROM, NOTHING
 from ._export_target import ExportTarget
 
 __all__ = ["add_controls", "ask", "segmenter_factory", "class_choices", "legend_html",
@@ -77,7 +78,10 @@ def add_controls(w: Container, image_choices: Callable) -> None:
     w._import_dir = FileEdit(
         label="Masks from", mode="d", nullable=True,
         tooltip="An earlier export of this image: its polygons become the masks to edit")
-    w._import = PushButton(text="Load masks from export")
+    w._import_from = ComboBox(
+        choices=LOAD_FROM, tooltip="Where Load masks takes them from: an earlier export, a QuPath "
+                                   "GeoJSON file, or the OME-Zarr labels of this image")
+    w._import = PushButton(text="Load masks")
     w._session_dir = FileEdit(label="Session", mode="d", nullable=True,
                               tooltip="A folder for the masks, hand edits and tile statuses "
                                       "of this image, to go on later")
@@ -91,6 +95,11 @@ def add_controls(w: Container, image_choices: Callable) -> None:
                           tooltip="Delete the folder's earlier export first (asks; applies "
                                   "to one export only)")
     w._target = ExportTarget()
+    w._also_write = ComboBox(
+        choices=ALSO_WRITE, value=NOTHING,
+        tooltip="After the export: QuPath GeoJSON (EXPORT/<image>.geojson), COCO "
+                "(EXPORT/annotations.json) or OME-Zarr labels (into the OME-Zarr image, as "
+                "labels/napari-axons)")
     w._export = PushButton(text="Export")
     w._progress_bar = ProgressBar(label="Progress", value=0, min=0, max=1, visible=False)
     w._message = Label(label="Status", value="")
@@ -101,11 +110,16 @@ def add_controls(w: Container, image_choices: Callable) -> None:
         w._selection_info, w._tile_hint, w._status_legend, w._segmenter, w._polarity, w._model_dir,
         w._classes, w._class_index, w._threshold, w._batch_size, w._device,
         Container(widgets=[w._run, w._cancel], layout="horizontal", labels=False, label="Run"),
-        w._paint_class, w._legend, w._import_dir, w._import, w._session_dir,
+        w._paint_class, w._legend, w._import_dir,
+        Container(widgets=[w._import_from, w._import], layout="horizontal", labels=False,
+                  label="Load from"),
+        w._session_dir,
         Container(widgets=[w._save_session, w._open_session], layout="horizontal",
                   labels=False, label=" "),
         w._export_which, w._export_dir, w._replace, *w._target.widgets,
-        w._export, w._progress_bar, w._message,
+        Container(widgets=[w._also_write, w._export], layout="horizontal", labels=False,
+                  label="Also write"),
+        w._progress_bar, w._message,
     ])
     w._segmenter.changed.connect(lambda _=None: show_segmenter_options(w))
     w._classes.changed.connect(lambda _=None: show_segmenter_options(w))

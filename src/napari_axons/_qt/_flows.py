@@ -11,7 +11,9 @@ user where something would be lost:
   export, or with "Replace the export in that folder" ticked, it first asks, in
   words that name what will be deleted; "No" keeps that export. The Replace box
   is cleared after every export (it never stays armed).
-* **Load masks** over hand-edited pixels asks first; "No" keeps the edits.
+* **Load masks** over hand-edited pixels asks first; "No" keeps the edits. A
+  QuPath GeoJSON file or the image's OME-Zarr labels load through :mod:`._bridges`,
+  which also runs the "Also write" converters after an export.
 * **Save session** writes the image's masks, hand edits and statuses to a folder
   (replacing a session saved there only after asking); **Open session** brings
   them back for the same image (asking first when it has edits of its own).
@@ -27,6 +29,7 @@ from __future__ import annotations
 import shutil
 import threading
 import uuid
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +37,7 @@ import numpy as np
 from ..core.classes import ClassTable
 from ..core.exportfolder import ADD, FOREIGN, REPLACE
 from ..core.session import EditsInTheWay, SessionError
+from . import _bridges
 from ._image_file import layer_pixels, session_key
 from ._worker import LOADED, load_export_masks, one_line, run_export, segment_tiles
 
@@ -118,6 +122,11 @@ def export(w):
     if not indices:
         w._say(f"no {which} tiles to export", "warning")
         return None
+    also = w._also_write.value
+    refused = _bridges.ngff_refusal(s) if also == _bridges.NGFF else None
+    if refused:
+        w._say(refused, "warning")
+        return None
     try:
         where = w._target.where()
     except ValueError as exc:
@@ -166,6 +175,9 @@ def export(w):
             s.status[result.box.index] = "exported"
         w.runner.advance()
 
+    if also != _bridges.NOTHING:  # once the export is done (RunView._on_run_finish)
+        w._then = partial(_bridges.start_also_write, w, also, Path(out), job.plans[0].base,
+                          job.total)
     return w.runner.start(gen, job.total, "Exporting", on_exported, background=bool(where),
                           stop=stop)
 
@@ -184,6 +196,9 @@ def load_masks(w):
     s = w.session
     if w.busy or s is None:
         return None
+    kind, picked = w._import_from.value, w._import_dir.value
+    if kind != _bridges.FROM_EXPORT or _bridges.is_geojson(picked):  # GeoJSON, OME-Zarr labels
+        return _bridges.load_other(w, kind, picked)
     folder = w._chosen_folder(w._import_dir, "an export folder to load masks from")
     if folder is None:
         return None

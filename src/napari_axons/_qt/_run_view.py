@@ -17,6 +17,9 @@ __all__ = ["RunView"]
 class RunView:
     """Start, progress and end of the widget's jobs (segment, export, load masks)."""
 
+    _final: str | None = None  # said instead of the outcome when a job is done
+    _then = None  # called once a job is done (the conversion after an export)
+
     def _redraw_now_and_then(self) -> None:
         """Overview and tile status, at most every 0.5 s while a worker runs."""
         now = time.monotonic()
@@ -46,22 +49,29 @@ class RunView:
             self.store.update_pyramid()
             self.overlays.refresh_overview()
             self._draw_status()
-        text = outcome_text(desc, outcome, self.runner.done, self.runner.total)
+        text = outcome_text(desc, outcome, self.runner.done, self.runner.total, self.runner.unit)
+        final, self._final = self._final, None  # a job's own last line (the format bridges)
+        then, self._then = self._then, None  # the job that follows (Also write)
         if outcome == "failed":
             self._say(f"{text}: {self.runner.error}", "error")
+        elif final and outcome == "done":
+            self._say(final)
         else:
             self._say(text + (f"; {self._note}" if self._note else ""))
         self._note = ""
+        if then is not None and outcome == "done":
+            then()
 
     def _show_progress(self, desc: str, done: int, total: int, seconds: float) -> None:
         """n of N and tiles/s in the widget itself (napari's bar sits in a collapsed panel)."""
         bar = self._progress_bar
         bar.max, bar.value = max(total, 1), min(done, max(total, 1))
-        self._message.value = progress_text(desc, done, total, seconds)
+        self._message.value = progress_text(desc, done, total, seconds, self.runner.unit)
 
     def _set_running(self, running: bool) -> None:
         for c in (self._run, self._export, self._import, self._image, self._tile_size,
-                  self._overlap, self._downsample, self._save_session, self._open_session):
+                  self._overlap, self._downsample, self._save_session, self._open_session,
+                  self._import_from, self._also_write):
             c.enabled = not running
         self._progress_bar.visible = running
         self._target.set_enabled(not running)

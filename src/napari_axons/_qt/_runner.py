@@ -56,6 +56,7 @@ class Runner:
         self._done, self._last_progress, self._redrawing = 0, 0.0, False
         self.total, self._started = 0, 0.0
         self.error = ""  # the last job's error, one line
+        self.unit = "tiles"  # what the running (or last) job counts
 
     done = property(lambda self: self._done)
 
@@ -65,8 +66,9 @@ class Runner:
         return self._gen is not None
 
     def start(self, gen, total: int, desc: str, on_yield: Callable, *, background: bool = False,
-              stop: threading.Event | None = None):
-        """Run generator ``gen`` (``total`` items) in a thread worker; returns the worker."""
+              stop: threading.Event | None = None, unit: str = "tiles"):
+        """Run generator ``gen`` (``total`` items, counted in ``unit``) in a thread worker;
+        returns the worker."""
         from napari.qt.threading import create_worker
         from napari.utils import progress
 
@@ -74,6 +76,7 @@ class Runner:
         self._progress = progress(total=total, desc=desc)
         self._done, self._last_progress, self._redrawing = 0, 0.0, False
         self.total, self._started, self.error = int(total), time.monotonic(), ""
+        self.unit = unit
         slots = threading.Semaphore(RESULTS_IN_FLIGHT)
 
         def handle(value):
@@ -112,6 +115,14 @@ class Runner:
             bar.update(self._done - bar.n)
         finally:
             self._redrawing = False
+
+    def advance_to(self, done: int, total: int) -> None:
+        """``done`` of ``total`` items (a job that reports counts rather than items)."""
+        self.total = int(total)
+        if self._progress is not None and self._progress.total != self.total:
+            self._progress.total = self.total
+        self._done = int(done) - 1
+        self.advance()
 
     def cancel(self) -> str | None:
         """Stop the job at its next tile (finished tiles are kept); returns a note for the user."""

@@ -35,22 +35,23 @@ def short(text: str) -> str:
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
-def progress_text(desc: str, done: int, total: int, seconds: float) -> str:
+def progress_text(desc: str, done: int, total: int, seconds: float, unit: str = "tiles") -> str:
     """``"Segmenting: 37 of 120 tiles, 12.3 tiles/s"`` (no rate before the first tile)."""
-    text = f"{desc}: {done} of {total} tiles"
+    text = f"{desc}: {done} of {total} {unit}"
     if done and seconds > 0:
         rate = done / seconds
-        text += f", {rate:.1f} tiles/s" if rate < 100 else f", {rate:.0f} tiles/s"
+        text += f", {rate:.1f} {unit}/s" if rate < 100 else f", {rate:.0f} {unit}/s"
     return text
 
 
-def outcome_text(desc: str, outcome: str, done: int, total: int) -> str:
+def outcome_text(desc: str, outcome: str, done: int, total: int, unit: str = "tiles") -> str:
     """What a job did, with its count: ``"Segmenting: cancelled after 37 of 120 tiles (...)"``."""
     if outcome == "cancelled":
-        kept = {"Exporting": "the files written are kept; Export again resumes",
-                "Loading masks": "the masks loaded are kept"}.get(
-                    desc, f"the {done} tile(s) done are kept")
-        return f"{desc}: cancelled after {done} of {total} tiles ({kept})"
+        kept = ("nothing was written" if desc.startswith("Writing ") else
+                "the masks loaded are kept" if desc.startswith("Loading ") else
+                {"Exporting": "the files written are kept; Export again resumes"}.get(
+                    desc, f"the {done} tile(s) done are kept"))
+        return f"{desc}: cancelled after {done} of {total} {unit} ({kept})"
     if outcome == "failed":
-        return f"{desc}: failed after {done} of {total} tiles"
-    return f"{desc}: done, {done} of {total} tiles"
+        return f"{desc}: failed after {done} of {total} {unit}"
+    return f"{desc}: done, {done} of {total} {unit}"

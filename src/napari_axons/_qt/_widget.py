@@ -33,7 +33,7 @@ from ..core.classes import ClassTable
 from ..core.coords import Placement
 from ..core.io import ImageReadError, open_image
 from ..core.session import Session
-from . import _flows
+from . import _bridges, _flows
 from ._controls import add_controls, ask, legend_html, segmenter_factory
 from ._edit_window import EditWindow
 from ._grid_controls import apply_on_enter, grid_refusal
@@ -117,6 +117,8 @@ class AxonsWidget(RunView, Container):
         self._open_session.changed.connect(lambda _=None: _flows.open_session(self))
         self._export.changed.connect(self.export)
         self._paint_class.changed.connect(self._on_paint_class)
+        self._import_from.changed.connect(lambda _=None: _bridges.show_load_from(self))
+        self._also_write.changed.connect(lambda _=None: _bridges.check_also_write(self))
         self.follower = ViewerFollower(self)
         self.overlays.follow_zoom()
         self._status_legend.value = status_legend_html()
@@ -186,6 +188,7 @@ class AxonsWidget(RunView, Container):
                 self._sessions[session_key(layer)] = session
                 for note in () if session.in_memory else session.source.notes:
                     self._say(note, "warning")
+                _bridges.tell_labels(self, session)
         except (ImageReadError, OSError, ValueError) as exc:
             self._say(one_line(exc), "error")
             self.follower.clear(self.overlays)

@@ -1,0 +1,154 @@
+"""The format bridges in the dock widget: OME-Zarr labels and QuPath GeoJSON in and out, COCO out."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+from qt_helpers import wait_idle
+
+pytestmark = pytest.mark.gui
+
+EDIT = "paint here: axons masks"
+
+
+def _blobs(shape, seed, n):
+    """``(H, W)`` uint8 0/1: discs, some across tile borders, some with a hole."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    m = np.zeros(shape, bool)
+    for i in range(n):
+        cy, cx, r = rng.integers(0, shape[0]), rng.integers(0, shape[1]), rng.integers(5, 40)
+        d = (yy - cy) ** 2 + (xx - cx) ** 2
+        m |= d <= r * r
+        if i % 3 == 0 and r > 12:
+            m &= ~(d <= (r // 3) ** 2)
+    return m.astype(np.uint8)
+
+
+def _ome_with_labels(path, shape, cmap, classes):
+    """A (c, y, x) RGB OME-Zarr image with 3 levels and a label group "napari-axons"."""
+    import zarr
+    from ome_zarr.writer import write_image
+
+    from napari_axons.core.ngff_labels import write_ngff_labels
+
+    img = np.zeros((3, *shape), np.uint8)
+    img[0] = 90
+    write_image(img, zarr.open_group(str(path), mode="w"), axes="cyx", scale_factors=(2, 4))
+    write_ngff_labels(path, cmap, classes, chunk=128)
+    return path
+
+
+def _read_labels(image, name):
+    """Level 0 and the class names of ``image/labels/name``, through ome-zarr-py's Reader."""
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Label, Reader
+
+    logging.getLogger("ome_zarr").setLevel(logging.ERROR)
+    [node] = [n for n in Reader(parse_url(str(image)))()
+              if n.load(Label) and n.metadata.get("name") == name]
+    return np.asarray(node.data[0]), node.metadata["properties"]
+
+
+def test_ome_zarr_labels_load_paint_and_write_back(make_widget, tmp_path, qtbot):
+    from napari_axons.core.classes import ClassTable
+
+    truth = _blobs((384, 512), seed=6, n=12)
+    truth[300:340, 20:90] = 2  # a myelin strip
+    image = _ome_with_labels(tmp_path / "slide.zarr", (384, 512), truth,
+                             ClassTable.from_names(["myelin", "axon"]))
+    viewer, w = make_widget(image)
+    # opened: the status line says the labels are there, and Load from points at them
+    assert w.messages[-1] == ("slide.zarr has OME-Zarr labels (napari-axons): press Load masks "
+                              "to put them into the masks and edit them")
+    assert w._import_from.value == "OME-Zarr labels" and w._import_dir.native.isHidden()
+    w._tile_size.value = 128
+    assert w.load_masks() is not None
+    wait_idle(qtbot, w)
+    # classes by name: axon stays 1, myelin is appended as 2
+    assert w.session.classes.names == ("background", "axon", "myelin")
+    assert w._paint_class.choices == (1, 2, 0) and "myelin" in w._legend.value
+    in_store = np.array([0, 2, 1], np.uint8)[truth]
+    np.testing.assert_array_equal(w.store.read(0, 0, 384, 512), in_store)
+    assert w.messages[-1] == (f"the OME-Zarr labels {image / 'labels' / 'napari-axons'} loaded into "
+                              f"the masks of {len(w.grid)} tile(s); class(es) added: myelin")
+
+    # paint myelin by hand on tile 0
+    w.set_selection([0])
+    w._paint_class.value = 2
+    edit = viewer.layers[EDIT]
+    np.testing.assert_array_equal(edit.data, in_store[:128, :128])  # the window shows the labels
+    edit.brush_size = 9
+    edit.paint((60, 60), edit.selected_label)
+    qtbot.waitUntil(lambda: w.status.get(0) == "edited")
+    painted = w.store.read(0, 0, 384, 512)
+    assert painted[60, 60] == 2 and (painted != in_store).sum() > 20
+
+    # export every tile, and write them back as the image's labels
+    w._export_which.value = "all"
+    w._export_dir.value = tmp_path / "export"
+    w._also_write.value = "OME-Zarr labels"
+    assert w.export() is not None
+    wait_idle(qtbot, w)
+    assert w.messages[-2] == f"Exporting: done, {len(w.grid)} of {len(w.grid)} tiles"
+    assert w.messages[-1] == ("OME-Zarr labels written into the image: "
+                              f"{image / 'labels' / 'napari-axons'}")
+    level0, props = _read_labels(image, "napari-axons")
+    np.testing.assert_array_equal(level0, painted)  # downsample 1: level 0 is the store
+    assert props == {1: {"class": "axon"}, 2: {"class": "myelin"}}
+    assert sorted(p.name for p in (image / "labels").iterdir() if p.name.startswith(".napari")) == []
+
+
+def test_geojson_out_and_back_into_a_fresh_session_and_coco(make_widget, axon_tif, tmp_path, qtbot):
+    truth = _blobs((768, 1024), seed=8, n=20)
+    truth[690:720, 890:930] = 1  # under the hand edit of the second session
+    viewer, w = make_widget(axon_tif)
+    w._tile_size.value = 256
+    w.session.paint(0, 0, truth)  # the masks, as if painted by hand
+    w._export_which.value = "all"
+    w._export_dir.value = out = tmp_path / "export"
+    w._also_write.value = "QuPath GeoJSON"
+    assert w.export() is not None
+    wait_idle(qtbot, w)
+    geo = out / "axons.geojson"
+    n = len(json.loads(geo.read_text())["features"])
+    assert n > 10 and w.messages[-1] == f"QuPath GeoJSON: {n} objects written to {geo}"
+
+    # the same export folder again, with COCO: tiles kept, then annotations.json
+    w._also_write.value = "COCO"
+    assert w.export() is not None
+    wait_idle(qtbot, w)
+    coco = json.loads((out / "annotations.json").read_text())
+    assert w.messages[-1] == (f"COCO: {len(coco['annotations'])} objects over 12 tiles written to "
+                              f"{out / 'annotations.json'}")
+
+    # OME-Zarr labels for a TIFF: the choice says why not, and Export refuses
+    w._also_write.value = "OME-Zarr labels"
+    why = ("OME-Zarr labels are written into an OME-Zarr image; axons.tif is not one "
+           "(choose QuPath GeoJSON or COCO)")
+    assert w.messages[-1] == why
+    assert w.export() is None and w.messages[-1] == why
+
+    # a fresh session of the image (another viewer), another grid, one hand edit
+    viewer2, w2 = make_widget(axon_tif)
+    w2._tile_size.value = 128
+    w2.session.paint(700, 900, np.ones((5, 5), np.uint8))
+    w2._import_dir.value = geo  # a .geojson picked while "export folder" is chosen counts
+    asked = []
+    w2.confirm = lambda title, text: asked.append((title, text)) or False
+    assert w2.load_masks() is not None
+    wait_idle(qtbot, w2)
+    assert asked and asked[0][0] == "Replace edits?" and "hold hand edits" in asked[0][1]
+    assert w2.messages[-1] == "loading cancelled: the hand edits are kept"
+    assert w2.store.read(0, 0, 768, 1024).sum() == 25  # nothing loaded
+    w2._import_from.value = "QuPath GeoJSON"
+    assert w2._import_dir.mode.value == "r" and not w2._import_dir.native.isHidden()
+    w2.confirm = lambda title, text: True
+    assert w2.load_masks() is not None
+    wait_idle(qtbot, w2)
+    np.testing.assert_array_equal(w2.store.read(0, 0, 768, 1024), w.store.read(0, 0, 768, 1024))
+    assert w2.session.edits.empty
+    assert w2.messages[-1].startswith(f"{n} objects from {geo} loaded into the masks of ")
