@@ -131,6 +131,9 @@ def test_geojson_out_and_back_into_a_fresh_session_and_coco(make_widget, axon_ti
            "(choose QuPath GeoJSON or COCO)")
     assert w.messages[-1] == why
     assert w.export() is None and w.messages[-1] == why
+    w._import_from.value = "OME-Zarr labels"
+    assert w.load_masks() is None
+    assert w.messages[-1] == "axons.tif has no OME-Zarr labels to load (it is not an OME-Zarr image)"
 
     # a fresh session of the image (another viewer), another grid, one hand edit
     viewer2, w2 = make_widget(axon_tif)
@@ -152,3 +155,40 @@ def test_geojson_out_and_back_into_a_fresh_session_and_coco(make_widget, axon_ti
     np.testing.assert_array_equal(w2.store.read(0, 0, 768, 1024), w.store.read(0, 0, 768, 1024))
     assert w2.session.edits.empty
     assert w2.messages[-1].startswith(f"{n} objects from {geo} loaded into the masks of ")
+
+
+def test_in_thread_reports_progress_stops_on_close_and_raises_errors():
+    import threading
+
+    from napari_axons._qt._bridges import PROGRESS, in_thread
+
+    ended, reported = [], []
+
+    def convert(n, *, progress):
+        try:
+            for i in range(n):
+                progress(i + 1, n)
+                reported.append(i + 1)
+                threading.Event().wait(0.01)
+            return "written"
+        finally:
+            ended.append(threading.current_thread().name)
+
+    gen = in_thread(convert, 3)
+    items = []
+    try:
+        while True:
+            items.append(next(gen))
+    except StopIteration as stop:
+        assert stop.value == "written"
+    assert items[-1] == (PROGRESS, 3, 3) and all(i[0] == PROGRESS for i in items)
+    gen = in_thread(convert, 1000)  # closed early (Cancel): the converter stops at its next report
+    assert next(gen)[0] == PROGRESS
+    gen.close()
+    assert ended == ["napari-axons-bridge"] * 2 and reported[-1] < 100  # not all 1000
+
+    def broken(*, progress):
+        raise ValueError("slide.geojson: cannot write (No space left on device)")
+
+    with pytest.raises(ValueError, match="No space left"):
+        list(in_thread(broken))

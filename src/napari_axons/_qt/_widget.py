@@ -13,6 +13,9 @@ widget only shows it and calls it:
 * Segment, Export and Load masks (:mod:`._flows`) ask first wherever hand
   edits or an earlier export would be lost; "No" keeps them and the status
   line says so;
+* the format bridges (:mod:`._bridges`): "Also write" QuPath GeoJSON, COCO or
+  OME-Zarr labels after an export, "Load from" a GeoJSON file or the image's
+  OME-Zarr labels;
 * the viewer's layer list is followed (:mod:`._viewer_follow`).
 
 Clicking on the canvas while one of the overlay layers is active toggles the
