@@ -209,3 +209,35 @@ def test_ngff_labels_unnamed_values_and_a_tiff_session(tmp_path):
     finally:
         s.close()
         t.close()
+
+
+def test_loads_in_small_regions_equal_one_region_and_report_progress(tmp_path):
+    from napari_axons.core.session_formats import load_geojson, load_ngff_labels
+
+    truth = discs((300, 420), seed=9, n=15)
+    img = _tif(tmp_path, (600, 840))
+    a = Session(img, cache_dir=tmp_path / "a", tile_size=128, downsample=2)
+    try:
+        a.paint(0, 0, truth)
+        a.export(tmp_path / "export", range(len(a.grid)))
+    finally:
+        a.close()
+    export_geojson(tmp_path / "export", tmp_path / "slide.geojson")
+    image = _ome_image(tmp_path / "slide.zarr", (600, 840))
+    write_ngff_labels(image, truth, ClassTable.from_names(["axon"]), chunk=64)
+    for source, load in ((img, lambda s, **k: load_geojson(s, tmp_path / "slide.geojson", **k)),
+                         (image, load_ngff_labels)):
+        maps = []
+        for chunk in (2048, 64):
+            s = Session(source, cache_dir=tmp_path / f"c{chunk}", tile_size=100, downsample=2)
+            reports = []
+            try:
+                load(s, chunk=chunk, progress=lambda d, t, r=reports: r.append((d, t)))
+                maps.append(s.store.read(0, 0, 300, 420))
+            finally:
+                s.close()
+            total = 1 if chunk == 2048 else 5 * 7  # regions of the 300 x 420 working image
+            assert reports[-1] == (total, total) and all(t == total for _, t in reports)
+            assert [d for d, _ in reports] == sorted(d for d, _ in reports)
+        np.testing.assert_array_equal(maps[0], truth)
+        np.testing.assert_array_equal(maps[1], truth)
