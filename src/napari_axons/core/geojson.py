@@ -109,22 +109,48 @@ class _AtomicText:
         return False
 
 
-def _feature_json(geom, class_index: int, classes: ClassTable, object_type: str, fid: str,
-                  scale: tuple[float, float]) -> tuple[str, str, str]:
-    """A feature's text in three parts, written one after the other (no copy of a large geometry's)."""
+def _write_feature(fh, geom, class_index: int, classes: ClassTable, object_type: str, fid: str,
+                   scale: tuple[float, float], *, oriented: bool = False,
+                   chunk: int = 1 << 16) -> None:
+    """Write one feature, its coordinates ``chunk`` vertices at a time (no text of the whole
+    geometry at once: a slide-wide object has millions of vertices). RFC 7946 rings:
+    exteriors counter-clockwise, holes clockwise (``oriented``: ``geom`` already is)."""
     import shapely
 
+    if not oriented:
+        geom = shapely.orient_polygons(geom)
+    kind, coords, offsets = shapely.to_ragged_array([geom])
+    del geom
     sy, sx = scale
     if (sy, sx) != (1.0, 1.0):
-        geom = shapely.transform(geom, lambda c: c * np.array([sx, sy]))
-    geom = shapely.orient_polygons(geom)
+        coords *= np.array([sx, sy])
+        pair = "[%r, %r]"
+    else:
+        pair = "[%d, %d]"  # pixel-edge vertices are integers
+    ring_off, poly_off = offsets[0], offsets[1]
+    multi = kind == shapely.GeometryType.MULTIPOLYGON
+    polygons = range(len(poly_off) - 1) if multi else range(1)
+    fh.write('{"type": "Feature", "id": ' + json.dumps(fid) + ', "geometry": {"type": "'
+             + ("MultiPolygon" if multi else "Polygon") + '", "coordinates": ' + ("[" if multi else ""))
+    for p in polygons:
+        rings = range(poly_off[p], poly_off[p + 1]) if multi else range(len(ring_off) - 1)
+        fh.write(", [" if p else "[")
+        for r in rings:
+            fh.write("[" if r == rings.start else ", [")
+            for a in range(int(ring_off[r]), int(ring_off[r + 1]), chunk):
+                part = coords[a: min(a + chunk, int(ring_off[r + 1]))]
+                if pair == "[%d, %d]":
+                    part = part.astype(np.int64)
+                fh.write(("" if a == ring_off[r] else ", ")
+                         + ", ".join([pair] * len(part)) % tuple(part.ravel().tolist()))
+            fh.write("]")
+        fh.write("]")
     props = {
         "objectType": object_type,
         "classification": {"name": classes.names[class_index],
                            "color": list(classes.colours[class_index])},
     }
-    return ('{"type": "Feature", "id": ' + json.dumps(fid) + ', "geometry": ', shapely.to_geojson(geom),
-            ', "properties": ' + json.dumps(props) + "}")
+    fh.write(("]" if multi else "") + '}, "properties": ' + json.dumps(props) + "}")
 
 
 def write_slide_geojson(slide: ExportSlide, out: str | os.PathLike, *,
@@ -180,12 +206,11 @@ def write_slide_geojson(slide: ExportSlide, out: str | os.PathLike, *,
     with _AtomicText(out) as fh:
         fh.write('{"type": "FeatureCollection", "features": [\n')
 
-        def emit(k: int, geom) -> None:
+        def emit(k: int, geom, oriented: bool = False) -> None:
             nonlocal n
             fid = str(uuid.uuid5(_NAMESPACE, f"{slide.base}/{k}/{n}"))
             fh.write(",\n" if n else "")
-            for part in _feature_json(geom, k, classes, object_type, fid, slide.scale):
-                fh.write(part)
+            _write_feature(fh, geom, k, classes, object_type, fid, slide.scale, oriented=oriented)
             n += 1
             counts[classes.names[k]] += 1
 
@@ -213,7 +238,7 @@ def write_slide_geojson(slide: ExportSlide, out: str | os.PathLike, *,
                         emit(obj.class_index, obj.geometry)
             if held and (i + 1 == total or (i + 1) % flush_every == 0):
                 for k, geom, parts in held.flush(i if i + 1 < total else total):
-                    emit(k, geom)
+                    emit(k, geom, oriented=True)  # dissolve orients its result
                     merged += parts - 1
             if progress is not None:
                 progress(i + 1, total)

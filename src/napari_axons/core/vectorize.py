@@ -137,14 +137,11 @@ def dissolve(geometries, lines: tuple | None = None) -> object:
     """The union of pixel-edge polygons that do not overlap (pieces of one object).
 
     Pieces of an object cut by tile borders cover disjoint pixels and meet
-    along pixel edges. Every edge on a line where pieces can meet is split at
-    each grid point it passes (exact on integer vertices), so pieces that share
-    an edge share its vertices, and the edge-matching
-    ``shapely.coverage_union_all`` joins them: about a third of the time of a
-    general overlay (``union_all``), with less memory. With ``lines``, holes
-    that touch no border line are kept out of the union and put back after. The extra
-    vertices are then removed again (:func:`_drop_collinear`). Inputs that are
-    not such a coverage fall back to ``union_all``.
+    along pixel edges: their shared edges cancel and the rest is linked back
+    into rings (:func:`~napari_axons.core.coverage.dissolve_coverage`: NumPy,
+    a few arrays the size of the pieces' vertices; GEOS' coverage union of a
+    slide-wide object took 2 GB). Inputs that are not such a coverage fall back
+    to shapely's general overlay (``union_all``).
 
     Parameters
     ----------
@@ -153,118 +150,37 @@ def dissolve(geometries, lines: tuple | None = None) -> object:
     lines : tuple of (array of int, array of int), optional
         ``(xs, ys)``: the only vertical lines ``x = xs[i]`` and horizontal lines
         ``y = ys[j]`` along which two pieces can meet (the tile borders); only
-        edges on them are split (fewer vertices, less memory). Default: all edges.
+        edges on them are compared (fewer vertices, less memory). Default: all edges.
 
     Returns
     -------
     shapely.Polygon or shapely.MultiPolygon
-        Valid; vertices only where the outline turns.
+        Valid; exteriors counter-clockwise, holes clockwise; vertices only
+        where the outline turns.
     """
     import shapely
 
-    geoms = np.asarray(geometries, dtype=object)
+    from .coverage import dissolve_coverage
+
+    pieces = list(geometries)
     del geometries
-    if len(geoms) == 1:
-        return geoms[0]
-    geoms = (shapely.segmentize(geoms, 1.0) if lines is None
-             else np.array([_split_on_lines(g, *lines) for g in geoms], dtype=object))
-    full, inner = geoms, []
-    if lines is not None:  # holes off the borders stay as they are: kept out of the union
-        geoms = np.array([_strip_inner_holes(g, lines, inner) for g in geoms], dtype=object)
-    try:
-        merged = shapely.coverage_union_all(geoms)
-    except shapely.errors.GEOSException:
-        merged = None
-    if merged is not None and inner:
-        merged = _put_back_holes(merged, inner)
-    if merged is not None:
-        merged = _drop_collinear(merged)
-    if merged is None or not merged.is_valid:
-        return shapely.union_all(full)
+    if len(pieces) == 1:
+        return shapely.orient_polygons(pieces[0])
+    kept = list(pieces) if len(pieces) <= _CHECKED_PIECES else None
+    merged = dissolve_coverage(pieces, lines)  # empties ``pieces``
+    if kept is not None and merged is not None and not merged.is_valid:
+        merged = None  # e.g. pieces meeting off ``lines``
+    if merged is None:
+        if kept is None:
+            raise ValueError("pieces to join are not a coverage of pixel-edge polygons")
+        return shapely.orient_polygons(shapely.union_all(kept))
     return merged
 
 
-def _strip_inner_holes(geom, lines, inner: list):
-    """``geom`` without its holes that touch none of ``lines`` (appended to ``inner`` as rings)."""
-    import shapely
-
-    xs, ys = lines
-    polys = []
-    for poly in polygons_of(geom):
-        keep = []
-        for ring in poly.interiors:
-            c = np.asarray(ring.coords)
-            (keep if np.isin(c[:, 0], xs).any() or np.isin(c[:, 1], ys).any() else inner).append(c)
-        polys.append(shapely.Polygon(poly.exterior.coords, keep))
-    return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
-
-
-def _put_back_holes(geom, inner: list):
-    """``geom`` with each ring of ``inner`` made a hole of the polygon whose area holds it."""
-    import shapely
-
-    parts = polygons_of(geom)
-    where = [[] for _ in parts]
-    tree = shapely.STRtree(np.array(parts, dtype=object))
-    points = np.array([shapely.Polygon(c).representative_point() for c in inner], dtype=object)
-    q, t = tree.query(points, predicate="within")
-    for i, j in zip(q.tolist(), t.tolist(), strict=True):
-        where[j].append(inner[i])
-    if len(q) != len(inner):
-        return None
-    polys = [shapely.Polygon(p.exterior.coords, [*(r.coords for r in p.interiors), *w])
-             for p, w in zip(parts, where, strict=True)]
-    return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
-
-
-def _split_on_lines(geom, xs, ys):
-    """``geom`` with a vertex at every grid point of its edges that lie on a line of ``xs`` / ``ys``."""
-    import shapely
-
-    if geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
-        return geom
-    kind, coords, offsets = shapely.to_ragged_array([geom])
-    ring_off = offsets[0]
-    d = np.diff(coords, axis=0)
-    on = (((d[:, 0] == 0) & np.isin(coords[:-1, 0], xs)) | ((d[:, 1] == 0) & np.isin(coords[:-1, 1], ys)))
-    on[ring_off[1:-1] - 1] = False  # no segment from one ring's end to the next ring's start
-    steps = np.where(on, np.abs(d).sum(axis=1), 1).astype(np.int64)
-    steps = np.append(steps, 1)  # the last closing point
-    if not (steps > 1).any():
-        return geom
-    start = np.repeat(np.arange(len(coords)), steps)
-    within = np.arange(len(start)) - np.repeat(np.cumsum(steps) - steps, steps)
-    unit = np.zeros_like(coords)
-    unit[:-1] = np.sign(d)
-    out = coords[start] + unit[start] * within[:, None]
-    new_off = np.cumsum(np.concatenate([[0], steps]))[ring_off]
-    return shapely.from_ragged_array(kind, out, (new_off, *offsets[1:]))[0]
-
-
-def _drop_collinear(geom):
-    """``geom`` (Polygon or MultiPolygon) without the ring vertices where the ring goes straight on."""
-    import shapely
-
-    if geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
-        return geom
-    kind, coords, offsets = shapely.to_ragged_array([shapely.remove_repeated_points(geom)])
-    ring_off = offsets[0]
-    starts, lengths = ring_off[:-1], np.diff(ring_off) - 1  # the closing point excluded
-    ring = np.repeat(np.arange(len(starts)), lengths + 1)
-    idx = np.arange(len(coords))
-    pos = idx - starts[ring]
-    prev = np.where(pos == 0, starts[ring] + lengths[ring] - 1, idx - 1)
-    nxt = np.where(pos + 1 >= lengths[ring], starts[ring], idx + 1)
-    a, b = coords - coords[prev], coords[nxt] - coords
-    keep = ((a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]) != 0) & (pos < lengths[ring])
-    kept = np.bincount(ring[keep], minlength=len(starts))
-    new_off = np.zeros(len(starts) + 1, np.int64)
-    new_off[1:] = np.cumsum(kept + 1)
-    out = np.empty((new_off[-1], 2))
-    src = np.flatnonzero(keep)
-    out[np.arange(len(src)) + ring[src]] = coords[src]  # one closing slot per earlier ring
-    out[new_off[1:] - 1] = out[new_off[:-1]]
-    return shapely.from_ragged_array(kind, out, (new_off, *offsets[1:]))[0]
+#: Up to this many pieces, :func:`dissolve` checks its result with GEOS (cheap) and falls
+#: back to ``union_all``; larger groups (a slide-wide object) come from the GeoJSON
+#: writer, whose pieces are a coverage by construction.
+_CHECKED_PIECES = 64
 
 
 def polygons_of(geometry) -> list:
