@@ -192,3 +192,26 @@ def test_in_thread_reports_progress_stops_on_close_and_raises_errors():
 
     with pytest.raises(ValueError, match="No space left"):
         list(in_thread(broken))
+
+
+def test_a_failing_conversion_is_one_line_after_the_export(make_widget, axon_tif, tmp_path, qtbot,
+                                                           monkeypatch):
+    import napari_axons.core.geojson as geojson
+    from napari_axons.core.export import ExportError
+
+    def full_disk(export_dir, out, *, base=None, progress=None, **kw):
+        progress(1, 4)
+        raise ExportError(f"{out}: cannot write (No space left on device)")
+
+    monkeypatch.setattr(geojson, "export_geojson", full_disk)
+    viewer, w = make_widget(axon_tif)
+    w.session.paint(10, 10, np.ones((20, 20), np.uint8))
+    w._export_which.value = "all"
+    w._export_dir.value = out = tmp_path / "export"
+    w._also_write.value = "QuPath GeoJSON"
+    assert w.export() is not None
+    wait_idle(qtbot, w)
+    assert w.messages[-1] == (f"Writing QuPath GeoJSON: failed after 1 of 4 tiles: {out / 'axons.geojson'}: "
+                              "cannot write (No space left on device)")
+    assert (out / "manifest.json").exists() and not (out / "axons.geojson").exists()
+    assert not w.busy and w._export.enabled
