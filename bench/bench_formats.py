@@ -1,10 +1,12 @@
 """Whole-slide format bridges: a 20000^2 export to QuPath GeoJSON (and COCO), bounded memory.
 
-``python bench/bench_formats.py [--side 20000] [--coco]``
+``python bench/bench_formats.py [--side 20000] [--coco] [--kind axons|myelinated]``
 
-Input: the benchmark's 20000 x 20000 RGB tiled TIFF (:func:`bench.inputs.tiled_tiff`),
-tiled once with ``napari-axons tile IMAGE -o bench/_data/formats_export --model otsu``
-(1600 tiles of 512^2, kept between runs). Then, each in a fresh process,
+Input: the benchmark's 20000 x 20000 RGB tiled TIFF (:func:`bench.inputs.tiled_tiff`: the
+fluorescence-like sample mirrored, whose Otsu mask is one slide-wide network, or with
+``--kind myelinated`` the SEM-like sample of separate fibres), tiled once with
+``napari-axons tile IMAGE -o bench/_data/formats_export... --model otsu`` (1600 tiles of
+512^2, kept between runs). Then, each in a fresh process,
 ``napari-axons export-geojson`` (and with ``--coco``, ``export-coco``); the figures are the
 process's wall time and peak resident memory (``VmHWM``), with the number of features and
 the output size. The CPU of the machine may be shared with other work: the time is an upper
@@ -35,13 +37,13 @@ def _env() -> dict:
             "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
-def export_folder(side: int) -> Path:
-    """The otsu export of the ``side``-square mosaic (made once)."""
-    out = DATA / f"formats_export_{side}"
+def export_folder(side: int, kind: str = "axons") -> Path:
+    """The otsu export of the ``side``-square mosaic of the ``kind`` sample (made once)."""
+    out = DATA / (f"formats_export_{side}" if kind == "axons" else f"formats_export_{kind}_{side}")
     manifest = out / "manifest.json"
     if manifest.is_file() and json.loads(manifest.read_text()).get("status") == "complete":
         return out
-    image = inputs.tiled_tiff(side)
+    image = inputs.tiled_tiff(side, kind=kind)
     run = subprocess.run([sys.executable, "-m", "napari_axons", "tile", str(image), "-o", str(out),
                           "--model", "otsu", "--overwrite", "--threads", "2"],
                          capture_output=True, text=True, env=_env())
@@ -73,16 +75,20 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--side", type=int, default=20000)
     parser.add_argument("--coco", action="store_true", help="also measure export-coco")
+    parser.add_argument("--kind", choices=("axons", "myelinated"), default="axons",
+                        help="the sample mirrored into the slide: 'axons' (Otsu's mask is one "
+                             "slide-wide network: the worst case) or 'myelinated' (many "
+                             "separate fibres: the usual case)")
     args = parser.parse_args(argv)
-    export = export_folder(args.side)
+    export = export_folder(args.side, args.kind)
     n_tiles = len(json.loads((export / "manifest.json").read_text())["images"][0]["tiles"])
     rows = []
-    geo = DATA / f"formats_{args.side}.geojson"
+    geo = DATA / f"formats_{args.kind}_{args.side}.geojson"
     rows.append(("export-geojson", *measure(["export-geojson", str(export), "-o", str(geo)]), geo))
     if args.coco:
-        coco = DATA / f"formats_{args.side}_coco.json"
+        coco = DATA / f"formats_{args.kind}_{args.side}_coco.json"
         rows.append(("export-coco", *measure(["export-coco", str(export), "-o", str(coco)]), coco))
-    print(f"{args.side}^2 slide, {n_tiles} tiles (otsu), CPU shared with other work")
+    print(f"{args.side}^2 {args.kind} slide, {n_tiles} tiles (otsu), CPU shared with other work")
     print(f"{'command':16s} {'peak RSS MB':>12s} {'s':>7s} {'tiles/s':>8s} {'output MB':>10s}  result")
     ok = True
     for name, peak, seconds, out, path in rows:

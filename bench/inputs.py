@@ -14,17 +14,18 @@ import numpy as np
 DATA = Path(__file__).resolve().parent / "_data"
 
 
-@lru_cache(maxsize=1)
-def _sample_block() -> np.ndarray:
-    from napari_axons.core.sample import make_axon_sample
+@lru_cache(maxsize=2)
+def _sample_block(kind: str = "axons") -> np.ndarray:
+    from napari_axons.core.sample import make_axon_sample, make_myelinated_sample
 
-    image, _ = make_axon_sample((2048, 2048), seed=7)
+    make = make_myelinated_sample if kind == "myelinated" else make_axon_sample
+    image, _ = make((2048, 2048), seed=7)
     return image
 
 
-def _mosaic_tile(y: int, x: int, size: int) -> np.ndarray:
+def _mosaic_tile(y: int, x: int, size: int, kind: str = "axons") -> np.ndarray:
     """The ``size``-square tile at (y, x) of an endless mirrored mosaic of the sample."""
-    block = _sample_block()
+    block = _sample_block(kind)
     n = block.shape[0]
     ys = np.arange(y, y + size)
     xs = np.arange(x, x + size)
@@ -47,11 +48,15 @@ def png_image(side: int = 8192) -> Path:
     return path
 
 
-def tiled_tiff(side: int, *, tile: int = 512, pyramid: bool = False) -> Path:
-    """An RGB tiled (zlib) TIFF of ``side`` x ``side``, written tile by tile (bounded memory)."""
+def tiled_tiff(side: int, *, tile: int = 512, pyramid: bool = False, kind: str = "axons") -> Path:
+    """An RGB tiled (zlib) TIFF of ``side`` x ``side``, written tile by tile (bounded memory).
+
+    ``kind``: the sample mirrored, ``"axons"`` (fluorescence-like) or ``"myelinated"``
+    (SEM-like fibres: many separate objects).
+    """
     import tifffile
 
-    name = f"mosaic_{side}{'_pyramid' if pyramid else ''}.tif"
+    name = f"mosaic_{'' if kind == 'axons' else kind + '_'}{side}{'_pyramid' if pyramid else ''}.tif"
     path = DATA / name
     if path.exists():
         return path
@@ -60,7 +65,7 @@ def tiled_tiff(side: int, *, tile: int = 512, pyramid: bool = False) -> Path:
     def tiles(level_side, step):
         for y in range(0, level_side, tile):
             for x in range(0, level_side, tile):
-                t = _mosaic_tile(y * step, x * step, tile * step)[::step, ::step]
+                t = _mosaic_tile(y * step, x * step, tile * step, kind)[::step, ::step]
                 h, w = min(tile, level_side - y), min(tile, level_side - x)
                 out = np.zeros((tile, tile, 3), np.uint8)
                 out[:h, :w] = t[:h, :w]

@@ -69,3 +69,18 @@ def test_not_a_coverage_is_refused():
     assert dissolve_coverage(overlap) is None
     assert dissolve_coverage([shapely.box(0, 0, 1.5, 1), shapely.box(2, 0, 3, 1)]) is None
     assert dissolve_coverage([shapely.Polygon([(0, 0), (2, 0), (0, 2)])]) is None  # diagonal
+
+
+def test_a_hole_touching_the_outline_at_two_corners_cuts_the_object_in_two():
+    """The ring of pixels around the hole is only diagonally connected at two corners: GEOS
+    wants two polygons (touching at those corners), not one with a hole."""
+    mask = np.zeros((7, 7), np.uint8)
+    mask[1:6, 1:6] = 1
+    mask[2:5, 2:5] = 0  # the hole
+    mask[1, 1] = mask[5, 5] = 0  # opened at two opposite corners: touches the outside there
+    (obj,) = class_map_objects(mask)
+    assert obj.geometry.is_valid and obj.geometry.geom_type == "MultiPolygon"
+    assert len(obj.geometry.geoms) == 2
+    np.testing.assert_array_equal(rasterize([(1, obj.geometry)], np.zeros(mask.shape, np.uint8)), mask)
+    merged = dissolve_coverage(_pieces(mask, 4), (np.array([4]), np.array([4])))
+    assert merged.is_valid and shapely.equals(merged, obj.geometry)

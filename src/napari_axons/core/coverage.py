@@ -15,9 +15,12 @@ pieces' edges less those pairs, linked back into rings
    chain continues with the chain that starts where it ends; where two start
    there (the object's pixels meet only at that corner) it takes the sharper
    left turn, which keeps to its own pixels;
-3. the rings are freed of the vertices where they go straight on;
-4. a ring that passes a corner twice (a hole that touches the outline, or
-   another hole, at a corner) is split there: GEOS' rings never touch
+3. the rings are freed of the vertices where they go straight on, and
+   re-linked by the same rule at every corner that rings pass twice (a hole
+   touching the outline at two corners cuts the object in two parts: two
+   polygons for GEOS);
+4. a ring that still passes a corner twice (a hole that touches the outline,
+   or another hole, at one corner) is split there: GEOS' rings never touch
    themselves;
 5. the rings are sorted into exteriors (positive area) and holes (negative),
    and each hole goes to the smallest exterior that holds it.
@@ -69,7 +72,10 @@ def dissolve_coverage(geometries: list, lines: tuple | None = None):
     rings = _link_rings(*rings, alive)
     if rings is None:
         return None
-    return _assemble(*_split_self_touching(*_drop_straight_vertices(*rings)))
+    rings = _relink_at_corners(*_drop_straight_vertices(*rings))
+    if rings is None:
+        return None
+    return _assemble(*_split_self_touching(*rings))
 
 
 # --------------------------------------------------------------------------- ring arrays
@@ -310,6 +316,43 @@ def _drop_straight_vertices(points: np.ndarray, ring_off: np.ndarray):
     del a, b
     kept = np.add.reduceat(keep.astype(np.int64), ring_off[:-1])
     return points[keep], _offsets(kept)
+
+
+def _relink_at_corners(points: np.ndarray, ring_off: np.ndarray):
+    """Rings re-linked at every corner two of them (or one twice) pass, each keeping to its
+    own pixels (the sharper left turn); None if they do not close.
+
+    A piece's own rings may meet at a corner (OpenCV traces an outline and its
+    holes apart, and a hole may touch the outline, or another hole, at two
+    corners: the object's interior is then in two parts, which GEOS wants as
+    two polygons); re-linking every such corner by the same rule as the chains
+    gives each part its own ring.
+    """
+    key = _keys(points)
+    ordered = np.sort(key)
+    twice = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    if not len(twice):
+        return points, ring_off
+    pos = np.searchsorted(twice, key)
+    np.minimum(pos, len(twice) - 1, out=pos)
+    corner = twice[pos] == key
+    del pos, key
+    starts = np.flatnonzero(corner)  # the edges that leave a corner ...
+    ends = np.flatnonzero(_next(corner, ring_off))  # ... and those that reach one
+    lengths = np.diff(ring_off)
+    whole = np.bincount(_ring_of(starts, ring_off), minlength=len(lengths)) == 0
+    first, count, last = _chains(starts, ends, ring_off)
+    cycles = _chain_cycles(points, ring_off, first, last)
+    if cycles is None:
+        return None
+    order, chains_per_ring = cycles
+    rings = _ring_of(first[order], ring_off)
+    idx = _ranges(first[order], count[order], ring_off[rings], lengths[rings])
+    out = np.concatenate([points[np.repeat(whole, lengths)], points[idx]])
+    out_lengths = np.r_[lengths[whole],
+                        np.add.reduceat(count[order], np.cumsum(chains_per_ring) - chains_per_ring)]
+    return out, _offsets(out_lengths)
 
 
 def _split_self_touching(points: np.ndarray, ring_off: np.ndarray):

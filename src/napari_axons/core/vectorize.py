@@ -129,8 +129,21 @@ def _outlines(fg: np.ndarray, labels: np.ndarray, ox: int, oy: int) -> dict:
     out = {}
     for lab, polys in parts.items():
         geom = polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
-        out[lab] = geom if geom.is_valid else shapely.make_valid(geom)
+        out[lab] = geom if geom.is_valid else _made_valid(geom)
     return out
+
+
+def _made_valid(geom):
+    """A pixel-edge outline whose rings touch at corners, as valid polygons: re-linked by
+    :func:`~napari_axons.core.coverage.dissolve_coverage` (one piece, nothing to cancel;
+    about six times faster than ``shapely.make_valid``, the fallback)."""
+    import shapely
+
+    from .coverage import dissolve_coverage
+
+    no_lines = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    fixed = dissolve_coverage([geom], no_lines)
+    return fixed if fixed is not None and fixed.is_valid else shapely.make_valid(geom)
 
 
 def dissolve(geometries, lines: tuple | None = None) -> object:
