@@ -290,3 +290,28 @@ def test_vectorize_random_masks_exact_and_valid():
             assert o.geometry.is_valid and o.geometry.geom_type in ("Polygon", "MultiPolygon")
             one = rasterize([(1, o.geometry)], np.zeros((h, w), np.uint8), origin=(5, 7))
             np.testing.assert_array_equal(one > 0, labels[o.class_index] == o.label)
+
+
+@pytest.mark.parametrize("scale", [(1.0, 1.0), (3.0, 2.5)])
+def test_large_features_are_streamed_as_geos_would_write_them(scale):
+    """Above ``chunk`` vertices a feature is written in pieces: the same GeoJSON as GEOS'."""
+    import io
+
+    from napari_axons.core.classes import ClassTable
+    from napari_axons.core.geojson import _write_feature
+
+    ring = shapely.Polygon([(0, 0), (10, 0), (10, 10), (0, 10)], [[(2, 2), (2, 4), (4, 4), (4, 2)]])
+    multi = shapely.MultiPolygon([ring, shapely.box(20, 0, 23, 7)])
+    table = ClassTable.from_names(["axon"])
+    for geom in (ring, multi):
+        texts = []
+        for chunk in (3, 1 << 16):  # streamed, and GEOS' writer
+            fh = io.StringIO()
+            _write_feature(fh, geom, 1, table, "detection", "f1", scale, chunk=chunk)
+            texts.append(json.loads(fh.getvalue()))
+        streamed, whole = texts
+        assert streamed == whole  # numbers compare equal: 3 == 3.0
+        assert streamed["properties"]["classification"]["name"] == "axon"
+        back = shapely.geometry.shape(streamed["geometry"])
+        expected = shapely.affinity.scale(geom, scale[1], scale[0], origin=(0, 0))
+        assert back.is_valid and back.equals(expected) and back.geom_type == geom.geom_type
