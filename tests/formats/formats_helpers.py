@@ -57,3 +57,23 @@ def make_export(tmp_path, truth, *, downsample=1, tile_size=256, name="slide", c
         job.close()
     assert not job.errors
     return out
+
+
+def noise_mask(shape, seed, q=0.45, sigma=2.0):
+    """A blobby 0/1 mask: Gaussian-smoothed noise above its ``q`` quantile."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    smooth = ndimage.gaussian_filter(rng.random(shape), sigma)
+    return (smooth > np.quantile(smooth, q)).astype(np.uint8)
+
+
+def tile_pieces(mask, tile):
+    """The objects of each ``tile`` x ``tile`` block of ``mask``, in its pixels (shapely)."""
+    from napari_axons.core.vectorize import class_map_objects
+
+    out = []
+    for y in range(0, mask.shape[0], tile):
+        for x in range(0, mask.shape[1], tile):
+            out += [o.geometry for o in class_map_objects(mask[y:y + tile, x:x + tile], offset=(y, x))]
+    return out

@@ -5,24 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
-from scipy import ndimage
+from formats_helpers import noise_mask, tile_pieces
 
 from napari_axons.core.coverage import dissolve_coverage
 from napari_axons.core.vectorize import class_map_objects, polygons_of, rasterize
-
-
-def _mask(shape, seed, q, sigma):
-    rng = np.random.default_rng(seed)
-    smooth = ndimage.gaussian_filter(rng.random(shape), sigma)
-    return (smooth > np.quantile(smooth, q)).astype(np.uint8)
-
-
-def _pieces(mask, tile):
-    out = []
-    for y in range(0, mask.shape[0], tile):
-        for x in range(0, mask.shape[1], tile):
-            out += [o.geometry for o in class_map_objects(mask[y:y + tile, x:x + tile], offset=(y, x))]
-    return out
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -32,8 +18,8 @@ def test_random_tilings_join_into_geos_union_valid_and_pixel_exact(seed):
     rng = np.random.default_rng(seed)
     h, w = (int(v) for v in rng.integers(12, 80, 2))
     tile = int(rng.integers(4, 33))
-    mask = _mask((h, w), seed, rng.uniform(0.25, 0.75), [0.5, 1.0, 2.0][seed % 3])
-    pieces = _pieces(mask, tile)
+    mask = noise_mask((h, w), seed, rng.uniform(0.25, 0.75), [0.5, 1.0, 2.0][seed % 3])
+    pieces = tile_pieces(mask, tile)
     lines = (np.arange(0, w + 1, tile), np.arange(0, h + 1, tile)) if seed % 2 else None
     merged = dissolve_coverage(list(pieces), lines)
     assert merged is not None and merged.is_valid, shapely.is_valid_reason(merged)
@@ -51,7 +37,7 @@ def test_a_hole_touching_the_outline_at_a_corner_is_its_own_ring():
     mask = np.ones((6, 6), np.uint8)
     mask[0, 0] = 0  # outside
     mask[1:3, 1:3] = 0  # a hole touching the outside at the corner (1, 1)
-    merged = dissolve_coverage(_pieces(mask, 3), (np.array([3]), np.array([3])))
+    merged = dissolve_coverage(tile_pieces(mask, 3), (np.array([3]), np.array([3])))
     assert merged.geom_type == "Polygon" and merged.is_valid and len(merged.interiors) == 1
     assert shapely.Polygon(merged.interiors[0]).area == 4
 
@@ -60,7 +46,7 @@ def test_parts_touching_at_a_corner_across_tiles_stay_two_polygons():
     mask = np.zeros((4, 4), np.uint8)
     mask[:2, :2] = 1
     mask[2:, 2:] = 1  # the two squares meet at the tile corner (2, 2) only
-    merged = dissolve_coverage(_pieces(mask, 2), (np.array([2]), np.array([2])))
+    merged = dissolve_coverage(tile_pieces(mask, 2), (np.array([2]), np.array([2])))
     assert merged.geom_type == "MultiPolygon" and merged.is_valid and len(merged.geoms) == 2
 
 
@@ -82,5 +68,5 @@ def test_a_hole_touching_the_outline_at_two_corners_cuts_the_object_in_two():
     assert obj.geometry.is_valid and obj.geometry.geom_type == "MultiPolygon"
     assert len(obj.geometry.geoms) == 2
     np.testing.assert_array_equal(rasterize([(1, obj.geometry)], np.zeros(mask.shape, np.uint8)), mask)
-    merged = dissolve_coverage(_pieces(mask, 4), (np.array([4]), np.array([4])))
+    merged = dissolve_coverage(tile_pieces(mask, 4), (np.array([4]), np.array([4])))
     assert merged.is_valid and shapely.equals(merged, obj.geometry)

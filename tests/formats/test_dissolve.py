@@ -5,27 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
-from scipy import ndimage
+from formats_helpers import noise_mask, tile_pieces
 
 from napari_axons.core import vectorize
 from napari_axons.core.vectorize import class_map_objects, dissolve, rasterize
 
 EIGHT = np.ones((3, 3), bool)
-
-
-def _noise_mask(shape, seed):
-    rng = np.random.default_rng(seed)
-    smooth = ndimage.gaussian_filter(rng.random(shape), 2.0)
-    return (smooth > np.quantile(smooth, 0.45)).astype(np.uint8)
-
-
-def _pieces(mask, tile):
-    """The objects of each ``tile`` x ``tile`` block, in slide pixels."""
-    out = []
-    for y in range(0, mask.shape[0], tile):
-        for x in range(0, mask.shape[1], tile):
-            out += [o.geometry for o in class_map_objects(mask[y:y + tile, x:x + tile], offset=(y, x))]
-    return out
 
 
 def _no_straight_vertices(geom):
@@ -38,8 +23,8 @@ def _no_straight_vertices(geom):
 
 @pytest.mark.parametrize(("seed", "on_borders"), [(0, False), (1, False), (0, True), (2, True)])
 def test_dissolve_joins_tile_pieces_exactly(seed, on_borders, monkeypatch):
-    mask = _noise_mask((96, 120), seed)
-    pieces = _pieces(mask, 32)
+    mask = noise_mask((96, 120), seed)
+    pieces = tile_pieces(mask, 32)
     assert len(pieces) > 20
     lines = (np.arange(0, 121, 32), np.arange(0, 97, 32)) if on_borders else None
     # The coverage union must do the work: a fallback to the general overlay would fail here.
@@ -59,7 +44,7 @@ def test_dissolve_joins_tile_pieces_exactly(seed, on_borders, monkeypatch):
 def test_dissolve_keeps_a_hole_across_tile_borders():
     mask = np.ones((40, 40), np.uint8)
     mask[15:25, 15:25] = 0  # a hole cut by the borders of four 20^2 tiles
-    merged = dissolve(_pieces(mask, 20), (np.array([20]), np.array([20])))
+    merged = dissolve(tile_pieces(mask, 20), (np.array([20]), np.array([20])))
     assert merged.geom_type == "Polygon" and len(merged.interiors) == 1
     assert merged.area == 1600 - 100
     assert shapely.get_num_coordinates(merged) == 10  # two squares, closed
@@ -82,7 +67,7 @@ def test_dissolve_puts_back_holes_off_the_borders():
     mask = np.ones((40, 40), np.uint8)
     mask[5:8, 5:8] = 0  # inside one tile: kept out of the union
     mask[15:25, 15:25] = 0  # across four tiles
-    merged = dissolve(_pieces(mask, 20), (np.array([20]), np.array([20])))
+    merged = dissolve(tile_pieces(mask, 20), (np.array([20]), np.array([20])))
     assert merged.geom_type == "Polygon" and merged.is_valid
     assert sorted(shapely.Polygon(r).area for r in merged.interiors) == [9, 100]
     np.testing.assert_array_equal(rasterize([(1, merged)], np.zeros(mask.shape, np.uint8)), mask)

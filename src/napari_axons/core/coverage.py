@@ -318,6 +318,18 @@ def _drop_straight_vertices(points: np.ndarray, ring_off: np.ndarray):
     return points[keep], _offsets(kept)
 
 
+def _visited_twice(key: np.ndarray) -> np.ndarray | None:
+    """Which vertices lie on a point that another vertex (of any ring) lies on; None: none."""
+    ordered = np.sort(key)
+    twice = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    if not len(twice):
+        return None
+    pos = np.searchsorted(twice, key)
+    np.minimum(pos, len(twice) - 1, out=pos)
+    return twice[pos] == key
+
+
 def _relink_at_corners(points: np.ndarray, ring_off: np.ndarray):
     """Rings re-linked at every corner two of them (or one twice) pass, each keeping to its
     own pixels (the sharper left turn); None if they do not close.
@@ -328,16 +340,9 @@ def _relink_at_corners(points: np.ndarray, ring_off: np.ndarray):
     two polygons); re-linking every such corner by the same rule as the chains
     gives each part its own ring.
     """
-    key = _keys(points)
-    ordered = np.sort(key)
-    twice = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    del ordered
-    if not len(twice):
+    corner = _visited_twice(_keys(points))
+    if corner is None:
         return points, ring_off
-    pos = np.searchsorted(twice, key)
-    np.minimum(pos, len(twice) - 1, out=pos)
-    corner = twice[pos] == key
-    del pos, key
     starts = np.flatnonzero(corner)  # the edges that leave a corner ...
     ends = np.flatnonzero(_next(corner, ring_off))  # ... and those that reach one
     lengths = np.diff(ring_off)
@@ -358,15 +363,11 @@ def _relink_at_corners(points: np.ndarray, ring_off: np.ndarray):
 def _split_self_touching(points: np.ndarray, ring_off: np.ndarray):
     """Rings that pass a vertex twice split there into two rings."""
     key = _keys(points)
-    ordered = np.sort(key)
-    twice = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    del ordered
-    if not len(twice):
+    corner = _visited_twice(key)
+    if corner is None:
         return points, ring_off
-    pos = np.searchsorted(twice, key)
-    np.minimum(pos, len(twice) - 1, out=pos)
-    at = np.flatnonzero(twice[pos] == key)
-    del pos
+    at = np.flatnonzero(corner)
+    del corner
     ring = _ring_of(at, ring_off)
     pair = np.lexsort((key[at], ring))
     same = (key[at][pair][1:] == key[at][pair][:-1]) & (ring[pair][1:] == ring[pair][:-1])
