@@ -219,11 +219,16 @@ def _cancel_shared_edges(points: np.ndarray, ring_off: np.ndarray, lines: tuple 
 def _link_rings(points, ring_off, alive):
     """The union's rings: ``(vertices, ring offsets)``; None when the chains do not close."""
     n_rings = len(ring_off) - 1
-    lengths = np.diff(ring_off)
     dead = np.bincount(_ring_of(np.flatnonzero(~alive), ring_off), minlength=n_rings)
-    whole = dead == 0  # rings no other piece touches: kept as they are
     starts = np.flatnonzero(alive & ~_prev(alive, ring_off))
     ends = np.flatnonzero(alive & ~_next(alive, ring_off))
+    return _relink(points, ring_off, starts, ends, whole=dead == 0)
+
+
+def _relink(points, ring_off, starts, ends, whole):
+    """Rings cut into chains (from ``starts`` to ``ends``) linked anew; ``whole`` rings are
+    kept as they are. None when the chains do not close."""
+    lengths = np.diff(ring_off)
     out_points = [points[np.repeat(whole, lengths)]]
     out_lengths = [lengths[whole]]
     if len(starts):
@@ -345,19 +350,8 @@ def _relink_at_corners(points: np.ndarray, ring_off: np.ndarray):
         return points, ring_off
     starts = np.flatnonzero(corner)  # the edges that leave a corner ...
     ends = np.flatnonzero(_next(corner, ring_off))  # ... and those that reach one
-    lengths = np.diff(ring_off)
-    whole = np.bincount(_ring_of(starts, ring_off), minlength=len(lengths)) == 0
-    first, count, last = _chains(starts, ends, ring_off)
-    cycles = _chain_cycles(points, ring_off, first, last)
-    if cycles is None:
-        return None
-    order, chains_per_ring = cycles
-    rings = _ring_of(first[order], ring_off)
-    idx = _ranges(first[order], count[order], ring_off[rings], lengths[rings])
-    out = np.concatenate([points[np.repeat(whole, lengths)], points[idx]])
-    out_lengths = np.r_[lengths[whole],
-                        np.add.reduceat(count[order], np.cumsum(chains_per_ring) - chains_per_ring)]
-    return out, _offsets(out_lengths)
+    touched = np.bincount(_ring_of(starts, ring_off), minlength=len(ring_off) - 1)
+    return _relink(points, ring_off, starts, ends, whole=touched == 0)
 
 
 def _split_self_touching(points: np.ndarray, ring_off: np.ndarray):
