@@ -45,3 +45,15 @@ def test_every_file_of_an_export_is_readable_by_the_group_and_others(tmp_path, u
     files = [p for p in out.rglob("*") if p.is_file()]
     assert len(files) > 4
     assert {p.name: _mode(p) for p in files} == {p.name: 0o644 for p in files}
+
+
+def test_format_bridges_write_files_readable_by_the_group_and_others(tmp_path, umask, rng):
+    """export-geojson and export-coco write like a plain open() (not mkstemp's 0o600)."""
+    pytest.importorskip("pycocotools")
+    umask(0o022)
+    Image.fromarray(rng.integers(0, 255, (600, 700, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    assert main(["tile", str(tmp_path / "a.png"), "-o", str(out), "--model", "otsu"]) == 0
+    assert main(["export-geojson", str(out), "-o", str(tmp_path / "a.geojson")]) == 0
+    assert main(["export-coco", str(out), "-o", str(tmp_path / "coco.json")]) == 0
+    assert _mode(tmp_path / "a.geojson") == _mode(tmp_path / "coco.json") == 0o644

@@ -315,3 +315,21 @@ def test_large_features_are_streamed_as_geos_would_write_them(scale):
         back = shapely.geometry.shape(streamed["geometry"])
         expected = shapely.affinity.scale(geom, scale[1], scale[0], origin=(0, 0))
         assert back.is_valid and back.equals(expected) and back.geom_type == geom.geom_type
+
+
+def test_rasterize_follows_shapely_on_arbitrary_polygons():
+    """QuPath's polygons have any vertices (not only pixel corners): a pixel is painted when
+    shapely says its centre is strictly inside (centres exactly on an edge aside)."""
+    rng = np.random.default_rng(5)
+    h, w = 40, 50
+    centres = shapely.points(np.stack(np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5),
+                                      axis=-1).reshape(-1, 2))
+    for _ in range(60):
+        pts = rng.uniform(-5, 55, (int(rng.integers(3, 12)), 2))
+        poly = shapely.make_valid(shapely.Polygon(pts))
+        hole = shapely.Point(rng.uniform(10, 40, 2)).buffer(rng.uniform(2, 8))
+        geom = shapely.difference(poly, hole)
+        painted = rasterize([(1, geom)], np.zeros((h, w), np.uint8)).ravel() > 0
+        inside = shapely.contains_properly(geom, centres)
+        on_edge = shapely.distance(shapely.boundary(geom), centres) < 1e-9
+        assert np.array_equal(painted[~on_edge], inside[~on_edge])

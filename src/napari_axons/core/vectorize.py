@@ -13,7 +13,9 @@ pixel *centres* instead: :mod:`~napari_axons.core.polygons`.)
   interior rings; parts that touch only at a corner make a ``MultiPolygon``.
   Geometries are valid (OGC).
 * :func:`rasterize` is the inverse: a pixel belongs to a polygon when its
-  centre is inside (scikit-image's point-in-polygon on the pixel centres), so
+  centre is inside (an even-odd scanline fill over the pixel centres, holes
+  included: time in proportion to pixels plus edge crossings; a centre exactly
+  on an edge counts for top and left edges, as Java2D and so QuPath fill), so
   ``rasterize(class_map_objects(m)) == m`` pixel for pixel.
 """
 
@@ -228,8 +230,6 @@ def rasterize(items: Iterable[tuple[int, object]], out: np.ndarray, *,
     numpy.ndarray
         ``out``.
     """
-    from skimage.draw import polygon as draw_polygon
-
     h, w = out.shape
     oy, ox = origin
     for k, geom in items:
@@ -242,17 +242,50 @@ def rasterize(items: Iterable[tuple[int, object]], out: np.ndarray, *,
             c1 = min(int(np.ceil(maxx - ox - 0.5)) + 1, w)
             if r1 <= r0 or c1 <= c0:
                 continue
-            inside = _fill(draw_polygon, poly.exterior.coords, (oy + r0, ox + c0), (r1 - r0, c1 - c0))
-            for ring in poly.interiors:
-                inside &= ~_fill(draw_polygon, ring.coords, (oy + r0, ox + c0), (r1 - r0, c1 - c0))
+            rings = [poly.exterior.coords, *(ring.coords for ring in poly.interiors)]
+            inside = _fill(rings, (oy + r0, ox + c0), (r1 - r0, c1 - c0))
             out[r0:r1, c0:c1][inside] = k
     return out
 
 
-def _fill(draw_polygon, coords, origin, shape) -> np.ndarray:
-    c = np.asarray(coords, dtype=np.float64)
-    # skimage tests integer points (r, c); pixel (r, c)'s centre is (r + 0.5, c + 0.5).
-    rr, cc = draw_polygon(c[:, 1] - origin[0] - 0.5, c[:, 0] - origin[1] - 0.5, shape)
+def _fill(rings, origin, shape) -> np.ndarray:
+    """The pixels of ``shape`` whose centres are inside ``rings`` (even-odd: holes are
+    rings too), by scanlines: O(pixels + crossings), not O(pixels x vertices)."""
+    h, w = shape
+    rows, xs = [], []
+    for coords in rings:
+        c = np.asarray(coords, dtype=np.float64)
+        if len(c) < 3:
+            continue
+        # pixel (r, c)'s centre is (r + 0.5, c + 0.5): shift so that centres are integers
+        x = c[:, 0] - origin[1] - 0.5
+        y = c[:, 1] - origin[0] - 0.5
+        xa, ya, xb, yb = x[:-1], y[:-1], x[1:], y[1:]
+        # an edge crosses the rows r with min(ya, yb) <= r < max(ya, yb) (half-open, so a
+        # vertex is counted once and horizontal edges never)
+        lo = np.clip(np.ceil(np.minimum(ya, yb)), 0, h).astype(np.int64)
+        hi = np.clip(np.ceil(np.maximum(ya, yb)), 0, h).astype(np.int64)
+        n = hi - lo
+        e = np.nonzero(n > 0)[0]
+        if not len(e):
+            continue
+        counts = n[e]
+        edge = np.repeat(e, counts)
+        first = np.cumsum(counts) - counts
+        r = lo[edge] + (np.arange(len(edge)) - np.repeat(first, counts))
+        xs.append(xa[edge] + (r - ya[edge]) * (xb[edge] - xa[edge]) / (yb[edge] - ya[edge]))
+        rows.append(r)
     mask = np.zeros(shape, bool)
-    mask[rr, cc] = True
-    return mask
+    if not rows:
+        return mask
+    r, x = np.concatenate(rows), np.concatenate(xs)
+    order = np.lexsort((x, r))
+    r, x = r[order], x[order]
+    # each row has an even number of crossings: pixels between crossings 2i and 2i + 1
+    start = np.clip(np.ceil(x[0::2]), 0, w).astype(np.int64)
+    stop = np.clip(np.ceil(x[1::2]), 0, w).astype(np.int64)
+    row = r[0::2]
+    spans = np.zeros((h, w + 1), np.int8)
+    np.add.at(spans, (row, start), 1)
+    np.add.at(spans, (row, stop), -1)
+    return np.cumsum(spans, axis=1, dtype=np.int8)[:, :w] > 0
