@@ -435,6 +435,8 @@ def test_screenshot_shows_grid_and_masks(make_widget, axon_tif, qtbot, monkeypat
     w.segment_selected()
     wait_idle(qtbot, w)
     w.set_selection([0])  # tiles 1, 4 and 5 now show through the read-only overview only
+    viewer.window._qt_window.resize(1400, 1000)  # the dock scrolls: the window sets the size
+    QApplication.processEvents()
     viewer.reset_view()
     QApplication.processEvents()
     qtbot.wait(50)

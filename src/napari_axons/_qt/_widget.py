@@ -79,8 +79,14 @@ class AxonsWidget(RunView, Container):
         Everything the user was told, in order.
     """
 
+    @property
+    def native(self):
+        """The scroll area around the controls: what napari docks (napari takes ``.native``,
+        not magicgui's ``root_native_widget``), so that the window fits a 1080p screen."""
+        return self.root_native_widget
+
     def __init__(self, napari_viewer, *, cache_dir: str | Path | None = None):
-        super().__init__(labels=True)
+        super().__init__(labels=True, scrollable=True)  # a scroll area: fits 1080p screens
         self.viewer = napari_viewer
         self._tmp = None
         if cache_dir is None:
