@@ -67,6 +67,9 @@ def test_polarity_is_for_otsu_only(tmp_path, slide, capsys):
     code, _, err = run(["tile", str(slide), "-o", str(out), "--model", str(tmp_path),
                         "--polarity", "dark"], capsys)
     assert code == 2 and err == "napari-axons: error: --polarity applies to --model otsu only\n"
+    code, _, err = run(["tile", str(slide), "-o", str(out), "--polarity", "dark"], capsys)
+    assert code == 2 and not out.exists()
+    assert err == "napari-axons: error: --polarity applies to --model otsu only (no --model given)\n"
 
 
 @pytest.mark.model

@@ -147,7 +147,7 @@ def pixel_scale(pixel_size) -> dict:
     """Layer keywords placing an image in micrometres: ``scale`` (y, x) and ``units``.
 
     Empty for an image without a pixel size (napari's default: 1 pixel per
-    world unit). With one, a scale bar (``viewer.scale_bar.visible = True``)
+    world unit). With one, a scale bar (``viewer.canvas.overlays.scale_bar.visible = True``)
     shows micrometres, and layers added with the same scale line up.
     """
     if pixel_size is None:

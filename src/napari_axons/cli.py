@@ -499,6 +499,8 @@ def _print_failures(job, start: int, debug: bool) -> None:
 def _segmenter_spec(args) -> tuple[str, dict] | None:
     """``(model, options)`` for :func:`~napari_axons.core.segment.load_segmenter`."""
     if args.model is None:
+        if args.polarity is not None:
+            raise _CliError("--polarity applies to --model otsu only (no --model given)", 2)
         return None
     if args.model.strip().lower() == "otsu":
         for flag, value in (("--threshold", args.threshold), ("--class-index", args.class_index),

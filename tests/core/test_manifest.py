@@ -106,8 +106,10 @@ def test_one_line_error_naming_the_file_and_the_field(export, tmp_path, edit, me
 
 
 def test_unreadable_and_foreign_manifests(tmp_path):
-    with pytest.raises(ManifestError, match="manifest.json: no manifest here"):
+    with pytest.raises(ManifestError, match="not an export folder \\(no manifest.json in it\\)"):
         load_manifest(tmp_path)
+    with pytest.raises(ManifestError, match="nope: no such export folder or manifest"):
+        load_manifest(tmp_path / "nope")
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(ManifestError, match="not a readable manifest"):
         load_manifest(tmp_path)

@@ -187,7 +187,7 @@ def test_cli_bad_output_leaves_nothing(export_dir, tmp_path, capsys):
     assert not (tmp_path / "nope").exists()
     assert main(["export-geojson", str(tmp_path / "no_export"), "-o", str(tmp_path / "a.geojson")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "no manifest here" in err[0]
+    assert len(err) == 1 and "no such export folder or manifest" in err[0]
     assert not (tmp_path / "a.geojson").exists()
 
 

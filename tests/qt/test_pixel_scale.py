@@ -41,11 +41,11 @@ def test_scale_bar_in_microns_over_the_slide_and_its_grid(make_widget, micron_ti
     corners = np.concatenate([grid.data_to_world(d) for d in grid.data])
     assert corners.min(axis=0) == pytest.approx([-0.5 * PX, -0.5 * PX])
     assert corners.max(axis=0) == pytest.approx([767.5 * PX, 1023.5 * PX])
-    viewer.scale_bar.visible = True
+    viewer.canvas.overlays.scale_bar.visible = True
     viewer.reset_view()
     QApplication.processEvents()
     qtbot.wait(50)
-    bar = viewer.window._qt_viewer.canvas._viewer_overlay_to_visual[viewer.scale_bar]
+    bar = viewer.window._qt_viewer.canvas._viewer_overlay_to_visual[viewer.canvas.overlays.scale_bar]
     bar = bar[0] if isinstance(bar, list) else bar
     assert bar.node.text.text.endswith("µm")
     shot = viewer.screenshot(canvas_only=False, flash=False)

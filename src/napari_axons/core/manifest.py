@@ -513,16 +513,21 @@ def load_manifest(path: str | Path) -> Manifest:
     Raises
     ------
     ManifestError
-        Missing (``FILE: no manifest here``), unreadable, not a napari-axons
+        Missing (``PATH: no such export folder or manifest``, ``DIR: not an
+        export folder (no manifest.json in it)``), unreadable, not a napari-axons
         manifest, or malformed (the field is named).
     """
     path = Path(path)
     if path.is_dir():
+        if not (path / MANIFEST_NAME).exists():
+            raise ManifestError(f"{path}: not an export folder (no {MANIFEST_NAME} in it)")
         path = path / MANIFEST_NAME
+    elif not path.exists():
+        raise ManifestError(f"{path}: no such export folder or manifest")
     try:
         data = path.read_bytes()
     except FileNotFoundError as exc:
-        raise ManifestError(f"{path}: no manifest here") from exc
+        raise ManifestError(f"{path}: no such export folder or manifest") from exc
     except OSError as exc:
         raise ManifestError(f"{path}: not a readable manifest ({exc})") from exc
     return Manifest.loads(data, path)
