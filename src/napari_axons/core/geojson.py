@@ -132,20 +132,18 @@ def _write_feature(fh, geom, class_index: int, classes: ClassTable, object_type:
     }
     head = '{"type": "Feature", "id": ' + json.dumps(fid) + ', "geometry": '
     tail = ', "properties": ' + json.dumps(props) + "}"
+    sy, sx = scale
+    integer = (sy, sx) == (1.0, 1.0)  # pixel-edge vertices are integers
     if shapely.get_num_coordinates(geom) < chunk:  # GEOS' own writer: fast, and small here
-        sy, sx = scale
-        if (sy, sx) != (1.0, 1.0):
+        if not integer:
             geom = shapely.transform(geom, lambda c: c * np.array([sx, sy]))
         fh.write(head + shapely.to_geojson(geom) + tail)
         return
     kind, coords, offsets = shapely.to_ragged_array([geom])
     del geom
-    sy, sx = scale
-    if (sy, sx) != (1.0, 1.0):
+    if not integer:
         coords *= np.array([sx, sy])
-        pair = "[%r, %r]"
-    else:
-        pair = "[%d, %d]"  # pixel-edge vertices are integers
+    pair = "[%d, %d]" if integer else "[%r, %r]"
     ring_off, poly_off = offsets[0], offsets[1]
     multi = kind == shapely.GeometryType.MULTIPOLYGON
     polygons = range(len(poly_off) - 1) if multi else range(1)
@@ -158,7 +156,7 @@ def _write_feature(fh, geom, class_index: int, classes: ClassTable, object_type:
             fh.write("[" if r == rings.start else ", [")
             for a in range(int(ring_off[r]), int(ring_off[r + 1]), chunk):
                 part = coords[a: min(a + chunk, int(ring_off[r + 1]))]
-                if pair == "[%d, %d]":
+                if integer:
                     part = part.astype(np.int64)
                 fh.write(("" if a == ring_off[r] else ", ")
                          + ", ".join([pair] * len(part)) % tuple(part.ravel().tolist()))

@@ -261,6 +261,7 @@ def _region_text(region: np.ndarray) -> str:
 
 
 def _json_text(value: Any) -> str:
+    """Compact, deterministic JSON text: the encoding of every label file (:func:`dumps_labels`)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
@@ -393,9 +394,7 @@ def dumps_labels(doc: Any) -> bytes:
         JSON without whitespace, keys in insertion order, non-ASCII kept as
         UTF-8. NaN / infinity are refused (``ValueError``).
     """
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-        "utf-8"
-    )
+    return _json_text(doc).encode("utf-8")
 
 
 def encode_traced_labels(image_filename: str | None, labels: Iterable[TracedLabel], *,

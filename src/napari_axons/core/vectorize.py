@@ -155,8 +155,9 @@ def dissolve(geometries, lines: tuple | None = None) -> object:
     along pixel edges: their shared edges cancel and the rest is linked back
     into rings (:func:`~napari_axons.core.coverage.dissolve_coverage`: NumPy,
     a few arrays the size of the pieces' vertices; GEOS' coverage union of a
-    slide-wide object took 2 GB). Inputs that are not such a coverage fall back
-    to shapely's general overlay (``union_all``).
+    slide-wide object took 2 GB). Up to ``_CHECKED_PIECES`` pieces, the result is
+    checked with GEOS, and inputs that are not such a coverage fall back to
+    shapely's general overlay (``union_all``).
 
     Parameters
     ----------
@@ -172,6 +173,13 @@ def dissolve(geometries, lines: tuple | None = None) -> object:
     shapely.Polygon or shapely.MultiPolygon
         Valid; exteriors counter-clockwise, holes clockwise; vertices only
         where the outline turns.
+
+    Raises
+    ------
+    ValueError
+        More than ``_CHECKED_PIECES`` pieces that are found not to be such a
+        coverage: they are not kept for a general overlay (the GeoJSON
+        writer's pieces always are one).
     """
     import shapely
 
