@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 
@@ -98,7 +99,7 @@ def main(argv=None) -> int:
     for scenario, ref, what, limit in COSTS:
         if scenario in done and ref in done:
             extras = compare_in_turns(scenario, ref, done)
-            extra = sorted(extras)[len(extras) // 2]
+            extra = statistics.median(extras)
             verdict = "ok" if extra <= limit else "OVER"
             print(f"{what}: {extra:+.1%} time per tile, whole pipeline, median of "
                   f"{len(extras)} runs in turns ({', '.join(f'{e:+.1%}' for e in extras)}; "
