@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from slide_helpers import drain, filament_tif
 
 from napari_axons.cli import main
 from napari_axons.core.distributed import run_distributed
@@ -34,26 +35,8 @@ def client():
 @pytest.fixture(scope="module")
 def slide(tmp_path_factory):
     """A 1300 x 1100 RGB tiled TIFF, bright filaments on a dark background: 30 tiles of 256."""
-    rng = np.random.default_rng(7)
-    h, w = 1100, 1300
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = rng.integers(0, 40, (h, w, 3)).astype(np.uint8)
-    for k in range(12):
-        a, b = rng.uniform(-0.8, 0.8), rng.uniform(0, h)
-        line = np.abs(yy - (a * xx + b)) < 2 + k % 3
-        img[line] = (200, 180 + k, 90)
-    path = tmp_path_factory.mktemp("slide") / "slide.tif"
-    tifffile.imwrite(path, img, tile=(256, 256), photometric="rgb")
-    return path
+    return filament_tif(tmp_path_factory.mktemp("slide") / "slide.tif", 1100, 1300, 12, seed=7)
 
-
-def drain(gen):
-    results = []
-    while True:
-        try:
-            results.append(next(gen))
-        except StopIteration as stop:
-            return results, stop.value
 
 
 def export(paths, out, runner="local", spec=None, **kw):

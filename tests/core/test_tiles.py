@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
+from slide_helpers import drain, filament_tif
 
 from napari_axons.core import tiles as tiles_mod
 from napari_axons.core.classes import DEFAULT_TABLE, ClassTable
@@ -28,25 +29,8 @@ OPTIONS = ExportOptions(tile_size=256, threads=2)
 @pytest.fixture(scope="module")
 def slide(tmp_path_factory):
     """A 700 x 900 RGB tiled TIFF of bright filaments: 12 tiles of 256, edge tiles shifted."""
-    rng = np.random.default_rng(5)
-    h, w = 700, 900
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = rng.integers(0, 40, (h, w, 3)).astype(np.uint8)
-    for k in range(8):
-        a, b = rng.uniform(-0.8, 0.8), rng.uniform(0, h)
-        img[np.abs(yy - (a * xx + b)) < 2 + k % 3] = (200, 180 + k, 90)
-    path = tmp_path_factory.mktemp("slide") / "slide.tif"
-    tifffile.imwrite(path, img, tile=(256, 256), photometric="rgb")
-    return path
+    return filament_tif(tmp_path_factory.mktemp("slide") / "slide.tif", 700, 900, 8, seed=5)
 
-
-def drain(gen):
-    results = []
-    while True:
-        try:
-            results.append(next(gen))
-        except StopIteration as stop:
-            return results, stop.value
 
 
 def files(root: Path, pattern: str) -> dict[str, bytes]:
