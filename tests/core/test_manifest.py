@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from slide_helpers import drain
 
 from napari_axons.core.classes import DEFAULT_TABLE
 from napari_axons.core.export import ExportLayout, read_manifest
@@ -17,14 +18,6 @@ from napari_axons.core.pixel_size import PixelSize
 from napari_axons.core.segment import load_segmenter
 
 
-def drain(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
-
-
 @pytest.fixture(scope="module")
 def export(tmp_path_factory, ):
     root = tmp_path_factory.mktemp("m")
@@ -33,7 +26,7 @@ def export(tmp_path_factory, ):
     Image.fromarray(img).save(root / "x.png")
     job = ExportJob([root / "x.png"], root / "out", ExportOptions(tile_size=256, threads=1),
                     segmenter=load_segmenter("otsu"))
-    returned = drain(job.run())
+    returned = drain(job.run())[1]
     job.close()
     return root / "out", returned
 
@@ -144,7 +137,7 @@ def test_resume_compares_typed_entries_not_the_source_path(export, tmp_path):
     shutil.copytree(out, target)
     job = ExportJob([moved / "x.png"], target, ExportOptions(tile_size=256, threads=1),
                     segmenter=load_segmenter("otsu"), resume=True)
-    manifest = drain(job.run())
+    manifest = drain(job.run())[1]
     job.close()
     assert manifest["images"][0]["source"]["path"] == str((moved / "x.png").resolve())
     bigger = ExportJob([moved / "x.png"], target, ExportOptions(tile_size=128, threads=1),
