@@ -295,7 +295,7 @@ def test_edited_masks_from_a_zarr_store_equal_a_local_run(client, slide, tmp_pat
 
     import zarr
 
-    from napari_axons.core.maskstore import ZarrMaskReader
+    from napari_axons.core.session.maskstore import ZarrMaskReader
 
     h, w = 1100, 1300
     group = zarr.open_group(str(tmp_path / "masks.zarr"), mode="w")

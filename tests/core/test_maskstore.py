@@ -9,7 +9,7 @@ import pytest
 import zarr
 
 from napari_axons.core.grid import TileBox, TileGrid
-from napari_axons.core.maskstore import MaskStore, ZarrMaskReader, read_padded
+from napari_axons.core.session.maskstore import MaskStore, ZarrMaskReader, read_padded
 
 
 def test_reader_reads_boxes_zero_padded(tmp_path):

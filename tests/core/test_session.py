@@ -10,10 +10,15 @@ import tifffile
 from PIL import Image
 
 from napari_axons.core.classes import DEFAULT_TABLE
-from napari_axons.core.edits import EditRecord
 from napari_axons.core.polygons import labels_to_mask
-from napari_axons.core.session import EditsInTheWay, Session, SessionError, protected_by_later
-from napari_axons.core.session_io import ExportWouldReplace
+from napari_axons.core.session import (
+    EditsInTheWay,
+    ExportWouldReplace,
+    Session,
+    SessionError,
+    protected_by_later,
+)
+from napari_axons.core.session.edits import EditRecord
 
 
 class Constant:

@@ -241,7 +241,7 @@ def test_napari_reader_opens_qupath_geojson_as_labels(export_dir, truth, tmp_pat
 
 
 def test_qupath_polygon_painted_into_a_downsampled_mask_store(tmp_path):
-    from napari_axons.core.maskstore import MaskStore
+    from napari_axons.core.session.maskstore import MaskStore
 
     # a QuPath-drawn square with a hole, in full-resolution pixels of a slide exported at
     # downsample 3: it covers working pixels whose centres ((c + 0.5) * 3) fall inside

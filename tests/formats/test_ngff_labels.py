@@ -16,7 +16,6 @@ from ome_zarr.writer import write_image
 
 from napari_axons.cli import main
 from napari_axons.core.classes import ClassTable
-from napari_axons.core.maskstore import MaskStore
 from napari_axons.core.ngff_labels import (
     NgffError,
     ngff_labels_into,
@@ -25,6 +24,7 @@ from napari_axons.core.ngff_labels import (
     write_ngff_labels,
 )
 from napari_axons.core.readback import read_export
+from napari_axons.core.session.maskstore import MaskStore
 
 
 def _ome_image(path, shape, *, v04=False, pixel_um=0.25):

@@ -212,7 +212,6 @@ def test_ngff_labels_unnamed_values_and_a_tiff_session(tmp_path):
 
 
 def test_loads_in_small_regions_equal_one_region_and_report_progress(tmp_path):
-    from napari_axons.core.session_formats import load_geojson, load_ngff_labels
 
     truth = discs((300, 420), seed=9, n=15)
     img = _tif(tmp_path, (600, 840))
@@ -225,8 +224,8 @@ def test_loads_in_small_regions_equal_one_region_and_report_progress(tmp_path):
     export_geojson(tmp_path / "export", tmp_path / "slide.geojson")
     image = _ome_image(tmp_path / "slide.zarr", (600, 840))
     write_ngff_labels(image, truth, ClassTable.from_names(["axon"]), chunk=64)
-    for source, load in ((img, lambda s, **k: load_geojson(s, tmp_path / "slide.geojson", **k)),
-                         (image, load_ngff_labels)):
+    for source, load in ((img, lambda s, **k: s.load_geojson(tmp_path / "slide.geojson", **k)),
+                         (image, lambda s, **k: s.load_ngff_labels(**k))):
         maps = []
         for chunk in (2048, 64):
             s = Session(source, cache_dir=tmp_path / f"c{chunk}", tile_size=100, downsample=2)

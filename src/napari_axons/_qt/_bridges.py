@@ -13,7 +13,7 @@
 * **Load from** (a choice beside "Load masks"): an export folder (the earlier
   flow, :mod:`._flows`), a QuPath GeoJSON file (a ``.geojson`` picked while
   "export folder" is chosen counts too), or the OME-Zarr labels of the opened
-  image (:mod:`napari_axons.core.session_formats`). The load runs in a thread;
+  image (:mod:`napari_axons.core.session.foreign`). The load runs in a thread;
   over hand edits it stops before writing anything and asks: "Yes" replaces
   them, "No" cancels. Classes the session lacks are added to the legend.
 * Opening an OME-Zarr image that has labels: the status line says so, and
@@ -171,9 +171,7 @@ def load_other(w, kind: str, path: Path | None):
     """Load a QuPath GeoJSON file, or the image's OME-Zarr labels, into the masks."""
     s = w.session
     if kind == FROM_LABELS:
-        from ..core.session_formats import image_label_names
-
-        if not image_label_names(s):
+        if not s.image_label_names():
             w._say(f"{s.path.name} has no OME-Zarr labels to load"
                    + ("" if Path(s.path).is_dir() else " (it is not an OME-Zarr image)"), "warning")
             return None
@@ -247,9 +245,7 @@ def check_also_write(w, _=None) -> None:
 
 def tell_labels(w, session) -> None:
     """A newly opened OME-Zarr image with labels: say so, and point "Load from" at them."""
-    from ..core.session_formats import image_label_names
-
-    names = image_label_names(session)
+    names = session.image_label_names()
     if names:
         w._import_from.value = FROM_LABELS
         w._say(f"{session.path.name} has OME-Zarr labels ({', '.join(names)}): press Load masks "

@@ -1,7 +1,7 @@
 """The editable mask window: one numpy Labels layer over the selected tiles.
 
 A slide-sized class map lives in the session's
-:class:`~napari_axons.core.maskstore.MaskStore` (zarr, on disk); napari paints
+:class:`~napari_axons.core.session.maskstore.MaskStore` (zarr, on disk); napari paints
 into an in-memory array. :class:`EditWindow` keeps one such array,
 a copy of the store over the bounding box of the selected tiles, placed with
 ``translate`` and ``scale``, and writes what the user painted back to the store:

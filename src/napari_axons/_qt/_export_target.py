@@ -4,7 +4,7 @@ The "Export on" controls of the dock widget. With a cluster, the export goes
 through :func:`napari_axons.core.distributed.run_distributed`: the widget first
 writes its edit window into the mask store, then copies the store's chunks
 under the exported tiles into a snapshot inside the export folder (workers read
-it by path, through :class:`~napari_axons.core.maskstore.ZarrMaskReader`; they
+it by path, through :class:`~napari_axons.core.session.maskstore.ZarrMaskReader`; they
 must see the export folder and the image under the same paths anyway). The
 export reads that snapshot, the store as it was when Export was pressed, so
 the user can keep selecting tiles and painting while it runs; tiles edited

@@ -103,8 +103,6 @@ def segment(w):
 def export(w):
     """Export tiles from the session's store; returns the worker (or None)."""
     from ..core.export import ExportError
-    from ..core.session_io import folder_check
-
     s = w.session
     if w.busy or s is None:
         return None
@@ -134,7 +132,7 @@ def export(w):
         return None
     replace, w._replace.value = w._replace.value, False  # one export only
     try:
-        check = folder_check(s, out)
+        check = s.folder_check(out)
     except (ExportError, OSError) as exc:
         w._say(one_line(exc), "error")
         return None
@@ -156,7 +154,7 @@ def export(w):
     snapshot, reader = None, None
     try:
         if where:  # a cluster: a frozen copy of the store that the workers read by path
-            from ..core.maskstore import ZarrMaskReader
+            from ..core.session.maskstore import ZarrMaskReader
 
             snapshot = Path(out) / f".napari-axons-masks-{uuid.uuid4().hex[:8]}"
             s.store.snapshot(snapshot, [s.grid[i] for i in indices])
@@ -191,8 +189,6 @@ def load_masks(w):
     there. With the same tile size and overlap, the tiles are marked "exported".
     """
     from ..core.export import ExportError
-    from ..core.session_io import check_loadable, write_loaded
-
     s = w.session
     if w.busy or s is None:
         return None
@@ -205,14 +201,14 @@ def load_masks(w):
     w.window.flush()
     try:
         try:
-            exported, same = check_loadable(s, folder)
+            exported, same = s.check_loadable(folder)
         except EditsInTheWay as exc:
             if not w.confirm("Replace edits?", f"Tile(s) {tile_names(exc.tiles)} hold hand "
                              "edits. Loading the export's masks replaces the masks under its "
                              "tiles, edits included. Load?"):
                 w._say("loading cancelled: the hand edits are kept")
                 return None
-            exported, same = check_loadable(s, folder, overwrite_edits=True)
+            exported, same = s.check_loadable(folder, overwrite_edits=True)
     except (SessionError, ExportError, OSError) as exc:
         w._say(one_line(exc), "error")
         return None
@@ -226,7 +222,7 @@ def load_masks(w):
         for note in notes:
             w._say(note, "warning")
         if mask is not None:
-            w.window.copy_from_store(write_loaded(s, tile, mask, same))
+            w.window.copy_from_store(s.write_loaded(tile, mask, same))
         w.runner.advance()
         w._redraw_now_and_then()
 

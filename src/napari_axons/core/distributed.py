@@ -35,7 +35,7 @@ Masks edited in napari
 A job whose masks come from a ``mask_reader`` (masks edited in napari) runs
 on a cluster when the reader pickles (``pickle.dumps``): it is sent with every
 task and called on the worker for each tile, exactly as a local run calls it.
-:class:`~napari_axons.core.maskstore.ZarrMaskReader` (the widget's) is such a
+:class:`~napari_axons.core.session.maskstore.ZarrMaskReader` (the widget's) is such a
 reader: it holds only the path of a Zarr mask store, which the workers must
 see under the same path (see below). A closure over in-memory state (a lambda)
 is refused with a ValueError.
@@ -245,7 +245,7 @@ def run_distributed(
     job : ExportJob
         Planned, not yet run. Its ``resume``/``overwrite`` flags apply as in a
         local run. A ``mask_reader`` (masks edited in napari) must be
-        picklable, e.g. a :class:`~napari_axons.core.maskstore.ZarrMaskReader`
+        picklable, e.g. a :class:`~napari_axons.core.session.maskstore.ZarrMaskReader`
         whose store the workers can read by path.
     segmenter_spec : tuple, optional
         ``(model, options)`` for :func:`~napari_axons.core.segment.load_segmenter`,
@@ -298,7 +298,7 @@ def run_distributed(
         except Exception as exc:
             raise ValueError(
                 f"the job's mask_reader ({job.mask_reader!r}) cannot be pickled, so it cannot "
-                "be sent to dask workers; use napari_axons.core.maskstore.ZarrMaskReader "
+                "be sent to dask workers; use napari_axons.core.session.maskstore.ZarrMaskReader "
                 f"(a mask store read by path) or run the export locally ({exc})"
             ) from exc
     in_memory = [str(p.path) for p in job.plans if p.in_memory]

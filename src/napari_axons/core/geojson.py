@@ -542,7 +542,7 @@ def rasterize_geojson(objects: list[GeoObject], target, classes: ClassTable, *,
         features paint over earlier ones.
     target : array-like or MaskStore
         ``(H, W)`` uint8, in working-image pixels (a NumPy array, a Zarr
-        array, or a :class:`~napari_axons.core.maskstore.MaskStore`, whose
+        array, or a :class:`~napari_axons.core.session.maskstore.MaskStore`, whose
         display pyramid is brought up to date); written ``chunk`` x ``chunk``
         at a time, only where objects are (other pixels are left as they are,
         except that pixels inside an object's holes keep their value).

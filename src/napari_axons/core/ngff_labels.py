@@ -97,7 +97,7 @@ class NgffImage:
         return None
 
 
-def _ome_attrs(attrs: dict) -> dict:
+def ome_attrs(attrs: dict) -> dict:
     return attrs.get("ome", attrs) if isinstance(attrs.get("ome"), dict) else attrs
 
 
@@ -116,7 +116,7 @@ def open_ngff_image(path: str | os.PathLike, *, mode: str = "r") -> NgffImage:
         group = zarr.open_group(str(path), mode=mode)
     except Exception as exc:
         raise NgffError(f"{path}: not an OME-Zarr image ({type(exc).__name__}: {exc})") from None
-    attrs = _ome_attrs(dict(group.attrs))
+    attrs = ome_attrs(dict(group.attrs))
     ms = attrs.get("multiscales")
     if not isinstance(ms, list) or not ms or not isinstance(ms[0], dict):
         raise NgffError(f"{path}: not an OME-Zarr image (no 'multiscales' metadata)")
@@ -241,7 +241,7 @@ def write_ngff_labels(image: str | os.PathLike, source, classes: ClassTable, *,
         # The levels keep the image's level paths.
         staged_group = zarr.open_group(str(staged), mode="r+")
         attrs = dict(staged_group.attrs)
-        meta = _ome_attrs(attrs)
+        meta = ome_attrs(attrs)
         for d, src in zip(meta["multiscales"][0]["datasets"], img.datasets, strict=True):
             if d["path"] != src["path"]:
                 os.replace(staged / d["path"], staged / f".level-{src['path']}")
@@ -273,7 +273,7 @@ def _set_label_list(labels_dir: Path, *, drop: str, add: str | None = None) -> N
     except Exception:
         return
     attrs = dict(group.attrs)
-    meta = _ome_attrs(attrs)
+    meta = ome_attrs(attrs)
     names = [n for n in meta.get("labels", []) if n != drop]
     if add is not None and add not in names:
         names.append(add)
@@ -314,7 +314,7 @@ def read_ngff_labels(image: str | os.PathLike, name: str | None = None) -> NgffL
     img = open_ngff_image(image)
     labels_dir = img.path / "labels"
     try:
-        names = _ome_attrs(dict(zarr.open_group(str(labels_dir), mode="r").attrs)).get("labels", [])
+        names = ome_attrs(dict(zarr.open_group(str(labels_dir), mode="r").attrs)).get("labels", [])
     except Exception:
         names = []
     if name is None:
@@ -324,7 +324,7 @@ def read_ngff_labels(image: str | os.PathLike, name: str | None = None) -> NgffL
     if name not in names:
         raise NgffError(f"{image}: no label group {name!r} (it has: {', '.join(names) or 'none'})")
     group = zarr.open_group(str(labels_dir / name), mode="r")
-    meta = _ome_attrs(dict(group.attrs))
+    meta = ome_attrs(dict(group.attrs))
     try:
         datasets = meta["multiscales"][0]["datasets"]
         levels = [group[d["path"]] for d in datasets]

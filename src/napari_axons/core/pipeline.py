@@ -402,7 +402,7 @@ class ExportJob:
         segmenter, mask_reader, label_source, classes, resume, overwrite
             As for the constructor. A session exporting its edited masks passes
             ``mask_reader=lambda plan, box: store.read_box(box)`` (class maps)
-            or a picklable :class:`~napari_axons.core.maskstore.ZarrMaskReader`
+            or a picklable :class:`~napari_axons.core.session.maskstore.ZarrMaskReader`
             for a dask cluster.
         close_plans : bool
             When True, :meth:`close` closes the plans' images (default False:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .grid import TileBox
+from ..grid import TileBox
 
 __all__ = ["MaskStore", "ZarrMaskReader", "read_padded"]
 
@@ -299,7 +299,7 @@ class MaskStore:
 
         The copy is a frozen view of the store for an export that runs while the
         user keeps editing: read it with
-        :class:`~napari_axons.core.maskstore.ZarrMaskReader`. Chunks are copied
+        :class:`~napari_axons.core.session.maskstore.ZarrMaskReader`. Chunks are copied
         as files (no decoding), so the cost is that of the masks' compressed bytes.
 
         Returns

@@ -21,8 +21,10 @@ testable without Qt, in the style of napari-animation's model/view split.
   around the edits), segmenting tiles over edited pixels raises
   :class:`EditsInTheWay`, whatever the grid and whether those tiles were
   exported.
-* **Export** (:mod:`.session_io`): builds the job from the session's grid,
-  reading masks from the store; save and reload the session to a folder.
+* **Export** (:mod:`.exporting`) builds the job from the session's grid, reading
+  masks from the store; :mod:`.loading` and :mod:`.foreign` load masks from an
+  export, a GeoJSON file or OME-Zarr labels; :mod:`.persist` saves and reloads the
+  session to a folder.
 """
 
 from __future__ import annotations
@@ -32,16 +34,25 @@ from pathlib import Path
 
 import numpy as np
 
-from .classes import DEFAULT_TABLE, ClassTable
-from .edits import EditRecord
-from .grid import TileBox, TileGrid
+from ..arrays import array_fingerprint, array_source
+from ..classes import DEFAULT_TABLE, ClassTable
+from ..export import sampled_file_hash, unique_base_names
+from ..grid import TileBox, TileGrid
+from ..io import open_image
+from ..pipeline import ImagePlan
+from ..tiles import TilePath
+from ..working import WorkingImage
+from .edits import CHUNK, EditRecord
+from .exporting import Exporting
+from .foreign import ForeignLoading
+from .loading import Loading
 from .maskstore import MaskStore
-from .session_rules import HAS_MASK, EditsInTheWay, SessionError, protected_by_later
-from .working import WorkingImage
+from .persist import Persisting
+from .rules import HAS_MASK, EditsInTheWay, SessionError, protected_by_later
 
 __all__ = ["Session", "SessionError", "EditsInTheWay", "HAS_MASK", "protected_by_later"]
 
-class Session:
+class Session(Exporting, Loading, Persisting, ForeignLoading):
     """Tiles, masks and hand edits of one image.
 
     Parameters
@@ -80,8 +91,6 @@ class Session:
                  tile_size: int = 512, overlap: int = 0, downsample: int = 1,
                  overview_min_side: int = 1024, fingerprint: str | None = None,
                  in_memory: bool = False):
-        from .io import open_image
-
         self.path = Path(path)
         self.source = source if source is not None else open_image(self.path)
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
@@ -188,8 +197,6 @@ class Session:
         """Write every recorded edit into ``store`` (default: the current one)."""
         store = store or self.store
         for cy, cx in sorted(self.edits.chunks):
-            from .edits import CHUNK
-
             fy0, fx0 = cy * CHUNK, cx * CHUNK
             h, w = self.working_shape
             y0, x0 = fy0 * h // self.source.height, fx0 * w // self.source.width
@@ -209,17 +216,12 @@ class Session:
     def source_hash(self) -> str:
         """The image file's fingerprint (computed once)."""
         if self._hash is None:
-            from .export import sampled_file_hash
-
             self._hash = sampled_file_hash(self.path)
         return self._hash
 
     @property
     def plan(self):
         """The :class:`~.pipeline.ImagePlan` of the current grid (the open image, not re-opened)."""
-        from .export import unique_base_names
-        from .pipeline import ImagePlan
-
         return ImagePlan(self.path, unique_base_names([self.path])[0], self.source, self.working,
                          self.grid, self.source_hash, in_memory=self.in_memory)
 
@@ -230,8 +232,6 @@ class Session:
         Exports record no path (see :func:`~.pipeline.plan_array`); ``kwargs`` as for
         the constructor.
         """
-        from .arrays import array_fingerprint, array_source
-
         return cls(Path(name), source=array_source(array, name),
                    fingerprint=array_fingerprint(array), in_memory=True, **kwargs)
 
@@ -374,66 +374,17 @@ class Session:
         EditsInTheWay
             See :meth:`check_segment`.
         """
-        from .session_io import segment_boxes
-
         boxes = self.check_segment(indices, overwrite_edits=overwrite_edits,
                                    keep_edits=keep_edits)
         done = []
-        for box, class_map in segment_boxes(self.working, boxes, segmenter):
-            self.write_segmented(box, class_map, overwrite_edits=overwrite_edits,
-                                 segmenter=segmenter)
-            done.append(box.index)
+        with TilePath(segmenter) as path:
+            path.prepare(self.working)
+            for box, class_map in path.segment(self.working, boxes):
+                self.write_segmented(box, class_map, overwrite_edits=overwrite_edits,
+                                     segmenter=segmenter)
+                done.append(box.index)
         self.store.update_pyramid()
         return done
-
-    # ---------------------------------------------------------------- disk (session_io)
-    def export(self, out, indices: Iterable[int] | None = None, *, replace: bool = False) -> dict:
-        """Export tiles (default: the selection); see :func:`.session_io.export`."""
-        from .session_io import export
-
-        return export(self, out, indices, replace=replace)
-
-    def export_job(self, out, indices: Iterable[int], *, replace: bool = False, mask_reader=None):
-        """``(ExportJob, FolderCheck)``; see :func:`.session_io.export_job`."""
-        from .session_io import export_job
-
-        return export_job(self, out, indices, replace=replace, mask_reader=mask_reader)
-
-    def load_masks(self, folder, *, overwrite_edits: bool = False,
-                   keep_edits: bool = False) -> list[str]:
-        """Load an export's masks; see :func:`.session_io.load_masks`."""
-        from .session_io import load_masks
-
-        return load_masks(self, folder, overwrite_edits=overwrite_edits, keep_edits=keep_edits)
-
-    def load_geojson(self, path, *, overwrite_edits: bool = False, keep_edits: bool = False,
-                     add_classes: bool = True, progress=None):
-        """Paint a QuPath GeoJSON's objects into the store; see :func:`.session_formats.load_geojson`."""
-        from .session_formats import load_geojson
-
-        return load_geojson(self, path, overwrite_edits=overwrite_edits, keep_edits=keep_edits,
-                            add_classes=add_classes, progress=progress)
-
-    def load_ngff_labels(self, name: str | None = None, *, overwrite_edits: bool = False,
-                         keep_edits: bool = False, add_classes: bool = True, progress=None):
-        """Load a label group of this OME-Zarr image; see :func:`.session_formats.load_ngff_labels`."""
-        from .session_formats import load_ngff_labels
-
-        return load_ngff_labels(self, name, overwrite_edits=overwrite_edits, keep_edits=keep_edits,
-                                add_classes=add_classes, progress=progress)
-
-    def save(self, folder) -> Path:
-        """Save to a new folder; see :func:`.session_io.save`."""
-        from .session_io import save
-
-        return save(self, folder)
-
-    @classmethod
-    def load(cls, folder, *, path=None, array=None, cache_dir=None) -> Session:
-        """Reopen a saved session; see :func:`.session_io.load`."""
-        from .session_io import load
-
-        return load(folder, path=path, array=array, cache_dir=cache_dir)
 
     # ---------------------------------------------------------------- lifetime
     def close(self) -> None:

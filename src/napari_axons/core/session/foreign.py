@@ -44,10 +44,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .classes import ClassTable
-from .session import EditsInTheWay, Session, SessionError
+from ..classes import ClassTable
+from ..geojson import GeoJSONError, geojson_table, rasterize_geojson, read_geojson
+from ..ngff_labels import ngff_labels_into, ome_attrs, read_ngff_labels
+from .rules import EditsInTheWay, SessionError
 
-__all__ = ["load_geojson", "load_ngff_labels", "image_label_names", "LoadSummary"]
+__all__ = ["ForeignLoading", "LoadSummary"]
 
 #: The value a GeoJSON region starts as: pixels still holding it were not painted.
 _UNPAINTED = 255
@@ -85,7 +87,7 @@ class _Writer:
     ``progress(done, total)`` per region of the ``chunk`` grid.
     """
 
-    def __init__(self, session: Session, *, keep_edits: bool, chunk: int,
+    def __init__(self, session, *, keep_edits: bool, chunk: int,
                  progress: Callable[[int, int], None] | None):
         self.s, self.keep_edits, self.chunk, self.progress = session, keep_edits, chunk, progress
         self.shape = session.working_shape
@@ -174,7 +176,7 @@ class _LabelTarget:
         self.writer.put(ys.start, xs.start, self.lut[values], np.ones(values.shape, bool))
 
 
-def _check_edits(session: Session, tiles: list[int], what: str, overwrite_edits: bool,
+def _check_edits(session, tiles: list[int], what: str, overwrite_edits: bool,
                  keep_edits: bool) -> None:
     if overwrite_edits or keep_edits or session.edits.empty:
         return
@@ -198,84 +200,6 @@ def _add_names(table: ClassTable, names: list[str], colours: dict[str, tuple], w
     return ClassTable(grown.names, tuple(cols)), missing
 
 
-def load_geojson(session: Session, path: str | os.PathLike, *, overwrite_edits: bool = False,
-                 keep_edits: bool = False, add_classes: bool = True, chunk: int = 2048,
-                 progress: Callable[[int, int], None] | None = None) -> LoadSummary:
-    """Paint a (QuPath) GeoJSON file's polygons into the session's mask store.
-
-    Parameters
-    ----------
-    session : Session
-    path : path
-        A GeoJSON ``FeatureCollection`` (or list of features) in full-resolution
-        slide pixels, e.g. QuPath's "Export objects as GeoJSON".
-    overwrite_edits, keep_edits : bool
-        What to do with hand-edited pixels under the objects (see the module doc).
-    add_classes : bool
-        Append class names the session's table lacks (True) or refuse them.
-    chunk : int
-        Side of the regions painted at a time, in working pixels.
-    progress : callable, optional
-        ``progress(done, total)`` over the regions of the working image.
-
-    Returns
-    -------
-    LoadSummary
-
-    Raises
-    ------
-    GeoJSONError
-        Unreadable or invalid GeoJSON (one line naming the file and the
-        feature), coordinates outside the image, no polygons.
-    SessionError
-        An unknown class with ``add_classes=False``.
-    EditsInTheWay
-        Tiles under the objects hold hand edits and neither flag is given
-        (nothing is written).
-    """
-    import shapely
-
-    from .geojson import GeoJSONError, geojson_table, rasterize_geojson, read_geojson
-
-    path = Path(path)
-    src = session.source
-    notes: list[str] = []
-    objects = read_geojson(path, image_size=(src.height, src.width), notes=notes)
-    if not objects:
-        raise GeoJSONError(f"{path}: no Polygon or MultiPolygon features")
-    base = session.classes
-    grown = geojson_table(objects, base)
-    colours = dict(zip(grown.names, grown.colours, strict=True))
-    names = [n for n in grown.names if n not in base.names]
-    table, added = _add_names(base, names, colours, str(path), add_classes)
-    sy, sx = session.working.scale_y, session.working.scale_x
-    tree = shapely.STRtree([o.geometry for o in objects])
-    boxes = [shapely.box(t.x * sx, t.y * sy, t.x1 * sx, t.y1 * sy) for t in session.grid]
-    hit, _ = tree.query(boxes, predicate="intersects")
-    _check_edits(session, sorted({int(i) for i in hit}), "loading the GeoJSON's objects",
-                 overwrite_edits, keep_edits)
-    session.classes = table
-    writer = _Writer(session, keep_edits=keep_edits and not overwrite_edits, chunk=chunk,
-                     progress=progress)
-    rasterize_geojson(objects, _PaintTarget(writer), table, scale=(sy, sx), chunk=chunk, path=path)
-    return LoadSummary(path, len(objects), writer.finish(), added, notes)
-
-
-def image_label_names(session: Session) -> list[str]:
-    """The label groups of the session's image (``[]``: none, or not an OME-Zarr image)."""
-    if session.in_memory or not Path(session.path).is_dir():
-        return []
-    import zarr
-
-    from .ngff_labels import _ome_attrs
-
-    try:
-        names = _ome_attrs(dict(zarr.open_group(str(Path(session.path) / "labels"), mode="r").attrs))
-    except Exception:
-        return []
-    return [str(n) for n in names.get("labels", []) if isinstance(n, str)]
-
-
 def _values_in(level, chunk: int) -> list[int]:
     """The distinct values of a 2-D array, read ``chunk`` x ``chunk`` at a time."""
     seen: set[int] = set()
@@ -286,76 +210,149 @@ def _values_in(level, chunk: int) -> list[int]:
     return sorted(seen)
 
 
-def load_ngff_labels(session: Session, name: str | None = None, *, overwrite_edits: bool = False,
+class ForeignLoading:
+    """:class:`~.session.Session`'s loads from GeoJSON and OME-Zarr labels (a mixin)."""
+
+    def load_geojson(self, path: str | os.PathLike, *, overwrite_edits: bool = False,
                      keep_edits: bool = False, add_classes: bool = True, chunk: int = 2048,
                      progress: Callable[[int, int], None] | None = None) -> LoadSummary:
-    """Replace the session's mask store with a label group of its own OME-Zarr image.
+        """Paint a (QuPath) GeoJSON file's polygons into the session's mask store.
 
-    Parameters
-    ----------
-    session : Session
-        A session over an OME-Zarr image (NGFF 0.4 or 0.5, 2-D).
-    name : str, optional
-        The label group (``IMAGE.zarr/labels/NAME``); default: ``napari-axons``
-        when the image has it, else its first label group.
-    overwrite_edits, keep_edits, add_classes, chunk, progress
-        As for :func:`load_geojson`.
+        Parameters
+        ----------
+        session : Session
+        path : path
+            A GeoJSON ``FeatureCollection`` (or list of features) in full-resolution
+            slide pixels, e.g. QuPath's "Export objects as GeoJSON".
+        overwrite_edits, keep_edits : bool
+            What to do with hand-edited pixels under the objects (see the module doc).
+        add_classes : bool
+            Append class names the session's table lacks (True) or refuse them.
+        chunk : int
+            Side of the regions painted at a time, in working pixels.
+        progress : callable, optional
+            ``progress(done, total)`` over the regions of the working image.
 
-    Returns
-    -------
-    LoadSummary
-        ``objects`` is the number of distinct label values met (background included).
+        Returns
+        -------
+        LoadSummary
 
-    Raises
-    ------
-    SessionError
-        The session's image is not an OME-Zarr image, or an unknown class with
-        ``add_classes=False`` (values the metadata does not name, ``class_K``,
-        are then looked for in the whole of level 0 before anything is written).
-    NgffError
-        No such label group, or labels that are not class indices (values above 255).
-    EditsInTheWay
-        The image holds hand edits and neither flag is given (nothing is written).
-    """
-    from .ngff_labels import ngff_labels_into, read_ngff_labels
+        Raises
+        ------
+        GeoJSONError
+            Unreadable or invalid GeoJSON (one line naming the file and the
+            feature), coordinates outside the image, no polygons.
+        SessionError
+            An unknown class with ``add_classes=False``.
+        EditsInTheWay
+            Tiles under the objects hold hand edits and neither flag is given
+            (nothing is written).
+        """
+        import shapely
 
-    image = Path(session.path)
-    if session.in_memory or not image.is_dir():
-        raise SessionError(f"{image}: not an OME-Zarr image; OME-Zarr labels load only into the "
-                           "session of the OME-Zarr image they belong to")
-    if name is None:
-        names = image_label_names(session)
-        name = "napari-axons" if "napari-axons" in names else None
-    labels = read_ngff_labels(image, name)
-    where = str(image / "labels" / labels.name)
-    ltab, base = labels.classes, session.classes
-    if ltab.is_binary and base.is_binary:  # one class: that class, whatever its name
-        table, added = base, []
-        lut_names = [base.names[0], base.names[1]]
-    else:
-        colours = dict(zip(ltab.names[1:], ltab.colours[1:], strict=True))
-        table, added = _add_names(base, list(ltab.foreground), colours, where, add_classes)
-        lut_names = list(ltab.names)
-    if not add_classes:  # refused before anything is written: every value must be named
-        unnamed = [v for v in _values_in(labels.levels[0], chunk) if v >= len(lut_names)]
-        _add_names(table, [f"class_{v}" for v in unnamed], {}, where, False)
-    lut = np.zeros(256, np.uint8)
-    for k, n in enumerate(lut_names[1:], start=1):
-        lut[k] = table.index_of(n)
-    _check_edits(session, list(range(len(session.grid))), "loading the OME-Zarr labels",
-                 overwrite_edits, keep_edits)
-    session.classes = table
+        path = Path(path)
+        src = self.source
+        notes: list[str] = []
+        objects = read_geojson(path, image_size=(src.height, src.width), notes=notes)
+        if not objects:
+            raise GeoJSONError(f"{path}: no Polygon or MultiPolygon features")
+        base = self.classes
+        grown = geojson_table(objects, base)
+        colours = dict(zip(grown.names, grown.colours, strict=True))
+        names = [n for n in grown.names if n not in base.names]
+        table, added = _add_names(base, names, colours, str(path), add_classes)
+        sy, sx = self.working.scale_y, self.working.scale_x
+        tree = shapely.STRtree([o.geometry for o in objects])
+        boxes = [shapely.box(t.x * sx, t.y * sy, t.x1 * sx, t.y1 * sy) for t in self.grid]
+        hit, _ = tree.query(boxes, predicate="intersects")
+        _check_edits(self, sorted({int(i) for i in hit}), "loading the GeoJSON's objects",
+                     overwrite_edits, keep_edits)
+        self.classes = table
+        writer = _Writer(self, keep_edits=keep_edits and not overwrite_edits, chunk=chunk,
+                         progress=progress)
+        rasterize_geojson(objects, _PaintTarget(writer), table, scale=(sy, sx), chunk=chunk, path=path)
+        return LoadSummary(path, len(objects), writer.finish(), added, notes)
 
-    def grow(values: list[int]) -> None:  # values the metadata does not name
-        grown, more = _add_names(session.classes, [f"class_{v}" for v in values], {}, where,
-                                 add_classes)
-        session.classes = grown
-        added.extend(more)
-        for v in values:
-            lut[v] = grown.index_of(f"class_{v}")
+    def image_label_names(self) -> list[str]:
+        """The label groups of the session's image (``[]``: none, or not an OME-Zarr image)."""
+        if self.in_memory or not Path(self.path).is_dir():
+            return []
+        import zarr
 
-    writer = _Writer(session, keep_edits=keep_edits and not overwrite_edits, chunk=chunk,
-                     progress=progress)
-    target = _LabelTarget(writer, lut, len(lut_names), grow)
-    ngff_labels_into(labels, target, chunk=chunk)
-    return LoadSummary(Path(where), int(target.seen.sum()), writer.finish(), added, [])
+        try:
+            names = ome_attrs(dict(zarr.open_group(str(Path(self.path) / "labels"), mode="r").attrs))
+        except Exception:
+            return []
+        return [str(n) for n in names.get("labels", []) if isinstance(n, str)]
+
+    def load_ngff_labels(self, name: str | None = None, *, overwrite_edits: bool = False,
+                         keep_edits: bool = False, add_classes: bool = True, chunk: int = 2048,
+                         progress: Callable[[int, int], None] | None = None) -> LoadSummary:
+        """Replace the session's mask store with a label group of its own OME-Zarr image.
+
+        Parameters
+        ----------
+        session : Session
+            A session over an OME-Zarr image (NGFF 0.4 or 0.5, 2-D).
+        name : str, optional
+            The label group (``IMAGE.zarr/labels/NAME``); default: ``napari-axons``
+            when the image has it, else its first label group.
+        overwrite_edits, keep_edits, add_classes, chunk, progress
+            As for :func:`load_geojson`.
+
+        Returns
+        -------
+        LoadSummary
+            ``objects`` is the number of distinct label values met (background included).
+
+        Raises
+        ------
+        SessionError
+            The session's image is not an OME-Zarr image, or an unknown class with
+            ``add_classes=False`` (values the metadata does not name, ``class_K``,
+            are then looked for in the whole of level 0 before anything is written).
+        NgffError
+            No such label group, or labels that are not class indices (values above 255).
+        EditsInTheWay
+            The image holds hand edits and neither flag is given (nothing is written).
+        """
+        image = Path(self.path)
+        if self.in_memory or not image.is_dir():
+            raise SessionError(f"{image}: not an OME-Zarr image; OME-Zarr labels load only into the "
+                               "session of the OME-Zarr image they belong to")
+        if name is None:
+            names = self.image_label_names()
+            name = "napari-axons" if "napari-axons" in names else None
+        labels = read_ngff_labels(image, name)
+        where = str(image / "labels" / labels.name)
+        ltab, base = labels.classes, self.classes
+        if ltab.is_binary and base.is_binary:  # one class: that class, whatever its name
+            table, added = base, []
+            lut_names = [base.names[0], base.names[1]]
+        else:
+            colours = dict(zip(ltab.names[1:], ltab.colours[1:], strict=True))
+            table, added = _add_names(base, list(ltab.foreground), colours, where, add_classes)
+            lut_names = list(ltab.names)
+        if not add_classes:  # refused before anything is written: every value must be named
+            unnamed = [v for v in _values_in(labels.levels[0], chunk) if v >= len(lut_names)]
+            _add_names(table, [f"class_{v}" for v in unnamed], {}, where, False)
+        lut = np.zeros(256, np.uint8)
+        for k, n in enumerate(lut_names[1:], start=1):
+            lut[k] = table.index_of(n)
+        _check_edits(self, list(range(len(self.grid))), "loading the OME-Zarr labels",
+                     overwrite_edits, keep_edits)
+        self.classes = table
+
+        def grow(values: list[int]) -> None:  # values the metadata does not name
+            grown, more = _add_names(self.classes, [f"class_{v}" for v in values], {}, where,
+                                     add_classes)
+            self.classes = grown
+            added.extend(more)
+            for v in values:
+                lut[v] = grown.index_of(f"class_{v}")
+
+        writer = _Writer(self, keep_edits=keep_edits and not overwrite_edits, chunk=chunk,
+                         progress=progress)
+        target = _LabelTarget(writer, lut, len(lut_names), grow)
+        ngff_labels_into(labels, target, chunk=chunk)
+        return LoadSummary(Path(where), int(target.seen.sum()), writer.finish(), added, [])

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grid import TileBox, TileGrid
+from ..exportfolder import FolderCheck
+from ..grid import TileBox, TileGrid
 
-__all__ = ["HAS_MASK", "SessionError", "EditsInTheWay", "protected_by_later"]
+__all__ = ["HAS_MASK", "SessionError", "EditsInTheWay", "ExportWouldReplace", "protected_by_later"]
 
 #: Tile statuses whose pixels count as "holding a mask" for the overlap rule.
 HAS_MASK = frozenset({"segmented", "edited", "exported"})
@@ -37,6 +38,15 @@ class EditsInTheWay(SessionError):
         names = ", ".join(map(str, self.tiles[:10])) + (" ..." if len(self.tiles) > 10 else "")
         super().__init__(f"tile(s) {names} hold hand edits; {what} would replace them: pass "
                          "overwrite_edits=True to replace them or keep_edits=True to keep them")
+
+
+class ExportWouldReplace(SessionError):
+    """Exporting into the folder deletes an earlier export (pass ``replace=True``)."""
+
+    def __init__(self, check: FolderCheck):
+        self.check = check
+        super().__init__(f"{check.reason}; exporting there replaces it: {check.deletes} "
+                         "(pass replace=True)")
 
 
 def protected_by_later(grid: TileGrid, box: TileBox, status: dict[int, str]) -> np.ndarray | None:
