@@ -27,7 +27,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 def main() -> int:
     from PIL import Image
 
-    from napari_axons.core.export import encode_png
+    from napari_axons.core.common import encode_png
     from napari_axons.core.polygons import (
         dumps_labels,
         labels_document,

@@ -44,7 +44,7 @@ def _iou(pred: np.ndarray, truth: np.ndarray) -> float:
 
 def _held_out(val_dir: Path):
     """(tiles (N, H, W, 3), truth class maps (N, H, W)) of the validation export."""
-    from napari_axons.core.classes import ClassTable
+    from napari_axons.core.common import ClassTable
     from napari_axons.core.training.data import collect, load_tile
 
     data = collect([val_dir])

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from napari_axons.cli import main
-from napari_axons.core.classes import ClassTable
+from napari_axons.core.common import ClassTable
 
 
 @pytest.fixture

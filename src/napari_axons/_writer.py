@@ -2,7 +2,7 @@
 
 Classes: a Labels layer that carries a class table in
 ``metadata["napari_axons"]["classes"]`` (as the plugin's reader and widget
-give it: :meth:`~napari_axons.core.classes.ClassTable.to_json`) holds class
+give it: :meth:`~napari_axons.core.common.ClassTable.to_json`) holds class
 indices: value ``k`` is class ``k`` of that table, and every polygon written
 carries its class's name in ``label_class``. A value the table does not name
 is refused (one line; nothing is written). A layer without a table is one
@@ -66,7 +66,7 @@ def _layer_classes(arr: np.ndarray, meta: dict, where: str):
         A malformed table, or a value the table does not name (one line naming
         ``where`` and the value).
     """
-    from .core.classes import ClassTable, ClassTableError
+    from .core.common import ClassTable, ClassTableError
 
     info = _axons_meta(meta)
     entries = info.get("classes")
@@ -115,7 +115,7 @@ def write_labels_json(path: str, data, meta: dict) -> list[str]:
         name (nothing is written).
     """
     from .core.class_masks import class_map_to_labels
-    from .core.export import atomic_write_bytes
+    from .core.common import atomic_write_bytes
     from .core.polygons import dumps_labels, labels_document
 
     arr = _plain_array(data)
@@ -176,7 +176,7 @@ def write_export(path: str, layer_data: list[tuple]) -> list[str]:
     ------
     ValueError
         Wrong layers, or labels that do not line up with the image grid.
-    napari_axons.core.export.ExportError
+    napari_axons.core.common.ExportError
         The folder cannot be written, or already holds files.
     """
     from .core.pipeline import ExportJob, ExportOptions, plan_array, plan_image

@@ -638,7 +638,7 @@ _SAMPLE_FORMATS = {".tif": "TIFF", ".tiff": "TIFF", ".png": "PNG", ".jpg": "JPEG
 def _cmd_sample(args) -> int:
     import numpy as np
 
-    from .core.export import atomic_write_bytes, encode_png
+    from .core.common import atomic_write_bytes, encode_png
     from .core.sample import MYELINATED_CLASSES, make_axon_sample, make_myelinated_sample
 
     out = Path(args.output)
@@ -704,7 +704,7 @@ def _encode_sample(image, kind: str) -> bytes:
 
 
 def _cmd_train(args) -> int:
-    from .core.classes import ClassTable
+    from .core.common import ClassTable
     from .core.training import TrainOptions, train
 
     if not args.exports and not args.resume:

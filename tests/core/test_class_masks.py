@@ -18,8 +18,7 @@ from napari_axons.core.class_masks import (
     encode_class_mask,
     labels_to_class_map,
 )
-from napari_axons.core.classes import DEFAULT_TABLE, ClassTable
-from napari_axons.core.export import encode_png
+from napari_axons.core.common import DEFAULT_TABLE, ClassTable, encode_png
 from napari_axons.core.polygons import LabelFileError, dumps_labels, labels_document
 
 AXON_MYELIN = ClassTable.from_names(["axon", "myelin"])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from napari_axons.core.classes import (
+from napari_axons.core.common import (
     DEFAULT_TABLE,
     ClassTable,
     ClassTableError,

@@ -11,8 +11,8 @@ import tifffile
 from slide_helpers import drain, filament_tif
 
 from napari_axons.cli import main
+from napari_axons.core.common import ExportError
 from napari_axons.core.distributed import run_distributed
-from napari_axons.core.export import ExportError
 from napari_axons.core.pipeline import JOURNAL_NAME, ExportJob, ExportOptions
 from napari_axons.core.segment import load_segmenter
 

@@ -3,7 +3,7 @@ import pytest
 from bench.seed_reference import seed_boxes, tile_image
 from PIL import Image
 
-from napari_axons.core.grid import TileGrid, axis_positions
+from napari_axons.core.geometry import TileGrid, axis_positions
 
 SIZES = [(512, 512), (513, 512), (1000, 700), (300, 200), (2048, 2048), (10001, 7003),
          (300, 1000), (1000, 300), (1536, 1024)]

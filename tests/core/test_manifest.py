@@ -9,12 +9,11 @@ import pytest
 from PIL import Image
 from slide_helpers import drain
 
-from napari_axons.core.classes import DEFAULT_TABLE
+from napari_axons.core.common import DEFAULT_TABLE, PixelSize
 from napari_axons.core.export import ExportLayout, read_manifest
-from napari_axons.core.grid import TileBox
+from napari_axons.core.geometry import TileBox
 from napari_axons.core.manifest import ExportFiles, Manifest, ManifestError, load_manifest
 from napari_axons.core.pipeline import ExportJob, ExportOptions
-from napari_axons.core.pixel_size import PixelSize
 from napari_axons.core.segment import load_segmenter
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import zarr
 
-from napari_axons.core.grid import TileBox, TileGrid
+from napari_axons.core.geometry import TileBox, TileGrid
 from napari_axons.core.session.maskstore import MaskStore, ZarrMaskReader, read_padded
 
 

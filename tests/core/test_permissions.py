@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from napari_axons.cli import main
-from napari_axons.core.export import atomic_write_bytes
+from napari_axons.core.common import atomic_write_bytes
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import tifffile
 from bench.seed_reference import tile_image
 from PIL import Image
 
-from napari_axons.core.export import ExportError, read_manifest
+from napari_axons.core.common import ExportError
+from napari_axons.core.export import read_manifest
 from napari_axons.core.pipeline import JOURNAL_NAME, ExportJob, ExportOptions
 
 

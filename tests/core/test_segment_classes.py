@@ -15,7 +15,7 @@ from tests.tiny_models import (
     tiny_segformer,
 )
 
-from napari_axons.core.classes import DEFAULT_TABLE
+from napari_axons.core.common import DEFAULT_TABLE
 from napari_axons.core.segment import (
     ModelError,
     ThresholdSegmenter,
@@ -345,7 +345,7 @@ def test_export_notes_a_pixel_size_far_from_the_models(tmp_path, capsys):
         assert err == ([want] if noted else [])
     seg = load_segmenter(folder, num_threads=1)
     assert pixel_size_note(seg, None) is None and pixel_size_note(ThresholdSegmenter(), 1) is None
-    from napari_axons.core.pixel_size import PixelSize
+    from napari_axons.core.common import PixelSize
 
     edge = PixelSize(0.25 * PIXEL_SIZE_RATIO, 0.25 * PIXEL_SIZE_RATIO, "test")
     assert pixel_size_note(seg, edge) is None  # at the ratio: quiet

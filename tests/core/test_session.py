@@ -9,7 +9,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from napari_axons.core.classes import DEFAULT_TABLE
+from napari_axons.core.common import DEFAULT_TABLE
 from napari_axons.core.polygons import labels_to_mask
 from napari_axons.core.session import (
     EditsInTheWay,
@@ -223,7 +223,7 @@ def test_overlap_rule_later_tiles_and_edited_pixels(tmp_path):
 
 
 def test_export_uses_the_open_image_and_grid(image, tmp_path, monkeypatch):
-    import napari_axons.core.export as export_mod
+    import napari_axons.core.session.session as export_mod
     import napari_axons.core.pipeline as pipeline
 
     s = Session(image, cache_dir=tmp_path / "cache", tile_size=256)

@@ -16,9 +16,8 @@ from PIL import Image
 from slide_helpers import drain, filament_tif
 
 from napari_axons.core import tiles as tiles_mod
-from napari_axons.core.classes import DEFAULT_TABLE, ClassTable
-from napari_axons.core.export import ExportError
-from napari_axons.core.grid import TileBox
+from napari_axons.core.common import DEFAULT_TABLE, ClassTable, ExportError
+from napari_axons.core.geometry import TileBox
 from napari_axons.core.pipeline import ExportJob, ExportOptions, plan_array, plan_image
 from napari_axons.core.segment import load_segmenter
 from napari_axons.core.tiles import TilePath, as_class_map, export_classes, zero_padding

@@ -11,7 +11,7 @@ from formats_helpers import discs, make_export
 from scipy import ndimage
 
 from napari_axons.cli import main
-from napari_axons.core.classes import DEFAULT_TABLE, ClassTable
+from napari_axons.core.common import DEFAULT_TABLE, ClassTable
 from napari_axons.core.geojson import (
     GeoJSONError,
     export_geojson,
@@ -297,7 +297,7 @@ def test_large_features_are_streamed_as_geos_would_write_them(scale):
     """Above ``chunk`` vertices a feature is written in pieces: the same GeoJSON as GEOS'."""
     import io
 
-    from napari_axons.core.classes import ClassTable
+    from napari_axons.core.common import ClassTable
     from napari_axons.core.geojson import _write_feature
 
     ring = shapely.Polygon([(0, 0), (10, 0), (10, 10), (0, 10)], [[(2, 2), (2, 4), (4, 4), (4, 2)]])

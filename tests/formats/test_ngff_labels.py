@@ -15,7 +15,7 @@ from ome_zarr.reader import Label, Reader
 from ome_zarr.writer import write_image
 
 from napari_axons.cli import main
-from napari_axons.core.classes import ClassTable
+from napari_axons.core.common import ClassTable
 from napari_axons.core.ngff_labels import (
     NgffError,
     ngff_labels_into,

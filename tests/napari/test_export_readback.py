@@ -10,7 +10,7 @@ import pytest
 import tifffile
 
 from napari_axons._reader import napari_get_reader
-from napari_axons.core.export import ExportError
+from napari_axons.core.common import ExportError
 from napari_axons.core.pipeline import ExportJob, ExportOptions
 from napari_axons.core.polygons import LabelFileError
 from napari_axons.core.readback import iter_tile_masks, list_exported_tiles, read_export
@@ -103,7 +103,7 @@ def test_large_mosaic_gets_a_cached_pyramid_built_from_the_tiles(exported, monke
 
 
 def test_tile_by_tile_listing_reads_no_pixels_until_asked(exported):
-    from napari_axons.core.export import sampled_file_hash
+    from napari_axons.core.common import sampled_file_hash
 
     src, _, truth, out, results = exported
     [listed] = list_exported_tiles(out)
@@ -263,7 +263,7 @@ def _class_truth(shape, seed):
 
 @pytest.fixture
 def exported_classes(tmp_path, rgb_image):
-    from napari_axons.core.classes import ClassTable
+    from napari_axons.core.common import ClassTable
 
     table = ClassTable.from_names(["axon", "myelin", "node"])
     src = tmp_path / "slide.tif"
@@ -355,7 +355,7 @@ def test_malformed_class_table_in_the_manifest(exported):
 
 def test_palette_mask_indices_beyond_the_table_are_added_with_a_warning(exported_classes):
     from napari_axons.core.class_masks import encode_class_mask
-    from napari_axons.core.classes import ClassTable
+    from napari_axons.core.common import ClassTable
 
     table, truth, out = exported_classes
     for f in out.glob("*__labels.json"):

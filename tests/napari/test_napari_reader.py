@@ -164,7 +164,7 @@ def test_a_label_file_with_classes_opens_as_one_labels_layer(tmp_path):
     info = meta["metadata"]["napari_axons"]
     assert [c["name"] for c in info["classes"]] == ["background", "myelin", "axon", "object"]
     assert data[3, 3] == 1 and data[11, 11] == 2 and data[17, 17] == 1 and data[21, 1] == 3
-    from napari_axons.core.classes import ClassTable
+    from napari_axons.core.common import ClassTable
 
     assert meta["colormap"] == ClassTable.from_json(info["classes"]).napari_colormap()
     assert set(meta["colormap"]) == {None, 0, 1, 2, 3}

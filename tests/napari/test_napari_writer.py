@@ -175,7 +175,7 @@ def test_two_class_file_round_trips_through_the_plugin(tmp_path, rgb_image):
 
 
 def test_write_labels_json_keeps_every_class_and_refuses_unnamed_values(tmp_path):
-    from napari_axons.core.classes import ClassTable
+    from napari_axons.core.common import ClassTable
 
     table = ClassTable.from_names(["axon", "myelin", "node"])
     data = np.zeros((40, 40), np.uint8)
@@ -201,7 +201,7 @@ def test_write_labels_json_keeps_every_class_and_refuses_unnamed_values(tmp_path
 def test_write_export_with_classes(tmp_path, rgb_image):
     from PIL import Image
 
-    from napari_axons.core.classes import ClassTable
+    from napari_axons.core.common import ClassTable
 
     table = ClassTable.from_names(["axon", "myelin"])
     img = rgb_image(600, 700)

@@ -104,7 +104,7 @@ def test_the_widget_follows_the_viewer(make_widget, axon_tif, tmp_path, qtbot):
     import tifffile
     from qt_helpers import add_image
 
-    from napari_axons.core.classes import DEFAULT_TABLE
+    from napari_axons.core.common import DEFAULT_TABLE
 
     viewer, w = make_widget(axon_tif)
     first = w._layer

@@ -54,7 +54,7 @@ def _read_labels(image, name):
 
 
 def test_ome_zarr_labels_load_paint_and_write_back(make_widget, tmp_path, qtbot):
-    from napari_axons.core.classes import ClassTable
+    from napari_axons.core.common import ClassTable
 
     truth = _blobs((384, 512), seed=6, n=12)
     truth[300:340, 20:90] = 2  # a myelin strip
@@ -197,7 +197,7 @@ def test_in_thread_reports_progress_stops_on_close_and_raises_errors():
 def test_a_failing_conversion_is_one_line_after_the_export(make_widget, axon_tif, tmp_path, qtbot,
                                                            monkeypatch):
     import napari_axons.core.geojson as geojson
-    from napari_axons.core.export import ExportError
+    from napari_axons.core.common import ExportError
 
     def full_disk(export_dir, out, *, base=None, progress=None, **kw):
         progress(1, 4)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_axons._qt._grid_layer import grid_lines, merge_rectangles, pick_tile
-from napari_axons.core.coords import Placement
-from napari_axons.core.grid import TileGrid
+from napari_axons.core.geometry import Placement, TileGrid
 
 
 def test_placement_and_picking():

@@ -14,7 +14,7 @@ from napari_axons._qt._grid_layer import (
     grid_polylines,
     pick_tile,
 )
-from napari_axons.core.grid import TileGrid
+from napari_axons.core.geometry import TileGrid
 
 pytestmark = pytest.mark.gui
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from qt_helpers import FakeSegmenter, wait_idle
 
-from napari_axons.core.classes import ClassTable
+from napari_axons.core.common import ClassTable
 
 pytestmark = pytest.mark.gui
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from napari_axons.core.export import TMP_PREFIX
+from napari_axons.core.common import TMP_PREFIX
 
 
 class CliRun:

@@ -18,7 +18,7 @@ import tifffile
 from PIL import Image
 from reliability_helpers import all_files, assert_clean, png, tile_files
 
-import napari_axons.core.export as export_mod
+import napari_axons.core.common.files as files_mod
 from napari_axons.core.io import IntensityRange, to_rgb8
 
 TILE = 64
@@ -338,7 +338,7 @@ def test_unwritable_output_folder_simulated(tmp_path, small_png, cli, monkeypatc
     def denied(*args, dir=None, **kw):
         raise PermissionError(errno.EACCES, "Permission denied", str(dir))
 
-    monkeypatch.setattr(export_mod.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(files_mod.tempfile, "mkstemp", denied)
     run = cli(*tile_args(small_png, out))
     assert run.code == 1
     run.one_error(f"{out / 'manifest.json'}: cannot write (Permission denied)")
@@ -346,7 +346,7 @@ def test_unwritable_output_folder_simulated(tmp_path, small_png, cli, monkeypatc
 
 
 class _FullDisk:
-    """``os`` for :mod:`napari_axons.core.export`: ``fdopen`` files fail with ENOSPC after N files.
+    """``os`` for :mod:`napari_axons.core.common.files`: ``fdopen`` files fail with ENOSPC after N files.
 
     The failing file gets half its bytes first, as a real full disk does.
     """
@@ -378,7 +378,7 @@ class _FullDisk:
 def test_full_disk(tmp_path, small_png, cli, monkeypatch, n_ok):
     out = tmp_path / "out"
     disk = _FullDisk(n_ok)
-    monkeypatch.setattr(export_mod, "os", disk)
+    monkeypatch.setattr(files_mod, "os", disk)
     run = cli(*tile_args(small_png, out, "--threads", 1))
     monkeypatch.undo()
     assert run.code == 1

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from reliability_helpers import all_files
 
-from napari_axons.core.export import safe_base_name, unique_base_names
+from napari_axons.core.common import safe_base_name, unique_base_names
 
 ODD_NAMES = {
     "..\\..\\evil.png": "evil",  # backslashes are legal in Linux file names

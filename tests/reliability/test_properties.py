@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from napari_axons.core.grid import TileGrid
+from napari_axons.core.geometry import TileGrid
 from napari_axons.core.pipeline import ExportJob, ExportOptions
 from napari_axons.core.polygons import (
     dumps_labels,

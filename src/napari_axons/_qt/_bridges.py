@@ -27,7 +27,7 @@ import threading
 from functools import partial
 from pathlib import Path
 
-from ..core.grid import TileBox
+from ..core.geometry import TileBox
 from ..core.session import EditsInTheWay
 
 __all__ = ["ALSO_WRITE", "LOAD_FROM", "NOTHING", "GEOJSON", "COCO", "NGFF", "FROM_EXPORT",

@@ -22,7 +22,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from ..core.classes import DEFAULT_TABLE, ClassTable
+from ..core.common import DEFAULT_TABLE, ClassTable
 from ._bridges import ALSO_WRITE, LOAD_FROM, NOTHING
 from ._export_target import ExportTarget
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..core.grid import TileBox
+from ..core.geometry import TileBox
 from ..core.session import Session, SessionError
 from ._grid_layer import bounding_box
 from ._overlays import Overlays

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.classes import ClassTable
+from ..core.common import ClassTable
 from ..core.exportfolder import ADD, FOREIGN, REPLACE
 from ..core.session import EditsInTheWay, SessionError
 from . import _bridges
@@ -102,7 +102,7 @@ def segment(w):
 
 def export(w):
     """Export tiles from the session's store; returns the worker (or None)."""
-    from ..core.export import ExportError
+    from ..core.common import ExportError
     s = w.session
     if w.busy or s is None:
         return None
@@ -188,7 +188,7 @@ def load_masks(w):
     time into the store (later tiles win where they overlap), replacing what is
     there. With the same tile size and overlap, the tiles are marked "exported".
     """
-    from ..core.export import ExportError
+    from ..core.common import ExportError
     s = w.session
     if w.busy or s is None:
         return None

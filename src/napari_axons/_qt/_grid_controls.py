@@ -9,7 +9,7 @@ left in the box as typed, so the user can correct it.
 
 from __future__ import annotations
 
-from ..core.grid import axis_positions
+from ..core.geometry import axis_positions
 
 __all__ = ["MAX_TILES", "apply_on_enter", "tile_count", "grid_refusal"]
 

@@ -13,15 +13,14 @@ events). The widget turns these into napari layers:
 
 Every overlay and mask layer uses :class:`Placement`'s ``scale`` and ``translate``,
 so its data coordinates are working-image pixels (the rule is in
-:mod:`napari_axons.core.coords`).
+:mod:`napari_axons.core.geometry`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..core.coords import Placement
-from ..core.grid import TileBox, TileGrid
+from ..core.geometry import Placement, TileBox, TileGrid
 
 __all__ = ["click_callback", "Placement", "grid_lines", "tile_label_points", "merge_rectangles", "pick_tile",
            "bounding_box", "MAX_TEXT_TILES", "STATUS_COLOURS", "STATUSES"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.grid import TileGrid
+from ..core.geometry import TileGrid
 from ._grid_layer import (
     GRID_COLOUR,
     LINE_PX,

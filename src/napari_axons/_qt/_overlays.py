@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from ..core.classes import DEFAULT_TABLE, ClassTable
-from ..core.grid import TileGrid
+from ..core.common import DEFAULT_TABLE, ClassTable
+from ..core.geometry import TileGrid
 from ..core.session.maskstore import MaskStore
 from ._grid_layer import GRID_COLOUR, Placement
 from ._tile_marks import TILES_LAYER, draw_marks

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..core.grid import TileGrid
+from ..core.geometry import TileGrid
 from ._grid_layer import SELECTION_COLOUR, STATUS_COLOURS, merge_rectangles
 
 __all__ = ["TILES_LAYER", "MARK_PX", "tile_marks", "status_legend_html", "marks_width"]

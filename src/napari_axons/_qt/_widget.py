@@ -32,8 +32,8 @@ from pathlib import Path
 
 from magicgui.widgets import Container
 
-from ..core.classes import ClassTable
-from ..core.coords import Placement
+from ..core.common import ClassTable
+from ..core.geometry import Placement
 from ..core.io import ImageReadError, open_image
 from ..core.session import Session
 from . import _bridges, _flows

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Generator, Sequence
 
-from ..core.grid import TileBox
+from ..core.geometry import TileBox
 from ..core.tiles import TilePath
 from ..core.working import WorkingImage
 

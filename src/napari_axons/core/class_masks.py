@@ -1,7 +1,7 @@
 """Class maps <-> mask PNGs and Django-Labeller labels, one class table throughout.
 
 A *class map* is a ``(H, W)`` uint8 array: 0 is background, ``k`` is class
-``k`` of a :class:`~napari_axons.core.classes.ClassTable`. This module turns
+``k`` of a :class:`~napari_axons.core.common.ClassTable`. This module turns
 class maps into the files of an export and back:
 
 Mask PNG (``masks/{tile}_mask.png``), :func:`encode_class_mask` /
@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .classes import DEFAULT_TABLE, ClassTable, ClassTableError
+from .common import DEFAULT_TABLE, ClassTable, ClassTableError
 from .polygons import (
     LabelFileError,
     TracedLabel,
@@ -156,7 +156,7 @@ def encode_class_mask(class_map: Any, classes: ClassTable, compress_level: int =
     """
     from PIL import Image
 
-    from .export import encode_png
+    from .common import encode_png
 
     arr = check_class_map(class_map, classes, where=where)
     if classes.is_binary:
@@ -306,7 +306,7 @@ def labels_to_class_map(
         The table to use (an export's). Label classes it lacks are appended to
         it (never merged into another class), each with a warning. Without a
         table, one is made from the label classes in order of first appearance
-        (an empty file gives :data:`~napari_axons.core.classes.DEFAULT_TABLE`).
+        (an empty file gives :data:`~napari_axons.core.common.DEFAULT_TABLE`).
     path : path, optional
         The file, named in messages.
     warn_added : bool

@@ -36,8 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .classes import ClassTable, ClassTableError, parse_colour
-from .export import ExportError, atomic_write_bytes
+from .common import ClassTable, ClassTableError, ExportError, atomic_write_bytes, parse_colour
 from .vectorize import class_map_objects, polygons_of
 
 __all__ = ["CocoError", "CocoSummary", "CocoImage", "export_coco", "read_coco", "coco_document"]
@@ -214,7 +213,7 @@ def read_coco(path: str | os.PathLike, *, images_root: str | os.PathLike | None 
     _pycocotools("reading COCO")
     from pycocotools.coco import COCO
 
-    from .export import safe_child
+    from .common import safe_child
 
     path = Path(path)
     root = Path(images_root) if images_root is not None else path.parent

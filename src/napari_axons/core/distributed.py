@@ -88,8 +88,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from .export import ExportError, ExportLayout
-from .grid import TileGrid
+from .common import ExportError
+from .export import ExportLayout
+from .geometry import TileGrid
 from .io import IntensityRange, SourceImage, open_image
 from .pipeline import ExportJob, ImagePlan
 from .segment import model_batching

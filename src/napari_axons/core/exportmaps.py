@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .classes import DEFAULT_TABLE, ClassTable
-from .export import ExportError
+from .common import DEFAULT_TABLE, ClassTable, ExportError
 from .readback import TileEntry, iter_tile_masks, list_exported_tiles
 
 __all__ = ["ExportSlide", "export_class_table", "open_export_slides", "choose_slide"]

@@ -44,8 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .classes import ClassTable, ClassTableError, parse_colour
-from .export import TMP_PREFIX, ExportError, _umask
+from .common import TMP_PREFIX, ClassTable, ClassTableError, ExportError, parse_colour, umask
 from .exportmaps import ExportSlide
 from .vectorize import class_map_objects, dissolve, polygons_of, rasterize
 
@@ -89,7 +88,7 @@ class _AtomicText:
         try:
             fd, self.tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=self.path.parent)
             if hasattr(os, "fchmod"):  # a plain open()'s mode, not mkstemp's owner-only 0600
-                os.fchmod(fd, 0o666 & ~_umask())
+                os.fchmod(fd, 0o666 & ~umask())
         except OSError as exc:
             raise ExportError(f"{self.path}: cannot write ({exc.strerror or exc})") from exc
         self.fh = os.fdopen(fd, "w", encoding="utf-8")

@@ -61,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .pixel_size import PixelSize
+from .common import PixelSize
 
 __all__ = [
     "ImageReadError",

@@ -14,9 +14,9 @@ tile back to its image. This module is the one place that
 
 The JSON keeps the keys of earlier versions, so older exports read back; keys
 added since are optional when reading: ``"classes"`` (the class table,
-:meth:`~napari_axons.core.classes.ClassTable.to_json`, present when masks are
+:meth:`~napari_axons.core.common.ClassTable.to_json`, present when masks are
 written) and ``"pixel_size"`` in ``source`` and ``working``
-(:meth:`~napari_axons.core.pixel_size.PixelSize.to_json`: ``{"x_um", "y_um",
+(:meth:`~napari_axons.core.common.PixelSize.to_json`: ``{"x_um", "y_um",
 "origin"}``, or null when unknown).
 
 Layout::
@@ -40,9 +40,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .classes import ClassTable
-from .export import MANIFEST_FORMAT, MANIFEST_NAME, ExportError
-from .pixel_size import PixelSize
+from .common import ClassTable, ExportError, PixelSize
+from .export import MANIFEST_FORMAT, MANIFEST_NAME
+from .geometry.grid import tile_stem
 
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "ExportFiles", "GridEntry", "ImageEntry",
            "Intensity", "Manifest", "ManifestError", "SourceBox", "SourceEntry",
@@ -65,7 +65,7 @@ class ExportFiles:
     @staticmethod
     def stem(base: str, index: int) -> str:
         """The seed's stem of tile ``index``: ``{base}_tile_{index:04d}``."""
-        return f"{base}_tile_{index:04d}"
+        return tile_stem(base, index)
 
     @staticmethod
     def tile(stem: str) -> str:
@@ -160,7 +160,7 @@ def _kind(value) -> str:
 
 
 def _pixel_size(d, doc: _Doc, where: str) -> PixelSize | None:
-    """A :class:`~napari_axons.core.pixel_size.PixelSize` from ``{"x_um", "y_um", "origin"}``."""
+    """A :class:`~napari_axons.core.common.PixelSize` from ``{"x_um", "y_um", "origin"}``."""
     if d is None:
         return None
     d = doc.obj(d, where)
@@ -258,7 +258,7 @@ class WorkingEntry:
 
 @dataclass(frozen=True)
 class GridEntry:
-    """The tile grid (:class:`~napari_axons.core.grid.TileGrid`) over the working image."""
+    """The tile grid (:class:`~napari_axons.core.geometry.TileGrid`) over the working image."""
 
     tile_size: int
     stride: int

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .classes import ClassTable, default_colour
+from .common import ClassTable, default_colour
 
 __all__ = ["NgffError", "NgffImage", "NgffLabels", "open_ngff_image", "write_ngff_labels",
            "read_ngff_labels", "ngff_labels_into", "export_ngff_labels", "resample_nearest"]
@@ -430,7 +430,8 @@ def export_ngff_labels(export_dir: str | os.PathLike, image: str | os.PathLike |
 
     import zarr
 
-    from .export import ExportError, read_manifest
+    from .common import ExportError
+    from .export import read_manifest
     from .exportmaps import choose_slide, open_export_slides
 
     slide = choose_slide(open_export_slides(export_dir), base, export_dir)

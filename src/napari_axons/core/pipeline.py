@@ -35,17 +35,17 @@ from typing import Protocol
 import numpy as np
 
 from .. import __version__
-from .classes import ClassTable
-from .export import (
+from .common import (
     TMP_PREFIX,
+    ClassTable,
     ExportError,
-    ExportLayout,
     atomic_write_bytes,
     safe_child,
     sampled_file_hash,
     unique_base_names,
 )
-from .grid import TileBox, TileGrid, full_resolution_box
+from .export import ExportLayout
+from .geometry import TileBox, TileGrid, full_resolution_box
 from .io import ImageReadError, SourceImage, open_image
 from .manifest import (
     ExportFiles,
@@ -81,7 +81,7 @@ class ExportOptions:
     downsample : int
         1 for none; the seed's ``--downsample`` is 3 (Lanczos, ``(w // 3, h // 3)``).
     png_compression : int
-        zlib level of the PNGs (0-9); see :func:`~napari_axons.core.export.encode_png`.
+        zlib level of the PNGs (0-9); see :func:`~napari_axons.core.common.encode_png`.
     label_class : str
         ``label_class`` of the polygons written when ``classes`` is None.
     threads : int or None
@@ -284,7 +284,7 @@ def plan_array(array, options: ExportOptions | None = None, *, name: str = "imag
         Not a 2-D/3-D array, or too small for the downsample factor.
     """
     from .arrays import array_fingerprint, array_source
-    from .export import safe_base_name
+    from .common import safe_base_name
 
     options = options or ExportOptions()
     source = array_source(array, name)

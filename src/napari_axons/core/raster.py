@@ -260,7 +260,7 @@ def open_raster(path: Path, *, max_pixels: int | None = None) -> SourceImage:
 
 
 def _dpi_pixel_size(dpi, fmt):
-    from .pixel_size import from_resolution
+    from .common import from_resolution
 
     if not dpi or fmt != "PNG":  # PNG pHYs in pixels per metre; JPEG densities are not read
         return None

@@ -6,7 +6,7 @@ Django-Labeller ``__labels.json`` file, and returns :class:`ExportContents`.
 Per exported image (:class:`ExportedImage`):
 
 * **image**: when the manifest's source file still exists and its
-  :func:`~napari_axons.core.export.sampled_file_hash` matches the manifest, the
+  :func:`~napari_axons.core.common.sampled_file_hash` matches the manifest, the
   source is opened lazily (full resolution, with a pyramid from
   :func:`~napari_axons.core.pyramid.pyramid_levels`); otherwise the tile PNGs
   are reassembled lazily (a dask array over the tiles, in working-image
@@ -37,7 +37,7 @@ export was downsampled, labels need ``scale = (scale_y, scale_x)`` and a
 
 Safety: file names read from a manifest or a label file are relative paths
 that must stay inside the export folder; absolute names, ``..`` and symbolic
-links leading out are refused with :class:`~napari_axons.core.export.ExportError`
+links leading out are refused with :class:`~napari_axons.core.common.ExportError`
 (manifest) or :class:`~napari_axons.core.polygons.LabelFileError` (label file).
 The source path is the one absolute path a manifest holds; it is only opened
 when it is a regular file (or a Zarr folder) whose fingerprint matches.
@@ -54,8 +54,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .classes import DEFAULT_TABLE, ClassTable, ClassTableError
-from .export import MANIFEST_NAME, ExportError, read_manifest, safe_child, sampled_file_hash
+from .common import DEFAULT_TABLE, ClassTable, ClassTableError, ExportError, safe_child, sampled_file_hash
+from .export import MANIFEST_NAME, read_manifest
 from .polygons import LabelFileError, read_labels_json
 
 __all__ = ["ExportContents", "ExportedImage", "ExportedTiles", "TileClasses", "TileEntry",
@@ -234,7 +234,7 @@ class TileClasses:
 
     @property
     def table(self) -> ClassTable:
-        """The table so far (:data:`~napari_axons.core.classes.DEFAULT_TABLE` before any class)."""
+        """The table so far (:data:`~napari_axons.core.common.DEFAULT_TABLE` before any class)."""
         return self._table if self._table is not None else DEFAULT_TABLE
 
     def render(self, doc: dict, shape: tuple[int, int], path: Path,
@@ -279,7 +279,7 @@ class ExportedTiles:
     ----------
     base : str
     source_hash : str or None
-        The source file's :func:`~napari_axons.core.export.sampled_file_hash`
+        The source file's :func:`~napari_axons.core.common.sampled_file_hash`
         recorded at export time.
     source_name : str
     downsample : int

@@ -222,7 +222,7 @@ def make_axon_sample(
 # --------------------------------------------------------------------------- myelinated axons
 
 def _myelinated_table():
-    from .classes import ClassTable
+    from .common import ClassTable
 
     # AxonDeepSeg's 3-class order (its nnU-Net dataset.json): background 0, myelin 1, axon 2
     return ClassTable(("background", "myelin", "axon"),

@@ -17,7 +17,7 @@ loading in :mod:`~napari_axons.core.checkpoint`, the processor's geometry in
 is cheap and works without them.
 
 Every segmenter returns *class maps* (``(N, H, W)`` uint8, 0 = background,
-``k`` = class ``k`` of its :class:`~napari_axons.core.classes.ClassTable`,
+``k`` = class ``k`` of its :class:`~napari_axons.core.common.ClassTable`,
 ``segmenter.classes``). One-class segmenters (Otsu, a checkpoint under the
 seed's threshold rule) give 0/1 and a table of the background and one class
 named ``label_class`` (default ``"axon"``, the seed's).
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .checkpoint import clear_model_cache, get_checkpoint
-from .classes import ClassTable, ClassTableError
+from .common import ClassTable, ClassTableError
 from .segmenter_base import ModelError, Segmenter, check_tiles, one_class_table, one_line
 from .threshold import ThresholdSegmenter
 

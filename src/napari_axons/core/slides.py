@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .common import PixelSize
 from .io import ImageReadError, SourceImage, ZarrPlane, _RegionSource, _short, reduce_axes
-from .pixel_size import PixelSize
 
 __all__ = ["slide_reader_for", "open_openslide", "open_bioio", "OPENSLIDE_SUFFIXES",
            "BIOIO_SUFFIXES"]

@@ -40,7 +40,7 @@ CIELab                 8-bit: Pillow's LAB -> RGB
 others                 as stored, with a note
 =====================  ====================================================
 
-Pixel size: :mod:`napari_axons.core.pixel_size` (OME, SVS, ImageJ and
+Pixel size: :mod:`napari_axons.core.common` (OME, SVS, ImageJ and
 resolution tags).
 """
 
@@ -54,14 +54,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .common import PixelSize, from_ome_xml, from_resolution, from_svs_description, unit_to_um
 from .io import ImageReadError, PixelConvert, SourceImage, ZarrPlane, _RegionSource, _short, reduce_axes
-from .pixel_size import (
-    PixelSize,
-    from_ome_xml,
-    from_resolution,
-    from_svs_description,
-    unit_to_um,
-)
 
 __all__ = ["open_tiff", "colour_convert", "tiff_pixel_size", "StripPlane"]
 

@@ -29,7 +29,7 @@ Only this module and the pipeline decide how the model runs: a
 ``batch_size`` tiles at once). Segmenters never open thread pools themselves.
 
 A mask is a **class map** from the model to the writer: ``(H, W)`` uint8, 0 the
-background, ``k`` class ``k`` of the export's :class:`~napari_axons.core.classes.ClassTable`.
+background, ``k`` class ``k`` of the export's :class:`~napari_axons.core.common.ClassTable`.
 With one foreground class any non-zero value is class 1 (an old-style 0/255
 mask, e.g. from a mask reader, becomes 0/1). Only :func:`write_tile_outputs`
 turns a class map into file bytes.
@@ -47,9 +47,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from .classes import DEFAULT_TABLE, ClassTable
-from .export import ExportLayout, atomic_write_bytes, encode_png
-from .grid import TileBox
+from .common import DEFAULT_TABLE, ClassTable, atomic_write_bytes, encode_png
+from .export import ExportLayout
+from .geometry import TileBox
 from .segment import model_batching, model_executor
 
 if TYPE_CHECKING:

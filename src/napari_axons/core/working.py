@@ -28,8 +28,8 @@ import math
 
 import numpy as np
 
+from .common import PixelSize
 from .io import ImageReadError, SourceImage
-from .pixel_size import PixelSize
 
 __all__ = ["WorkingImage", "LANCZOS_SUPPORT", "target_size"]
 

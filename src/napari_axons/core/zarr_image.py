@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .common import from_ome_zarr
 from .io import ImageReadError, SourceImage, ZarrPlane, _RegionSource, _short, reduce_axes, unnamed_axes
-from .pixel_size import from_ome_zarr
 
 __all__ = ["open_zarr", "ome_zarr_axes"]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..coords import full_box, full_span, working_index
+from ..geometry import full_box, full_span, working_index
 
 __all__ = ["EditRecord"]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..grid import TileBox
+from ..geometry import TileBox
 from ..readback import iter_tile_masks, list_exported_tiles
 from .rules import EditsInTheWay, SessionError
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..grid import TileBox
+from ..geometry import TileBox
 
 __all__ = ["MaskStore", "ZarrMaskReader", "read_padded"]
 

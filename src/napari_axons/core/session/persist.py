@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Self
 
-from ..classes import ClassTable
+from ..common import ClassTable
 from .edits import EditRecord
 from .maskstore import MaskStore
 from .rules import SessionError

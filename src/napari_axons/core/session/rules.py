@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..exportfolder import FolderCheck
-from ..grid import TileBox, TileGrid
+from ..geometry import TileBox, TileGrid
 
 __all__ = ["HAS_MASK", "SessionError", "EditsInTheWay", "ExportWouldReplace", "protected_by_later"]
 

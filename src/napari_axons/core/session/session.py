@@ -35,9 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from ..arrays import array_fingerprint, array_source
-from ..classes import DEFAULT_TABLE, ClassTable
-from ..export import sampled_file_hash, unique_base_names
-from ..grid import TileBox, TileGrid
+from ..common import DEFAULT_TABLE, ClassTable, sampled_file_hash, unique_base_names
+from ..geometry import TileBox, TileGrid
 from ..io import open_image
 from ..pipeline import ImagePlan
 from ..tiles import TilePath

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import DEFAULT_TABLE, ClassTable, ClassTableError
+from ..common import DEFAULT_TABLE, ClassTable, ClassTableError
 
 __all__ = ["LabelledTile", "TrainingData", "TrainingDataError", "collect", "load_tile",
            "overlap_groups", "split_tiles"]
@@ -119,7 +119,7 @@ def _read_json(path: Path) -> dict:
 
 
 def _inside(folder: Path, rel: str, what: str) -> Path:
-    from ..export import ExportError, safe_child
+    from ..common import ExportError, safe_child
 
     try:
         return safe_child(folder, rel, what=what)
@@ -137,7 +137,7 @@ def _beside(folder: Path, stem: str) -> tuple[Path | None, Path | None]:
 def _pixel_size(entry: dict) -> float | None:
     """Working-image pixel size (um) of a manifest image entry (``working.pixel_size``).
 
-    ``{"x_um", "y_um", "origin"}`` as :meth:`~napari_axons.core.pixel_size.PixelSize.to_json`
+    ``{"x_um", "y_um", "origin"}`` as :meth:`~napari_axons.core.common.PixelSize.to_json`
     writes it; the mean of x and y when they differ; None when not recorded.
     """
     ps = (entry.get("working") or {}).get("pixel_size")

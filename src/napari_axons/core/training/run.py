@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import ClassTable
+from ..common import ClassTable
 from .data import TrainingData, TrainingDataError, collect, load_tile, split_tiles
 from .models import ARCHITECTURES
 

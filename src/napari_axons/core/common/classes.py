@@ -29,7 +29,8 @@ import colorsys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["ClassTable", "ClassTableError", "DEFAULT_TABLE", "MAX_CLASSES", "default_colour"]
+__all__ = ["ClassTable", "ClassTableError", "DEFAULT_TABLE", "MAX_CLASSES", "default_colour",
+           "parse_colour"]
 
 #: Class indices are uint8; 0 is background, so at most 255 foreground classes.
 MAX_CLASSES = 255

@@ -21,7 +21,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["TileBox", "TileGrid", "axis_positions"]
+__all__ = ["TileBox", "TileGrid", "axis_positions", "full_resolution_box", "tile_stem"]
+
+
+def tile_stem(base: str, index: int) -> str:
+    """The seed's file stem of tile ``index``: ``{base}_tile_{index:04d}`` (DESIGN.md §1).
+
+    Examples
+    --------
+    >>> tile_stem("slide", 7)
+    'slide_tile_0007'
+    >>> tile_stem("slide", 12345)
+    'slide_tile_12345'
+    """
+    return f"{base}_tile_{index:04d}"
 
 
 def axis_positions(size: int, tile: int, stride: int) -> tuple[list[int], int | None]:
@@ -102,10 +115,8 @@ class TileBox:
         )
 
     def name(self, base: str) -> str:
-        """The seed's file stem, ``{base}_tile_{index:04d}`` (:class:`~.manifest.ExportFiles`)."""
-        from .manifest import ExportFiles
-
-        return ExportFiles.stem(base, self.index)
+        """The seed's file stem, ``{base}_tile_{index:04d}`` (:func:`tile_stem`)."""
+        return tile_stem(base, self.index)
 
 
 @dataclass(frozen=True)
