@@ -162,7 +162,7 @@ def scenario_open(path: str, cache_root: str, cold: bool) -> None:
 
     import napari_axons._reader  # noqa: F401
     from napari_axons._qt import _pyramid_worker
-    from napari_axons.core import pyramid
+    from napari_axons.core.image import pyramid
 
     viewer = _viewer()
     ticker = _Ticker()

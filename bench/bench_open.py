@@ -70,8 +70,8 @@ def _emit(**result) -> None:
 
 
 def scenario_build(path: str, cache: str) -> None:
-    from napari_axons.core.io import open_image
-    from napari_axons.core.pyramid import pyramid_levels
+    from napari_axons.core.image.open import open_image
+    from napari_axons.core.image.pyramid import pyramid_levels
 
     shutil.rmtree(cache, ignore_errors=True)
     t0 = time.perf_counter()
@@ -99,7 +99,7 @@ def scenario_view(path: str, cache: str, name: str, cold: bool) -> None:
     from qtpy.QtWidgets import QApplication
 
     import napari
-    from napari_axons.core import pyramid
+    from napari_axons.core.image import pyramid
 
     t_start = time.perf_counter()
     t_imp = time.perf_counter()

@@ -76,7 +76,7 @@ def main(argv=None) -> int:
 
     from train_data import labelled_export
 
-    from napari_axons.core.sample import MYELINATED_CLASSES, make_myelinated_sample
+    from napari_axons.core.image.sample import MYELINATED_CLASSES, make_myelinated_sample
     from napari_axons.core.segment import load_segmenter
     from napari_axons.core.training import TrainOptions, train
 

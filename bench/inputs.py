@@ -16,7 +16,7 @@ DATA = Path(__file__).resolve().parent / "_data"
 
 @lru_cache(maxsize=2)
 def _sample_block(kind: str = "axons") -> np.ndarray:
-    from napari_axons.core.sample import make_axon_sample, make_myelinated_sample
+    from napari_axons.core.image.sample import make_axon_sample, make_myelinated_sample
 
     make = make_myelinated_sample if kind == "myelinated" else make_axon_sample
     image, _ = make((2048, 2048), seed=7)

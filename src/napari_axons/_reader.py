@@ -5,7 +5,7 @@ never raises, and returns None for anything it does not read). The reader it
 returns gives:
 
 * an image file (TIFF, Zarr, PNG, JPEG): one image layer whose data is a list
-  of lazy levels (:func:`napari_axons.core.pyramid.open_pyramid`); a large
+  of lazy levels (:func:`napari_axons.core.image.pyramid.open_pyramid`); a large
   file without a pyramid gets one built once, with a progress bar, and cached
   (in napari in the background: the window stays responsive, the image shows
   at once and its overview fills in as the build goes);
@@ -157,7 +157,7 @@ def pixel_scale(pixel_size) -> dict:
 
 def read_image(path) -> list[tuple]:
     """One image layer: the file's pyramid (built and cached if it has none)."""
-    from .core.io import open_image
+    from .core.image.open import open_image
 
     source = open_image(path)
     # undecodable data (a truncated PNG): fail here, not at draw time
@@ -198,7 +198,7 @@ def _image_levels(source, name: str) -> list:
     napari's progress bar. Without a viewer (a script, the CLI) it is built here,
     with a progress bar, before returning.
     """
-    from .core.pyramid import open_pyramid
+    from .core.image.pyramid import open_pyramid
 
     build = open_pyramid(source)
     if build.complete:

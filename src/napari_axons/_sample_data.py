@@ -16,9 +16,9 @@ def make_sample_data() -> list[tuple]:
         ``(image, {"name": "axons sample"}, "image")`` (RGB uint8) and
         ``(truth, {"name": "axons ground truth"}, "labels")`` (uint8, 1 on
         axons and cell bodies, 0 elsewhere), from
-        :func:`napari_axons.core.sample.make_axon_sample`.
+        :func:`napari_axons.core.image.sample.make_axon_sample`.
     """
-    from .core.sample import make_axon_sample
+    from .core.image.sample import make_axon_sample
 
     image, mask = make_axon_sample((2048, 2048))
     truth = (np.asarray(mask) > 0).astype(np.uint8)

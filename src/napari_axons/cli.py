@@ -639,7 +639,7 @@ def _cmd_sample(args) -> int:
     import numpy as np
 
     from .core.common import atomic_write_bytes, encode_png
-    from .core.sample import MYELINATED_CLASSES, make_axon_sample, make_myelinated_sample
+    from .core.image.sample import MYELINATED_CLASSES, make_axon_sample, make_myelinated_sample
 
     out = Path(args.output)
     kind = _SAMPLE_FORMATS.get(out.suffix.lower())

@@ -5,7 +5,7 @@ import pytest
 import tifffile
 import zarr
 
-from napari_axons.core.io import open_image
+from napari_axons.core.image.open import open_image
 
 H, W = 60, 70
 

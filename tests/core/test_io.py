@@ -4,7 +4,9 @@ import tifffile
 import zarr
 from PIL import Image
 
-from napari_axons.core.io import ImageReadError, open_image, to_rgb8
+from napari_axons.core.image.colour import to_rgb8
+from napari_axons.core.image.open import open_image
+from napari_axons.core.image.source import ImageReadError
 
 
 def test_tiled_tiff_is_read_by_region_without_loading_the_image(tmp_path, rgb_image):
@@ -133,7 +135,7 @@ def test_every_pixel_kind_maps_to_rgb8(tmp_path, kind, rng):
 
 def test_to_rgb8_never_wraps():
     data = np.array([[0, 1000, 70000]], np.int64)
-    from napari_axons.core.io import IntensityRange
+    from napari_axons.core.image.colour import IntensityRange
 
     out = to_rgb8(data, IntensityRange(0, 1000, "test"))
     assert out[0, :, 0].tolist() == [0, 255, 255]

@@ -66,7 +66,7 @@ def test_large_png_is_streamed_into_the_cache(tmp_path):
     Image.fromarray(image).save(tmp_path / "big.png", compress_level=1)
     del image
     out = tmp_path / "out"
-    prelude = "import napari_axons.core.raster as r; r.WHOLE_DECODE_MAX_BYTES = 16 * 2**20\n"
+    prelude = "import napari_axons.core.image.raster as r; r.WHOLE_DECODE_MAX_BYTES = 16 * 2**20\n"
     peak = _peak_mb(tmp_path / "big.png", out, tmp_path, prelude) - _baseline_mb(tmp_path)
     assert peak < 64, f"peak RSS {peak:.0f} MB above the baseline for a 144 MB PNG"
     tile = np.asarray(Image.open(out / "big_tile_0016.png"))  # main grid row 1, column 1
@@ -78,8 +78,8 @@ def test_large_png_is_streamed_into_the_cache(tmp_path):
     (np.uint16, 4, "<", False), (np.int32, 1, "<", True)])
 def test_big_deflate_strips_are_inflated_in_bands_with_the_same_pixels(
         tmp_path, rng, monkeypatch, dtype, spp, byteorder, predictor):
-    from napari_axons.core import tiff
-    from napari_axons.core.io import open_image
+    from napari_axons.core.image import tiff
+    from napari_axons.core.image.open import open_image
 
     monkeypatch.setenv("NAPARI_AXONS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(tiff, "BIG_STRIP_BYTES", 1000)

@@ -19,7 +19,7 @@ def processor_output(processor, tiles):
 
 @pytest.fixture(scope="module")
 def tiles():
-    from napari_axons.core.sample import make_axon_sample
+    from napari_axons.core.image.sample import make_axon_sample
 
     image, _ = make_axon_sample((512, 768), seed=3)
     return np.stack([image[:256, :256], image[256:, 512:], image[:256, 256:512]])

@@ -9,8 +9,8 @@ import zarr
 
 from napari_axons._reader import read_image
 from napari_axons.cli import main
-from napari_axons.core.io import open_image
-from napari_axons.core.working import WorkingImage
+from napari_axons.core.image.open import open_image
+from napari_axons.core.image.working import WorkingImage
 
 H, W = 300, 400
 

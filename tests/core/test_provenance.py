@@ -7,7 +7,7 @@ import json
 import numpy as np
 import tifffile
 
-from napari_axons.core.sample import make_axon_sample
+from napari_axons.core.image.sample import make_axon_sample
 from napari_axons.core.segment import load_segmenter
 from napari_axons.core.session import Session
 

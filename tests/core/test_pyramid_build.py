@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_axons.core import pyramid
-from napari_axons.core.io import open_image
+from napari_axons.core.image import pyramid
+from napari_axons.core.image.open import open_image
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from napari_axons.core import raster
-from napari_axons.core.io import ImageReadError, open_image
-from napari_axons.core.raster import png_bands
+from napari_axons.core.image import raster
+from napari_axons.core.image.open import open_image
+from napari_axons.core.image.raster import png_bands
+from napari_axons.core.image.source import ImageReadError
 
 H, W = 97, 61
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_axons.core.sample import MYELINATED_CLASSES, make_axon_sample, make_myelinated_sample
+from napari_axons.core.image.sample import MYELINATED_CLASSES, make_axon_sample, make_myelinated_sample
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from napari_axons.core.sample import make_axon_sample
+from napari_axons.core.image.sample import make_axon_sample
 from napari_axons.core.segment import (
     HFSegmenter,
     ModelError,

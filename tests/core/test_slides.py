@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_axons.core.io import ImageReadError, open_image
-from napari_axons.core.slides import open_openslide
+from napari_axons.core.image.open import open_image
+from napari_axons.core.image.slides import open_openslide
+from napari_axons.core.image.source import ImageReadError
 
 H, W = 1024, 1536
 

@@ -20,7 +20,7 @@ import pytest
 
 from napari_axons.cli import main
 from napari_axons.core.common import ClassTable
-from napari_axons.core.sample import MYELINATED_CLASSES, make_myelinated_sample
+from napari_axons.core.image.sample import MYELINATED_CLASSES, make_myelinated_sample
 from napari_axons.core.training import TrainOptions, collect, split_tiles, train
 from napari_axons.core.training.data import load_tile, overlap_groups
 

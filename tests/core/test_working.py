@@ -3,8 +3,9 @@ import pytest
 import tifffile
 from PIL import Image
 
-from napari_axons.core.io import ImageReadError, open_image
-from napari_axons.core.working import WorkingImage
+from napari_axons.core.image.open import open_image
+from napari_axons.core.image.source import ImageReadError
+from napari_axons.core.image.working import WorkingImage
 
 
 def assemble(working, tile=160):

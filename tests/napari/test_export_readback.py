@@ -74,7 +74,7 @@ def test_without_source_tiles_are_reassembled(exported):
 def test_large_mosaic_gets_a_cached_pyramid_built_from_the_tiles(exported, monkeypatch):
     from PIL import Image
 
-    from napari_axons.core import pyramid
+    from napari_axons.core.image import pyramid
 
     src, img, truth, out, _ = exported
     src.unlink()

@@ -10,8 +10,8 @@ import pytest
 
 from napari_axons import _reader
 from napari_axons._reader import napari_get_reader
-from napari_axons.core import pyramid
-from napari_axons.core.io import open_image
+from napari_axons.core.image import pyramid
+from napari_axons.core.image.open import open_image
 
 
 def test_junk_gives_none_and_never_raises(tmp_path):

@@ -13,7 +13,7 @@ def axon_tif(tmp_path_factory):
     """A 768 x 1024 synthetic axon image as a tiled TIFF, and its ground truth."""
     import tifffile
 
-    from napari_axons.core.sample import make_axon_sample
+    from napari_axons.core.image.sample import make_axon_sample
 
     image, truth = make_axon_sample((768, 1024), seed=3)
     path = tmp_path_factory.mktemp("images") / "axons.tif"

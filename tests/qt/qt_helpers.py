@@ -31,7 +31,7 @@ def add_image(viewer, path):
     try:
         import napari_axons._reader  # noqa: F401
     except ImportError:
-        from napari_axons.core.io import open_image
+        from napari_axons.core.image.open import open_image
 
         src = open_image(path)
         levels = src.levels()

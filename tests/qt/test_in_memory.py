@@ -14,7 +14,7 @@ pytestmark = pytest.mark.gui
 
 def test_layer_without_a_file_exports_its_own_pixels(make_napari_viewer, tmp_path, qtbot):
     from napari_axons._qt._widget import AxonsWidget
-    from napari_axons.core.sample import make_axon_sample
+    from napari_axons.core.image.sample import make_axon_sample
 
     image, _ = make_axon_sample((300, 400), seed=1)
     viewer = make_napari_viewer()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from napari_axons._qt import _pyramid_worker
-from napari_axons.core import pyramid
+from napari_axons.core.image import pyramid
 
 pytestmark = pytest.mark.gui
 

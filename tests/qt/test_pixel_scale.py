@@ -17,7 +17,7 @@ PX = 0.5  # micrometres per pixel
 def micron_tif(tmp_path_factory):
     import tifffile
 
-    from napari_axons.core.sample import make_axon_sample
+    from napari_axons.core.image.sample import make_axon_sample
 
     image, _ = make_axon_sample((768, 1024), seed=3)
     path = tmp_path_factory.mktemp("px") / "axons.ome.tif"

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.gui, pytest.mark.model]
 def export_and_base(tmp_path_factory):
     from train_data import labelled_export
 
-    from napari_axons.core.sample import MYELINATED_CLASSES, make_myelinated_sample
+    from napari_axons.core.image.sample import MYELINATED_CLASSES, make_myelinated_sample
     from tiny_models import save_checkpoint, tiny_segformer
 
     root = tmp_path_factory.mktemp("trainpanel")

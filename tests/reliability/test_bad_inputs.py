@@ -19,7 +19,7 @@ from PIL import Image
 from reliability_helpers import all_files, assert_clean, png, tile_files
 
 import napari_axons.core.common.files as files_mod
-from napari_axons.core.io import IntensityRange, to_rgb8
+from napari_axons.core.image.colour import IntensityRange, to_rgb8
 
 TILE = 64
 

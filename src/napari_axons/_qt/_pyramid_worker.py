@@ -1,6 +1,6 @@
 """Build a slide's pyramid in the background while napari shows it and stays responsive.
 
-The reader hands napari the levels of a :class:`~napari_axons.core.pyramid.PyramidBuild`
+The reader hands napari the levels of a :class:`~napari_axons.core.image.pyramid.PyramidBuild`
 at once (level 0 is the file itself, read lazily; the reduced levels read as 0
 where no block is built yet) and calls :func:`build_in_background`: a thread runs
 :meth:`PyramidBuild.steps`, and a timer on the Qt thread moves napari's progress
@@ -51,7 +51,7 @@ def build_in_background(build, name: str, interval_ms: int = 500) -> BackgroundP
     Parameters
     ----------
     build : PyramidBuild
-        From :func:`~napari_axons.core.pyramid.open_pyramid`, not complete.
+        From :func:`~napari_axons.core.image.pyramid.open_pyramid`, not complete.
     name : str
         The image's name, for the progress bar and messages.
     interval_ms : int

@@ -34,7 +34,8 @@ from magicgui.widgets import Container
 
 from ..core.common import ClassTable
 from ..core.geometry import Placement
-from ..core.io import ImageReadError, open_image
+from ..core.image.open import open_image
+from ..core.image.source import ImageReadError
 from ..core.session import Session
 from . import _bridges, _flows
 from ._controls import add_controls, ask, legend_html, segmenter_factory

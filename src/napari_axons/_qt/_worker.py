@@ -11,8 +11,8 @@ import threading
 from collections.abc import Callable, Generator, Sequence
 
 from ..core.geometry import TileBox
+from ..core.image.working import WorkingImage
 from ..core.tiles import TilePath
-from ..core.working import WorkingImage
 
 __all__ = ["segment_tiles", "run_export", "load_export_masks", "drive", "one_line",
            "WorkerError", "LOADED"]

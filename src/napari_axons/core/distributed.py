@@ -91,11 +91,13 @@ from .. import __version__
 from .common import ExportError
 from .export import ExportLayout
 from .geometry import TileGrid
-from .io import IntensityRange, SourceImage, open_image
+from .image.colour import IntensityRange
+from .image.open import open_image
+from .image.source import SourceImage
+from .image.working import WorkingImage
 from .pipeline import ExportJob, ImagePlan
 from .segment import model_batching
 from .tiles import OutputSpec, TilePath, TileResult, overview_rgb
-from .working import WorkingImage
 
 __all__ = ["run_distributed", "ClusterProducer", "clear_worker_caches"]
 

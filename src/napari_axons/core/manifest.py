@@ -208,7 +208,7 @@ class SourceEntry:
 
 @dataclass(frozen=True)
 class Intensity:
-    """How the source's values became 0-255 (:class:`~napari_axons.core.io.IntensityRange`)."""
+    """How the source's values became 0-255 (:class:`~napari_axons.core.image.colour.IntensityRange`)."""
 
     low: float
     high: float

@@ -46,7 +46,9 @@ from .common import (
 )
 from .export import ExportLayout
 from .geometry import TileBox, TileGrid, full_resolution_box
-from .io import ImageReadError, SourceImage, open_image
+from .image.open import open_image
+from .image.source import ImageReadError, SourceImage
+from .image.working import WorkingImage
 from .manifest import (
     ExportFiles,
     GridEntry,
@@ -60,7 +62,6 @@ from .manifest import (
     load_manifest,
 )
 from .tiles import MaskReader, OutputSpec, TilePath, TileResult, export_classes
-from .working import WorkingImage
 
 __all__ = ["ExportOptions", "ExportJob", "ImagePlan", "TileResult", "JOURNAL_NAME",
            "TileProducer", "ThreadProducer", "TileSources", "plan_array", "plan_image"]
@@ -100,7 +101,7 @@ class ExportOptions:
         (``--pixel-size``).
     target_pixel_size : float or None
         Resample each image to this pixel size in micrometres
-        (``--target-pixel-size``; :mod:`napari_axons.core.working`); needs
+        (``--target-pixel-size``; :mod:`napari_axons.core.image.working`); needs
         ``downsample`` 1.
     """
 
@@ -238,7 +239,7 @@ def plan_image(path: str | Path, options: ExportOptions | None = None, *,
     Parameters
     ----------
     path : path
-        The image (any format :func:`~napari_axons.core.io.open_image` reads).
+        The image (any format :func:`~napari_axons.core.image.open.open_image` reads).
     options : ExportOptions, optional
         Tile size, overlap and downsample factor.
     base : str, optional
@@ -283,8 +284,8 @@ def plan_array(array, options: ExportOptions | None = None, *, name: str = "imag
     ValueError
         Not a 2-D/3-D array, or too small for the downsample factor.
     """
-    from .arrays import array_fingerprint, array_source
     from .common import safe_base_name
+    from .image.arrays import array_fingerprint, array_source
 
     options = options or ExportOptions()
     source = array_source(array, name)
@@ -709,7 +710,7 @@ class TileProducer(Protocol):
     ``prepare`` with the image's overview). ``produce(plan, todo)`` writes the
     files of the tiles ``todo`` of ``plan`` and yields a :class:`TileResult`
     for each (in any order). It raises
-    :class:`~napari_axons.core.io.ImageReadError` when the image cannot be
+    :class:`~napari_axons.core.image.source.ImageReadError` when the image cannot be
     decoded, after making sure no work for it is still running. Producers only
     *schedule* the tile path (:mod:`napari_axons.core.tiles`).
     """

@@ -8,7 +8,7 @@ Per exported image (:class:`ExportedImage`):
 * **image**: when the manifest's source file still exists and its
   :func:`~napari_axons.core.common.sampled_file_hash` matches the manifest, the
   source is opened lazily (full resolution, with a pyramid from
-  :func:`~napari_axons.core.pyramid.pyramid_levels`); otherwise the tile PNGs
+  :func:`~napari_axons.core.image.pyramid.pyramid_levels`); otherwise the tile PNGs
   are reassembled lazily (a dask array over the tiles, in working-image
   pixels; each chunk reads the tiles under it when it is drawn), with a
   pyramid too: lazy levels for a small mosaic, and for a large one levels
@@ -159,7 +159,7 @@ def read_export(path: str | os.PathLike, *, use_source: bool = True,
         fingerprint (otherwise, and when False, the tile PNGs are used).
     progress : callable, optional
         ``progress(done, total)`` while a pyramid is built (the first read of a
-        large export; see :func:`~napari_axons.core.pyramid.pyramid_levels`).
+        large export; see :func:`~napari_axons.core.image.pyramid.pyramid_levels`).
 
     Returns
     -------
@@ -389,11 +389,11 @@ def _read_image(folder: Path, entry: dict, use_source: bool, warnings: list[str]
     src = entry.get("source") or {}
     source_path = _matching_source(src, warnings) if use_source else None
     image, from_source, rgb = None, False, True
-    from .pyramid import pyramid_levels
+    from .image.pyramid import pyramid_levels
 
     if source_path is not None:
         try:
-            from .io import open_image
+            from .image.open import open_image
 
             source = open_image(source_path)
             image, from_source = pyramid_levels(source, progress=progress), True

@@ -61,11 +61,11 @@ __all__ = ["OutputSpec", "TileBatch", "TilePath", "TileResult", "TileSource", "a
 
 
 class TileSource(Protocol):
-    """What the tile path reads: a working image (:class:`~napari_axons.core.working.WorkingImage`).
+    """What the tile path reads: a working image (:class:`~napari_axons.core.image.working.WorkingImage`).
 
     ``height``/``width`` in working pixels; ``read_tile(y, x, h, w)`` gives
     ``(h, w, 3)`` uint8, zero outside the image; ``source`` is the opened
-    :class:`~napari_axons.core.io.SourceImage`.
+    :class:`~napari_axons.core.image.source.SourceImage`.
     """
 
     height: int
@@ -169,7 +169,7 @@ def export_classes(segmenter=None, label_class: str | None = None) -> ClassTable
 
 def overview_rgb(working: TileSource) -> np.ndarray:
     """A small RGB uint8 view of the whole source image, for ``Segmenter.prepare``."""
-    from .io import to_rgb8
+    from .image.colour import to_rgb8
 
     source = working.source
     sample = source.sample()

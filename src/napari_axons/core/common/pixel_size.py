@@ -1,7 +1,7 @@
 """Physical pixel size in micrometres, read from an image's metadata.
 
 Sources, in the order they are tried for a TIFF file (the first that gives a
-size wins; :mod:`napari_axons.core.tiff` calls these):
+size wins; :mod:`napari_axons.core.image.tiff` calls these):
 
 * OME-TIFF: ``Pixels/@PhysicalSizeX``/``@PhysicalSizeY`` and their ``...Unit``
   (default micrometres) of the image series read;

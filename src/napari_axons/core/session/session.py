@@ -34,13 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..arrays import array_fingerprint, array_source
 from ..common import DEFAULT_TABLE, ClassTable, sampled_file_hash, unique_base_names
 from ..geometry import TileBox, TileGrid
-from ..io import open_image
+from ..image.arrays import array_fingerprint, array_source
+from ..image.open import open_image
+from ..image.working import WorkingImage
 from ..pipeline import ImagePlan
 from ..tiles import TilePath
-from ..working import WorkingImage
 from .edits import CHUNK, EditRecord
 from .exporting import Exporting
 from .foreign import ForeignLoading

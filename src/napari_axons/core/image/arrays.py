@@ -1,4 +1,4 @@
-"""An image that lives in memory (a numpy or dask array) as a :class:`~napari_axons.core.io.SourceImage`.
+"""An image that lives in memory (a numpy or dask array) as a :class:`~.source.SourceImage`.
 
 For exporting what a napari layer holds without writing it to a file first:
 :func:`array_source` wraps the array, and
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import SourceImage
+from .source import SourceImage
 
 __all__ = ["array_source", "array_fingerprint", "IN_MEMORY_NOTE"]
 

@@ -9,7 +9,7 @@ Reading is done by tifffile, region by region:
   row bands cached); deflate strips so large that one would not fit a memory
   budget (over :data:`BIG_STRIP_BYTES` decoded, e.g. a whole image in one zlib
   strip) are inflated incrementally, once, into the decoded-image cache of
-  :mod:`napari_axons.core.raster`, and read by region from there;
+  :mod:`napari_axons.core.image.raster`, and read by region from there;
 * tiles through tifffile's Zarr store, one tile at a time.
 
 Colour interpretation (``PhotometricInterpretation`` and sample layout): the
@@ -54,8 +54,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import PixelSize, from_ome_xml, from_resolution, from_svs_description, unit_to_um
-from .io import ImageReadError, PixelConvert, SourceImage, ZarrPlane, _RegionSource, _short, reduce_axes
+from ..common import PixelSize, from_ome_xml, from_resolution, from_svs_description, unit_to_um
+from .axes import reduce_axes
+from .raster import cached_rows
+from .source import ImageReadError, PixelConvert, RegionSource, SourceImage, ZarrPlane, short_error
 
 __all__ = ["open_tiff", "colour_convert", "tiff_pixel_size", "StripPlane"]
 
@@ -85,7 +87,7 @@ def open_tiff(path: Path, size: int) -> SourceImage:
     try:
         tif = tifffile.TiffFile(path)
     except Exception as exc:
-        raise ImageReadError(f"{path}: not a readable TIFF file ({_short(exc)})") from exc
+        raise ImageReadError(f"{path}: not a readable TIFF file ({short_error(exc)})") from exc
     closers = [tif.close]
     try:
         if not tif.series:
@@ -125,7 +127,7 @@ def open_tiff(path: Path, size: int) -> SourceImage:
             convert = colour_convert(keyframe, plane.shape, path)
             if k == 0 and convert is not None:
                 colour = convert.rule
-            levels.append(_RegionSource(plane, convert))
+            levels.append(RegionSource(plane, convert))
         if levels[0].dtype.kind not in "uif" and levels[0].dtype != np.bool_:
             raise ImageReadError(f"{path}: unsupported pixel type {levels[0].dtype}")
         if key.photometric not in _PHOTOMETRIC_NAMES or colour and colour.startswith("as stored"):
@@ -138,7 +140,7 @@ def open_tiff(path: Path, size: int) -> SourceImage:
     except Exception as exc:
         for close in reversed(closers):
             close()
-        raise ImageReadError(f"{path}: cannot read TIFF structure ({_short(exc)})") from exc
+        raise ImageReadError(f"{path}: cannot read TIFF structure ({short_error(exc)})") from exc
     return SourceImage(path, "tiff", levels, notes, list(reversed(closers)),
                        pixel_size=pixel_size, colour=colour)
 
@@ -346,8 +348,6 @@ def inflate_strip_rows(fd: int, page, keyframe, byteorder: str, band_bytes: int 
 
 
 def _deflate_plane(path: Path, fd: int, page, keyframe, byteorder: str, level: int) -> ZarrPlane:
-    from .raster import cached_rows
-
     height, width = int(keyframe.imagelength), int(keyframe.imagewidth)
     spp = int(keyframe.samplesperpixel)
     shape = (height, width) + ((spp,) if spp > 1 else ())

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import SourceImage
+from .source import SourceImage
 
 __all__ = [
     "BuildingLevel",
@@ -133,7 +133,7 @@ def pyramid_levels(
     Parameters
     ----------
     source : SourceImage
-        An opened image (:func:`napari_axons.core.io.open_image`), or anything
+        An opened image (:func:`napari_axons.core.image.open.open_image`), or anything
         with its ``path``, ``shape``, ``dtype``, ``height``, ``width``,
         ``n_levels``, ``levels()`` and ``read_region()`` (and optionally
         ``cache_key()``, see :func:`pyramid_fingerprint`).

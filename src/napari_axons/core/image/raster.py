@@ -38,7 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import ImageReadError, SourceImage, ZarrPlane, _RegionSource, _short
+from ..common import from_resolution
+from .source import ImageReadError, RegionSource, SourceImage, ZarrPlane, short_error
 
 __all__ = ["open_raster", "png_bands", "WHOLE_DECODE_MAX_BYTES", "DEFAULT_MAX_PIXELS",
            "decoded_cache_dir"]
@@ -128,7 +129,7 @@ class _PilPlane:
             with _unguarded(), Image.open(self.path) as im:
                 arr = _pil_array(im)
         except (OSError, SyntaxError, ValueError) as exc:
-            raise ImageReadError(f"{self.path}: cannot decode image ({_short(exc)})") from exc
+            raise ImageReadError(f"{self.path}: cannot decode image ({short_error(exc)})") from exc
         if arr.shape != self.shape:
             raise ImageReadError(f"{self.path}: decoded shape {arr.shape} != header {self.shape}")
         return arr
@@ -233,7 +234,7 @@ def open_raster(path: Path, *, max_pixels: int | None = None) -> SourceImage:
     except UnidentifiedImageError as exc:
         raise ImageReadError(f"{path}: not an image file Pillow can read") from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageReadError(f"{path}: cannot read image header ({_short(exc)})") from exc
+        raise ImageReadError(f"{path}: cannot read image header ({short_error(exc)})") from exc
     w, h = size
     if limit and w * h > limit:
         raise _too_large(path, w, h, limit)
@@ -254,14 +255,12 @@ def open_raster(path: Path, *, max_pixels: int | None = None) -> SourceImage:
         array = _cached_decode(path, shape, dtype, fmt, interlaced, mode)
         index = (None, None, None) if bands > 1 else (None, None)
         plane = ZarrPlane(array, index, 2 if bands > 1 else None, (0, 1))
-    source = SourceImage(path, fmt or "image", [_RegionSource(plane)], notes, closers)
+    source = SourceImage(path, fmt or "image", [RegionSource(plane)], notes, closers)
     source.pixel_size = _dpi_pixel_size(dpi, fmt)
     return source
 
 
 def _dpi_pixel_size(dpi, fmt):
-    from .common import from_resolution
-
     if not dpi or fmt != "PNG":  # PNG pHYs in pixels per metre; JPEG densities are not read
         return None
     try:
@@ -335,7 +334,7 @@ def cached_rows(path: Path, shape: tuple, dtype, bands, key: str = ""):
         except ImageReadError:
             raise
         except (OSError, ValueError, zlib.error, struct.error) as exc:
-            raise ImageReadError(f"{path}: cannot decode image ({_short(exc)})") from exc
+            raise ImageReadError(f"{path}: cannot decode image ({short_error(exc)})") from exc
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         array = _open_cached(folder, shape)

@@ -1,7 +1,7 @@
 """Whole-slide and vendor formats through maintained readers (``napari-axons[formats]``).
 
 TIFF-based slides (Aperio SVS, Hamamatsu NDPI, Leica SCN, Ventana BIF, OME-TIFF)
-are read by tifffile (:mod:`napari_axons.core.tiff`) with their pyramids and
+are read by tifffile (:mod:`napari_axons.core.image.tiff`) with their pyramids and
 pixel sizes, and need nothing more. The others need optional readers, installed
 with ``pip install "napari-axons[formats]"``:
 
@@ -13,7 +13,7 @@ with ``pip install "napari-axons[formats]"``:
 * Zeiss ``.czi``, Nikon ``.nd2``, Leica ``.lif``: the bioio readers
   (``bioio-czi``, ``bioio-nd2``, ``bioio-lif``), a separate, heavier extra:
   ``pip install "napari-axons[vendor]"``; axes are bioio's dimension
-  names, reduced by the rule of :mod:`napari_axons.core.io`, and the pixel
+  names, reduced by the rule of :mod:`napari_axons.core.image.source`, and the pixel
   size is bioio's ``physical_pixel_sizes`` (micrometres).
 
 Without the extra, such a file gets one line naming it:
@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import PixelSize
-from .io import ImageReadError, SourceImage, ZarrPlane, _RegionSource, _short, reduce_axes
+from ..common import PixelSize
+from .axes import reduce_axes
+from .source import ImageReadError, RegionSource, SourceImage, ZarrPlane, short_error
 
 __all__ = ["slide_reader_for", "open_openslide", "open_bioio", "OPENSLIDE_SUFFIXES",
            "BIOIO_SUFFIXES"]
@@ -92,8 +93,8 @@ def open_openslide(path: Path) -> SourceImage:
     try:
         slide = openslide.OpenSlide(str(path))
     except Exception as exc:  # OpenSlideUnsupportedFormatError, OpenSlideError
-        raise ImageReadError(f"{path}: OpenSlide cannot read it ({_short(exc)})") from exc
-    levels = [_RegionSource(_OpenSlidePlane(slide, k)) for k in range(slide.level_count)]
+        raise ImageReadError(f"{path}: OpenSlide cannot read it ({short_error(exc)})") from exc
+    levels = [RegionSource(_OpenSlidePlane(slide, k)) for k in range(slide.level_count)]
     props = slide.properties
     pixel_size = None
     try:
@@ -123,7 +124,7 @@ def open_bioio(path: Path) -> SourceImage:
         data = image.dask_data
         order = str(image.dims.order)
     except Exception as exc:
-        raise ImageReadError(f"{path}: cannot read it ({_short(exc)})") from exc
+        raise ImageReadError(f"{path}: cannot read it ({short_error(exc)})") from exc
     notes: list[str] = []
     index, cax, yx = reduce_axes(order, data.shape, path, notes)
     plane = ZarrPlane(data, index, cax, yx)
@@ -134,5 +135,5 @@ def open_bioio(path: Path) -> SourceImage:
             pixel_size = PixelSize(float(sizes.X), float(sizes.Y), "bioio physical_pixel_sizes")
     except Exception:  # metadata a reader cannot parse: no pixel size
         pixel_size = None
-    return SourceImage(path, path.suffix.lower().lstrip("."), [_RegionSource(plane)], notes,
+    return SourceImage(path, path.suffix.lower().lstrip("."), [RegionSource(plane)], notes,
                        pixel_size=pixel_size)

@@ -7,15 +7,16 @@
 * OME-Zarr 0.1-0.2: ``attrs["multiscales"]`` without ``axes``: every array is
   5-D ``t, c, z, y, x`` by the specification.
 * A plain Zarr array, or a group of arrays without ``multiscales``: the rule
-  for unnamed axes of :mod:`napari_axons.core.io`.
+  for unnamed axes of :mod:`napari_axons.core.image.source`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .common import from_ome_zarr
-from .io import ImageReadError, SourceImage, ZarrPlane, _RegionSource, _short, reduce_axes, unnamed_axes
+from ..common import from_ome_zarr
+from .axes import reduce_axes, unnamed_axes
+from .source import ImageReadError, RegionSource, SourceImage, ZarrPlane, short_error
 
 __all__ = ["open_zarr", "ome_zarr_axes"]
 
@@ -64,7 +65,7 @@ def open_zarr(path: Path) -> SourceImage:
     try:
         node = zarr.open(str(path), mode="r")
     except Exception as exc:
-        raise ImageReadError(f"{path}: cannot open Zarr ({_short(exc)})") from exc
+        raise ImageReadError(f"{path}: cannot open Zarr ({short_error(exc)})") from exc
     notes: list[str] = []
     pixel_size = None
     multiscale = None
@@ -93,5 +94,5 @@ def open_zarr(path: Path) -> SourceImage:
     for k, arr in enumerate(arrays):
         ax = (axes or unnamed_axes(arr.shape)).upper()
         index, cax, yx = reduce_axes(ax, arr.shape, path, notes if k == 0 else [])
-        levels.append(_RegionSource(ZarrPlane(arr, index, cax, yx)))
+        levels.append(RegionSource(ZarrPlane(arr, index, cax, yx)))
     return SourceImage(path, "zarr", levels, notes, pixel_size=pixel_size)

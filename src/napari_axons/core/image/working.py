@@ -28,8 +28,8 @@ import math
 
 import numpy as np
 
-from .common import PixelSize
-from .io import ImageReadError, SourceImage
+from ..common import PixelSize
+from .source import ImageReadError, SourceImage
 
 __all__ = ["WorkingImage", "LANCZOS_SUPPORT", "target_size"]
 

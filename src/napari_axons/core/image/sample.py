@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..common import ClassTable
+
 __all__ = ["MYELINATED_CLASSES", "make_axon_sample", "make_myelinated_sample"]
 
 # Radii are stored in an uint8 centre-line map, quantised to 1/_RQ px.
@@ -222,8 +224,6 @@ def make_axon_sample(
 # --------------------------------------------------------------------------- myelinated axons
 
 def _myelinated_table():
-    from .common import ClassTable
-
     # AxonDeepSeg's 3-class order (its nnU-Net dataset.json): background 0, myelin 1, axon 2
     return ClassTable(("background", "myelin", "axon"),
                       ((0, 0, 0), (64, 160, 255), (255, 64, 64)))

@@ -1,54 +1,9 @@
-"""Open any supported image lazily and read regions of it.
+"""An opened image (:class:`SourceImage`): lazy levels and region reads with bounded memory.
 
-Supported: TIFF / BigTIFF / OME-TIFF / SVS / NDPI (tiled or striped, with or
-without a pyramid; :mod:`napari_axons.core.tiff`), Zarr / OME-Zarr 0.1-0.5,
-and everything Pillow decodes (PNG, JPEG, ...; :mod:`napari_axons.core.raster`).
-
-Memory: every layout is read with peak memory bounded independently of the
-image's size.
-
-* Tiled TIFF and Zarr are read chunk by chunk through ``zarr``.
-* Uncompressed TIFF strips (one strip for the whole image included, as ImageJ
-  writes) are read row by row straight from the file (``os.pread``), so a
-  20000 x 20000 one-strip file is never held in memory.
-* Compressed TIFF strips are decoded one strip at a time; recent row bands are
-  cached.
-* PNG and JPEG that are small (decoded size up to :data:`WHOLE_DECODE_MAX_BYTES`)
-  are decoded once, on first access, and kept in memory while the image is open.
-  Larger ones are decoded once, band by band, into a chunked Zarr store in the
-  cache folder (:mod:`napari_axons.core.raster`), then read by region.
-
-Axes rule (the same for every format): images are exposed as ``(y, x)`` or
-``(y, x, c)``.
-
-* Axis names come from the file: OME-TIFF / ImageJ / tifffile metadata, and
-  OME-Zarr ``multiscales`` (0.3 and later name their axes; 0.1 and 0.2 are
-  always ``t, c, z, y, x``).
-* Files without axis names (plain Zarr arrays, plain TIFF stacks): the last two
-  axes are ``y, x``, except that a last axis of 3 or 4 entries is the colour
-  axis and the two before it are ``y, x``. A TIFF's samples (RGB) axis is known
-  from the file itself.
-* The colour axis is the TIFF samples axis, else the channel axis ``c``.
-* Every other axis (time, z, a page of a stack, an unnamed one) is reduced to
-  its *first* plane, and :attr:`SourceImage.notes` says so.
-
-Colour interpretation of TIFF files (MinIsWhite, bilevel, palette, CMYK,
-YCbCr, ...) is applied as Pillow/libtiff viewers apply it: see
-:mod:`napari_axons.core.tiff`.
-
-Conversion to RGB (:func:`to_rgb8`), the rule used for the model and the tile
-PNGs:
-
-* 8-bit: gray is replicated to three channels, RGB is kept, a fourth channel
-  (alpha) is dropped, as Pillow's ``convert("RGB")`` does; Pillow palette,
-  CMYK, YCbCr and LA images are converted by Pillow when decoded.
-* More than 8 bits (uint16, int32, float): a linear stretch of
-  ``[low, high]`` to ``[0, 255]`` with clipping, where ``low``/``high`` are the
-  0.1th and 99.9th percentiles of a sample of the *whole* image, computed once
-  (:meth:`SourceImage.intensity_range`), so that all tiles agree.
-  Float images already in ``[0, 1]`` are scaled by 255. NaN becomes 0. Never
-  wrap-around.
-* Two channels: the first is used as gray. More than four: the first three.
+The format readers (:mod:`.tiff`, :mod:`.raster`, :mod:`.slides`,
+:mod:`.zarr_image`) build a :class:`SourceImage` from :class:`RegionSource`
+levels over planes (:class:`ZarrPlane` or their own); :func:`~.open.open_image`
+picks the reader.
 """
 
 from __future__ import annotations
@@ -61,20 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import PixelSize
+from ..common import PixelSize
+from .colour import IntensityRange, intensity_range_for, to_rgb8
 
-__all__ = [
-    "ImageReadError",
-    "SourceImage",
-    "open_image",
-    "to_rgb8",
-    "IntensityRange",
-    "PixelSize",
-    "reduce_axes",
-]
+__all__ = ["ImageReadError", "SourceImage", "RegionSource", "ZarrPlane", "PixelConvert",
+           "short_error", "BAND_CACHE_BYTES"]
 
-TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2", ".ome.tif", ".ome.tiff", ".svs", ".ndpi")
-PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".jp2")
 #: Chunks bigger than this are never cached whole: row bands of them are.
 _BIG_CHUNK_BYTES = 64 * 2**20
 #: Most memory kept for recently read row bands of striped data.
@@ -85,67 +32,10 @@ class ImageReadError(ValueError):
     """An image cannot be opened or read; the message names the file and the problem."""
 
 
-@dataclass(frozen=True)
-class IntensityRange:
-    """Linear intensity mapping ``[low, high] -> [0, 255]`` (see :func:`to_rgb8`)."""
-
-    low: float
-    high: float
-    rule: str
-
-    def as_dict(self) -> dict:
-        return {"low": self.low, "high": self.high, "rule": self.rule}
 
 
-def to_rgb8(region: np.ndarray, intensity: IntensityRange | None = None) -> np.ndarray:
-    """Convert a ``(y, x)`` or ``(y, x, c)`` region to RGB uint8 ``(y, x, 3)``.
-
-    Parameters
-    ----------
-    region : ndarray
-        Pixels in any dtype.
-    intensity : IntensityRange, optional
-        Required for non-uint8 data (see the module docstring for the rule).
-    """
-    if region.ndim == 3:
-        c = region.shape[2]
-        if c == 1 or c == 2:
-            region = region[..., 0]
-        elif c >= 3:
-            region = region[..., :3]
-    if region.dtype == np.bool_:
-        region = region.view(np.uint8) * np.uint8(255)
-    elif region.dtype != np.uint8:
-        if intensity is None:
-            intensity = _range_for(region, None)
-        lo, hi = intensity.low, intensity.high
-        scale = 255.0 / (hi - lo) if hi > lo else 0.0
-        with np.errstate(over="ignore", invalid="ignore"):  # inf and huge floats saturate
-            out = (region.astype(np.float32) - np.float32(lo)) * np.float32(scale)
-            out = np.clip(out + 0.5, 0, 255, out=out)
-        if region.dtype.kind == "f":
-            out = np.nan_to_num(out, nan=0.0, copy=False)  # no cast warning, NaN -> 0
-        region = out.astype(np.uint8)
-    if region.ndim == 2:
-        region = np.repeat(region[..., None], 3, axis=2)
-    return np.ascontiguousarray(region)
 
 
-def _range_for(sample: np.ndarray, dtype) -> IntensityRange:
-    dtype = np.dtype(dtype or sample.dtype)
-    if dtype == np.uint8:
-        return IntensityRange(0.0, 255.0, "uint8")
-    if dtype == np.bool_:
-        return IntensityRange(0.0, 1.0, "bilevel")
-    finite = sample[np.isfinite(sample)] if dtype.kind == "f" else sample.ravel()
-    if finite.size == 0:
-        return IntensityRange(0.0, 1.0, "empty")
-    if dtype.kind == "f" and finite.min() >= 0 and finite.max() <= 1:
-        return IntensityRange(0.0, 1.0, "float in [0, 1]: x 255")
-    lo, hi = np.percentile(finite, [0.1, 99.9])
-    if hi <= lo:
-        lo, hi = float(finite.min()), float(finite.max())
-    return IntensityRange(float(lo), float(hi), "percentiles 0.1-99.9 of a whole-image sample")
 
 
 # -- planes: one 2-D (or 2-D + colour) level of an image -----------------------
@@ -223,7 +113,7 @@ class PixelConvert:
     rule: str
 
 
-class _RegionSource:
+class RegionSource:
     """Reads ``[y0:y1, x0:x1]`` of one pyramid level as ``(y, x[, c])`` numpy.
 
     Caches: a plane without chunks (decoded whole) is kept once decoded; a
@@ -366,7 +256,7 @@ class _RegionSource:
 class _LevelArray:
     """Array-like over a level's region reads (for dask)."""
 
-    def __init__(self, source: _RegionSource):
+    def __init__(self, source: RegionSource):
         self.source = source
         self.shape = source.shape
         self.dtype = source.dtype
@@ -409,7 +299,7 @@ class SourceImage:
 
     path: Path
     format: str
-    _levels: list[_RegionSource] = field(repr=False)
+    _levels: list[RegionSource] = field(repr=False)
     notes: list[str] = field(default_factory=list)
     _closers: list = field(default_factory=list, repr=False)
     _intensity: IntensityRange | None = field(default=None, repr=False)
@@ -450,7 +340,7 @@ class SourceImage:
         self.pixel_size = PixelSize.checked(float(x), float(y), origin)
 
     def enable_chunk_cache(self, max_bytes: int) -> None:
-        """Cache decoded chunks of level 0 for overlapping reads (see ``_RegionSource``)."""
+        """Cache decoded chunks of level 0 for overlapping reads (see ``RegionSource``)."""
         self._levels[0].enable_chunk_cache(max_bytes)
 
     def levels(self) -> list:
@@ -473,7 +363,7 @@ class SourceImage:
         except ImageReadError:
             raise
         except Exception as exc:  # decoder errors come in many types
-            raise ImageReadError(f"{self.path}: cannot decode pixel data ({_short(exc)})") from exc
+            raise ImageReadError(f"{self.path}: cannot decode pixel data ({short_error(exc)})") from exc
         if inner is not None and (y0, x0, y1, x1) == (y, x, y + height, x + width):
             return inner
         out = np.zeros((height, width) + src.shape[2:], dtype=src.dtype)
@@ -507,7 +397,7 @@ class SourceImage:
             elif self.dtype == np.bool_:
                 self._intensity = IntensityRange(0.0, 1.0, "bilevel")
             else:
-                self._intensity = _range_for(self.sample(), self.dtype)
+                self._intensity = intensity_range_for(self.sample(), self.dtype)
         return self._intensity
 
     def read_rgb(self, y: int, x: int, height: int, width: int) -> np.ndarray:
@@ -529,122 +419,18 @@ class SourceImage:
         self.close()
 
 
-def _short(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def open_image(path: str | Path, *, pixel_size: float | PixelSize | None = None) -> SourceImage:
-    """Open an image lazily.
-
-    Parameters
-    ----------
-    path : str or Path
-        A TIFF/BigTIFF/OME-TIFF/SVS/NDPI file, a Zarr/OME-Zarr folder, or a
-        file Pillow reads.
-    pixel_size : float or PixelSize, optional
-        Pixel size in micrometres that overrides the file's (``--pixel-size``).
-
-    Returns
-    -------
-    SourceImage
-
-    Raises
-    ------
-    ImageReadError
-        One line naming the file and the problem (missing, a folder that is not
-        Zarr, empty, truncated, not an image, too large, ...).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ImageReadError(f"{path}: no such file or folder")
-    if path.is_dir():
-        if _looks_like_zarr(path):
-            from .zarr_image import open_zarr
-
-            source = open_zarr(path)
-        else:
-            raise ImageReadError(
-                f"{path}: is a folder, not an image (only Zarr folders can be opened)")
-    else:
-        source = _open_file(path)
-    if pixel_size is not None:
-        source.set_pixel_size(pixel_size, "--pixel-size")
-    return source
 
 
-def _open_file(path: Path) -> SourceImage:
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-    except OSError as exc:
-        raise ImageReadError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    if size == 0:
-        raise ImageReadError(f"{path}: empty file (0 bytes)")
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        from .tiff import open_tiff
-
-        return open_tiff(path, size)
-    if path.name.lower().endswith(TIFF_SUFFIXES):
-        raise ImageReadError(f"{path}: not a TIFF file (the file's header is not a TIFF header)")
-    from .slides import slide_reader_for
-
-    other = slide_reader_for(path)
-    if other is not None:
-        return other(path)
-    from .raster import open_raster
-
-    return open_raster(path)
 
 
-def _looks_like_zarr(path: Path) -> bool:
-    return any((path / n).exists() for n in ("zarr.json", ".zarray", ".zgroup"))
 
 
-#: Axis letters that mean "not named by the file" (tifffile: Q unknown, I pages).
-UNNAMED_AXES = "QI"
 
 
-def unnamed_axes(shape: tuple[int, ...]) -> str:
-    """Axis letters for an array whose file does not name them (the module's rule).
-
-    The last two axes are ``Y, X``; a last axis of 3 or 4 entries after two
-    others is the colour axis ``S``; all leading axes are ``Q`` (unnamed).
-    """
-    n = len(shape)
-    if n < 2:
-        return "Q" * n
-    if n >= 3 and shape[-1] in (3, 4):
-        return "Q" * (n - 3) + "YXS"
-    return "Q" * (n - 2) + "YX"
 
 
-def reduce_axes(axes: str, shape: tuple[int, ...], path: Path, notes: list[str]):
-    """Map an axes string to ``(index template, channel axis, (y, x) axes)``.
-
-    ``axes`` has one letter per axis (upper or lower case); ``S`` (samples) or
-    ``C`` (channels) is the colour axis; other letters than ``Y``/``X`` are
-    reduced to their first plane, with a note.
-    """
-    axes = axes.upper()
-    if "Y" not in axes or "X" not in axes:
-        raise ImageReadError(f"{path}: no Y/X axes in the image (axes {axes!r})")
-    chan = "S" if "S" in axes else ("C" if "C" in axes else None)
-    index: list = []
-    dropped = []
-    for i, a in enumerate(axes):
-        if a in "YX" or a == chan:
-            index.append(None)
-        else:
-            index.append(0)
-            if shape[i] > 1:
-                dropped.append(f"{a}={shape[i]}")
-    if dropped:
-        note = (f"{path.name}: {len(dropped)} extra axis/axes ({', '.join(dropped)}): "
-                "using the first plane only")
-        if any(a in UNNAMED_AXES for a in axes):
-            note += " (axes not named in the file: the last two are y, x)"
-        notes.append(note)
-    cax = axes.index(chan) if chan else None
-    return tuple(index), cax, (axes.index("Y"), axes.index("X"))
