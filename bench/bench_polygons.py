@@ -29,12 +29,8 @@ def main() -> int:
 
     from napari_axons.core.common import encode_png
     from napari_axons.core.image.sample import make_axon_sample
-    from napari_axons.core.polygons import (
-        dumps_labels,
-        labels_document,
-        labels_to_mask,
-        mask_to_labels,
-    )
+    from napari_axons.core.labels.labelfile import dumps_labels, labels_document, mask_to_labels
+    from napari_axons.core.labels.render import labels_to_mask
 
     from .seed_reference import binary_mask_to_json
 

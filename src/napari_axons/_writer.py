@@ -13,7 +13,7 @@ classes existed.
 ``write_labels_json``
     One tile-sized Labels layer -> one ``__labels.json``: one polygon label per
     8-connected component per class, pixel exact
-    (:func:`napari_axons.core.class_masks.class_map_to_labels`). Coordinates
+    (:func:`napari_axons.core.labels.class_masks.class_map_to_labels`). Coordinates
     are the layer's data pixels; a layer placed with ``translate`` records its
     origin in the document's ``tile`` block.
 
@@ -114,9 +114,9 @@ def write_labels_json(path: str, data, meta: dict) -> list[str]:
         When the layer is not 2D, or holds a value its class table does not
         name (nothing is written).
     """
-    from .core.class_masks import class_map_to_labels
     from .core.common import atomic_write_bytes
-    from .core.polygons import dumps_labels, labels_document
+    from .core.labels.class_masks import class_map_to_labels
+    from .core.labels.labelfile import dumps_labels, labels_document
 
     arr = _plain_array(data)
     if arr.ndim != 2:

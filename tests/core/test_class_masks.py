@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 from skimage.draw import disk
 
-from napari_axons.core.class_masks import (
+from napari_axons.core.common import DEFAULT_TABLE, ClassTable, encode_png
+from napari_axons.core.labels.class_masks import (
     ClassMaskError,
     axondeepseg_masks,
     class_map_to_labels,
@@ -18,8 +19,7 @@ from napari_axons.core.class_masks import (
     encode_class_mask,
     labels_to_class_map,
 )
-from napari_axons.core.common import DEFAULT_TABLE, ClassTable, encode_png
-from napari_axons.core.polygons import LabelFileError, dumps_labels, labels_document
+from napari_axons.core.labels.labelfile import LabelFileError, dumps_labels, labels_document
 
 AXON_MYELIN = ClassTable.from_names(["axon", "myelin"])
 
@@ -110,7 +110,7 @@ def test_polygons_render_back_through_django_labeller(tmp_path, seed):
 
 
 def test_one_class_labels_are_todays_labels():
-    from napari_axons.core.polygons import mask_to_labels
+    from napari_axons.core.labels.labelfile import mask_to_labels
 
     m = (myelinated(6) > 0).astype(np.uint8)
     assert class_map_to_labels(m, DEFAULT_TABLE, source="auto:x", id_prefix="p-") == \
@@ -120,8 +120,8 @@ def test_one_class_labels_are_todays_labels():
 @pytest.mark.parametrize("names", [["axon", "myelin"], ['é "quoted" \\ ✓', "line\nbreak"]])
 @pytest.mark.parametrize("tile", [None, {"source": "s.tif", "x": 512, "y": 0.5, "k": [1, None]}])
 def test_label_files_of_traced_labels_are_the_dumped_documents_byte_for_byte(names, tile):
-    from napari_axons.core.class_masks import class_map_to_traced
-    from napari_axons.core.polygons import encode_traced_labels
+    from napari_axons.core.labels.class_masks import class_map_to_traced
+    from napari_axons.core.labels.labelfile import encode_traced_labels
 
     table = ClassTable.from_names(names)
     m = myelinated(11)

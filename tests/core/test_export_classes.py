@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from napari_axons.core.class_masks import ClassMaskError
 from napari_axons.core.common import ClassTable, encode_png
+from napari_axons.core.labels.class_masks import ClassMaskError
 from napari_axons.core.pipeline import ExportJob, ExportOptions
 
 AXON_MYELIN = ClassTable.from_names(["axon", "myelin"])

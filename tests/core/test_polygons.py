@@ -10,15 +10,15 @@ from skimage.draw import bezier_curve, disk
 from skimage.morphology import dilation
 from skimage.morphology import disk as footprint_disk
 
-from napari_axons.core.polygons import (
+from napari_axons.core.labels.labelfile import (
     LabelFileError,
     dumps_labels,
     labels_document,
-    labels_to_mask,
     mask_to_labels,
-    mask_to_regions,
     read_labels_json,
 )
+from napari_axons.core.labels.render import labels_to_mask
+from napari_axons.core.labels.trace import mask_to_regions
 
 
 def realistic_mask(seed: int, n: int = 512) -> np.ndarray:

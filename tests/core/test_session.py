@@ -10,7 +10,7 @@ import tifffile
 from PIL import Image
 
 from napari_axons.core.common import DEFAULT_TABLE
-from napari_axons.core.polygons import labels_to_mask
+from napari_axons.core.labels.render import labels_to_mask
 from napari_axons.core.session import (
     EditsInTheWay,
     ExportWouldReplace,

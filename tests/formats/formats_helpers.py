@@ -70,7 +70,7 @@ def noise_mask(shape, seed, q=0.45, sigma=2.0):
 
 def tile_pieces(mask, tile):
     """The objects of each ``tile`` x ``tile`` block of ``mask``, in its pixels (shapely)."""
-    from napari_axons.core.vectorize import class_map_objects
+    from napari_axons.core.labels.outlines import class_map_objects
 
     out = []
     for y in range(0, mask.shape[0], tile):

@@ -7,8 +7,8 @@ import pytest
 import shapely
 from formats_helpers import noise_mask, tile_pieces
 
-from napari_axons.core.coverage import dissolve_coverage
-from napari_axons.core.vectorize import class_map_objects, polygons_of, rasterize
+from napari_axons.core.labels.coverage import dissolve_coverage
+from napari_axons.core.labels.outlines import class_map_objects, polygons_of, rasterize
 
 
 @pytest.mark.parametrize("seed", range(40))

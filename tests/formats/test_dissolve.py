@@ -7,8 +7,8 @@ import pytest
 import shapely
 from formats_helpers import noise_mask, tile_pieces
 
-from napari_axons.core import vectorize
-from napari_axons.core.vectorize import class_map_objects, dissolve, rasterize
+from napari_axons.core.labels import outlines as vectorize
+from napari_axons.core.labels.outlines import class_map_objects, dissolve, rasterize
 
 EIGHT = np.ones((3, 3), bool)
 

@@ -19,7 +19,7 @@ from napari_axons.core.geojson import (
     rasterize_geojson,
     read_geojson,
 )
-from napari_axons.core.vectorize import class_map_objects, rasterize
+from napari_axons.core.labels.outlines import class_map_objects, rasterize
 
 EIGHT = np.ones((3, 3), bool)
 

@@ -11,8 +11,8 @@ import tifffile
 
 from napari_axons._reader import napari_get_reader
 from napari_axons.core.common import ExportError
+from napari_axons.core.labels.labelfile import LabelFileError
 from napari_axons.core.pipeline import ExportJob, ExportOptions
-from napari_axons.core.polygons import LabelFileError
 from napari_axons.core.readback import iter_tile_masks, list_exported_tiles, read_export
 
 
@@ -354,8 +354,8 @@ def test_malformed_class_table_in_the_manifest(exported):
 
 
 def test_palette_mask_indices_beyond_the_table_are_added_with_a_warning(exported_classes):
-    from napari_axons.core.class_masks import encode_class_mask
     from napari_axons.core.common import ClassTable
+    from napari_axons.core.labels.class_masks import encode_class_mask
 
     table, truth, out = exported_classes
     for f in out.glob("*__labels.json"):

@@ -10,7 +10,7 @@ from PIL import Image
 from qt_helpers import wait_idle
 
 from napari_axons._qt._export_target import LOCAL_CLUSTER, SCHEDULER, THREADS
-from napari_axons.core.polygons import labels_to_mask
+from napari_axons.core.labels.render import labels_to_mask
 
 pytestmark = pytest.mark.gui
 pytest.importorskip("distributed")

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from qt_helpers import FakeSegmenter, click, wait_idle
 
-from napari_axons.core.polygons import labels_to_mask
+from napari_axons.core.labels.render import labels_to_mask
 
 pytestmark = pytest.mark.gui
 

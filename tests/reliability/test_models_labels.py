@@ -12,7 +12,8 @@ import tifffile
 from PIL import Image
 from reliability_helpers import all_files
 
-from napari_axons.core.polygons import LabelFileError, labels_to_mask, read_labels_json
+from napari_axons.core.labels.labelfile import LabelFileError, read_labels_json
+from napari_axons.core.labels.render import labels_to_mask
 from tiny_models import save_checkpoint, tiny_segformer
 
 # --------------------------------------------------------------------------- models (CLI)

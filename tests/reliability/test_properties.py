@@ -17,14 +17,14 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from napari_axons.core.geometry import TileGrid
-from napari_axons.core.pipeline import ExportJob, ExportOptions
-from napari_axons.core.polygons import (
+from napari_axons.core.labels.labelfile import (
     dumps_labels,
     labels_document,
-    labels_to_mask,
     mask_to_labels,
     read_labels_json,
 )
+from napari_axons.core.labels.render import labels_to_mask
+from napari_axons.core.pipeline import ExportJob, ExportOptions
 
 
 def fast(max_examples: int) -> settings:

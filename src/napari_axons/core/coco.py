@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import ClassTable, ClassTableError, ExportError, atomic_write_bytes, parse_colour
-from .vectorize import class_map_objects, polygons_of
+from .labels.outlines import class_map_objects, polygons_of
 
 __all__ = ["CocoError", "CocoSummary", "CocoImage", "export_coco", "read_coco", "coco_document"]
 

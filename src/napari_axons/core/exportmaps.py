@@ -152,10 +152,10 @@ def choose_slide(slides: list[ExportSlide], base: str | None, where) -> ExportSl
 
 def _multi_class_map(t: TileEntry, classes: ClassTable, warnings: list[str]) -> np.ndarray | None:
     """A tile's class map in a multi-class export: its label file rendered by class
-    (:func:`~napari_axons.core.class_masks.labels_to_class_map`, as the read-back
+    (:func:`~napari_axons.core.labels.class_masks.labels_to_class_map`, as the read-back
     prefers polygons), else the palette mask PNG's indices."""
-    from .class_masks import decode_class_mask, labels_to_class_map
-    from .polygons import read_labels_json
+    from .labels.class_masks import decode_class_mask, labels_to_class_map
+    from .labels.labelfile import read_labels_json
 
     if t.labels is not None and t.labels.is_file():
         cmap, table, notes = labels_to_class_map(read_labels_json(t.labels), (t.height, t.width),

@@ -10,14 +10,14 @@ before 0.4: ``"colorRGB"``, a packed int).
 
 Writing (:func:`export_geojson`): one feature per object (an 8-connected
 component of one class) of the slide's class map, whose pixel-edge outline
-(:mod:`~napari_axons.core.vectorize`) covers exactly the object's pixels,
+(:mod:`~napari_axons.core.labels.outlines`) covers exactly the object's pixels,
 holes as interior rings. The slide's class map is the export's tiles with the
 later tile winning where tiles overlap (:class:`~napari_axons.core.exportmaps.ExportSlide`);
 each tile contributes only the pixels it owns, so no pixel is written twice.
 Objects that touch the border of their tile's owned area are held back and
 merged with their neighbours across the border (shared edges cancelled and
-rings re-linked, :func:`~napari_axons.core.vectorize.dissolve` and
-:mod:`~napari_axons.core.coverage`) as soon as no later tile can touch them, so
+rings re-linked, :func:`~napari_axons.core.labels.outlines.dissolve` and
+:mod:`~napari_axons.core.labels.coverage`) as soon as no later tile can touch them, so
 an object cut by tile borders is one feature. Memory: one tile, the objects
 still open on tile borders, and the largest object (an object as large as the
 slide, such as a connected network of filaments, is held whole: 620 MB at the
@@ -46,7 +46,7 @@ import numpy as np
 
 from .common import TMP_PREFIX, ClassTable, ClassTableError, ExportError, parse_colour, umask
 from .exportmaps import ExportSlide
-from .vectorize import class_map_objects, dissolve, polygons_of, rasterize
+from .labels.outlines import class_map_objects, dissolve, polygons_of, rasterize
 
 __all__ = ["GeoJSONError", "GeoObject", "GeoJSONSummary", "export_geojson", "write_slide_geojson",
            "read_geojson", "rasterize_geojson", "geojson_table", "geojson_class_map", "OBJECT_TYPES"]

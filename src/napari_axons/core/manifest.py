@@ -87,7 +87,7 @@ class ExportFiles:
             files["mask"] = ExportFiles.mask(stem)
             files["labels"] = ExportFiles.labels(stem)
             if axondeepseg:
-                from .class_masks import AXONDEEPSEG_SUFFIXES
+                from .labels.class_masks import AXONDEEPSEG_SUFFIXES
 
                 for kind, suffix in AXONDEEPSEG_SUFFIXES.items():
                     files[f"seg-{kind}"] = stem + suffix

@@ -91,7 +91,7 @@ class ExportOptions:
         The classes of the masks (a segmenter's ``classes``). None: one class
         named ``label_class`` (the seed's). With several classes the mask PNGs
         are palette PNGs of class indices and each polygon carries its class's
-        name (:mod:`napari_axons.core.class_masks`).
+        name (:mod:`napari_axons.core.labels.class_masks`).
     axondeepseg : bool
         Also write AxonDeepSeg's ``{tile}_seg-axon.png``, ``_seg-myelin.png``
         and ``_seg-axonmyelin.png`` next to each tile (needs classes named
@@ -133,7 +133,7 @@ class ExportOptions:
         if not 0 <= self.png_compression <= 9:
             raise ValueError(f"PNG compression must be 0-9, got {self.png_compression}")
         if self.axondeepseg:
-            from .class_masks import check_axondeepseg_classes
+            from .labels.class_masks import check_axondeepseg_classes
 
             check_axondeepseg_classes(self.class_table())
 

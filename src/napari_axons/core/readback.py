@@ -19,7 +19,7 @@ Per exported image (:class:`ExportedImage`):
   :attr:`ExportedImage.classes`; a one-class export gives 0/1) covering the
   bounding box of the exported tiles in working-image pixels
   (:attr:`ExportedImage.origin` is its top-left corner). Each tile's polygons
-  are rendered with :func:`~napari_axons.core.class_masks.labels_to_class_map`
+  are rendered with :func:`~napari_axons.core.labels.class_masks.labels_to_class_map`
   (the rendering Django-Labeller uses, class by class); the mask PNG (palette:
   class indices; an old 0/255 mask: class 1) is used only for a tile whose
   label file is missing. Where tiles overlap (shifted edge tiles, overlap),
@@ -38,7 +38,7 @@ export was downsampled, labels need ``scale = (scale_y, scale_x)`` and a
 Safety: file names read from a manifest or a label file are relative paths
 that must stay inside the export folder; absolute names, ``..`` and symbolic
 links leading out are refused with :class:`~napari_axons.core.common.ExportError`
-(manifest) or :class:`~napari_axons.core.polygons.LabelFileError` (label file).
+(manifest) or :class:`~napari_axons.core.labels.labelfile.LabelFileError` (label file).
 The source path is the one absolute path a manifest holds; it is only opened
 when it is a regular file (or a Zarr folder) whose fingerprint matches.
 """
@@ -56,7 +56,7 @@ import numpy as np
 
 from .common import DEFAULT_TABLE, ClassTable, ClassTableError, ExportError, safe_child, sampled_file_hash
 from .export import MANIFEST_NAME, read_manifest
-from .polygons import LabelFileError, read_labels_json
+from .labels.labelfile import LabelFileError, read_labels_json
 
 __all__ = ["ExportContents", "ExportedImage", "ExportedTiles", "TileClasses", "TileEntry",
            "iter_tile_masks", "list_exported_tiles", "manifest_classes", "read_export",
@@ -240,7 +240,7 @@ class TileClasses:
     def render(self, doc: dict, shape: tuple[int, int], path: Path,
                warnings: list[str]) -> np.ndarray:
         """A label file's class map in this table (adding the classes it lacks)."""
-        from .class_masks import labels_to_class_map
+        from .labels.class_masks import labels_to_class_map
 
         mask, table, notes = labels_to_class_map(doc, shape, self._table, path=path,
                                                  warn_added=self.known)
@@ -478,7 +478,7 @@ def _tile_mask(t: TileEntry, warnings: list[str], classes: TileClasses) -> np.nd
         doc = read_labels_json(t.labels)
         return classes.render(doc, (t.height, t.width), t.labels, warnings)
     if t.mask is not None and t.mask.is_file():
-        from .class_masks import decode_class_mask
+        from .labels.class_masks import decode_class_mask
 
         try:
             arr, indexed = decode_class_mask(t.mask)

@@ -260,7 +260,7 @@ def write_tile_outputs(plan: ImagePlan, box: TileBox, tile: np.ndarray | None,
     """Write one tile's files (step 6): the tile PNG, and with a class map its mask and labels.
 
     The only place a class map becomes file bytes (through
-    :mod:`napari_axons.core.class_masks`): with one foreground class the mask
+    :mod:`napari_axons.core.labels.class_masks`): with one foreground class the mask
     PNG is 0/255 (the seed's, byte-identical to earlier versions), with several
     a palette PNG of class indices; each polygon's ``label_class`` is its
     class's name; AxonDeepSeg masks too when the plan asks for them. Every
@@ -286,7 +286,7 @@ def write_tile_outputs(plan: ImagePlan, box: TileBox, tile: np.ndarray | None,
     ------
     ExportError
         A file cannot be written.
-    napari_axons.core.class_masks.ClassMaskError
+    napari_axons.core.labels.class_masks.ClassMaskError
         The class map holds a value the class table has no class for; nothing
         of the tile is written.
     """
@@ -298,13 +298,13 @@ def write_tile_outputs(plan: ImagePlan, box: TileBox, tile: np.ndarray | None,
     outputs = {}
     n_objects = None
     if class_map is not None:
-        from .class_masks import (
+        from .labels.class_masks import (
             axondeepseg_masks,
             check_class_map,
             class_map_to_traced,
             encode_class_mask,
         )
-        from .polygons import encode_traced_labels
+        from .labels.labelfile import encode_traced_labels
 
         stem, table = plan.stem(box), spec.classes
         class_map = check_class_map(class_map, table, where=f"{stem}: mask")

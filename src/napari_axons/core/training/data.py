@@ -218,13 +218,13 @@ def _seed_folder_tiles(folder: Path):
 
 
 def _label_names(path: Path) -> list[str]:
-    from ..polygons import LabelFileError, read_labels_json
+    from ..labels.labelfile import LabelFileError, read_labels_json
 
     try:
         doc = read_labels_json(path)
     except LabelFileError as exc:
         raise TrainingDataError(str(exc)) from None
-    from ..class_masks import label_class_names
+    from ..labels.class_masks import label_class_names
 
     return label_class_names(doc["labels"])
 
@@ -330,9 +330,9 @@ def load_tile(tile: LabelledTile, classes: ClassTable) -> tuple[np.ndarray, np.n
         ``(H, W, 3)`` uint8.
     class_map : numpy.ndarray
         ``(H, W)`` uint8 class indices of ``classes``. From polygons:
-        :func:`~napari_axons.core.class_masks.labels_to_class_map` (Django-Labeller's
+        :func:`~napari_axons.core.labels.class_masks.labels_to_class_map` (Django-Labeller's
         rendering). From a mask PNG:
-        :func:`~napari_axons.core.class_masks.decode_class_mask` (a palette PNG's
+        :func:`~napari_axons.core.labels.class_masks.decode_class_mask` (a palette PNG's
         indices; a 0/255 mask is class 1 where non-zero).
 
     Raises
@@ -340,8 +340,8 @@ def load_tile(tile: LabelledTile, classes: ClassTable) -> tuple[np.ndarray, np.n
     TrainingDataError
         An unreadable file, a mask of another size, a mask value outside the table.
     """
-    from ..class_masks import decode_class_mask, labels_to_class_map
-    from ..polygons import LabelFileError, read_labels_json
+    from ..labels.class_masks import decode_class_mask, labels_to_class_map
+    from ..labels.labelfile import LabelFileError, read_labels_json
 
     image = _read_png(tile.tile, "RGB")
     h, w = image.shape[:2]

@@ -4,7 +4,7 @@ Coordinate convention of this module (the one QuPath, GeoJSON-in-pixels and
 COCO use): a polygon vertex ``(x, y)`` is a point of the pixel *grid*; pixel
 ``[row, col]`` is the unit square ``[col, col + 1] x [row, row + 1]`` and its
 centre is ``(col + 0.5, row + 0.5)``. (Django-Labeller files put vertices at
-pixel *centres* instead: :mod:`~napari_axons.core.polygons`.)
+pixel *centres* instead: :mod:`~napari_axons.core.labels.labelfile`.)
 
 * :func:`class_map_objects` turns a class map into one shapely geometry per
   object (an 8-connected component of one class): its outline traced by
@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+
+from .coverage import dissolve_coverage
 
 __all__ = ["MapObject", "class_map_objects", "rasterize", "polygons_of", "dissolve"]
 
@@ -137,11 +139,9 @@ def _outlines(fg: np.ndarray, labels: np.ndarray, ox: int, oy: int) -> dict:
 
 def _made_valid(geom):
     """A pixel-edge outline whose rings touch at corners, as valid polygons: re-linked by
-    :func:`~napari_axons.core.coverage.dissolve_coverage` (one piece, nothing to cancel;
+    :func:`~napari_axons.core.labels.coverage.dissolve_coverage` (one piece, nothing to cancel;
     about six times faster than ``shapely.make_valid``, the fallback)."""
     import shapely
-
-    from .coverage import dissolve_coverage
 
     no_lines = (np.zeros(0, np.int64), np.zeros(0, np.int64))
     fixed = dissolve_coverage([geom], no_lines)
@@ -153,7 +153,7 @@ def dissolve(geometries, lines: tuple | None = None) -> object:
 
     Pieces of an object cut by tile borders cover disjoint pixels and meet
     along pixel edges: their shared edges cancel and the rest is linked back
-    into rings (:func:`~napari_axons.core.coverage.dissolve_coverage`: NumPy,
+    into rings (:func:`~napari_axons.core.labels.coverage.dissolve_coverage`: NumPy,
     a few arrays the size of the pieces' vertices; GEOS' coverage union of a
     slide-wide object took 2 GB). Up to ``_CHECKED_PIECES`` pieces, the result is
     checked with GEOS, and inputs that are not such a coverage fall back to
@@ -182,8 +182,6 @@ def dissolve(geometries, lines: tuple | None = None) -> object:
         writer's pieces always are one).
     """
     import shapely
-
-    from .coverage import dissolve_coverage
 
     pieces = list(geometries)
     del geometries

@@ -20,7 +20,7 @@ Mask PNG (``masks/{tile}_mask.png``), :func:`encode_class_mask` /
 Polygon labels (``{tile}__labels.json``), :func:`class_map_to_labels` /
 :func:`labels_to_class_map`
     One label per 8-connected component per class, ``label_class`` = the
-    class's name, traced by :func:`~napari_axons.core.polygons.mask_to_labels`
+    class's name, traced by :func:`~napari_axons.core.labels.labelfile.mask_to_labels`
     so that Django-Labeller's ``render_label_classes`` gives the class map back
     pixel for pixel. Reading renders each class as Django-Labeller does; label
     classes the table does not know are *added* to it (never merged).
@@ -41,16 +41,9 @@ from typing import Any
 
 import numpy as np
 
-from .common import DEFAULT_TABLE, ClassTable, ClassTableError
-from .polygons import (
-    LabelFileError,
-    TracedLabel,
-    _Canvas,
-    _render_label,
-    _validate_document,
-    _where,
-    trace_labels,
-)
+from ..common import DEFAULT_TABLE, ClassTable, ClassTableError, encode_png
+from .labelfile import LabelFileError, TracedLabel, trace_labels, validate_document, where_text
+from .render import Canvas, render_label
 
 __all__ = [
     "AXONDEEPSEG_SUFFIXES",
@@ -156,8 +149,6 @@ def encode_class_mask(class_map: Any, classes: ClassTable, compress_level: int =
     """
     from PIL import Image
 
-    from .common import encode_png
-
     arr = check_class_map(class_map, classes, where=where)
     if classes.is_binary:
         return encode_png(np.where(arr > 0, 255, 0).astype(np.uint8), compress_level)
@@ -224,8 +215,8 @@ def class_map_to_labels(class_map: Any, classes: ClassTable, *, source: str = "a
     id_prefix : str
         Object ids are ``f"{id_prefix}{k}"``, ``k`` = 0, 1, ... running over the
         classes in index order, then the components of each class in
-        :func:`~napari_axons.core.polygons.mask_to_regions` order (with one
-        class: exactly :func:`~napari_axons.core.polygons.mask_to_labels`).
+        :func:`~napari_axons.core.labels.trace.mask_to_regions` order (with one
+        class: exactly :func:`~napari_axons.core.labels.labelfile.mask_to_labels`).
     where : str
         Named in error messages.
 
@@ -250,7 +241,7 @@ def class_map_to_traced(class_map: Any, classes: ClassTable, *, source: str = "a
     """:func:`class_map_to_labels` with the regions left as arrays.
 
     Same parameters, order and errors; write them with
-    :func:`~napari_axons.core.polygons.encode_traced_labels`.
+    :func:`~napari_axons.core.labels.labelfile.encode_traced_labels`.
     """
     arr = check_class_map(class_map, classes, where=where)
     if classes.is_binary:
@@ -331,8 +322,8 @@ def labels_to_class_map(
         A malformed document, or more classes than a class map holds (255),
         as one line naming the file.
     """
-    where = _where(path)
-    doc = _validate_document(doc_or_labels, where)
+    where = where_text(path)
+    doc = validate_document(doc_or_labels, where)
     names = label_class_names(doc["labels"])
     warnings: list[str] = []
     try:
@@ -368,9 +359,9 @@ def labels_to_class_map(
 
 def _render(members: Sequence[tuple[int, Mapping]], h: int, w: int,
             warnings: list[str]) -> np.ndarray:
-    canvas = _Canvas(h, w)
+    canvas = Canvas(h, w)
     for i, label in members:
-        _render_label(label, canvas, warnings, str(i))
+        render_label(label, canvas, warnings, str(i))
     return canvas.result()
 
 

@@ -1,7 +1,7 @@
 """Joining the pieces of an object cut by tile borders: shared edges cancelled, rings re-linked.
 
 The pieces of one object (pixel-edge polygons from
-:func:`~napari_axons.core.vectorize.class_map_objects`, one per tile) cover
+:func:`~napari_axons.core.labels.outlines.class_map_objects`, one per tile) cover
 disjoint pixels and meet along pixel edges on the tile borders. Oriented the
 same way (exterior rings counter-clockwise, holes clockwise: the object is
 on the left of every directed edge), two pieces that meet along an edge run

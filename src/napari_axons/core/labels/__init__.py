@@ -1,0 +1,44 @@
+"""Labels: class maps <-> Django-Labeller label files, mask PNGs, vector outlines; pixel exact.
+
+:mod:`.trace` turns masks into polygon regions through pixel centres,
+:mod:`.labelfile` writes, reads and validates label files, :mod:`.render`
+renders them back as Django-Labeller does, :mod:`.class_masks` maps class maps
+to an export's files and back, :mod:`.outlines` and :mod:`.coverage` give
+slide-wide vector outlines (GeoJSON, COCO) with pieces cut by tile borders
+joined.
+"""
+
+from .class_masks import (
+    AXONDEEPSEG_SUFFIXES,
+    ClassMaskError,
+    axondeepseg_masks,
+    check_axondeepseg_classes,
+    check_class_map,
+    class_map_to_labels,
+    class_map_to_traced,
+    decode_class_mask,
+    encode_class_mask,
+    label_class_names,
+    labels_to_class_map,
+)
+from .coverage import dissolve_coverage
+from .labelfile import (
+    LabelFileError,
+    TracedLabel,
+    dumps_labels,
+    encode_traced_labels,
+    labels_document,
+    mask_to_labels,
+    read_labels_json,
+    trace_labels,
+)
+from .outlines import MapObject, class_map_objects, dissolve, polygons_of, rasterize
+from .render import labels_to_mask
+from .trace import mask_to_regions
+
+__all__ = ["AXONDEEPSEG_SUFFIXES", "ClassMaskError", "axondeepseg_masks", "check_axondeepseg_classes",
+           "check_class_map", "class_map_to_labels", "class_map_to_traced", "decode_class_mask",
+           "encode_class_mask", "label_class_names", "labels_to_class_map", "dissolve_coverage",
+           "LabelFileError", "TracedLabel", "dumps_labels", "encode_traced_labels", "labels_document",
+           "mask_to_labels", "read_labels_json", "trace_labels", "MapObject", "class_map_objects",
+           "dissolve", "polygons_of", "rasterize", "labels_to_mask", "mask_to_regions"]
