@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_axons.core.pixel_lut import build_pixel_lut
 from napari_axons.core.segment import load_segmenter
+from napari_axons.core.segment.pixel_lut import build_pixel_lut
 from tiny_models import save_checkpoint, tiny_segformer
 
 pytestmark = pytest.mark.model

@@ -17,12 +17,8 @@ import numpy as np
 import pytest
 from tests.tiny_models import make_decisive, set_classes, tiny_family, tiny_segformer
 
-from napari_axons.core.processor_geometry import (
-    GeometryError,
-    crop_overrides,
-    measure_geometry,
-)
 from napari_axons.core.segment import clear_model_cache, load_segmenter
+from napari_axons.core.segment.processor_geometry import GeometryError, crop_overrides, measure_geometry
 
 pytestmark = pytest.mark.model
 transformers = pytest.importorskip("transformers")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .segmenter_base import ModelError, check_tiles, one_class_table
+from .base import ModelError, check_tiles, one_class_table
 
 __all__ = ["ThresholdSegmenter"]
 

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .common import ClassTable, ClassTableError
+from ..common import ClassTable, ClassTableError
 
 __all__ = ["ModelError", "Segmenter", "check_tiles", "one_class_table", "one_line"]
 

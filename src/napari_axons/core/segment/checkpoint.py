@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .segmenter_base import ModelError, one_line
+from .base import ModelError, one_line
 
 __all__ = ["SIDECAR", "clear_model_cache", "get_checkpoint"]
 
