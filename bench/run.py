@@ -50,7 +50,7 @@ def peak_rss_mb() -> float:
 
 
 def run_axons(image: Path, out: Path, options: dict, model: str | None, clock: dict) -> int:
-    from napari_axons.core.pipeline import ExportJob, ExportOptions
+    from napari_axons.core.export import ExportJob, ExportOptions
     from napari_axons.core.segment import load_segmenter
 
     workers = options.pop("workers", None)
@@ -64,7 +64,7 @@ def run_axons(image: Path, out: Path, options: dict, model: str | None, clock: d
     clock["setup"] = time.perf_counter()
     job = ExportJob([image], out, ExportOptions(**options), segmenter=segmenter)
     if workers:
-        from napari_axons.core.distributed import run_distributed
+        from napari_axons.core.export.cluster import run_distributed
 
         gen = run_distributed(job, segmenter_spec=spec, workers=workers)
     else:

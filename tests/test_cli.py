@@ -72,7 +72,7 @@ def test_console_script_runs():
 
 
 def test_core_and_cli_stay_headless():
-    code = ("import sys, napari_axons.cli, napari_axons.core.pipeline, napari_axons.core.image.source; "
+    code = ("import sys, napari_axons.cli, napari_axons.core.export, napari_axons.core.image.source; "
             "bad = [m for m in ('qtpy', 'PyQt6', 'napari', 'magicgui', 'torch') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -94,8 +94,8 @@ def fresh():
 def test_every_headless_module_is_checked(fresh):
     modules = set(fresh["modules"])
     assert {"napari_axons.cli", "napari_axons._reader", "napari_axons._writer",
-            "napari_axons._sample_data", "napari_axons.core.pipeline", "napari_axons.core.tiles",
-            "napari_axons.core.segment", "napari_axons.core.distributed"} <= modules
+            "napari_axons._sample_data", "napari_axons.core.export", "napari_axons.core.export.tilepath",
+            "napari_axons.core.segment", "napari_axons.core.export.cluster"} <= modules
     assert not any(m.startswith("napari_axons._qt") for m in modules)
 
 

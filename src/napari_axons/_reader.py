@@ -12,7 +12,7 @@ returns gives:
 * an export folder, its ``manifest.json``, or one ``*__labels.json``: the image
   and ONE ``uint8`` labels layer of class indices (0 background, ``k`` class
   ``k``; 1 = foreground for a one-class export) read by
-  :func:`napari_axons.core.readback.read_export`. The class table (the
+  :func:`napari_axons.core.export.read_export`. The class table (the
   manifest's, or the label classes in order of first appearance, plus any the
   files add) gives the layer's colours (``colormap``) and is kept in
   ``metadata["napari_axons"]["classes"]`` (:meth:`ClassTable.to_json`), where
@@ -239,7 +239,7 @@ def _viewer_running() -> bool:
 
 def read_export_layers(path) -> list[tuple]:
     """An export (folder, manifest or ``__labels.json``) as image + labels layers."""
-    from .core.readback import read_export
+    from .core.export import read_export
 
     bar = _NapariProgress(f"Building a pyramid for {Path(os.fspath(path)).name} (once)")
     try:

@@ -20,12 +20,12 @@ classes existed.
 ``write_export``
     An image layer and (optionally) a Labels layer -> an export folder in the
     seed's layout with its manifest, through
-    :class:`napari_axons.core.pipeline.ExportJob`, whose ``mask_reader`` reads
+    :class:`napari_axons.core.export.ExportJob`, whose ``mask_reader`` reads
     the labels array. The image comes from its file when the layer was opened
     by this plugin (``metadata["napari_axons"]["path"]``, the honest source:
     the manifest then points at it and records its fingerprint). An image that
     lives only in memory is exported from its array directly (no temporary
-    file; :func:`napari_axons.core.pipeline.plan_array`); the manifest then says
+    file; :func:`napari_axons.core.export.plan_array`); the manifest then says
     ``"path": null`` and notes that the image came from a napari layer.
     The labels layer is mapped onto the image by its ``scale``/``translate``
     (a labels layer ``f`` times coarser than the image means an export
@@ -179,7 +179,7 @@ def write_export(path: str, layer_data: list[tuple]) -> list[str]:
     napari_axons.core.common.ExportError
         The folder cannot be written, or already holds files.
     """
-    from .core.pipeline import ExportJob, ExportOptions, plan_array, plan_image
+    from .core.export import ExportJob, ExportOptions, plan_array, plan_image
 
     (img_data, img_meta, _), labels_ld = _split_layers(layer_data)
     info = _axons_meta(img_meta)

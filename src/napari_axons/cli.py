@@ -540,7 +540,7 @@ def _progress(args, total: int, label: str):
 
 def _cmd_tile(args) -> int:
     from ._progress import plural
-    from .core.pipeline import ExportJob, ExportOptions
+    from .core.export import ExportJob, ExportOptions
 
     try:
         options = ExportOptions(
@@ -598,7 +598,7 @@ def _cmd_tile(args) -> int:
     try:
         with _progress(args, job.total, "tiling" if segmenter is None else "segmenting") as bar:
             if distributed:
-                from .core.distributed import run_distributed
+                from .core.export.cluster import run_distributed
 
                 gen = run_distributed(job, segmenter_spec=spec, workers=args.workers,
                                       scheduler=args.scheduler)

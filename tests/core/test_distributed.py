@@ -12,8 +12,8 @@ from slide_helpers import drain, filament_tif
 
 from napari_axons.cli import main
 from napari_axons.core.common import ExportError
-from napari_axons.core.distributed import run_distributed
-from napari_axons.core.pipeline import JOURNAL_NAME, ExportJob, ExportOptions
+from napari_axons.core.export import JOURNAL_NAME, ExportJob, ExportOptions
+from napari_axons.core.export.cluster import run_distributed
 from napari_axons.core.segment import load_segmenter
 
 distributed = pytest.importorskip("distributed")
@@ -199,7 +199,7 @@ def test_worker_killed_mid_run(client, slide, local_otsu, tmp_path):
         # gets it, writes one tile then kills its process; the marker makes it happen once.
         import os
 
-        import napari_axons.core.distributed as d
+        import napari_axons.core.export.cluster as d
 
         original = getattr(d._export_block, "original", d._export_block)
 
@@ -218,7 +218,7 @@ def test_worker_killed_mid_run(client, slide, local_otsu, tmp_path):
         d._export_block = crashing
 
     def disarm():
-        import napari_axons.core.distributed as d
+        import napari_axons.core.export.cluster as d
 
         d._export_block = getattr(d._export_block, "original", d._export_block)
 
@@ -239,7 +239,7 @@ def test_tiles_that_kill_every_worker_stop_with_one_message(slide, tmp_path):
     def arm():
         import os
 
-        import napari_axons.core.distributed as d
+        import napari_axons.core.export.cluster as d
 
         original = d._export_block
 

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from napari_axons.core.common import ClassTable, encode_png
+from napari_axons.core.export import ExportJob, ExportOptions
 from napari_axons.core.labels.class_masks import ClassMaskError
-from napari_axons.core.pipeline import ExportJob, ExportOptions
 
 AXON_MYELIN = ClassTable.from_names(["axon", "myelin"])
 

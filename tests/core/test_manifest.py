@@ -10,10 +10,17 @@ from PIL import Image
 from slide_helpers import drain
 
 from napari_axons.core.common import DEFAULT_TABLE, PixelSize
-from napari_axons.core.export import ExportLayout, read_manifest
+from napari_axons.core.export import (
+    ExportFiles,
+    ExportJob,
+    ExportLayout,
+    ExportOptions,
+    Manifest,
+    ManifestError,
+    load_manifest,
+    read_manifest,
+)
 from napari_axons.core.geometry import TileBox
-from napari_axons.core.manifest import ExportFiles, Manifest, ManifestError, load_manifest
-from napari_axons.core.pipeline import ExportJob, ExportOptions
 from napari_axons.core.segment import load_segmenter
 
 

@@ -7,8 +7,7 @@ from bench.seed_reference import tile_image
 from PIL import Image
 
 from napari_axons.core.common import ExportError
-from napari_axons.core.export import read_manifest
-from napari_axons.core.pipeline import JOURNAL_NAME, ExportJob, ExportOptions
+from napari_axons.core.export import JOURNAL_NAME, ExportJob, ExportOptions, read_manifest
 
 
 def run(paths, out, **kw):

@@ -258,8 +258,8 @@ def test_the_tile_path_runs_streams_at_once_the_segmenter_never(confident_dir, f
 
     import torch
 
-    from napari_axons.core.pipeline import ExportOptions, plan_array
-    from napari_axons.core.tiles import TilePath
+    from napari_axons.core.export import ExportOptions, plan_array
+    from napari_axons.core.export.tilepath import TilePath
 
     one = load_segmenter(confident_dir[family], num_threads=1, streams=1)
     two = load_segmenter(confident_dir[family], num_threads=2, streams=2)

@@ -15,12 +15,12 @@ import tifffile
 from PIL import Image
 from slide_helpers import drain, filament_tif
 
-from napari_axons.core import tiles as tiles_mod
 from napari_axons.core.common import DEFAULT_TABLE, ClassTable, ExportError
+from napari_axons.core.export import ExportJob, ExportOptions, plan_array, plan_image
+from napari_axons.core.export import tilepath as tiles_mod
+from napari_axons.core.export.tilepath import TilePath, as_class_map, export_classes, zero_padding
 from napari_axons.core.geometry import TileBox
-from napari_axons.core.pipeline import ExportJob, ExportOptions, plan_array, plan_image
 from napari_axons.core.segment import load_segmenter
-from napari_axons.core.tiles import TilePath, as_class_map, export_classes, zero_padding
 
 OPTIONS = ExportOptions(tile_size=256, threads=2)
 
@@ -39,7 +39,7 @@ def files(root: Path, pattern: str) -> dict[str, bytes]:
 
 @pytest.fixture
 def predict_calls(monkeypatch):
-    """Counts the tiles that go through :func:`napari_axons.core.tiles.predict_batch`."""
+    """Counts the tiles that go through :func:`napari_axons.core.export.tilepath.predict_batch`."""
     seen = []
     original = tiles_mod.predict_batch
 
@@ -54,7 +54,7 @@ def predict_calls(monkeypatch):
 def three_paths(slide, tmp_path, spec, predict_calls):
     """Export ``slide`` locally, on a 2-worker dask cluster, and from the widget's segment half."""
     from napari_axons._qt._worker import LOADED, segment_tiles
-    from napari_axons.core.distributed import run_distributed
+    from napari_axons.core.export.cluster import run_distributed
 
     outs = {name: tmp_path / name for name in ("local", "dask", "widget")}
     job = ExportJob([slide], outs["local"], OPTIONS, segmenter=load_segmenter(spec[0], **spec[1]))
@@ -164,7 +164,7 @@ def test_segment_half_needs_the_context():
 
 
 def test_from_plans_reopens_nothing_and_equals_a_path_export(slide, tmp_path, monkeypatch):
-    from napari_axons.core import pipeline
+    from napari_axons.core.export import plan as pipeline
 
     seg = load_segmenter("otsu")
     by_path = ExportJob([slide], tmp_path / "a", OPTIONS, segmenter=seg)
@@ -233,7 +233,7 @@ def test_from_plans_refuses_a_plan_of_another_grid(slide):
 
 
 def test_in_memory_images_stay_off_a_cluster(tmp_path):
-    from napari_axons.core.distributed import run_distributed
+    from napari_axons.core.export.cluster import run_distributed
 
     job = ExportJob.from_plans([plan_array(np.zeros((300, 300), np.uint8), name="layer")],
                                tmp_path / "out")

@@ -22,8 +22,8 @@ def labelled_export(folder, image: np.ndarray, class_map: np.ndarray, names, *,
     """
     import tifffile
 
+    from napari_axons.core.export import ExportJob, ExportOptions
     from napari_axons.core.labels.labelfile import dumps_labels, labels_document, mask_to_labels
-    from napari_axons.core.pipeline import ExportJob, ExportOptions
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)

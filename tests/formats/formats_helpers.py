@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tifffile
 
-from napari_axons.core.pipeline import ExportJob, ExportOptions
+from napari_axons.core.export import ExportJob, ExportOptions
 
 
 def discs(shape, seed=0, n=25, holes=True):

@@ -15,7 +15,7 @@ from pycocotools.coco import COCO
 
 from napari_axons.cli import main
 from napari_axons.core.coco import CocoError, export_coco, read_coco
-from napari_axons.core.readback import read_export
+from napari_axons.core.export import read_export
 
 
 def _coco(path):

@@ -265,7 +265,7 @@ def test_qupath_polygon_painted_into_a_downsampled_mask_store(tmp_path):
 @pytest.mark.parametrize("flush_every", [1, 5])
 def test_objects_are_written_as_soon_as_final_with_the_same_result(export_dir, truth, tmp_path,
                                                                     flush_every):
-    from napari_axons.core.exportmaps import open_export_slides
+    from napari_axons.core.export.classmaps import open_export_slides
     from napari_axons.core.geojson import write_slide_geojson
 
     [slide] = open_export_slides(export_dir)

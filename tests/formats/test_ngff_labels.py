@@ -16,6 +16,7 @@ from ome_zarr.writer import write_image
 
 from napari_axons.cli import main
 from napari_axons.core.common import ClassTable
+from napari_axons.core.export import read_export
 from napari_axons.core.ngff_labels import (
     NgffError,
     ngff_labels_into,
@@ -23,7 +24,6 @@ from napari_axons.core.ngff_labels import (
     resample_nearest,
     write_ngff_labels,
 )
-from napari_axons.core.readback import read_export
 from napari_axons.core.session.maskstore import MaskStore
 
 

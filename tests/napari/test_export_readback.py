@@ -11,9 +11,14 @@ import tifffile
 
 from napari_axons._reader import napari_get_reader
 from napari_axons.core.common import ExportError
+from napari_axons.core.export import (
+    ExportJob,
+    ExportOptions,
+    iter_tile_masks,
+    list_exported_tiles,
+    read_export,
+)
 from napari_axons.core.labels.labelfile import LabelFileError
-from napari_axons.core.pipeline import ExportJob, ExportOptions
-from napari_axons.core.readback import iter_tile_masks, list_exported_tiles, read_export
 
 
 def _export(src, out, truth, *, downsample=1, tile_size=256):

@@ -12,8 +12,8 @@ import tifffile
 from napari_axons._reader import napari_get_reader
 from napari_axons._sample_data import make_sample_data
 from napari_axons._writer import write_export, write_labels_json
+from napari_axons.core.export import read_export
 from napari_axons.core.labels.labelfile import read_labels_json
-from napari_axons.core.readback import read_export
 
 
 @pytest.fixture(autouse=True, scope="module")

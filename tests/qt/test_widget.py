@@ -121,7 +121,7 @@ def test_segment_paint_export(make_widget, axon_tif, tmp_path, qtbot):
 
 def _export_masks(image, out, truth, tiles, tile_size=256, downsample=1):
     """Export ``tiles`` of ``image`` with masks cut from ``truth`` (0/1, working pixels)."""
-    from napari_axons.core.pipeline import ExportJob, ExportOptions
+    from napari_axons.core.export import ExportJob, ExportOptions
 
     def mask_reader(plan, box):
         m = np.zeros((box.height, box.width), np.uint8)
@@ -199,7 +199,7 @@ def test_load_masks_from_an_export(make_widget, axon_tif, tmp_path, qtbot):
     wait_idle(qtbot, w)
     assert "tile size 256 and overlap 0" in " ".join(w.messages[-3:]) and w.status == {}
     np.testing.assert_array_equal(w.store.read(256, 256, 512, 512), truth[256:512, 256:512])
-    from napari_axons.core.pipeline import ExportJob, ExportOptions
+    from napari_axons.core.export import ExportJob, ExportOptions
 
     job = ExportJob([axon_tif], tmp_path / "tiles-only", ExportOptions(tile_size=256),
                     tiles={str(axon_tif): [0]})

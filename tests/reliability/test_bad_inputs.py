@@ -156,7 +156,7 @@ def test_debug_shows_the_traceback(tmp_path):
 
 def test_unexpected_error_is_one_line(tmp_path, picture, cli, monkeypatch):
     """A bug (any exception the code did not plan for) is still one line, naming --debug."""
-    import napari_axons.core.pipeline as pipeline
+    import napari_axons.core.export.plan as pipeline
 
     src = tmp_path / "x.png"
     Image.fromarray(picture(50, 50)).save(src)

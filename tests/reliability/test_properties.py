@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from napari_axons.core.export import ExportJob, ExportOptions
 from napari_axons.core.geometry import TileGrid
 from napari_axons.core.labels.labelfile import (
     dumps_labels,
@@ -24,7 +25,6 @@ from napari_axons.core.labels.labelfile import (
     read_labels_json,
 )
 from napari_axons.core.labels.render import labels_to_mask
-from napari_axons.core.pipeline import ExportJob, ExportOptions
 
 
 def fast(max_examples: int) -> settings:
@@ -217,8 +217,8 @@ def test_export_then_read_back_is_the_identity(params):
             ys, xs = slice(0, entry["padding"]["top"]), slice(0, entry["padding"]["left"])
             assert not rendered[ys].any() and not rendered[:, xs].any()  # nothing in padding
         # core.readback.read_export gives the slide's labels back (the napari reader uses it).
-        if importlib.util.find_spec("napari_axons.core.readback") is not None:
-            from napari_axons.core.readback import read_export
+        if importlib.util.find_spec("napari_axons.core.export") is not None:
+            from napari_axons.core.export import read_export
 
             contents = read_export(out)
             (back,) = contents.images

@@ -16,7 +16,7 @@ from PIL import Image
 from reliability_helpers import all_files, assert_clean, tile_files
 
 from napari_axons.core.common import TMP_PREFIX
-from napari_axons.core.pipeline import JOURNAL_NAME
+from napari_axons.core.export import JOURNAL_NAME
 
 BIG_ARGS = ["--png-compression", "9", "--threads", "1", "--tile-size", "256"]
 

@@ -1,7 +1,7 @@
 """Where the widget's export runs: local threads, a local dask cluster, or a scheduler.
 
 The "Export on" controls of the dock widget. With a cluster, the export goes
-through :func:`napari_axons.core.distributed.run_distributed`: the widget first
+through :func:`napari_axons.core.export.cluster.run_distributed`: the widget first
 writes its edit window into the mask store, then copies the store's chunks
 under the exported tiles into a snapshot inside the export folder (workers read
 it by path, through :class:`~napari_axons.core.session.maskstore.ZarrMaskReader`; they

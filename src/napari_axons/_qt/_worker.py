@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Generator, Sequence
 
+from ..core.export.tilepath import TilePath
 from ..core.geometry import TileBox
 from ..core.image.working import WorkingImage
-from ..core.tiles import TilePath
 
 __all__ = ["segment_tiles", "run_export", "load_export_masks", "drive", "one_line",
            "WorkerError", "LOADED"]
@@ -28,7 +28,7 @@ def segment_tiles(
 ) -> Generator[object, None, int]:
     """Segment tiles of the working image: the core's segment half, off the UI thread.
 
-    A thin call into :meth:`napari_axons.core.tiles.TilePath.segment` (the
+    A thin call into :meth:`napari_axons.core.export.tilepath.TilePath.segment` (the
     same read, model, class map and padding rule as an export, local or on a
     cluster); the model's streams and batches are the tile path's.
 
@@ -97,7 +97,7 @@ def run_export(
         if workers is None and scheduler is None:
             gen = job.run()
         else:
-            from ..core.distributed import run_distributed
+            from ..core.export.cluster import run_distributed
 
             gen = run_distributed(job, workers=workers, scheduler=scheduler)
         try:
@@ -135,7 +135,7 @@ def load_export_masks(exported) -> Generator[tuple, None, int]:
     int
         The number of masks rendered.
     """
-    from ..core.readback import iter_tile_masks
+    from ..core.export import iter_tile_masks
 
     done = 0
     notes: list[str] = []

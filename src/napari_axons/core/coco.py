@@ -91,7 +91,7 @@ def coco_document(slides, *, progress=None, warnings: list[str] | None = None) -
     Parameters
     ----------
     slides : list of ExportSlide
-        From :func:`~napari_axons.core.exportmaps.open_export_slides` (one
+        From :func:`~napari_axons.core.export.classmaps.open_export_slides` (one
         class table).
     progress : callable, optional
         ``progress(done, total)`` after each tile.
@@ -146,7 +146,7 @@ def export_coco(export_dir: str | os.PathLike, out: str | os.PathLike, *, progre
         A missing or malformed manifest, an export without masks, an
         unwritable output, or pycocotools missing.
     """
-    from .exportmaps import open_export_slides
+    from .export.classmaps import open_export_slides
 
     slides = [s for s in open_export_slides(export_dir) if s.tiles]
     if not slides:

@@ -12,7 +12,7 @@ Writing (:func:`export_geojson`): one feature per object (an 8-connected
 component of one class) of the slide's class map, whose pixel-edge outline
 (:mod:`~napari_axons.core.labels.outlines`) covers exactly the object's pixels,
 holes as interior rings. The slide's class map is the export's tiles with the
-later tile winning where tiles overlap (:class:`~napari_axons.core.exportmaps.ExportSlide`);
+later tile winning where tiles overlap (:class:`~napari_axons.core.export.classmaps.ExportSlide`);
 each tile contributes only the pixels it owns, so no pixel is written twice.
 Objects that touch the border of their tile's owned area are held back and
 merged with their neighbours across the border (shared edges cancelled and
@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import TMP_PREFIX, ClassTable, ClassTableError, ExportError, parse_colour, umask
-from .exportmaps import ExportSlide
+from .export.classmaps import ExportSlide
 from .labels.outlines import class_map_objects, dissolve, polygons_of, rasterize
 
 __all__ = ["GeoJSONError", "GeoObject", "GeoJSONSummary", "export_geojson", "write_slide_geojson",
@@ -173,7 +173,7 @@ def write_slide_geojson(slide: ExportSlide, out: str | os.PathLike, *,
     Parameters
     ----------
     slide : ExportSlide
-        From :func:`~napari_axons.core.exportmaps.open_export_slides`.
+        From :func:`~napari_axons.core.export.classmaps.open_export_slides`.
     out : path
         The ``.geojson`` file (replaced atomically).
     object_type : {"annotation", "detection"}
@@ -339,7 +339,7 @@ def export_geojson(export_dir: str | os.PathLike, out: str | os.PathLike, *, bas
         A missing or malformed manifest, several images and no ``base``, or an
         unwritable output.
     """
-    from .exportmaps import choose_slide, open_export_slides
+    from .export.classmaps import choose_slide, open_export_slides
 
     slides = open_export_slides(export_dir)
     slide = choose_slide(slides, base, export_dir)

@@ -432,7 +432,7 @@ def export_ngff_labels(export_dir: str | os.PathLike, image: str | os.PathLike |
 
     from .common import ExportError
     from .export import read_manifest
-    from .exportmaps import choose_slide, open_export_slides
+    from .export.classmaps import choose_slide, open_export_slides
 
     slide = choose_slide(open_export_slides(export_dir), base, export_dir)
     if not slide.tiles:

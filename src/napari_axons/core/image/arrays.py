@@ -2,8 +2,8 @@
 
 For exporting what a napari layer holds without writing it to a file first:
 :func:`array_source` wraps the array, and
-:func:`napari_axons.core.pipeline.plan_array` turns it into an
-:class:`~napari_axons.core.pipeline.ImagePlan`. Regions are sliced from the
+:func:`napari_axons.core.export.plan_array` turns it into an
+:class:`~napari_axons.core.export.ImagePlan`. Regions are sliced from the
 array (a dask array computes only the chunks under a region). The manifest of
 such an export records ``"path": null`` and a note that there is no source file.
 """

@@ -48,7 +48,7 @@ class Segmenter(Protocol):
         of a one-class model are accepted (any non-zero value is class 1). Must be
         deterministic per tile (not depend on the other tiles of the batch) and
         safe to call from several threads at once. Must not open thread pools:
-        the pipeline (:class:`napari_axons.core.tiles.TilePath`) decides how
+        the pipeline (:class:`napari_axons.core.export.tilepath.TilePath`) decides how
         model calls are scheduled.
     info()
         A JSON-able description for the export manifest (``weights_sha256``,

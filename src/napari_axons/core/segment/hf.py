@@ -349,7 +349,7 @@ class HFSegmenter:
         Safe to call from several threads at once; batches are run one after
         the other in the calling thread, with ``stream_threads`` torch threads.
         Running ``streams`` calls at once is the pipeline's job
-        (:class:`napari_axons.core.tiles.TilePath`).
+        (:class:`napari_axons.core.export.tilepath.TilePath`).
         """
         (n, h, w), batches = prepared
         out = np.zeros((n, h, w), np.uint8)

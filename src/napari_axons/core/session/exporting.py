@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ..exportfolder import ADD, FOREIGN, REPLACE, FolderCheck, check_export_folder
-from ..pipeline import ExportJob, ExportOptions, TileSources
+from ..export import ExportJob, ExportOptions, TileSources
+from ..export.folder import ADD, FOREIGN, REPLACE, FolderCheck, check_export_folder
 from .rules import ExportWouldReplace, SessionError
 
 __all__ = ["Exporting"]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..export import iter_tile_masks, list_exported_tiles
 from ..geometry import TileBox
-from ..readback import iter_tile_masks, list_exported_tiles
 from .rules import EditsInTheWay, SessionError
 
 __all__ = ["Loading"]

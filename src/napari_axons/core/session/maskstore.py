@@ -13,10 +13,10 @@ The napari widget keeps the masks of a whole *working* image (the image as
 tiled: downsampled when a factor is set) in a Zarr store on disk (level 0 of
 its ``MaskStore``, in working-image pixels, 0 background and anything else
 foreground). :class:`ZarrMaskReader` is the ``mask_reader`` an
-:class:`~napari_axons.core.pipeline.ExportJob` needs to export those masks.
+:class:`~napari_axons.core.export.ExportJob` needs to export those masks.
 It holds nothing but the store's path, so it pickles to a few bytes and runs on
 ``dask.distributed`` workers too
-(:func:`~napari_axons.core.distributed.run_distributed`): each worker process
+(:func:`~napari_axons.core.export.cluster.run_distributed`): each worker process
 opens the store once, by path.
 
 Shared filesystem: a worker reads the store by path, so it must see it under

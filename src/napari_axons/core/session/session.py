@@ -35,12 +35,12 @@ from pathlib import Path
 import numpy as np
 
 from ..common import DEFAULT_TABLE, ClassTable, sampled_file_hash, unique_base_names
+from ..export import ImagePlan
+from ..export.tilepath import TilePath
 from ..geometry import TileBox, TileGrid
 from ..image.arrays import array_fingerprint, array_source
 from ..image.open import open_image
 from ..image.working import WorkingImage
-from ..pipeline import ImagePlan
-from ..tiles import TilePath
 from .edits import CHUNK, EditRecord
 from .exporting import Exporting
 from .foreign import ForeignLoading

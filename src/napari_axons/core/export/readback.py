@@ -54,30 +54,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import DEFAULT_TABLE, ClassTable, ClassTableError, ExportError, safe_child, sampled_file_hash
-from .export import MANIFEST_NAME, read_manifest
-from .labels.labelfile import LabelFileError, read_labels_json
+from ..common import DEFAULT_TABLE, ClassTable, safe_child, sampled_file_hash
+from ..image import open_image
+from ..image.pyramid import pyramid_levels
+from ..labels import LabelFileError, read_labels_json
+from .manifest import ImageEntry, Manifest, SourceEntry, load_manifest
+from .tilelist import LABELS_SUFFIX, ExportedTile, TileClasses, iter_tile_masks, read_png
 
-__all__ = ["ExportContents", "ExportedImage", "ExportedTiles", "TileClasses", "TileEntry",
-           "iter_tile_masks", "list_exported_tiles", "manifest_classes", "read_export",
-           "safe_child"]
-
-LABELS_SUFFIX = "__labels.json"
-
-
-@dataclass(frozen=True)
-class TileEntry:
-    """One exported tile: its box in working-image pixels and its files (absolute)."""
-
-    index: int
-    name: str
-    y: int
-    x: int
-    height: int
-    width: int
-    tile: Path | None
-    mask: Path | None
-    labels: Path | None
+__all__ = ["ExportContents", "ExportedImage", "read_export"]
 
 
 @dataclass
@@ -102,7 +86,7 @@ class ExportedImage:
         Working-image ``(y, x)`` of ``labels[0, 0]``.
     scale : tuple of float
         Source pixels per working pixel ``(scale_y, scale_x)`` (1 without downsampling).
-    tiles : list of TileEntry
+    tiles : list of ExportedTile
     source_path : Path or None
     rgb : bool
     classes : ClassTable
@@ -117,7 +101,7 @@ class ExportedImage:
     labels: np.ndarray | None
     origin: tuple[int, int]
     scale: tuple[float, float]
-    tiles: list[TileEntry]
+    tiles: list[ExportedTile]
     source_path: Path | None = None
     rgb: bool = True
     classes: ClassTable = DEFAULT_TABLE
@@ -141,7 +125,7 @@ class ExportContents:
 
     folder: Path
     images: list[ExportedImage]
-    manifest: dict | None = None
+    manifest: Manifest | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -175,243 +159,42 @@ def read_export(path: str | os.PathLike, *, use_source: bool = True,
     path = Path(path)
     if path.is_file() and path.name.endswith(LABELS_SUFFIX):
         return _read_single_labels(path)
-    manifest_path, manifest, images = _open_manifest(path)
-    folder = manifest_path.parent
+    manifest = load_manifest(path)
+    folder = manifest.folder
     contents = ExportContents(folder, [], manifest)
-    table = manifest_classes(manifest, manifest_path)
-    for k, entry in enumerate(images):
-        try:
-            contents.images.append(_read_image(folder, entry, use_source, contents.warnings,
-                                               manifest_path, progress, table))
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, LabelFileError):
-                raise
-            raise _malformed(manifest_path, k, exc) from exc
+    for img in manifest.images:
+        contents.images.append(_read_image(folder, img, use_source, contents.warnings,
+                                           manifest.path, progress, manifest.classes))
     return contents
 
 
-def _open_manifest(path: Path) -> tuple[Path, dict, list]:
-    """``(manifest path, manifest, its images)`` of an export folder or manifest."""
-    manifest_path = path / MANIFEST_NAME if path.is_dir() else path
-    manifest = read_manifest(manifest_path)
-    images = manifest.get("images")
-    if not isinstance(images, list):
-        raise ExportError(f"{manifest_path}: malformed manifest: 'images' is not a list")
-    return manifest_path, manifest, images
-
-
-def manifest_classes(manifest: dict, manifest_path: Path | str) -> ClassTable | None:
-    """The manifest's ``"classes"`` table (None: an export written before classes).
-
-    Raises
-    ------
-    ExportError
-        A malformed ``"classes"`` list, naming the manifest.
-    """
-    entries = manifest.get("classes")
-    if entries is None:
-        return None
-    try:
-        return ClassTable.from_json(entries, where="'classes'")
-    except ClassTableError as exc:
-        raise ExportError(f"{manifest_path}: malformed manifest: {exc}") from None
-
-
-class TileClasses:
-    """The class table while an export's tiles are read, growing as label files demand.
-
-    Parameters
-    ----------
-    table : ClassTable or None
-        The manifest's table: label classes it lacks are added with a warning.
-        None (an export without one): the table is built from the label classes
-        in order of first appearance, silently.
-    """
-
-    def __init__(self, table: ClassTable | None = None):
-        self.known = table is not None
-        self._table = table
-
-    @property
-    def table(self) -> ClassTable:
-        """The table so far (:data:`~napari_axons.core.common.DEFAULT_TABLE` before any class)."""
-        return self._table if self._table is not None else DEFAULT_TABLE
-
-    def render(self, doc: dict, shape: tuple[int, int], path: Path,
-               warnings: list[str]) -> np.ndarray:
-        """A label file's class map in this table (adding the classes it lacks)."""
-        from .labels.class_masks import labels_to_class_map
-
-        mask, table, notes = labels_to_class_map(doc, shape, self._table, path=path,
-                                                 warn_added=self.known)
-        if self._table is not None or len(doc["labels"]):
-            self._table = table
-        warnings.extend(notes)
-        return mask
-
-    def mask_png(self, mask: np.ndarray, indexed: bool, path: Path,
-                 warnings: list[str]) -> np.ndarray:
-        """A decoded mask PNG's class map in this table (indices it lacks become ``class_K``)."""
-        if not indexed:
-            return mask
-        top = int(mask.max()) if mask.size else 0
-        table = self.table
-        if top > table.n_foreground:
-            new = [f"class_{k}" for k in range(len(table), top + 1)]
-            grown = table.with_names(new)
-            if self.known:
-                warnings.append(f"{path}: mask values {len(table)}-{top} are not in the "
-                                f"export's class table; added as {', '.join(new)}")
-            self._table = grown
-        return mask
-
-
-def _malformed(manifest_path: Path, k: int, exc: Exception) -> ExportError:
-    return ExportError(f"{manifest_path}: malformed manifest: image {k}: "
-                       f"{type(exc).__name__}: {exc}")
-
-
-@dataclass(frozen=True)
-class ExportedTiles:
-    """One image of an export as its tile list, without reading any pixels.
-
-    Attributes
-    ----------
-    base : str
-    source_hash : str or None
-        The source file's :func:`~napari_axons.core.common.sampled_file_hash`
-        recorded at export time.
-    source_name : str
-    downsample : int
-        The working image's downsample factor.
-    shape : tuple of int
-        Working-image ``(height, width)``.
-    tile_size, overlap : int
-        The export's grid.
-    tiles : list of TileEntry
-        Tiles with a label file or mask, in grid order.
-    classes : ClassTable or None
-        The manifest's class table (None: an export written before classes;
-        pass it to :func:`iter_tile_masks`).
-    """
-
-    base: str
-    source_hash: str | None
-    source_name: str
-    downsample: int
-    shape: tuple[int, int]
-    tile_size: int
-    overlap: int
-    tiles: list[TileEntry]
-    classes: ClassTable | None = None
-
-
-def list_exported_tiles(path: str | os.PathLike) -> list[ExportedTiles]:
-    """The images of an export folder (or its manifest) and their tiles with masks.
-
-    For loading masks tile by tile (e.g. into the widget's mask store) without
-    assembling a slide-sized array; see :func:`iter_tile_masks`.
-
-    Raises
-    ------
-    ExportError
-        A missing or malformed manifest, or a file name leaving the folder.
-    """
-    manifest_path, manifest, images = _open_manifest(Path(path))
-    folder = manifest_path.parent
-    table = manifest_classes(manifest, manifest_path)
-    out = []
-    for k, entry in enumerate(images):
-        try:
-            src = entry.get("source") or {}
-            grid = entry.get("grid") or {}
-            tiles = [t for t in _tile_entries(folder, entry)
-                     if t.labels is not None or t.mask is not None]
-            out.append(ExportedTiles(
-                str(entry["base"]), src.get("hash"), str(src.get("name", "")),
-                _factor(entry["working"].get("downsample", 1)), _working_shape(entry),
-                _int(grid.get("tile_size", 0), "tile size"), _int(grid.get("overlap", 0), "overlap"),
-                sorted(tiles, key=lambda t: t.index), table,
-            ))
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise _malformed(manifest_path, k, exc) from exc
-    return out
-
-
-def _int(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise ValueError(f"{what} is not an integer: {value!r}")
-    return int(value)
-
-
-def _factor(value) -> int | float:
-    """The working image's downsample factor: an integer, or a ratio (target pixel size)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"downsample is not a positive number: {value!r}")
-    return int(value) if value == int(value) else float(value)
-
-
-def _working_shape(entry: dict) -> tuple[int, int]:
-    working = entry["working"]
-    wh, ww = _int(working["height"], "working height"), _int(working["width"], "working width")
-    if wh < 1 or ww < 1:
-        raise ValueError(f"working size {ww} x {wh}")
-    return wh, ww
-
-
-def _tile_entries(folder: Path, entry: dict) -> list[TileEntry]:
-    tiles = []
-    for t in entry["tiles"]:
-        box = t["box"]
-        files = t.get("files") or {}
-        if not isinstance(files, dict):
-            raise TypeError("tile 'files' is not an object")
-        resolved = {key: (safe_child(folder, files[key], what=f"{key} file")
-                          if files.get(key) is not None else None)
-                    for key in ("tile", "mask", "labels")}
-        tiles.append(TileEntry(
-            _int(t["index"], "tile index"), str(t.get("name", "")),
-            _int(box["y"], "box y"), _int(box["x"], "box x"),
-            _int(box["height"], "box height"), _int(box["width"], "box width"),
-            resolved["tile"], resolved["mask"], resolved["labels"],
-        ))
-    return tiles
-
-
-def _read_image(folder: Path, entry: dict, use_source: bool, warnings: list[str],
+def _read_image(folder: Path, entry: ImageEntry, use_source: bool, warnings: list[str],
                 manifest_path: Path, progress=None,
                 table: ClassTable | None = None) -> ExportedImage:
-    base = str(entry["base"])
-    wh, ww = _working_shape(entry)
-    working = entry["working"]
-    scale = (float(working.get("scale_y", 1.0)), float(working.get("scale_x", 1.0)))
-    tiles = _tile_entries(folder, entry)
-    src = entry.get("source") or {}
-    source_path = _matching_source(src, warnings) if use_source else None
+    wh, ww = entry.working.height, entry.working.width
+    scale = (entry.working.scale_y, entry.working.scale_x)
+    tiles = [ExportedTile.from_entry(folder, t) for t in entry.tiles]
+    source_path = _matching_source(entry.source, warnings) if use_source else None
     image, from_source, rgb = None, False, True
-    from .image.pyramid import pyramid_levels
-
     if source_path is not None:
         try:
-            from .image.open import open_image
-
             source = open_image(source_path)
             image, from_source = pyramid_levels(source, progress=progress), True
             rgb = len(source.shape) == 3 and source.shape[2] in (3, 4)
         except Exception as exc:  # fall back to the tiles; say why
             warnings.append(f"{source_path}: cannot open the source ({exc}); showing the tiles")
     if image is None:
-        image = pyramid_levels(_MosaicSource(tiles, (wh, ww), manifest_path, base),
+        image = pyramid_levels(_MosaicSource(tiles, (wh, ww), manifest_path, entry.base),
                                progress=progress)
     classes = TileClasses(table)
     labels, origin = _labels(tiles, (wh, ww), warnings, classes)
-    return ExportedImage(base, (wh, ww), image, from_source, labels, origin, scale, tiles,
+    return ExportedImage(entry.base, (wh, ww), image, from_source, labels, origin, scale, tiles,
                          source_path, rgb, classes.table)
 
 
-def _matching_source(src: dict, warnings: list[str]) -> Path | None:
-    raw = src.get("path")
-    if not isinstance(raw, str) or not raw:
+def _matching_source(src: SourceEntry, warnings: list[str]) -> Path | None:
+    raw = src.path
+    if not raw:
         return None
     p = Path(raw)
     try:
@@ -419,7 +202,7 @@ def _matching_source(src: dict, warnings: list[str]) -> Path | None:
         ok = p.is_file() or zarr_dir
         if not ok:
             return None
-        if sampled_file_hash(p) != src.get("hash"):
+        if sampled_file_hash(p) != src.hash:
             warnings.append(f"{p}: the source file changed since the export; showing the tiles")
             return None
     except OSError:
@@ -427,7 +210,7 @@ def _matching_source(src: dict, warnings: list[str]) -> Path | None:
     return p
 
 
-def _labels(tiles: list[TileEntry], shape, warnings: list[str], classes: TileClasses):
+def _labels(tiles: list[ExportedTile], shape, warnings: list[str], classes: TileClasses):
     with_labels = [t for t in tiles if t.labels is not None or t.mask is not None]
     if not with_labels:
         return None, (0, 0)
@@ -452,64 +235,10 @@ def _labels(tiles: list[TileEntry], shape, warnings: list[str], classes: TileCla
     return out, (y0, x0)
 
 
-def iter_tile_masks(tiles: list[TileEntry], warnings: list[str],
-                    classes: TileClasses | ClassTable | None = None):
-    """``(tile, mask)`` for each tile in grid order, one tile in memory at a time.
-
-    ``mask`` is a ``uint8`` class map at the tile's size (0/1 for a one-class
-    export), rendered from its label file (the mask PNG when the label file is
-    missing), or None when neither can be used (a line is added to
-    ``warnings``). Writing them in this order gives the read-back rule: the
-    later tile wins where tiles overlap.
-
-    ``classes`` is the export's table (:attr:`ExportedTiles.classes`) or a
-    :class:`TileClasses` whose ``table`` grows with label classes the files
-    add (with a warning each when the export has a table); None: the table is
-    built from the label classes in order of first appearance.
-    """
-    if not isinstance(classes, TileClasses):
-        classes = TileClasses(classes)
-    for t in sorted(tiles, key=lambda t: t.index):
-        yield t, _tile_mask(t, warnings, classes)
-
-
-def _tile_mask(t: TileEntry, warnings: list[str], classes: TileClasses) -> np.ndarray | None:
-    if t.labels is not None and t.labels.is_file():
-        doc = read_labels_json(t.labels)
-        return classes.render(doc, (t.height, t.width), t.labels, warnings)
-    if t.mask is not None and t.mask.is_file():
-        from .labels.class_masks import decode_class_mask
-
-        try:
-            arr, indexed = decode_class_mask(t.mask)
-        except Exception as exc:
-            warnings.append(f"{t.mask}: cannot read ({type(exc).__name__}: {exc})")
-            return None
-        if arr.shape != (t.height, t.width):
-            warnings.append(f"{t.mask}: mask is {arr.shape[1]} x {arr.shape[0]}, the tile "
-                            f"{t.width} x {t.height}; skipped")
-            return None
-        return classes.mask_png(arr, indexed, t.mask, warnings)
-    warnings.append(f"tile {t.index} ({t.name}): no label file or mask; left empty")
-    return None
-
-
-def _read_png(path: Path, warnings: list[str] | None = None) -> np.ndarray | None:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB") if im.mode not in ("L", "RGB") else im)
-    except Exception as exc:
-        if warnings is not None:
-            warnings.append(f"{path}: cannot read ({type(exc).__name__}: {exc})")
-        return None
-
-
 class _TileMosaic:
     """Array-like ``(h, w, 3)`` uint8 assembled from tile PNGs on demand (later tiles win)."""
 
-    def __init__(self, tiles: list[TileEntry], shape: tuple[int, int]):
+    def __init__(self, tiles: list[ExportedTile], shape: tuple[int, int]):
         self.tiles = sorted((t for t in tiles if t.tile is not None), key=lambda t: t.index)
         self.shape = (shape[0], shape[1], 3)
         self.dtype = np.dtype(np.uint8)
@@ -517,12 +246,12 @@ class _TileMosaic:
         self._cache: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
-    def _tile(self, t: TileEntry) -> np.ndarray | None:
+    def _tile(self, t: ExportedTile) -> np.ndarray | None:
         with self._lock:
             if t.index in self._cache:
                 self._cache.move_to_end(t.index)
                 return self._cache[t.index]
-        arr = _read_png(t.tile) if t.tile.is_file() else None
+        arr = read_png(t.tile) if t.tile.is_file() else None
         if arr is not None:
             if arr.ndim == 2:
                 arr = np.repeat(arr[..., None], 3, axis=2)
@@ -561,7 +290,7 @@ class _MosaicSource:
     n_levels = 1
     dtype = np.dtype(np.uint8)
 
-    def __init__(self, tiles: list[TileEntry], shape: tuple[int, int], manifest: Path, base: str):
+    def __init__(self, tiles: list[ExportedTile], shape: tuple[int, int], manifest: Path, base: str):
         self.mosaic = _TileMosaic(tiles, shape)
         self.path, self.base = manifest, base
         self.shape = self.mosaic.shape
@@ -599,7 +328,7 @@ def _read_single_labels(path: Path) -> ExportContents:
     if isinstance(name, str) and name:
         tile_path = safe_child(folder, name, what="image_filename", error=LabelFileError)
         if tile_path.is_file():
-            image = _read_png(tile_path, warnings)
+            image = read_png(tile_path, warnings)
         else:
             warnings.append(f"{path}: its image {name!r} is not beside it")
     tile_block = doc.get("tile") if isinstance(doc.get("tile"), dict) else {}
@@ -622,7 +351,7 @@ def _read_single_labels(path: Path) -> ExportContents:
     else:
         rgb, levels = True, []
     index = tile_block.get("index") if isinstance(tile_block.get("index"), int) else 0
-    t = TileEntry(index, stem, 0, 0, shape[0], shape[1], tile_path, None, path)
+    t = ExportedTile(index, stem, 0, 0, shape[0], shape[1], tile_path, None, path)
     img = ExportedImage(stem, tuple(shape), levels, False, labels, (0, 0), (1.0, 1.0), [t],
                         None, rgb, classes.table)
     return ExportContents(folder, [img], None, warnings)

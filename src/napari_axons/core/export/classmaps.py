@@ -12,7 +12,7 @@ Coordinates: a working pixel ``[r, c]`` covers the full-resolution square
 working pixels becomes one in slide pixels by multiplying by the scale.
 
 Overlapping tiles (the shifted edge tiles): the later tile in the grid order
-wins, as in :mod:`~napari_axons.core.readback`; :meth:`ExportSlide.owned`
+wins, as in :mod:`.readback`; :meth:`ExportSlide.owned`
 gives the part of a tile that no later tile covers.
 """
 
@@ -24,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import DEFAULT_TABLE, ClassTable, ExportError
-from .readback import TileEntry, iter_tile_masks, list_exported_tiles
+from ..common import DEFAULT_TABLE, ClassTable, ExportError
+from ..labels import decode_class_mask, labels_to_class_map, read_labels_json
+from .manifest import Manifest, load_manifest
+from .tilelist import ExportedTile, exported_tiles, iter_tile_masks
 
 __all__ = ["ExportSlide", "export_class_table", "open_export_slides", "choose_slide"]
 
@@ -46,9 +48,9 @@ class ExportSlide:
         ``(height, width)`` of the full-resolution source image in pixels.
     scale : tuple of float
         Full-resolution pixels per working pixel ``(sy, sx)``.
-    tiles : list of TileEntry
+    tiles : list of ExportedTile
         Tiles with masks or label files, in grid order.
-    all_tiles : list of TileEntry
+    all_tiles : list of ExportedTile
         Every tile of the grid (for tile images without masks).
     classes : ClassTable
     """
@@ -58,8 +60,8 @@ class ExportSlide:
     working_shape: tuple[int, int]
     source_shape: tuple[int, int]
     scale: tuple[float, float]
-    tiles: list[TileEntry]
-    all_tiles: list[TileEntry]
+    tiles: list[ExportedTile]
+    all_tiles: list[ExportedTile]
     classes: ClassTable
 
     def iter_class_maps(self, warnings: list[str]):
@@ -91,11 +93,11 @@ class ExportSlide:
         return out
 
 
-def export_class_table(manifest: dict) -> ClassTable:
+def export_class_table(manifest: Manifest) -> ClassTable:
     """The class table of an export: the manifest's ``"classes"``, else its label class."""
-    if isinstance(manifest.get("classes"), list):
-        return ClassTable.from_json(manifest["classes"], where="manifest")
-    name = (manifest.get("options") or {}).get("label_class")
+    if manifest.classes is not None:
+        return manifest.classes
+    name = manifest.options.get("label_class")
     return ClassTable.from_names([name]) if isinstance(name, str) and name else DEFAULT_TABLE
 
 
@@ -107,26 +109,16 @@ def open_export_slides(path: str | os.PathLike) -> list[ExportSlide]:
     ExportError
         A missing or malformed manifest (one line naming it).
     """
-    from .export import read_manifest
-    from .readback import _open_manifest, _tile_entries
-
-    path = Path(path)
-    manifest_path, manifest, entries = _open_manifest(path)
-    folder = manifest_path.parent
-    classes = export_class_table(read_manifest(manifest_path))
+    manifest = load_manifest(path)
+    classes = export_class_table(manifest)
     slides = []
-    for k, (listed, entry) in enumerate(zip(list_exported_tiles(manifest_path), entries, strict=True)):
-        try:
-            src = entry.get("source") or {}
-            work = entry["working"]
-            sy, sx = float(work.get("scale_y", 1.0)), float(work.get("scale_x", 1.0))
-            sh = int(src.get("height") or round(listed.shape[0] * sy))
-            sw = int(src.get("width") or round(listed.shape[1] * sx))
-            all_tiles = sorted(_tile_entries(folder, entry), key=lambda t: t.index)
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise ExportError(f"{manifest_path}: malformed manifest: image {k}: {exc}") from exc
-        slides.append(ExportSlide(folder, listed.base, listed.shape, (sh, sw), (sy, sx),
-                                  listed.tiles, all_tiles, classes))
+    for listed, every in zip(exported_tiles(manifest, manifest.folder),
+                             exported_tiles(manifest, manifest.folder, with_masks_only=False),
+                             strict=True):
+        work, src = listed.entry.working, listed.entry.source
+        slides.append(ExportSlide(manifest.folder, listed.base, listed.shape,
+                                  (src.height, src.width), (work.scale_y, work.scale_x),
+                                  listed.tiles, every.tiles, classes))
     return slides
 
 
@@ -150,13 +142,10 @@ def choose_slide(slides: list[ExportSlide], base: str | None, where) -> ExportSl
     return slides[0]
 
 
-def _multi_class_map(t: TileEntry, classes: ClassTable, warnings: list[str]) -> np.ndarray | None:
+def _multi_class_map(t: ExportedTile, classes: ClassTable, warnings: list[str]) -> np.ndarray | None:
     """A tile's class map in a multi-class export: its label file rendered by class
     (:func:`~napari_axons.core.labels.class_masks.labels_to_class_map`, as the read-back
     prefers polygons), else the palette mask PNG's indices."""
-    from .labels.class_masks import decode_class_mask, labels_to_class_map
-    from .labels.labelfile import read_labels_json
-
     if t.labels is not None and t.labels.is_file():
         cmap, table, notes = labels_to_class_map(read_labels_json(t.labels), (t.height, t.width),
                                                  classes, path=t.labels)

@@ -23,286 +23,43 @@ the journal is removed when the export completes.
 from __future__ import annotations
 
 import json
-import os
-from collections import deque
-from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
 
-import numpy as np
-
-from .. import __version__
-from .common import (
+from ... import __version__
+from ..common import (
     TMP_PREFIX,
     ClassTable,
     ExportError,
     atomic_write_bytes,
     safe_child,
-    sampled_file_hash,
     unique_base_names,
 )
-from .export import ExportLayout
-from .geometry import TileBox, TileGrid, full_resolution_box
-from .image.open import open_image
-from .image.source import ImageReadError, SourceImage
-from .image.working import WorkingImage
-from .manifest import (
-    ExportFiles,
-    GridEntry,
-    ImageEntry,
-    Intensity,
-    Manifest,
-    SourceBox,
-    SourceEntry,
-    TileEntry,
-    WorkingEntry,
-    load_manifest,
+from ..geometry import TileBox
+from ..image import (
+    ImageReadError,
 )
-from .tiles import MaskReader, OutputSpec, TilePath, TileResult, export_classes
+from ..segment import pixel_size_note
+from .files import ExportFiles, ExportLayout
+from .manifest import Manifest, load_manifest
+from .plan import ExportOptions, ImagePlan, plan_image
+from .producers import ThreadProducer, TileProducer
+from .tilepath import MaskReader, OutputSpec, TilePath, TileResult, export_classes
 
-__all__ = ["ExportOptions", "ExportJob", "ImagePlan", "TileResult", "JOURNAL_NAME",
-           "TileProducer", "ThreadProducer", "TileSources", "plan_array", "plan_image"]
+__all__ = ["ExportJob", "JOURNAL_NAME", "TileSources"]
 
 JOURNAL_NAME = ".napari-axons-journal.jsonl"
 
 
-@dataclass(frozen=True)
-class ExportOptions:
-    """What to export and how.
-
-    Attributes
-    ----------
-    tile_size : int
-        Side of the square tiles (the seed's 512).
-    overlap : int
-        Pixels shared by neighbouring tiles (0: the seed's grid).
-    downsample : int
-        1 for none; the seed's ``--downsample`` is 3 (Lanczos, ``(w // 3, h // 3)``).
-    png_compression : int
-        zlib level of the PNGs (0-9); see :func:`~napari_axons.core.common.encode_png`.
-    label_class : str
-        ``label_class`` of the polygons written when ``classes`` is None.
-    threads : int or None
-        Threads for reading/encoding/writing; None: the number of CPUs.
-    classes : ClassTable or None
-        The classes of the masks (a segmenter's ``classes``). None: one class
-        named ``label_class`` (the seed's). With several classes the mask PNGs
-        are palette PNGs of class indices and each polygon carries its class's
-        name (:mod:`napari_axons.core.labels.class_masks`).
-    axondeepseg : bool
-        Also write AxonDeepSeg's ``{tile}_seg-axon.png``, ``_seg-myelin.png``
-        and ``_seg-axonmyelin.png`` next to each tile (needs classes named
-        ``axon`` and ``myelin``; ``ValueError`` otherwise).
-    pixel_size : float or None
-        Pixel size of the inputs in micrometres, overriding their metadata
-        (``--pixel-size``).
-    target_pixel_size : float or None
-        Resample each image to this pixel size in micrometres
-        (``--target-pixel-size``; :mod:`napari_axons.core.image.working`); needs
-        ``downsample`` 1.
-    """
-
-    tile_size: int = 512
-    overlap: int = 0
-    downsample: int = 1
-    png_compression: int = 1
-    label_class: str = "axon"
-    threads: int | None = None
-    classes: ClassTable | None = None
-    axondeepseg: bool = False
-    pixel_size: float | None = None
-    target_pixel_size: float | None = None
-
-    def __post_init__(self):
-        for name in ("pixel_size", "target_pixel_size"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and 0 < value < float("inf")):
-                raise ValueError(f"{name.replace('_', ' ')} must be a positive number of "
-                                 f"micrometres, got {value!r}")
-        if self.target_pixel_size is not None and self.downsample != 1:
-            raise ValueError("a downsample factor and a target pixel size cannot both be set")
-        if self.tile_size < 16:
-            raise ValueError(f"tile size must be >= 16, got {self.tile_size}")
-        if not 0 <= self.overlap < self.tile_size:
-            raise ValueError(f"overlap must be >= 0 and < the tile size, got {self.overlap}")
-        if self.downsample < 1:
-            raise ValueError(f"downsample factor must be >= 1, got {self.downsample}")
-        if not 0 <= self.png_compression <= 9:
-            raise ValueError(f"PNG compression must be 0-9, got {self.png_compression}")
-        if self.axondeepseg:
-            from .labels.class_masks import check_axondeepseg_classes
-
-            check_axondeepseg_classes(self.class_table())
-
-    def class_table(self) -> ClassTable:
-        """The class table of the masks: ``classes``, or one class named ``label_class``."""
-        return self.classes if self.classes is not None else ClassTable.from_names(
-            [self.label_class])
-
-    def grid_key(self) -> dict:
-        """The options that decide file contents (checked on resume).
-
-        The class table is the manifest's own ``"classes"``; ``axondeepseg``
-        appears only when set (a default manifest is unchanged).
-        """
-        key = {k: v for k, v in asdict(self).items()
-               if k not in ("threads", "classes", "axondeepseg", "pixel_size", "target_pixel_size")}
-        for k in ("pixel_size", "target_pixel_size"):  # only when set: older manifests match
-            if getattr(self, k) is not None:
-                key[k] = getattr(self, k)
-        if self.axondeepseg:
-            key["axondeepseg"] = True
-        if self.classes is not None:
-            key["classes"] = list(self.classes.names)
-        return key
 
 
-@dataclass
-class ImagePlan:
-    """One input image, opened, with its grid and manifest entry.
-
-    Build one with :func:`plan_image` (a file) or :func:`plan_array` (an
-    in-memory array); an :class:`ExportJob` made with
-    :meth:`ExportJob.from_plans` uses it as it is.
-
-    Attributes
-    ----------
-    path : Path
-        The image file (for an in-memory image: ``Path(name)``, no such file).
-    base : str
-        The base name of its export files (``{base}_tile_{NNNN}``).
-    source : SourceImage
-    working : WorkingImage
-        The source as tiled (downsampled when a factor is set).
-    grid : TileGrid
-        The grid over the working image.
-    fingerprint : str
-        The source's content fingerprint (compared on resume).
-    in_memory : bool
-        True for an image with no file: the manifest records ``"path": null``.
-    """
-
-    path: Path
-    base: str
-    source: SourceImage
-    working: WorkingImage
-    grid: TileGrid
-    fingerprint: str = ""
-    in_memory: bool = False
-    axondeepseg: bool = False
-
-    def stem(self, box: TileBox) -> str:
-        return ExportFiles.stem(self.base, box.index)
-
-    def read_tile(self, box: TileBox) -> np.ndarray:
-        return self.working.read_tile(box.y, box.x, box.height, box.width)
-
-    def tile_entry(self, box: TileBox, with_masks: bool) -> TileEntry:
-        """The manifest's entry of tile ``box`` (its files, boxes and padding)."""
-        stem = self.stem(box)
-        src = full_resolution_box(
-            box, self.working.scale_y, self.working.scale_x, self.source.height, self.source.width
-        )
-        py, px = box.padding
-        return TileEntry(
-            box.index, stem,
-            ExportFiles.of_tile(stem, with_masks=with_masks, axondeepseg=self.axondeepseg),
-            box.y, box.x, box.height, box.width,
-            SourceBox(src["y"], src["x"], src["height"], src["width"], tuple(src["clipped"])),
-            py, px)
-
-    def manifest_entry(self, with_masks: bool, tiles: Sequence[TileBox]) -> ImageEntry:
-        """The manifest's entry of this image, listing ``tiles``."""
-        src, w, g = self.source, self.working, self.grid
-        ir = src.intensity_range()
-        return ImageEntry(
-            self.base,
-            SourceEntry(None if self.in_memory else str(self.path.resolve()), self.path.name,
-                        src.format, src.width, src.height,
-                        src.shape[2] if len(src.shape) == 3 else 1, str(src.dtype),
-                        src.n_levels, self.fingerprint, tuple(src.notes), src.pixel_size),
-            Intensity(ir.low, ir.high, ir.rule),
-            WorkingEntry(w.width, w.height, w.factor, w.filter, w.scale_x, w.scale_y,
-                         w.pixel_size),
-            GridEntry(g.tile_size, g.stride, g.tile_size - g.stride, len(g), g.padded),
-            tuple(self.tile_entry(b, with_masks) for b in tiles),
-        )
 
 
-def plan_image(path: str | Path, options: ExportOptions | None = None, *,
-               base: str | None = None) -> ImagePlan:
-    """Open an image file and grid it: an :class:`ImagePlan`.
-
-    Parameters
-    ----------
-    path : path
-        The image (any format :func:`~napari_axons.core.image.open.open_image` reads).
-    options : ExportOptions, optional
-        Tile size, overlap and downsample factor.
-    base : str, optional
-        Base name of its export files (default: the file's safe base name).
-
-    Raises
-    ------
-    ImageReadError, ValueError, OSError
-        The image cannot be opened, or is too small for the downsample factor.
-    """
-    path = Path(path)
-    options = options or ExportOptions()
-    source = open_image(path, pixel_size=options.pixel_size)
-    try:
-        plan = _grid(path, base or unique_base_names([path])[0], source, options)
-        plan.fingerprint = sampled_file_hash(path)
-        return plan
-    except Exception:
-        source.close()
-        raise
 
 
-def plan_array(array, options: ExportOptions | None = None, *, name: str = "image",
-               base: str | None = None) -> ImagePlan:
-    """Grid an in-memory ``(y, x)`` or ``(y, x, c)`` numpy/dask array: an :class:`ImagePlan`.
-
-    For exporting a napari layer that has no file: no temporary file is
-    written; the manifest records ``"path": null`` and a note saying so.
-
-    Parameters
-    ----------
-    array : numpy.ndarray or dask.array.Array
-        Full-resolution pixels (for a multiscale layer, level 0).
-    options : ExportOptions, optional
-    name : str
-        The layer's name (shown as the source's name).
-    base : str, optional
-        Base name of the export files (default: ``name`` made safe for a file name).
-
-    Raises
-    ------
-    ValueError
-        Not a 2-D/3-D array, or too small for the downsample factor.
-    """
-    from .common import safe_base_name
-    from .image.arrays import array_fingerprint, array_source
-
-    options = options or ExportOptions()
-    source = array_source(array, name)
-    if options.pixel_size is not None:
-        source.set_pixel_size(options.pixel_size)
-    plan = _grid(Path(name), base or safe_base_name(name), source, options)
-    plan.fingerprint = array_fingerprint(array)
-    plan.in_memory = True
-    return plan
 
 
-def _grid(path: Path, base: str, source: SourceImage, options: ExportOptions) -> ImagePlan:
-    working = WorkingImage(source, options.downsample,
-                           target_pixel_size=options.target_pixel_size)
-    grid = TileGrid.from_shape(working.height, working.width,
-                               tile_size=options.tile_size, overlap=options.overlap)
-    return ImagePlan(path, base, source, working, grid, axondeepseg=options.axondeepseg)
 
 
 class ExportJob:
@@ -325,7 +82,7 @@ class ExportJob:
         ``source`` of the polygons; default ``"auto:<model>"`` or ``"manual"``.
     classes : ClassTable, optional
         The export's classes; default ``options.classes``, else
-        :func:`~napari_axons.core.tiles.export_classes` (the segmenter's
+        :func:`~napari_axons.core.export.tilepath.export_classes` (the segmenter's
         ``classes``, else background + ``options.label_class``).
     tiles : dict, optional
         ``{path: [tile indices]}`` to export only some tiles of an image.
@@ -491,8 +248,6 @@ class ExportJob:
         self._owns_plans = True
 
     def _add(self, plan: ImagePlan, wanted) -> None:
-        from .segment import pixel_size_note
-
         note = pixel_size_note(self.segmenter, plan.working.pixel_size)
         if note is not None and note not in plan.source.notes:  # trained at another resolution
             plan.source.notes.append(note)
@@ -503,12 +258,12 @@ class ExportJob:
 
     @property
     def spec(self) -> OutputSpec:
-        """What every tile writes (:class:`~napari_axons.core.tiles.OutputSpec`)."""
+        """What every tile writes (:class:`~napari_axons.core.export.tilepath.OutputSpec`)."""
         return OutputSpec(str(self.layout.out), self.options.png_compression, self.label_source,
                           self.classes, self.with_masks)
 
     def tile_path(self) -> TilePath:
-        """The job's :class:`~napari_axons.core.tiles.TilePath` (enter it to use it)."""
+        """The job's :class:`~napari_axons.core.export.tilepath.TilePath` (enter it to use it)."""
         return TilePath(self.segmenter, self.spec, mask_reader=self.mask_reader,
                         classes=self.classes)
 
@@ -626,7 +381,7 @@ class ExportJob:
         producer : TileProducer, optional
             Where the tiles are made: a local thread pool by default
             (:class:`ThreadProducer`);
-            :func:`~napari_axons.core.distributed.run_distributed` passes one
+            :func:`~napari_axons.core.export.cluster.run_distributed` passes one
             that runs on a dask cluster. The folder checks, the manifest, the
             journal and the handling of failed images are the same for both.
 
@@ -703,112 +458,8 @@ def _journal(journal, journal_path: Path, plan: ImagePlan, result: TileResult) -
         raise ExportError(f"{journal_path}: cannot write ({exc.strerror or exc})") from exc
 
 
-class TileProducer(Protocol):
-    """Makes the tiles of an :class:`ExportJob` (used as a context manager).
-
-    ``prepare(plan)`` runs once per image before its tiles (the segmenter's
-    ``prepare`` with the image's overview). ``produce(plan, todo)`` writes the
-    files of the tiles ``todo`` of ``plan`` and yields a :class:`TileResult`
-    for each (in any order). It raises
-    :class:`~napari_axons.core.image.source.ImageReadError` when the image cannot be
-    decoded, after making sure no work for it is still running. Producers only
-    *schedule* the tile path (:mod:`napari_axons.core.tiles`).
-    """
-
-    def __enter__(self) -> TileProducer: ...
-
-    def __exit__(self, *exc) -> None: ...
-
-    def prepare(self, plan: ImagePlan) -> None: ...
-
-    def produce(self, plan: ImagePlan, todo: list[TileBox]) -> Iterator[TileResult]: ...
 
 
-class ThreadProducer:
-    """Schedules the tile path on local thread pools.
-
-    Reading regions and the model's preprocessing (:meth:`TilePath.read
-    <napari_axons.core.tiles.TilePath.read>`), PNG encoding (libpng releases
-    the GIL), polygon tracing and writing (:meth:`TilePath.write
-    <napari_axons.core.tiles.TilePath.write>`) run on ``threads`` threads. The
-    model (:meth:`TilePath.predict <napari_axons.core.tiles.TilePath.predict>`),
-    when there is one, runs on the tile path's model pool (``segmenter.streams``
-    batches at a time) while earlier batches are encoded and written and later
-    ones read. Results come out in tile order.
-    """
-
-    def __init__(self, job: ExportJob, threads: int | None = None):
-        self.job = job
-        self.threads = threads or job.options.threads or os.cpu_count() or 1
-        self._stack: ExitStack | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        self.path: TilePath | None = None
-
-    def __enter__(self) -> ThreadProducer:
-        with ExitStack() as stack:
-            self._pool = ThreadPoolExecutor(max_workers=self.threads,
-                                            thread_name_prefix="napari-axons")
-            stack.callback(self._pool.shutdown, wait=True, cancel_futures=True)
-            self.path = stack.enter_context(self.job.tile_path())
-            self._stack = stack.pop_all()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stack.close()
-
-    def prepare(self, plan: ImagePlan) -> None:
-        self.path.prepare(plan.working)
-
-    def produce(self, plan: ImagePlan, todo: list[TileBox]) -> Iterator[TileResult]:
-        pending: deque[Future] = deque()
-        ahead: deque[tuple[Future, Future]] = deque()
-        try:
-            yield from self._produce(plan, todo, pending, ahead)
-        finally:  # stopped early (an error, or the consumer closed us): no work left behind
-            futures = [*pending, *(f for read, seg in ahead for f in (seg, read))]
-            for fut in futures:
-                fut.cancel()
-            for fut in futures:
-                if not fut.cancelled():
-                    fut.exception()  # wait; the first error is the one reported
-
-    def _produce(self, plan, todo, pending, ahead):
-        pool, path, window = self._pool, self.path, 2 * self.threads
-        if path.segmenter is None:
-            for box in todo:
-                pending.append(pool.submit(path.write, plan, box, None, None))
-                while len(pending) >= window:
-                    yield pending.popleft().result()
-        else:
-            depth = 2 * path.streams + 1  # every stream busy, one batch read ahead of each
-
-            def predict(read: Future):  # on the model pool
-                return path.predict(read.result())
-
-            for boxes in path.batches(todo):
-                read = pool.submit(path.read, plan.working, boxes)
-                ahead.append((read, path.model_pool.submit(predict, read)))
-                if len(ahead) < depth:
-                    continue
-                yield from self._write_segmented(plan, ahead.popleft(), pending, window)
-            while ahead:
-                yield from self._write_segmented(plan, ahead.popleft(), pending, window)
-        while pending:
-            yield pending.popleft().result()
-
-    def _write_segmented(self, plan, item, pending, window):
-        read, predicted = item
-        try:
-            maps = predicted.result()
-        except BaseException:  # the model failed: report the tiles already written first
-            while pending:
-                yield pending.popleft().result()
-            raise
-        batch = read.result()
-        for box, tile, cmap in zip(batch.boxes, batch.pixels, maps, strict=True):
-            pending.append(self._pool.submit(self.path.write, plan, box, tile, cmap))
-        while len(pending) > window:
-            yield pending.popleft().result()
 
 
 class TileSources:

@@ -1,11 +1,11 @@
-"""The export contract: ``manifest.json`` as typed, frozen dataclasses, and the file names.
+"""The export contract: ``manifest.json`` as typed, frozen dataclasses, read one way.
 
 An export folder holds the seed's files plus ``manifest.json``, which maps every
-tile back to its image. This module is the one place that
+tile back to its image (its file names: :class:`~.files.ExportFiles`). This
+module is the one reader of that contract: every consumer (resume, read-back,
+the bridges, training data, session loading, the cluster worker, the fibre
+measures) takes a :class:`Manifest` from :func:`load_manifest`. It
 
-* names the files of an export (:class:`ExportFiles`: ``{base}_tile_{NNNN}.png``,
-  ``masks/{base}_tile_{NNNN}_mask.png``, ``{base}_tile_{NNNN}__labels.json``,
-  the AxonDeepSeg masks, ``manifest.json``);
 * turns a :class:`Manifest` into JSON (:meth:`Manifest.to_json`,
   :meth:`Manifest.dumps`) and back (:meth:`Manifest.from_json`,
   :func:`load_manifest`) with one validation: a bad document raises
@@ -40,13 +40,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .common import ClassTable, ExportError, PixelSize
-from .export import MANIFEST_FORMAT, MANIFEST_NAME
-from .geometry.grid import tile_stem
+from ..common import ClassTable, ExportError, PixelSize
+from ..common.jsondoc import JsonDoc
+from .files import MANIFEST_FORMAT, MANIFEST_NAME
 
-__all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "ExportFiles", "GridEntry", "ImageEntry",
+__all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "GridEntry", "ImageEntry",
            "Intensity", "Manifest", "ManifestError", "SourceBox", "SourceEntry",
-           "TileEntry", "WorkingEntry", "load_manifest"]
+           "TileEntry", "WorkingEntry", "load_manifest", "read_manifest"]
 
 
 class ManifestError(ExportError):
@@ -56,110 +56,19 @@ class ManifestError(ExportError):
 # --------------------------------------------------------------------------- file names
 
 
-class ExportFiles:
-    """The file names of an export, relative to its folder (the seed's layout)."""
-
-    masks_folder = "masks"
-    manifest = MANIFEST_NAME
-
-    @staticmethod
-    def stem(base: str, index: int) -> str:
-        """The seed's stem of tile ``index``: ``{base}_tile_{index:04d}``."""
-        return tile_stem(base, index)
-
-    @staticmethod
-    def tile(stem: str) -> str:
-        return f"{stem}.png"
-
-    @staticmethod
-    def mask(stem: str) -> str:
-        return f"{ExportFiles.masks_folder}/{stem}_mask.png"
-
-    @staticmethod
-    def labels(stem: str) -> str:
-        return f"{stem}__labels.json"
-
-    @staticmethod
-    def of_tile(stem: str, *, with_masks: bool, axondeepseg: bool = False) -> dict[str, str]:
-        """``{"tile", "mask", "labels", "seg-axon", ...}`` of one tile, in writing order."""
-        files = {"tile": ExportFiles.tile(stem)}
-        if with_masks:
-            files["mask"] = ExportFiles.mask(stem)
-            files["labels"] = ExportFiles.labels(stem)
-            if axondeepseg:
-                from .labels.class_masks import AXONDEEPSEG_SUFFIXES
-
-                for kind, suffix in AXONDEEPSEG_SUFFIXES.items():
-                    files[f"seg-{kind}"] = stem + suffix
-        return files
 
 
 # --------------------------------------------------------------------------- validation
 
 
-class _Doc:
-    """Reads one JSON document, failing with the file and the field's path."""
-
-    def __init__(self, file: str):
-        self.file = file
-
-    def fail(self, where: str, what: str):
-        raise ManifestError(f"{self.file}: {where}: {what}")
-
-    def obj(self, value, where: str) -> Mapping:
-        if not isinstance(value, Mapping):
-            self.fail(where, f"expected an object, got {_kind(value)}")
-        return value
-
-    def get(self, d: Mapping, key: str, where: str, kind: str, *, optional=False, default=None):
-        path = f"{where}.{key}" if where else key
-        if key not in d or (optional and d[key] is None):
-            if optional:
-                return default
-            self.fail(path, "missing")
-        return self.check(d[key], path, kind)
-
-    def check(self, value, path: str, kind: str):
-        if kind == "int":
-            if isinstance(value, bool) or not isinstance(value, int):
-                if isinstance(value, float) and value.is_integer():
-                    return int(value)
-                self.fail(path, f"expected an int, got {_kind(value)}")
-            return value
-        if kind == "number":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                self.fail(path, f"expected a number, got {_kind(value)}")
-            return float(value)
-        if kind == "str":
-            if not isinstance(value, str):
-                self.fail(path, f"expected a string, got {_kind(value)}")
-            return value
-        if kind == "bool":
-            if not isinstance(value, bool):
-                self.fail(path, f"expected true or false, got {_kind(value)}")
-            return value
-        if kind == "list":
-            if not isinstance(value, list):
-                self.fail(path, f"expected a list, got {_kind(value)}")
-            return value
-        if kind == "object":
-            return self.obj(value, path)
-        if kind == "str?":
-            return None if value is None else self.check(value, path, "str")
-        raise AssertionError(kind)  # pragma: no cover
 
 
-def _kind(value) -> str:
-    if value is None:
-        return "null"
-    return {bool: "a boolean", int: "an int", float: "a number", str: "a string",
-            list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
 
 
 # --------------------------------------------------------------------------- entries
 
 
-def _pixel_size(d, doc: _Doc, where: str) -> PixelSize | None:
+def _pixel_size(d, doc: JsonDoc, where: str) -> PixelSize | None:
     """A :class:`~napari_axons.core.common.PixelSize` from ``{"x_um", "y_um", "origin"}``."""
     if d is None:
         return None
@@ -192,7 +101,7 @@ class SourceEntry:
                 "pixel_size": None if self.pixel_size is None else self.pixel_size.to_json()}
 
     @classmethod
-    def from_json(cls, d, doc: _Doc, where: str) -> SourceEntry:
+    def from_json(cls, d, doc: JsonDoc, where: str) -> SourceEntry:
         d = doc.obj(d, where)
         g = doc.get
         notes = g(d, "notes", where, "list", optional=True, default=[])
@@ -218,7 +127,7 @@ class Intensity:
         return {"low": self.low, "high": self.high, "rule": self.rule}
 
     @classmethod
-    def from_json(cls, d, doc: _Doc, where: str) -> Intensity:
+    def from_json(cls, d, doc: JsonDoc, where: str) -> Intensity:
         d = doc.obj(d, where)
         return cls(doc.get(d, "low", where, "number"), doc.get(d, "high", where, "number"),
                    doc.get(d, "rule", where, "str"))
@@ -230,7 +139,7 @@ class WorkingEntry:
 
     width: int
     height: int
-    downsample: int
+    downsample: int | float
     filter: str | None
     scale_x: float
     scale_y: float
@@ -242,11 +151,11 @@ class WorkingEntry:
                 "pixel_size": None if self.pixel_size is None else self.pixel_size.to_json()}
 
     @classmethod
-    def from_json(cls, d, doc: _Doc, where: str) -> WorkingEntry:
+    def from_json(cls, d, doc: JsonDoc, where: str) -> WorkingEntry:
         d = doc.obj(d, where)
         g = doc.get
         out = cls(g(d, "width", where, "int"), g(d, "height", where, "int"),
-                  g(d, "downsample", where, "int", optional=True, default=1),
+                  g(d, "downsample", where, "factor", optional=True, default=1),
                   g(d, "filter", where, "str?", optional=True),
                   g(d, "scale_x", where, "number", optional=True, default=1.0),
                   g(d, "scale_y", where, "number", optional=True, default=1.0),
@@ -271,7 +180,7 @@ class GridEntry:
                 "n_tiles": self.n_tiles, "padded": self.padded}
 
     @classmethod
-    def from_json(cls, d, doc: _Doc, where: str) -> GridEntry:
+    def from_json(cls, d, doc: JsonDoc, where: str) -> GridEntry:
         d = doc.obj(d, where)
         g = doc.get
         return cls(g(d, "tile_size", where, "int"), g(d, "stride", where, "int"),
@@ -294,7 +203,7 @@ class SourceBox:
                 "clipped": list(self.clipped)}
 
     @classmethod
-    def from_json(cls, d, doc: _Doc, where: str) -> SourceBox:
+    def from_json(cls, d, doc: JsonDoc, where: str) -> SourceBox:
         d = doc.obj(d, where)
         g = doc.get
         clipped = g(d, "clipped", where, "list")
@@ -353,7 +262,7 @@ class TileEntry:
         return doc
 
     @classmethod
-    def from_json(cls, d, doc: _Doc, where: str) -> TileEntry:
+    def from_json(cls, d, doc: JsonDoc, where: str) -> TileEntry:
         d = doc.obj(d, where)
         g = doc.get
         box = g(d, "box", where, "object")
@@ -397,7 +306,7 @@ class ImageEntry:
         return replace(self, source=replace(self.source, path=None), tiles=())
 
     @classmethod
-    def from_json(cls, d, doc: _Doc, where: str) -> ImageEntry:
+    def from_json(cls, d, doc: JsonDoc, where: str) -> ImageEntry:
         d = doc.obj(d, where)
         g = doc.get
         base = g(d, "base", where, "str")
@@ -421,7 +330,7 @@ class Manifest:
     status : str
         ``"running"`` while the export runs, ``"complete"`` at the end.
     options : dict
-        :meth:`~napari_axons.core.pipeline.ExportOptions.grid_key` (compared on resume).
+        :meth:`~napari_axons.core.export.ExportOptions.grid_key` (compared on resume).
     layout : dict
         ``{"tiles": ".", "masks": "masks" | None}``.
     segmenter : dict or None
@@ -446,6 +355,13 @@ class Manifest:
     images: tuple[ImageEntry, ...]
     software: dict = field(default_factory=dict, hash=False)
     format: str = MANIFEST_FORMAT
+    #: The file it was read from (:func:`load_manifest`); not part of the document.
+    path: Path | None = field(default=None, compare=False, hash=False, repr=False)
+
+    @property
+    def folder(self) -> Path:
+        """The export folder (the manifest's folder; ``.`` for a manifest not read from disk)."""
+        return Path(".") if self.path is None else self.path.parent
 
     def to_json(self) -> dict:
         """The JSON document (plain dicts and lists)."""
@@ -471,7 +387,7 @@ class Manifest:
             Not a napari-axons manifest, or a field is missing or of the wrong
             type (one line: ``FILE: images[0].tiles[3].box.width: expected an int``).
         """
-        doc = _Doc(str(file))
+        doc = JsonDoc(str(file), ManifestError)
         if not isinstance(d, Mapping) or d.get("format") != MANIFEST_FORMAT:
             raise ManifestError(f"{file}: not a napari-axons manifest "
                                 f"(format != {MANIFEST_FORMAT!r})")
@@ -530,4 +446,12 @@ def load_manifest(path: str | Path) -> Manifest:
         raise ManifestError(f"{path}: no such export folder or manifest") from exc
     except OSError as exc:
         raise ManifestError(f"{path}: not a readable manifest ({exc})") from exc
-    return Manifest.loads(data, path)
+    return replace(Manifest.loads(data, path), path=path)
+
+
+def read_manifest(path: str | Path) -> dict:
+    """The manifest of an export (the file or its folder) as a JSON dict, through :func:`load_manifest`.
+
+    The same validation and errors; for code that wants the plain document.
+    """
+    return load_manifest(path).to_json()

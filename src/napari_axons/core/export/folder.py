@@ -19,6 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .files import MANIFEST_NAME
+from .manifest import load_manifest
+
 __all__ = ["FolderCheck", "check_export_folder", "NEW", "ADD", "REPLACE", "FOREIGN"]
 
 NEW, ADD, REPLACE, FOREIGN = "new", "add", "replace", "foreign"
@@ -61,10 +64,8 @@ def check_export_folder(folder: str | Path, *, source_hash: str, tile_size: int,
     ExportError
         A manifest that cannot be read (one line naming the file).
     """
-    from .export import read_manifest
-
     folder = Path(folder)
-    manifest = folder / "manifest.json"
+    manifest = folder / MANIFEST_NAME
     others = [p for p in folder.iterdir() if not p.name.startswith(".napari-axons")] \
         if folder.is_dir() else []
     if not manifest.exists():
@@ -72,32 +73,29 @@ def check_export_folder(folder: str | Path, *, source_hash: str, tile_size: int,
             return FolderCheck(folder, NEW)
         return FolderCheck(folder, FOREIGN, reason=f"{folder}: is not empty and holds no "
                            "napari-axons export; choose an empty folder or an earlier export")
-    doc = read_manifest(manifest)
-    images = doc.get("images") or []
-    n_files = sum(len(t.get("files") or {}) for im in images for t in im.get("tiles") or [])
-    n_tiles = sum(len(im.get("tiles") or []) for im in images)
-    names = ", ".join(str((im.get("source") or {}).get("name", im.get("base", "?")))
-                      for im in images) or "no image"
+    doc = load_manifest(manifest)
+    images = doc.images
+    n_files = sum(len(t.files) for im in images for t in im.tiles)
+    n_tiles = sum(len(im.tiles) for im in images)
+    names = ", ".join(im.source.name or im.base for im in images) or "no image"
     deletes = (f"the export in {folder} ({n_tiles} tile(s) of {names}: {n_files} files, "
                "tile images, masks and label files) will be deleted")
     if len(images) != 1:
         return FolderCheck(folder, REPLACE, deletes=deletes,
                            reason=f"{folder} holds an export of {len(images)} images")
     image = images[0]
-    grid = image.get("grid") or {}
-    working = image.get("working") or {}
-    same_image = (image.get("source") or {}).get("hash") == source_hash
-    theirs = (grid.get("tile_size"), grid.get("overlap"), working.get("downsample"))
+    same_image = image.source.hash == source_hash
+    theirs = (image.grid.tile_size, image.grid.overlap, image.working.downsample)
     ours = (tile_size, overlap, downsample)
     if not same_image:
         return FolderCheck(folder, REPLACE, deletes=deletes,
                            reason=f"{folder} holds an export of another image ({names})")
-    if theirs == ours and options is not None and doc.get("options") != options:
+    if theirs == ours and options is not None and doc.options != options:
         return FolderCheck(folder, REPLACE, deletes=deletes,
                            reason=f"{folder} holds an export made with other options")
     if theirs != ours:
         return FolderCheck(folder, REPLACE, deletes=deletes, reason=(
             f"{folder} holds an export with tile size {theirs[0]}, overlap {theirs[1]}, "
             f"downsample {theirs[2]} (now {ours[0]}, {ours[1]}, {ours[2]})"))
-    tiles = tuple(sorted(int(t["index"]) for t in image.get("tiles") or []))
+    tiles = tuple(sorted(t.index for t in image.tiles))
     return FolderCheck(folder, ADD, tiles=tiles, deletes=deletes)

@@ -2,10 +2,10 @@
 
 Every place that turns tiles into masks and files goes through this module:
 
-* the local export (:class:`~napari_axons.core.pipeline.ThreadProducer`)
+* the local export (:class:`~napari_axons.core.export.ThreadProducer`)
   schedules :meth:`TilePath.read`, :meth:`TilePath.predict` and
   :meth:`TilePath.write` on its thread pools;
-* a dask task (:func:`napari_axons.core.distributed._export_block`) runs
+* a dask task (:func:`napari_axons.core.export.cluster._export_block`) runs
   :meth:`TilePath.run_block` on a block of tiles;
 * the widget's Segment button runs the *segment half*, :meth:`TilePath.segment`
   (boxes -> class maps, no files).
@@ -43,17 +43,30 @@ from concurrent.futures import Executor, Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from .common import DEFAULT_TABLE, ClassTable, atomic_write_bytes, encode_png
-from .export import ExportLayout
-from .geometry import TileBox
-from .segment import model_batching, model_executor
-
-if TYPE_CHECKING:
-    from .pipeline import ImagePlan
+from ..common import (
+    DEFAULT_TABLE,
+    ClassTable,
+    atomic_write_bytes,
+    encode_png,
+)
+from ..geometry import TileBox
+from ..image import (
+    to_rgb8,
+)
+from ..labels import (
+    axondeepseg_masks,
+    check_class_map,
+    class_map_to_traced,
+    encode_class_mask,
+    encode_traced_labels,
+)
+from ..segment import model_batching, model_executor
+from .files import ExportLayout
+from .plan import ImagePlan
 
 __all__ = ["OutputSpec", "TileBatch", "TilePath", "TileResult", "TileSource", "as_class_map",
            "export_classes", "overview_rgb", "predict_batch", "read_batch", "write_tile_outputs",
@@ -88,7 +101,7 @@ class OutputSpec:
     label_source : str or callable
         ``source`` of the polygons (``"auto:<model>"`` or ``"manual"``), or
         ``label_source(plan, box) -> str`` per tile (picklable, e.g.
-        :class:`~napari_axons.core.pipeline.TileSources`).
+        :class:`~napari_axons.core.export.TileSources`).
     classes : ClassTable
         The export's classes; ``label_class`` of a polygon is its class's name.
     with_masks : bool
@@ -169,8 +182,6 @@ def export_classes(segmenter=None, label_class: str | None = None) -> ClassTable
 
 def overview_rgb(working: TileSource) -> np.ndarray:
     """A small RGB uint8 view of the whole source image, for ``Segmenter.prepare``."""
-    from .image.colour import to_rgb8
-
     source = working.source
     sample = source.sample()
     return to_rgb8(sample, None if sample.dtype == np.uint8 else source.intensity_range())
@@ -298,14 +309,6 @@ def write_tile_outputs(plan: ImagePlan, box: TileBox, tile: np.ndarray | None,
     outputs = {}
     n_objects = None
     if class_map is not None:
-        from .labels.class_masks import (
-            axondeepseg_masks,
-            check_class_map,
-            class_map_to_traced,
-            encode_class_mask,
-        )
-        from .labels.labelfile import encode_traced_labels
-
         stem, table = plan.stem(box), spec.classes
         class_map = check_class_map(class_map, table, where=f"{stem}: mask")
         source = spec.label_source

@@ -1,11 +1,11 @@
 """Run an export on a ``dask.distributed`` cluster, with the result of a local run.
 
-:func:`run_distributed` takes an :class:`~napari_axons.core.pipeline.ExportJob`
+:func:`run_distributed` takes an :class:`~napari_axons.core.export.ExportJob`
 that is planned but not run, and behaves like :meth:`ExportJob.run
-<napari_axons.core.pipeline.ExportJob.run>`: the same refuse / resume /
+<napari_axons.core.export.ExportJob.run>`: the same refuse / resume /
 overwrite checks, the same manifest (``"running"`` first, ``"complete"`` last,
 byte-identical to a local run), the same journal, a
-:class:`~napari_axons.core.pipeline.TileResult` per tile (without the mask
+:class:`~napari_axons.core.export.TileResult` per tile (without the mask
 array: masks stay on the workers) and the manifest as the generator's return
 value. Every file of the folder is byte-identical to a local run's.
 
@@ -87,17 +87,22 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
-from .common import ExportError
-from .export import ExportLayout
-from .geometry import TileGrid
-from .image.colour import IntensityRange
-from .image.open import open_image
-from .image.source import SourceImage
-from .image.working import WorkingImage
-from .pipeline import ExportJob, ImagePlan
-from .segment import model_batching
-from .tiles import OutputSpec, TilePath, TileResult, overview_rgb
+from ... import __version__
+from ..common import (
+    ExportError,
+)
+from ..geometry import TileGrid
+from ..image import (
+    IntensityRange,
+    SourceImage,
+    WorkingImage,
+    open_image,
+)
+from ..segment import load_segmenter, model_batching
+from .files import ExportLayout
+from .job import ExportJob
+from .plan import ImagePlan
+from .tilepath import OutputSpec, TilePath, TileResult, overview_rgb
 
 __all__ = ["run_distributed", "ClusterProducer", "clear_worker_caches"]
 
@@ -176,8 +181,6 @@ def _worker_segmenter(spec):
     with _CACHE_LOCK:
         seg = _SEGMENTERS.get(spec)
         if seg is None:
-            from .segment import load_segmenter
-
             seg = load_segmenter(spec.model, **dict(spec.options))
             if spec.state is not None:
                 seg.set_state(json.loads(spec.state))
@@ -198,7 +201,7 @@ def _export_block(
 ) -> list[tuple[int, list[str], int | None]]:
     """A task: the tile path for a block of tiles; ``(index, files, n_objects)`` each.
 
-    Only schedules :meth:`TilePath.run_block <napari_axons.core.tiles.TilePath.run_block>`
+    Only schedules :meth:`TilePath.run_block <napari_axons.core.export.tilepath.TilePath.run_block>`
     (the same read, model, class map, padding rule and writer as a local run).
     """
     plan = _worker_plan(image)
@@ -382,7 +385,7 @@ def _segmenter_arg(job, segmenter_spec, client):
 
 
 class ClusterProducer:
-    """A :class:`~napari_axons.core.pipeline.TileProducer` that runs on dask.distributed.
+    """A :class:`~napari_axons.core.export.TileProducer` that runs on dask.distributed.
 
     Entering connects (or starts a local cluster) and checks the workers'
     napari-axons version; leaving closes what it opened. See
