@@ -19,7 +19,7 @@ returns gives:
   the plugin's writer finds it again;
 * a QuPath GeoJSON file (``*.geojson``, or a ``.json`` FeatureCollection): a
   ``uint8`` labels layer of its classes over the polygons' bounding box, placed
-  in full-resolution slide pixels (:func:`napari_axons.core.geojson.geojson_class_map`).
+  in full-resolution slide pixels (:func:`napari_axons.core.formats.geojson_class_map`).
 
 napari picks its own (eager) reader for TIFF/PNG unless told otherwise; use
 ``viewer.open(path, plugin="napari-axons")`` or choose the plugin in the dialog.
@@ -277,7 +277,7 @@ def read_export_layers(path) -> list[tuple]:
 
 def read_geojson_layers(path) -> list[tuple]:
     """A (QuPath) GeoJSON file as one uint8 Labels layer in slide pixels, class colours."""
-    from .core.geojson import geojson_class_map
+    from .core.formats import geojson_class_map
 
     notes: list[str] = []
     class_map, origin, table = geojson_class_map(path, notes=notes)

@@ -397,7 +397,7 @@ def _add_format_commands(sub) -> None:
 
 
 def _cmd_export_ome_zarr(args) -> int:
-    from .core.ngff_labels import export_ngff_labels, read_ngff_labels
+    from .core.formats.ngff_labels import export_ngff_labels, read_ngff_labels
 
     start = time.perf_counter()
     path = export_ngff_labels(args.export, args.to, name=args.name, base=args.image)
@@ -409,7 +409,7 @@ def _cmd_export_ome_zarr(args) -> int:
 
 
 def _cmd_export_coco(args) -> int:
-    from .core.coco import export_coco
+    from .core.formats.coco import export_coco
 
     start = time.perf_counter()
     summary = export_coco(args.export, args.output)
@@ -423,7 +423,7 @@ def _cmd_export_coco(args) -> int:
 def _cmd_export_geojson(args) -> int:
     from tqdm import tqdm
 
-    from .core.geojson import export_geojson
+    from .core.formats import export_geojson
 
     start = time.perf_counter()
     with tqdm(unit="tile", desc="GeoJSON", disable=None, file=sys.stderr) as bar:

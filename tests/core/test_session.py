@@ -223,8 +223,8 @@ def test_overlap_rule_later_tiles_and_edited_pixels(tmp_path):
 
 
 def test_export_uses_the_open_image_and_grid(image, tmp_path, monkeypatch):
-    import napari_axons.core.session.session as export_mod
     import napari_axons.core.export.plan as pipeline
+    import napari_axons.core.session.session as export_mod
 
     s = Session(image, cache_dir=tmp_path / "cache", tile_size=256)
     s.segment([0], Constant(1))

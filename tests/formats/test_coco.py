@@ -14,8 +14,8 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from napari_axons.cli import main
-from napari_axons.core.coco import CocoError, export_coco, read_coco
 from napari_axons.core.export import read_export
+from napari_axons.core.formats.coco import CocoError, export_coco, read_coco
 
 
 def _coco(path):

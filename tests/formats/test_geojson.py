@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from napari_axons.cli import main
 from napari_axons.core.common import DEFAULT_TABLE, ClassTable
-from napari_axons.core.geojson import (
+from napari_axons.core.formats import (
     GeoJSONError,
     export_geojson,
     geojson_table,
@@ -192,7 +192,7 @@ def test_cli_bad_output_leaves_nothing(export_dir, tmp_path, capsys):
 
 
 def test_multi_class_export_to_geojson_and_coco(tmp_path):
-    from napari_axons.core.coco import export_coco, read_coco
+    from napari_axons.core.formats.coco import export_coco, read_coco
 
     table = ClassTable.from_names(["myelin", "axon"])
     truth = discs((400, 600), seed=5, n=15)
@@ -266,7 +266,7 @@ def test_qupath_polygon_painted_into_a_downsampled_mask_store(tmp_path):
 def test_objects_are_written_as_soon_as_final_with_the_same_result(export_dir, truth, tmp_path,
                                                                     flush_every):
     from napari_axons.core.export.classmaps import open_export_slides
-    from napari_axons.core.geojson import write_slide_geojson
+    from napari_axons.core.formats import write_slide_geojson
 
     [slide] = open_export_slides(export_dir)
     once = write_slide_geojson(slide, tmp_path / "once.geojson", flush_every=10**6)
@@ -298,7 +298,7 @@ def test_large_features_are_streamed_as_geos_would_write_them(scale):
     import io
 
     from napari_axons.core.common import ClassTable
-    from napari_axons.core.geojson import _write_feature
+    from napari_axons.core.formats.geojson_write import _write_feature
 
     ring = shapely.Polygon([(0, 0), (10, 0), (10, 10), (0, 10)], [[(2, 2), (2, 4), (4, 4), (4, 2)]])
     multi = shapely.MultiPolygon([ring, shapely.box(20, 0, 23, 7)])

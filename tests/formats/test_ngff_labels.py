@@ -17,7 +17,7 @@ from ome_zarr.writer import write_image
 from napari_axons.cli import main
 from napari_axons.core.common import ClassTable
 from napari_axons.core.export import read_export
-from napari_axons.core.ngff_labels import (
+from napari_axons.core.formats.ngff_labels import (
     NgffError,
     ngff_labels_into,
     read_ngff_labels,

@@ -12,8 +12,8 @@ from formats_helpers import discs
 from ome_zarr.writer import write_image
 
 from napari_axons.core.common import ClassTable
-from napari_axons.core.geojson import GeoJSONError, export_geojson
-from napari_axons.core.ngff_labels import NgffError, resample_nearest, write_ngff_labels
+from napari_axons.core.formats import GeoJSONError, export_geojson
+from napari_axons.core.formats.ngff_labels import NgffError, resample_nearest, write_ngff_labels
 from napari_axons.core.session import EditsInTheWay, Session, SessionError
 
 

@@ -2,10 +2,10 @@
 
 * **Also write** (a choice beside Export): once an export has finished, the
   same worker bar runs the core converter on the export folder, in a thread:
-  QuPath GeoJSON to ``EXPORT/<base>.geojson`` (:func:`~napari_axons.core.geojson.export_geojson`),
-  COCO to ``EXPORT/annotations.json`` (:func:`~napari_axons.core.coco.export_coco`),
+  QuPath GeoJSON to ``EXPORT/<base>.geojson`` (:func:`~napari_axons.core.formats.export_geojson`),
+  COCO to ``EXPORT/annotations.json`` (:func:`~napari_axons.core.formats.coco.export_coco`),
   OME-Zarr labels into the opened image as ``IMAGE.zarr/labels/napari-axons``
-  (:func:`~napari_axons.core.ngff_labels.export_ngff_labels`; only when the
+  (:func:`~napari_axons.core.formats.ngff_labels.export_ngff_labels`; only when the
   image is an OME-Zarr image, else the choice says why, one line). The status
   line names the file written and its number of objects; a failure is one
   line, and the core writes atomically (nothing half-written; Cancel stops the
@@ -99,7 +99,7 @@ def is_geojson(path) -> bool:
 # ==================================================================== also write
 def ngff_refusal(session) -> str | None:
     """Why OME-Zarr labels cannot be written for the session's image (None: they can)."""
-    from ..core.ngff_labels import NgffError, open_ngff_image
+    from ..core.formats.ngff_labels import NgffError, open_ngff_image
 
     if session is None:
         return None
@@ -117,18 +117,18 @@ def ngff_refusal(session) -> str | None:
 def _also_write(kind: str, out: Path, base: str, image: Path):
     """The converter of ``kind`` over export ``out``; yields progress, then ``(DONE, text, warnings)``."""
     if kind == GEOJSON:
-        from ..core.geojson import export_geojson
+        from ..core.formats import export_geojson
 
         s = yield from in_thread(export_geojson, out, out / f"{base}.geojson", base=base)
         text, warnings = f"QuPath GeoJSON: {s.n_features} objects written to {s.path}", s.warnings
     elif kind == COCO:
-        from ..core.coco import export_coco
+        from ..core.formats.coco import export_coco
 
         s = yield from in_thread(export_coco, out, out / "annotations.json")
         text = (f"COCO: {s.n_annotations} objects over {s.n_images} tiles written to {s.path}")
         warnings = s.warnings
     else:
-        from ..core.ngff_labels import export_ngff_labels
+        from ..core.formats.ngff_labels import export_ngff_labels
 
         path = yield from in_thread(export_ngff_labels, out, image, base=base)
         text, warnings = f"OME-Zarr labels written into the image: {path}", []

@@ -1,7 +1,7 @@
 """An export's tiles as class maps, with the coordinates the format bridges need.
 
-The GeoJSON, COCO and OME-Zarr bridges (:mod:`~napari_axons.core.geojson`,
-:mod:`~napari_axons.core.coco`, :mod:`~napari_axons.core.ngff_labels`) read an
+The GeoJSON, COCO and OME-Zarr bridges (:mod:`~napari_axons.core.formats`,
+:mod:`~napari_axons.core.formats.coco`, :mod:`~napari_axons.core.formats.ngff_labels`) read an
 export through this one module: per image, its tiles (boxes in working-image
 pixels), the working -> full-resolution scale, the source size and the class
 table, and each tile's class map, one tile in memory at a time.

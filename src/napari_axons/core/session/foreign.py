@@ -45,8 +45,8 @@ from pathlib import Path
 import numpy as np
 
 from ..common import ClassTable
-from ..geojson import GeoJSONError, geojson_table, rasterize_geojson, read_geojson
-from ..ngff_labels import ngff_labels_into, ome_attrs, read_ngff_labels
+from ..formats import GeoJSONError, geojson_table, rasterize_geojson, read_geojson
+from ..formats.ngff_labels import ngff_labels_into, ome_attrs, read_ngff_labels
 from .rules import EditsInTheWay, SessionError
 
 __all__ = ["ForeignLoading", "LoadSummary"]

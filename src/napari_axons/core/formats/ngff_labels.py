@@ -40,10 +40,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import ClassTable, default_colour
+from ..common import ClassTable, ExportError, default_colour
+from ..export import choose_slide, load_manifest, open_export_slides
 
 __all__ = ["NgffError", "NgffImage", "NgffLabels", "open_ngff_image", "write_ngff_labels",
-           "read_ngff_labels", "ngff_labels_into", "export_ngff_labels", "resample_nearest"]
+           "read_ngff_labels", "ngff_labels_into", "export_ngff_labels", "resample_nearest",
+           "ome_attrs"]
 
 
 class NgffError(ValueError):
@@ -430,17 +432,13 @@ def export_ngff_labels(export_dir: str | os.PathLike, image: str | os.PathLike |
 
     import zarr
 
-    from .common import ExportError
-    from .export import read_manifest
-    from .export.classmaps import choose_slide, open_export_slides
-
     slide = choose_slide(open_export_slides(export_dir), base, export_dir)
     if not slide.tiles:
         raise ExportError(f"{export_dir}: the export has no masks (tiles only); nothing to convert")
     if image is None:
-        manifest = read_manifest(Path(export_dir))
-        entry = next(e for e in manifest["images"] if e.get("base") == slide.base)
-        image = (entry.get("source") or {}).get("path")
+        manifest = load_manifest(export_dir)
+        entry = next(e for e in manifest.images if e.base == slide.base)
+        image = entry.source.path
         if not image or not Path(image).is_dir():
             raise NgffError(f"{export_dir}: the export's source is not an OME-Zarr image; give the "
                             "image to write the labels into")

@@ -36,10 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import ClassTable, ClassTableError, ExportError, atomic_write_bytes, parse_colour
-from .labels.outlines import class_map_objects, polygons_of
+from ..common import ClassTable, ClassTableError, ExportError, atomic_write_bytes, parse_colour, safe_child
+from ..export import open_export_slides
+from ..labels import class_map_objects, polygons_of
 
-__all__ = ["CocoError", "CocoSummary", "CocoImage", "export_coco", "read_coco", "coco_document"]
+__all__ = ["CocoError", "CocoSummary", "CocoImage", "CocoDataset", "export_coco", "read_coco",
+           "coco_document"]
 
 
 class CocoError(ValueError):
@@ -146,8 +148,6 @@ def export_coco(export_dir: str | os.PathLike, out: str | os.PathLike, *, progre
         A missing or malformed manifest, an export without masks, an
         unwritable output, or pycocotools missing.
     """
-    from .export.classmaps import open_export_slides
-
     slides = [s for s in open_export_slides(export_dir) if s.tiles]
     if not slides:
         raise ExportError(f"{export_dir}: the export has no masks (tiles only); nothing to convert")
@@ -212,8 +212,6 @@ def read_coco(path: str | os.PathLike, *, images_root: str | os.PathLike | None 
     """
     _pycocotools("reading COCO")
     from pycocotools.coco import COCO
-
-    from .common import safe_child
 
     path = Path(path)
     root = Path(images_root) if images_root is not None else path.parent
