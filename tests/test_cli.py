@@ -111,7 +111,7 @@ def test_debug_is_off_unless_given():
 
 
 def test_debug_after_the_subcommand_shows_the_traceback(tmp_path, capsys):
-    from napari_axons.cli import _CliError
+    from napari_axons.cli.parser import CliError as _CliError
 
     assert main(["sample", str(tmp_path / "s.bmp")]) == 2
     assert capsys.readouterr().err.startswith("napari-axons: error: ")
@@ -204,15 +204,15 @@ def test_progress_lines_in_a_log(tmp_path, slide, capsys):
 
 
 def test_progress_default_when_stderr_is_not_a_terminal(capsys):
-    from napari_axons._progress import ProgressLines
-    from napari_axons.cli import _progress
+    from napari_axons.cli.progress import ProgressLines
+    from napari_axons.cli.tile import make_progress as _progress
 
     bar = _progress(_parse("tile", "a.tif", "-o", "o"), 100, "tiling")
     assert isinstance(bar, ProgressLines) and bar.interval == 10.0
 
 
 def test_progress_lines_interval_and_steps():
-    from napari_axons._progress import ProgressLines
+    from napari_axons.cli.progress import ProgressLines
 
     now = [0.0]
     stream = io.StringIO()
@@ -241,7 +241,7 @@ def test_progress_lines_interval_and_steps():
 @pytest.mark.parametrize(("seconds", "text"), [
     (0.4, "0 s"), (56.4, "56 s"), (119, "119 s"), (250, "4 min 10 s"), (7500, "2 h 05 min")])
 def test_format_duration(seconds, text):
-    from napari_axons._progress import format_duration
+    from napari_axons.cli.progress import format_duration
 
     assert format_duration(seconds) == text
 
