@@ -7,7 +7,8 @@ returns gives:
 * an image file (TIFF, Zarr, PNG, JPEG): one image layer whose data is a list
   of lazy levels (:func:`napari_axons.core.image.pyramid.open_pyramid`); a large
   file without a pyramid gets one built once, with a progress bar, and cached
-  (in napari in the background: the window stays responsive, the image shows
+  (in napari in the background, by the napari contribution
+  :mod:`napari_axons._qt._reader`: the window stays responsive, the image shows
   at once and its overview fills in as the build goes);
 * an export folder, its ``manifest.json``, or one ``*__labels.json``: the image
   and ONE ``uint8`` labels layer of class indices (0 background, ``k`` class
@@ -28,11 +29,23 @@ napari picks its own (eager) reader for TIFF/PNG unless told otherwise; use
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["napari_get_reader", "read_image", "read_export_layers"]
+from .core.export import read_export
+from .core.formats import geojson_class_map
+from .core.image import open_image
+from .core.image.pyramid import PyramidBuild, open_pyramid
+
+__all__ = ["napari_get_reader", "reader_function", "read_image", "read_export_layers",
+           "read_geojson_layers", "build_here", "pixel_scale"]
+
+#: How a file's missing pyramid gets built: ``levels_for(build, name) -> levels``.
+#: :func:`build_here` (headless) builds it before returning; the napari contribution
+#: (:mod:`napari_axons._qt._reader`) builds it in the background.
+LevelsFor = Callable[[PyramidBuild, str], list]
 
 _IMAGE_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+", b"\x89PNG", b"\xff\xd8\xff")
 _IMAGE_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2", ".png", ".jpg", ".jpeg", ".svs", ".ndpi",
@@ -73,7 +86,7 @@ def _is_feature_collection(p: Path) -> bool:
     return b'"FeatureCollection"' in head
 
 
-def napari_get_reader(path):
+def napari_get_reader(path, *, reader=None):
     """Return a reader for ``path`` (a path or a list of paths), or None.
 
     Parameters
@@ -85,7 +98,8 @@ def napari_get_reader(path):
     callable or None
         ``reader(path) -> list of LayerData tuples`` when every path is an
         image, an export folder, a ``manifest.json`` or a ``*__labels.json``
-        this plugin reads; None otherwise. Never raises.
+        this plugin reads (``reader``, default :func:`reader_function`); None
+        otherwise. Never raises.
     """
     try:
         paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
@@ -93,11 +107,14 @@ def napari_get_reader(path):
             return None
     except Exception:  # napari expects None, never an exception, from here
         return None
-    return reader_function
+    return reader or reader_function
 
 
-def reader_function(path) -> list[tuple]:
-    """Read ``path`` (or a list of paths) into LayerData tuples."""
+def reader_function(path, *, levels_for: LevelsFor | None = None) -> list[tuple]:
+    """Read ``path`` (or a list of paths) into LayerData tuples.
+
+    ``levels_for`` builds an image's missing pyramid (default :func:`build_here`).
+    """
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     layers: list[tuple] = []
     for p in paths:
@@ -106,7 +123,7 @@ def reader_function(path) -> list[tuple]:
         elif _kind(p) == "geojson":
             layers.extend(read_geojson_layers(p))
         else:
-            layers.extend(read_image(p))
+            layers.extend(read_image(p, levels_for=levels_for))
     return layers
 
 
@@ -155,14 +172,19 @@ def pixel_scale(pixel_size) -> dict:
     return {"scale": (pixel_size.y, pixel_size.x), "units": ("um", "um")}
 
 
-def read_image(path) -> list[tuple]:
-    """One image layer: the file's pyramid (built and cached if it has none)."""
-    from .core.image.open import open_image
+def read_image(path, *, levels_for: LevelsFor | None = None) -> list[tuple]:
+    """One image layer: the file's pyramid (built and cached if it has none).
 
+    A file with its own pyramid, a small image and a pyramid already cached are
+    returned at once; otherwise ``levels_for(build, name)`` builds it (default
+    :func:`build_here`: here, with a progress bar, before returning).
+    """
     source = open_image(path)
     # undecodable data (a truncated PNG): fail here, not at draw time
     source.read_region(0, 0, 1, 1)
-    levels = _image_levels(source, Path(os.fspath(path)).name)
+    build = open_pyramid(source)
+    name = Path(os.fspath(path)).name
+    levels = build.levels if build.complete else (levels_for or build_here)(build, name)
     shape = source.shape
     meta = {
         "name": Path(os.fspath(path)).name,
@@ -188,29 +210,8 @@ def read_image(path) -> list[tuple]:
     return [(data, meta, "image")]
 
 
-def _image_levels(source, name: str) -> list:
-    """The image's pyramid levels, without keeping a napari window waiting.
-
-    A file with its own pyramid, a small image and a pyramid already cached are
-    returned at once. Otherwise, inside a running napari the pyramid is built in
-    the background (:mod:`._qt._pyramid_worker`): the levels are returned at once,
-    level 0 reads the file and the overview fills in block by block, with
-    napari's progress bar. Without a viewer (a script, the CLI) it is built here,
-    with a progress bar, before returning.
-    """
-    from .core.image.pyramid import open_pyramid
-
-    build = open_pyramid(source)
-    if build.complete:
-        return build.levels
-    if _viewer_running():
-        from ._qt._pyramid_worker import build_in_background, running_build_for
-
-        same = running_build_for(build.folder)  # opened again while it is being built
-        if same is not None:
-            return same.build.levels
-        build_in_background(build, name)
-        return build.levels
+def build_here(build: PyramidBuild, name: str) -> list:
+    """Build a missing pyramid now (with a napari progress bar when napari is there); its levels."""
     bar = _NapariProgress(f"Building a pyramid for {name} (once)")
     steps = build.steps()
     try:
@@ -222,25 +223,8 @@ def _image_levels(source, name: str) -> list:
     return build.final_levels()
 
 
-def _viewer_running() -> bool:
-    """True inside a napari session with a Qt application and a viewer."""
-    import sys
-
-    if "napari" not in sys.modules:
-        return False
-    try:
-        from qtpy.QtWidgets import QApplication
-
-        from napari import current_viewer
-    except ImportError:  # pragma: no cover - napari without Qt
-        return False
-    return QApplication.instance() is not None and current_viewer() is not None
-
-
 def read_export_layers(path) -> list[tuple]:
     """An export (folder, manifest or ``__labels.json``) as image + labels layers."""
-    from .core.export import read_export
-
     bar = _NapariProgress(f"Building a pyramid for {Path(os.fspath(path)).name} (once)")
     try:
         contents = read_export(path, progress=bar)
@@ -277,8 +261,6 @@ def read_export_layers(path) -> list[tuple]:
 
 def read_geojson_layers(path) -> list[tuple]:
     """A (QuPath) GeoJSON file as one uint8 Labels layer in slide pixels, class colours."""
-    from .core.formats import geojson_class_map
-
     notes: list[str] = []
     class_map, origin, table = geojson_class_map(path, notes=notes)
     meta = {"name": Path(os.fspath(path)).name, "translate": tuple(float(v) for v in origin),

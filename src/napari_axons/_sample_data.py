@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .core.image.sample import make_axon_sample
+
 __all__ = ["make_sample_data"]
 
 
@@ -18,8 +20,6 @@ def make_sample_data() -> list[tuple]:
         axons and cell bodies, 0 elsewhere), from
         :func:`napari_axons.core.image.sample.make_axon_sample`.
     """
-    from .core.image.sample import make_axon_sample
-
     image, mask = make_axon_sample((2048, 2048))
     truth = (np.asarray(mask) > 0).astype(np.uint8)
     return [

@@ -40,6 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .core.common import ClassTable, ClassTableError, atomic_write_bytes
+from .core.export import ExportJob, ExportOptions, plan_array, plan_image
+from .core.labels import dumps_labels, labels_document
+
 __all__ = ["write_labels_json", "write_export"]
 
 LABELS_SUFFIX = "__labels.json"
@@ -66,8 +70,6 @@ def _layer_classes(arr: np.ndarray, meta: dict, where: str):
         A malformed table, or a value the table does not name (one line naming
         ``where`` and the value).
     """
-    from .core.common import ClassTable, ClassTableError
-
     info = _axons_meta(meta)
     entries = info.get("classes")
     if entries is None:  # one class, as before classes existed
@@ -114,10 +116,7 @@ def write_labels_json(path: str, data, meta: dict) -> list[str]:
         When the layer is not 2D, or holds a value its class table does not
         name (nothing is written).
     """
-    from .core.common import atomic_write_bytes
     from .core.labels.class_masks import class_map_to_labels
-    from .core.labels.labelfile import dumps_labels, labels_document
-
     arr = _plain_array(data)
     if arr.ndim != 2:
         raise ValueError(f"{path}: only 2D Labels layers can be saved as a label file "
@@ -179,8 +178,6 @@ def write_export(path: str, layer_data: list[tuple]) -> list[str]:
     napari_axons.core.common.ExportError
         The folder cannot be written, or already holds files.
     """
-    from .core.export import ExportJob, ExportOptions, plan_array, plan_image
-
     (img_data, img_meta, _), labels_ld = _split_layers(layer_data)
     info = _axons_meta(img_meta)
     src = info.get("path")

@@ -24,7 +24,7 @@ def test_wheel_ships_the_manifest_and_validates(tmp_path):
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         assert "napari_axons/napari.yaml" in names
-        assert b"napari_axons._reader:napari_get_reader" in zf.read("napari_axons/napari.yaml")
+        assert b"napari_axons._qt._reader:napari_get_reader" in zf.read("napari_axons/napari.yaml")
         entry = next(n for n in names if n.endswith("entry_points.txt"))
         assert b"napari_axons:napari.yaml" in zf.read(entry)
     target = tmp_path / "site"
