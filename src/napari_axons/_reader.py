@@ -36,8 +36,7 @@ import numpy as np
 
 from .core.export import read_export
 from .core.formats import geojson_class_map
-from .core.image import open_image
-from .core.image.pyramid import PyramidBuild, open_pyramid
+from .core.image import PyramidBuild, open_image, open_pyramid
 
 __all__ = ["napari_get_reader", "reader_function", "read_image", "read_export_layers",
            "read_geojson_layers", "build_here", "pixel_scale"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core.image.sample import make_axon_sample
+from .core.image import make_axon_sample
 
 __all__ = ["make_sample_data"]
 

@@ -42,7 +42,7 @@ import numpy as np
 
 from .core.common import ClassTable, ClassTableError, atomic_write_bytes
 from .core.export import ExportJob, ExportOptions, plan_array, plan_image
-from .core.labels import dumps_labels, labels_document
+from .core.labels import class_map_to_labels, dumps_labels, labels_document
 
 __all__ = ["write_labels_json", "write_export"]
 
@@ -116,7 +116,6 @@ def write_labels_json(path: str, data, meta: dict) -> list[str]:
         When the layer is not 2D, or holds a value its class table does not
         name (nothing is written).
     """
-    from .core.labels.class_masks import class_map_to_labels
     arr = _plain_array(data)
     if arr.ndim != 2:
         raise ValueError(f"{path}: only 2D Labels layers can be saved as a label file "

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.common import ClassTable
-from ..core.export.folder import ADD, FOREIGN, REPLACE
+from ..core.export import ADD, FOREIGN, REPLACE
 from ..core.session import EditsInTheWay, SessionError
 from . import _bridges
 from ._image_file import layer_pixels, session_key

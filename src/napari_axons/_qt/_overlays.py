@@ -14,7 +14,7 @@ import numpy as np
 
 from ..core.common import DEFAULT_TABLE, ClassTable
 from ..core.geometry import TileGrid
-from ..core.session.maskstore import MaskStore
+from ..core.session import MaskStore
 from ._grid_layer import GRID_COLOUR, Placement
 from ._tile_marks import TILES_LAYER, draw_marks
 

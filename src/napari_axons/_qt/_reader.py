@@ -15,7 +15,7 @@ import sys
 from qtpy.QtWidgets import QApplication
 
 from .. import _reader
-from ..core.image.pyramid import PyramidBuild
+from ..core.image import PyramidBuild
 from ._pyramid_worker import build_in_background, running_build_for
 
 __all__ = ["napari_get_reader", "reader_function", "background_levels"]

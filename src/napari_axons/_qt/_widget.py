@@ -34,8 +34,7 @@ from magicgui.widgets import Container
 
 from ..core.common import ClassTable
 from ..core.geometry import Placement
-from ..core.image.open import open_image
-from ..core.image.source import ImageReadError
+from ..core.image import ImageReadError, open_image
 from ..core.session import Session
 from . import _bridges, _flows
 from ._controls import add_controls, ask, legend_html, segmenter_factory

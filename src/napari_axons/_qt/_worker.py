@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Generator, Sequence
 
-from ..core.export.tilepath import TilePath
+from ..core.export import TilePath
 from ..core.geometry import TileBox
-from ..core.image.working import WorkingImage
+from ..core.image import WorkingImage
 
 __all__ = ["segment_tiles", "run_export", "load_export_masks", "drive", "one_line",
            "WorkerError", "LOADED"]

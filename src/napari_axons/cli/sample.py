@@ -10,7 +10,7 @@ import tifffile
 from PIL import Image
 
 from ..core.common import atomic_write_bytes, encode_png
-from ..core.image.sample import MYELINATED_CLASSES, make_axon_sample, make_myelinated_sample
+from ..core.image import MYELINATED_CLASSES, make_axon_sample, make_myelinated_sample
 from .parser import CliError, add_command, whole_number
 
 __all__ = ["add_parser", "run"]

@@ -11,6 +11,7 @@ from .files import (
     umask,
     unique_base_names,
 )
+from .jsondoc import JsonDoc, kind_of
 from .pixel_size import (
     PixelSize,
     PixelSizeError,
@@ -26,4 +27,5 @@ __all__ = ["ClassTable", "ClassTableError", "DEFAULT_TABLE", "MAX_CLASSES", "def
            "parse_colour", "TMP_PREFIX", "ExportError", "atomic_write_bytes", "safe_base_name",
            "safe_child", "sampled_file_hash", "umask", "unique_base_names", "PixelSize",
            "PixelSizeError", "from_ome_xml", "from_ome_zarr", "from_resolution",
-           "from_svs_description", "unit_to_um", "FAST_PNG_MAX_LEVEL", "encode_png"]
+           "from_svs_description", "unit_to_um", "FAST_PNG_MAX_LEVEL", "encode_png", "JsonDoc",
+           "kind_of"]

@@ -40,8 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..common import ClassTable, ExportError, PixelSize
-from ..common.jsondoc import JsonDoc
+from ..common import ClassTable, ExportError, JsonDoc, PixelSize
 from .files import MANIFEST_FORMAT, MANIFEST_NAME
 
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "GridEntry", "ImageEntry",

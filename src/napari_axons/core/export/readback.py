@@ -55,8 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common import DEFAULT_TABLE, ClassTable, safe_child, sampled_file_hash
-from ..image import open_image
-from ..image.pyramid import pyramid_levels
+from ..image import open_image, pyramid_levels
 from ..labels import LabelFileError, read_labels_json
 from .manifest import ImageEntry, Manifest, SourceEntry, load_manifest
 from .tilelist import LABELS_SUFFIX, ExportedTile, TileClasses, iter_tile_masks, read_png

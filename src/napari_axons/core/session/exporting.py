@@ -5,8 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ..export import ExportJob, ExportOptions, TileSources
-from ..export.folder import ADD, FOREIGN, REPLACE, FolderCheck, check_export_folder
+from ..export import (
+    ADD,
+    FOREIGN,
+    REPLACE,
+    ExportJob,
+    ExportOptions,
+    FolderCheck,
+    TileSources,
+    check_export_folder,
+)
 from .rules import ExportWouldReplace, SessionError
 
 __all__ = ["Exporting"]

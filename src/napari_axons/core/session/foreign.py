@@ -45,8 +45,15 @@ from pathlib import Path
 import numpy as np
 
 from ..common import ClassTable
-from ..formats import GeoJSONError, geojson_table, rasterize_geojson, read_geojson
-from ..formats.ngff_labels import ngff_labels_into, ome_attrs, read_ngff_labels
+from ..formats import (
+    GeoJSONError,
+    geojson_table,
+    ngff_labels_into,
+    ome_attrs,
+    rasterize_geojson,
+    read_geojson,
+    read_ngff_labels,
+)
 from .rules import EditsInTheWay, SessionError
 
 __all__ = ["ForeignLoading", "LoadSummary"]

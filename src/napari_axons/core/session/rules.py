@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..export.folder import FolderCheck
+from ..export import FolderCheck
 from ..geometry import TileBox, TileGrid
 
 __all__ = ["HAS_MASK", "SessionError", "EditsInTheWay", "ExportWouldReplace", "protected_by_later"]

@@ -35,12 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from ..common import DEFAULT_TABLE, ClassTable, sampled_file_hash, unique_base_names
-from ..export import ImagePlan
-from ..export.tilepath import TilePath
+from ..export import ImagePlan, TilePath
 from ..geometry import TileBox, TileGrid
-from ..image.arrays import array_fingerprint, array_source
-from ..image.open import open_image
-from ..image.working import WorkingImage
+from ..image import WorkingImage, array_fingerprint, array_source, open_image
 from .edits import CHUNK, EditRecord
 from .exporting import Exporting
 from .foreign import ForeignLoading
