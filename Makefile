@@ -7,11 +7,12 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 DEMO_DIR ?= demo
 
-.PHONY: install install-test system-deps demo test bench clean help
+.PHONY: install install-test system-deps demo test test-quick bench clean help
 
 help:
 	@echo "make demo   - create $(VENV), install, and tile + segment the bundled sample"
 	@echo "make test   - install test extras (and Xvfb when missing), run the whole suite"
+	@echo "make test-quick - the same checks, tests without models and slow ones (development)"
 	@echo "make bench  - run the benchmarks (generates its own inputs)"
 
 $(VENV)/.installed: pyproject.toml
@@ -45,9 +46,16 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/napari-axons sample $(DEMO_DIR)/sample.tif --overwrite
 	$(VENV)/bin/napari-axons tile $(DEMO_DIR)/sample.tif -o $(DEMO_DIR)/export --model otsu --overwrite
 
+# ruff, the import contract of the wings (pyproject.toml [tool.importlinter]), then pytest.
 test: system-deps $(VENV)/.installed-test
 	$(PY) -m ruff check src tests bench
+	$(VENV)/bin/lint-imports
 	QT_API=pyqt6 $(PY) -m pytest
+
+test-quick: system-deps $(VENV)/.installed-test
+	$(PY) -m ruff check src tests bench
+	$(VENV)/bin/lint-imports
+	QT_API=pyqt6 $(PY) -m pytest -m "not model and not slow"
 
 bench: $(VENV)/.installed-test
 	$(PY) -m bench

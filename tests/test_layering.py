@@ -11,6 +11,9 @@ modules. A module added later is covered without editing this file.
 * Importing them changes no process-wide state: ``os.environ`` is the same
   after, and so is torch's thread count (checked with torch imported before
   them, and against a fresh interpreter when imported after them).
+* The wings import in one direction (the import-linter contract in
+  ``pyproject.toml``, run by ``make test``); an upward import breaks it with a
+  line naming both modules.
 """
 
 from __future__ import annotations
@@ -114,3 +117,37 @@ def test_importing_leaves_torch_threads_alone(fresh):
     assert first["env_changed"] == [] and first["culprits"] == {}
     assert first["threads_after"] == first["threads_before"]
     assert fresh["threads_after"] == first["threads_before"]  # as in an untouched interpreter
+
+
+# --------------------------------------------------------------------------- the wings' import order
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _lint_imports(cwd) -> subprocess.CompletedProcess:
+    exe = os.path.join(os.path.dirname(sys.executable), "lint-imports")
+    if not os.path.exists(exe):
+        pytest.skip("import-linter is not installed (the test extra)")
+    env = {**os.environ, "PYTHONPATH": os.path.join(cwd, "src")}
+    return subprocess.run([exe, "--no-cache"], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.slow
+def test_an_upward_import_breaks_the_contract_naming_both_modules(tmp_path):
+    """The import-linter contract in pyproject.toml holds, and catches a wing importing upwards."""
+    import shutil
+
+    shutil.copy(os.path.join(ROOT, "pyproject.toml"), tmp_path / "pyproject.toml")
+    shutil.copytree(os.path.join(ROOT, "src"), tmp_path / "src",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    kept = _lint_imports(tmp_path)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert "0 broken" in kept.stdout
+    axes = tmp_path / "src" / "napari_axons" / "core" / "image" / "axes.py"
+    axes.write_text(axes.read_text() + "\nfrom ..session import Session  # noqa: E402,F401\n")
+    broken = _lint_imports(tmp_path)
+    assert broken.returncode != 0
+    assert ("napari_axons.core.image is not allowed to import napari_axons.core.session"
+            in broken.stdout)
+    assert "napari_axons.core.image.axes -> napari_axons.core.session" in broken.stdout
