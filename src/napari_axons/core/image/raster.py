@@ -15,7 +15,7 @@ These formats cannot be read by region. So:
 
 Pixels are exactly what Pillow gives for the whole image (palette -> RGB or
 RGBA, 1-bit -> L, CMYK/YCbCr -> RGB, LA -> L, 16-bit gray as uint16), in both
-cases; ``tests/core/test_raster.py`` checks it.
+cases; ``tests/core/image/test_raster.py`` checks it.
 
 Size limit: Pillow refuses images over 179 megapixels (its decompression-bomb
 guard). Here the limit is :data:`DEFAULT_MAX_PIXELS` (4295 megapixels, more

@@ -8,7 +8,7 @@ Pillow's own Lanczos (``Image.resize(..., box=...)``, one axis at a time, as
 Pillow does internally), which uses the same filter centres and weights as a
 whole-image ``Image.resize``. The result matches a whole-image resize to within
 1 grey level on well under 1% of pixels (Pillow passes the box as 32-bit floats,
-so filter centres differ in the last bits); ``tests/core/test_working.py``
+so filter centres differ in the last bits); ``tests/core/image/test_working.py``
 checks it, white noise included.
 
 Target pixel size (``--target-pixel-size UM``): the working image is resampled

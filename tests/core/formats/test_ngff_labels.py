@@ -8,12 +8,12 @@ import logging
 import numpy as np
 import pytest
 import zarr
-from formats_helpers import discs, make_export
 from ome_zarr.format import FormatV04
 from ome_zarr.io import parse_url
 from ome_zarr.reader import Label, Reader
 from ome_zarr.writer import write_image
 
+from formats_helpers import discs, make_export
 from napari_axons.cli import main
 from napari_axons.core.common import ClassTable
 from napari_axons.core.export import read_export

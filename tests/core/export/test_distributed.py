@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from slide_helpers import drain, filament_tif
 
 from napari_axons.cli import main
 from napari_axons.core.common import ExportError
 from napari_axons.core.export import JOURNAL_NAME, ExportJob, ExportOptions
 from napari_axons.core.export.cluster import run_distributed
 from napari_axons.core.segment import load_segmenter
+from slide_helpers import drain, filament_tif
 
 distributed = pytest.importorskip("distributed")
 

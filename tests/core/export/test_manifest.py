@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from slide_helpers import drain
 
 from napari_axons.core.common import DEFAULT_TABLE, PixelSize
 from napari_axons.core.export import (
@@ -22,6 +21,7 @@ from napari_axons.core.export import (
 )
 from napari_axons.core.geometry import TileBox
 from napari_axons.core.segment import load_segmenter
+from slide_helpers import drain
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import shapely
-from formats_helpers import discs, make_export
 from scipy import ndimage
 
+from formats_helpers import discs, make_export
 from napari_axons.cli import main
 from napari_axons.core.common import DEFAULT_TABLE, ClassTable
 from napari_axons.core.formats import (

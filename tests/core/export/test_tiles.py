@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
-from slide_helpers import drain, filament_tif
 
 from napari_axons.core.common import DEFAULT_TABLE, ClassTable, ExportError
 from napari_axons.core.export import ExportJob, ExportOptions, plan_array, plan_image
@@ -21,6 +20,7 @@ from napari_axons.core.export import tilepath as tiles_mod
 from napari_axons.core.export.tilepath import TilePath, as_class_map, export_classes, zero_padding
 from napari_axons.core.geometry import TileBox
 from napari_axons.core.segment import load_segmenter
+from slide_helpers import drain, filament_tif
 
 OPTIONS = ExportOptions(tile_size=256, threads=2)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
-from formats_helpers import noise_mask, tile_pieces
 
+from formats_helpers import noise_mask, tile_pieces
 from napari_axons.core.labels import outlines as vectorize
 from napari_axons.core.labels.outlines import class_map_objects, dissolve, rasterize
 

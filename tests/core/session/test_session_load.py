@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
-from formats_helpers import discs
 from ome_zarr.writer import write_image
 
+from formats_helpers import discs
 from napari_axons.core.common import ClassTable
 from napari_axons.core.formats import GeoJSONError, export_geojson
 from napari_axons.core.formats.ngff_labels import NgffError, resample_nearest, write_ngff_labels

@@ -9,10 +9,10 @@ import re
 
 import numpy as np
 import pytest
-from formats_helpers import discs, make_export
 from PIL import Image
 from pycocotools.coco import COCO
 
+from formats_helpers import discs, make_export
 from napari_axons.cli import main
 from napari_axons.core.export import read_export
 from napari_axons.core.formats.coco import CocoError, export_coco, read_coco

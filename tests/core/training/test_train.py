@@ -26,14 +26,13 @@ from napari_axons.core.training.data import load_tile, overlap_groups
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from train_data import labelled_export  # noqa: E402
-
 from tiny_models import save_checkpoint, tiny_segformer  # noqa: E402
+from train_data import labelled_export  # noqa: E402
 
 pytestmark = pytest.mark.model
 
 NAMES = MYELINATED_CLASSES.names
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+SRC = str(Path(__file__).resolve().parents[3] / "src")
 
 
 @pytest.fixture(autouse=True)
