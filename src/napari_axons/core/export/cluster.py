@@ -83,25 +83,15 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Generator
 from dataclasses import dataclass, replace
-from pathlib import Path
-
-import numpy as np
 
 from ... import __version__
 from ..common import (
     ExportError,
 )
-from ..geometry import TileGrid
-from ..image import (
-    IntensityRange,
-    SourceImage,
-    WorkingImage,
-    open_image,
-)
 from ..segment import load_segmenter, model_batching
 from .files import ExportLayout
 from .job import ExportJob
-from .plan import ImagePlan
+from .plan import ImagePlan, close_reopened
 from .tilepath import OutputSpec, TilePath, TileResult, overview_rgb
 
 __all__ = ["run_distributed", "ClusterProducer", "clear_worker_caches"]
@@ -113,29 +103,12 @@ WAIT_FOR_WORKERS_S = 60
 #: How long to try to reach a scheduler address.
 CONNECT_TIMEOUT_S = 20
 
-_IMAGES: OrderedDict[tuple, tuple[SourceImage, WorkingImage, TileGrid]] = OrderedDict()
 _SEGMENTERS: OrderedDict[tuple, object] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
-_MAX_IMAGES = 8
 _MAX_SEGMENTERS = 8
 
 
 # --------------------------------------------------------------------------- worker side
-
-
-@dataclass(frozen=True)
-class _ImageSpec:
-    """What a worker needs to open an image and rebuild its plan (small, picklable)."""
-
-    path: str
-    stamp: tuple
-    base: str
-    downsample: int
-    tile_size: int
-    overlap: int
-    intensity: IntensityRange | None
-    pixel_size: float | None = None  # --pixel-size
-    target_pixel_size: float | None = None  # --target-pixel-size
 
 
 @dataclass(frozen=True)
@@ -145,33 +118,6 @@ class _SegmenterSpec:
     model: str
     options: tuple
     state: str | None  # JSON of Segmenter.state(), or None
-
-
-def _worker_plan(spec: _ImageSpec) -> ImagePlan:
-    """The worker's :class:`ImagePlan` for ``spec``; the image is opened once per process."""
-    key = (spec.path, spec.stamp, spec.downsample, spec.tile_size, spec.overlap,
-           spec.pixel_size, spec.target_pixel_size)
-    with _CACHE_LOCK:
-        hit = _IMAGES.get(key)
-        if hit is None:
-            source = open_image(spec.path, pixel_size=spec.pixel_size)
-            try:
-                working = WorkingImage(source, spec.downsample,
-                                       target_pixel_size=spec.target_pixel_size)
-                grid = TileGrid.from_shape(working.height, working.width,
-                                           tile_size=spec.tile_size, overlap=spec.overlap)
-            except Exception:
-                source.close()
-                raise
-            hit = _IMAGES[key] = (source, working, grid)
-            while len(_IMAGES) > _MAX_IMAGES:
-                _IMAGES.popitem(last=False)[1][0].close()
-        else:
-            _IMAGES.move_to_end(key)
-        source, working, grid = hit
-        if spec.intensity is not None and source._intensity is None:
-            source._intensity = spec.intensity  # the client's, computed once
-    return ImagePlan(Path(spec.path), spec.base, source, working, grid)
 
 
 def _worker_segmenter(spec):
@@ -193,7 +139,7 @@ def _worker_segmenter(spec):
 
 
 def _export_block(
-    image: _ImageSpec,
+    plan: ImagePlan,
     indices: tuple[int, ...],
     spec: OutputSpec,
     segmenter,
@@ -202,9 +148,9 @@ def _export_block(
     """A task: the tile path for a block of tiles; ``(index, files, n_objects)`` each.
 
     Only schedules :meth:`TilePath.run_block <napari_axons.core.export.tilepath.TilePath.run_block>`
-    (the same read, model, class map, padding rule and writer as a local run).
+    (the same read, model, class map, padding rule and writer as a local run) on the
+    job's own plan, which arrives with its image reopened here (:func:`.plan.reopen_plan`).
     """
-    plan = _worker_plan(image)
     boxes = [plan.grid[i] for i in indices]
     with TilePath(_worker_segmenter(segmenter), spec, mask_reader=mask_reader) as path:
         results = path.run_block(plan, boxes)
@@ -217,11 +163,9 @@ def clear_worker_caches(paths=None) -> None:
     Run on every worker with ``client.run(clear_worker_caches, paths)``; done by
     :func:`run_distributed` at the end of a run on a cluster it did not start.
     """
-    wanted = None if paths is None else {str(p) for p in paths}
-    with _CACHE_LOCK:
-        for key in [k for k in _IMAGES if wanted is None or k[0] in wanted]:
-            _IMAGES.pop(key)[0].close()
-        if wanted is None:
+    close_reopened(paths)
+    if paths is None:
+        with _CACHE_LOCK:
             _SEGMENTERS.clear()
 
 
@@ -363,15 +307,6 @@ def _check_workers(client, where: str) -> None:
                           f"this machine {__version__}; use the same version everywhere")
 
 
-def _image_spec(plan: ImagePlan, options) -> _ImageSpec:
-    path = plan.path.resolve()
-    st = path.stat()
-    intensity = None if plan.source.dtype == np.uint8 else plan.source.intensity_range()
-    return _ImageSpec(str(path), (st.st_size, st.st_mtime_ns), plan.base, options.downsample,
-                      options.tile_size, options.overlap, intensity, options.pixel_size,
-                      options.target_pixel_size)
-
-
 def _segmenter_arg(job, segmenter_spec, client):
     """What tasks receive for the current (prepared) state of ``job.segmenter``."""
     seg = job.segmenter
@@ -449,13 +384,12 @@ class ClusterProducer:
             block = batch * streams
         else:
             block = DEFAULT_BLOCK
-        spec = _image_spec(plan, job.options)
         out_spec = replace(job.spec, out=str(layout.out.resolve()))
         futures = {}
         for i in range(0, len(todo), block):
             boxes = todo[i : i + block]
             fut = client.submit(
-                _export_block, spec, tuple(b.index for b in boxes), out_spec, seg_arg,
+                _export_block, plan, tuple(b.index for b in boxes), out_spec, seg_arg,
                 job.mask_reader,
                 key=f"napari-axons-{self._token}-{plan.base}-{boxes[0].index}", pure=False,
             )

@@ -414,6 +414,8 @@ class ExportJob:
                         else:
                             todo.append(box)
                     if not todo:
+                        if self.segmenter is not None:  # its info() (Otsu's threshold) goes
+                            producer.prepare(plan)      # into the manifest: the same as before
                         continue
                     try:
                         producer.prepare(plan)

@@ -8,6 +8,8 @@ the dask cluster, the session) works from.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,12 +18,14 @@ import numpy as np
 
 from ..common import (
     ClassTable,
+    PixelSize,
     safe_base_name,
     sampled_file_hash,
     unique_base_names,
 )
 from ..geometry import TileBox, TileGrid, full_resolution_box
 from ..image import (
+    IntensityRange,
     SourceImage,
     WorkingImage,
     array_fingerprint,
@@ -34,7 +38,8 @@ from ..labels import (
 from .files import ExportFiles
 from .manifest import GridEntry, ImageEntry, Intensity, SourceBox, SourceEntry, TileEntry, WorkingEntry
 
-__all__ = ["ExportOptions", "ImagePlan", "plan_image", "plan_array"]
+__all__ = ["ExportOptions", "ImagePlan", "plan_image", "plan_array", "PlanRecipe", "reopen_plan",
+           "close_reopened"]
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,9 @@ class ImagePlan:
         The source's content fingerprint (compared on resume).
     in_memory : bool
         True for an image with no file: the manifest records ``"path": null``.
+
+    A plan sent to another process (a dask worker) arrives as the same plan, its
+    image reopened there (:meth:`recipe`, :func:`reopen_plan`).
     """
 
     path: Path
@@ -162,6 +170,28 @@ class ImagePlan:
 
     def stem(self, box: TileBox) -> str:
         return ExportFiles.stem(self.base, box.index)
+
+    def recipe(self) -> PlanRecipe:
+        """What reopens this plan in another process.
+
+        Raises
+        ------
+        ValueError
+            An in-memory image (no file another process could open).
+        """
+        if self.in_memory:
+            raise ValueError(f"{self.path}: an in-memory image cannot be sent to another "
+                             "process (workers read images by path)")
+        path = self.path.resolve()
+        st = path.stat()
+        intensity = None if self.source.dtype == np.uint8 else self.source.intensity_range()
+        g = self.grid
+        return PlanRecipe(str(path), (st.st_size, st.st_mtime_ns), self.base, self.fingerprint,
+                          self.axondeepseg, self.working.factor, self.working.target_pixel_size,
+                          g.tile_size, g.tile_size - g.stride, self.source.pixel_size, intensity)
+
+    def __reduce__(self):
+        return reopen_plan, (self.recipe(),)
 
     def read_tile(self, box: TileBox) -> np.ndarray:
         return self.working.read_tile(box.y, box.x, box.height, box.width)
@@ -266,3 +296,82 @@ def _grid(path: Path, base: str, source: SourceImage, options: ExportOptions) ->
     grid = TileGrid.from_shape(working.height, working.width,
                                tile_size=options.tile_size, overlap=options.overlap)
     return ImagePlan(path, base, source, working, grid, axondeepseg=options.axondeepseg)
+
+
+# --------------------------------------------------------------------------- in another process
+
+#: Images a process keeps open for plans sent to it (least recently used closed first).
+MAX_REOPENED = 8
+_REOPENED: OrderedDict[tuple, tuple[SourceImage, WorkingImage, TileGrid]] = OrderedDict()
+_REOPENED_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class PlanRecipe:
+    """What reopens an :class:`ImagePlan` in another process (small, picklable).
+
+    The file and its stamp (size, modification time), the base name, fingerprint
+    and ``axondeepseg`` setting that decide its files, the working image's factor
+    or target pixel size, the grid, and the pixel size and intensity mapping the
+    client settled on.
+    """
+
+    path: str
+    stamp: tuple[int, int]
+    base: str
+    fingerprint: str
+    axondeepseg: bool
+    factor: int | float
+    target_pixel_size: float | None
+    tile_size: int
+    overlap: int
+    pixel_size: PixelSize | None
+    intensity: IntensityRange | None
+
+
+def reopen_plan(recipe: PlanRecipe) -> ImagePlan:
+    """The plan of ``recipe``, its image opened once per process (and kept open).
+
+    What a pickled :class:`ImagePlan` becomes: equal in every field that decides
+    what a tile writes, so a dask worker works from the plan the local path
+    uses, never from a copy rebuilt by hand.
+
+    Raises
+    ------
+    ImageReadError
+        The image cannot be opened here.
+    """
+    key = (recipe.path, recipe.stamp, recipe.factor, recipe.target_pixel_size,
+           recipe.tile_size, recipe.overlap, recipe.pixel_size)
+    with _REOPENED_LOCK:
+        hit = _REOPENED.get(key)
+        if hit is None:
+            source = open_image(recipe.path)
+            try:
+                if recipe.pixel_size != source.pixel_size:
+                    source.set_pixel_size(recipe.pixel_size)
+                working = WorkingImage(source, 1 if recipe.target_pixel_size else recipe.factor,
+                                       target_pixel_size=recipe.target_pixel_size)
+                grid = TileGrid.from_shape(working.height, working.width,
+                                           tile_size=recipe.tile_size, overlap=recipe.overlap)
+            except Exception:
+                source.close()
+                raise
+            hit = _REOPENED[key] = (source, working, grid)
+            while len(_REOPENED) > MAX_REOPENED:
+                _REOPENED.popitem(last=False)[1][0].close()
+        else:
+            _REOPENED.move_to_end(key)
+    source, working, grid = hit
+    if recipe.intensity is not None:
+        source.set_intensity_range(recipe.intensity)  # the client's, computed once
+    return ImagePlan(Path(recipe.path), recipe.base, source, working, grid, recipe.fingerprint,
+                     axondeepseg=recipe.axondeepseg)
+
+
+def close_reopened(paths=None) -> None:
+    """Close the images this process reopened for plans (all, or those of ``paths``)."""
+    wanted = None if paths is None else {str(p) for p in paths}
+    with _REOPENED_LOCK:
+        for key in [k for k in _REOPENED if wanted is None or k[0] in wanted]:
+            _REOPENED.pop(key)[0].close()

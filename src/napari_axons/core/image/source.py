@@ -389,6 +389,10 @@ class SourceImage:
                 for y in ys]
         return np.concatenate(rows, axis=0)
 
+    def set_intensity_range(self, intensity: IntensityRange | None) -> None:
+        """Use ``intensity`` as the image-wide mapping (e.g. the one another process computed)."""
+        self._intensity = intensity
+
     def intensity_range(self) -> IntensityRange:
         """The image-wide intensity mapping used by :func:`to_rgb8` (computed once)."""
         if self._intensity is None:
