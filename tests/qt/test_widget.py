@@ -406,7 +406,6 @@ def test_errors_become_notifications(make_widget, axon_tif, tmp_path, qtbot):
 
 def test_plugin_dock_widget_and_cli_view(make_napari_viewer, axon_tif, monkeypatch):
     """What ``napari-axons view IMAGE`` does, with napari's event loop stubbed out."""
-    pytest.importorskip("napari_axons._reader")
     import napari
     from napari_axons import cli
     from napari_axons._qt._widget import AxonsWidget

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 
@@ -182,8 +181,6 @@ def test_unknown_label_types_are_skipped_with_a_warning(tmp_path):
 
 
 def _napari_reader():
-    if importlib.util.find_spec("napari_axons._reader") is None:
-        pytest.skip("napari_axons._reader is not written yet")
     from napari_axons._reader import napari_get_reader
 
     return napari_get_reader

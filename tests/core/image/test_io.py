@@ -53,7 +53,10 @@ def test_pyramid_tiff_levels(tmp_path, rgb_image):
         levels = src.levels()
         assert [lv.shape for lv in levels] == [(1024, 1024, 3), (512, 512, 3), (256, 256, 3)]
         np.testing.assert_array_equal(levels[2].compute(), image[::4, ::4])
-        assert src.sample().shape == (256, 256, 3) or src.sample().shape[0] >= 256
+        # the smallest level whose longer side is between max_side / 2 and max_side
+        np.testing.assert_array_equal(src.sample(), image)
+        np.testing.assert_array_equal(src.sample(max_side=1000), image[::2, ::2])
+        np.testing.assert_array_equal(src.sample(max_side=512), image[::4, ::4])
 
 
 def test_png_jpeg_decoded_once_on_first_access(tmp_path, rgb_image):

@@ -21,6 +21,18 @@ Where a table comes from
 * an export: the manifest's ``"classes"`` list (:meth:`ClassTable.from_json`).
 
 The seed's default is :data:`DEFAULT_TABLE`: background + ``"axon"``.
+
+A class value a table does not know (the one rule)
+--------------------------------------------------
+* **Reading** (an export's label files or mask PNGs, for napari, the session,
+  the format bridges): the class is *added* to the table (a label class by its
+  name, a mask value ``k`` as ``class_k``) with one warning naming the file and
+  the class, never merged into another class and never dropped
+  (:class:`~napari_axons.core.export.TileClasses`).
+* **Writing** (a class map into an export's files, the mask store, a label
+  file): refused with one line naming the tile (or layer) and the values
+  (:func:`~napari_axons.core.labels.check_class_map`); nothing is written, and a
+  value is never folded into another class.
 """
 
 from __future__ import annotations

@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from ..common import DEFAULT_TABLE, ClassTable, ExportError
-from ..labels import decode_class_mask, labels_to_class_map, read_labels_json
 from .manifest import Manifest, load_manifest
-from .tilelist import ExportedTile, exported_tiles, iter_tile_masks
+from .tilelist import ExportedTile, TileClasses, exported_tiles, iter_tile_masks
 
 __all__ = ["ExportSlide", "export_class_table", "open_export_slides", "choose_slide"]
 
@@ -69,14 +68,15 @@ class ExportSlide:
 
         ``class_map`` is ``(tile.height, tile.width)`` uint8 (class indices of
         :attr:`classes`), or None when the tile's masks cannot be read (a line
-        is added to ``warnings``).
+        is added to ``warnings``). A class a tile holds and the export's table
+        does not know is added to :attr:`classes` with a warning (the rule of
+        :mod:`napari_axons.core.common.classes`), so read :attr:`classes` after
+        each tile.
         """
-        if self.classes.is_binary:
-            for t, mask in iter_tile_masks(self.tiles, warnings):
-                yield t, (None if mask is None else (mask > 0).astype(np.uint8))
-            return
-        for t in self.tiles:
-            yield t, _multi_class_map(t, self.classes, warnings)
+        classes = TileClasses(self.classes)
+        for t, cmap in iter_tile_masks(self.tiles, warnings, classes):
+            self.classes = classes.table
+            yield t, cmap
 
     def owned(self, k: int) -> np.ndarray:
         """``(height, width)`` bool: the pixels of ``self.tiles[k]`` inside the
@@ -140,30 +140,3 @@ def choose_slide(slides: list[ExportSlide], base: str | None, where) -> ExportSl
         raise ExportError(f"{where}: the export has {len(slides)} images ({names}); choose one "
                           "with --image BASE")
     return slides[0]
-
-
-def _multi_class_map(t: ExportedTile, classes: ClassTable, warnings: list[str]) -> np.ndarray | None:
-    """A tile's class map in a multi-class export: its label file rendered by class
-    (:func:`~napari_axons.core.labels.class_masks.labels_to_class_map`, as the read-back
-    prefers polygons), else the palette mask PNG's indices."""
-    if t.labels is not None and t.labels.is_file():
-        cmap, table, notes = labels_to_class_map(read_labels_json(t.labels), (t.height, t.width),
-                                                 classes, path=t.labels)
-        warnings.extend(notes)
-        cmap = cmap.copy()
-        cmap[cmap >= len(classes)] = 0  # classes the export's table lacks (each warned about)
-        return cmap
-    if t.mask is not None and t.mask.is_file():
-        try:
-            arr, _ = decode_class_mask(t.mask)
-        except (OSError, ValueError) as exc:
-            warnings.append(f"{t.mask}: cannot read ({type(exc).__name__}: {exc})")
-            return None
-        if arr.shape != (t.height, t.width):
-            warnings.append(f"{t.mask}: mask is {arr.shape[1]} x {arr.shape[0]}, the tile "
-                            f"{t.width} x {t.height}; skipped")
-            return None
-        arr[arr >= len(classes)] = 0
-        return arr
-    warnings.append(f"tile {t.index} ({t.name}): no label file or mask; left empty")
-    return None

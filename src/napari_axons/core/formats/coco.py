@@ -107,6 +107,7 @@ def coco_document(slides, *, progress=None, warnings: list[str] | None = None) -
     total = sum(len(s.tiles) for s in slides)
     done = 0
     for slide in slides:
+        slide.classes = classes  # one table for every image; it grows as tiles demand
         for t, cmap in slide.iter_class_maps(warnings):
             done += 1
             if t.tile is None:
@@ -122,6 +123,7 @@ def coco_document(slides, *, progress=None, warnings: list[str] | None = None) -
                                                           len(annotations) + 1, image_id))
             if progress is not None:
                 progress(done, total)
+        classes = slide.classes
     categories = [{"id": k, "name": n, "supercategory": "object", "color": list(c)}
                   for k, (n, c) in enumerate(zip(classes.names, classes.colours, strict=True)) if k]
     return {"info": {"description": "napari-axons export", "version": "1.0"},

@@ -191,7 +191,6 @@ def write_slide_geojson(slide: ExportSlide, out: str | os.PathLike, *,
     if object_type not in OBJECT_TYPES:
         raise ValueError(f"object type {object_type!r}: choose one of {', '.join(OBJECT_TYPES)}")
     out = Path(out)
-    classes = slide.classes
     h, w = slide.working_shape
     warnings: list[str] = []
     # Pieces of one object meet only on tile borders: the lines their edges are split on.
@@ -201,7 +200,7 @@ def write_slide_geojson(slide: ExportSlide, out: str | os.PathLike, *,
     boxes = np.array([(u.y, u.x, u.y + u.height, u.x + u.width) for u in slide.tiles],
                      np.int64).reshape(-1, 4)
     positions = np.arange(len(slide.tiles))
-    counts = dict.fromkeys(classes.foreground, 0)
+    counts = dict.fromkeys(slide.classes.foreground, 0)
     n = merged = 0
     total = len(slide.tiles)
     with _AtomicText(out) as fh:
@@ -211,9 +210,10 @@ def write_slide_geojson(slide: ExportSlide, out: str | os.PathLike, *,
             nonlocal n
             fid = str(uuid.uuid5(_NAMESPACE, f"{slide.base}/{k}/{n}"))
             fh.write(",\n" if n else "")
+            classes = slide.classes  # grows when a tile holds a class the export lacks
             _write_feature(fh, geom, k, classes, object_type, fid, slide.scale, oriented=oriented)
             n += 1
-            counts[classes.names[k]] += 1
+            counts[classes.names[k]] = counts.get(classes.names[k], 0) + 1
 
         for i, (t, cmap) in enumerate(slide.iter_class_maps(warnings)):
             if cmap is not None:

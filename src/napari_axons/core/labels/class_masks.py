@@ -89,21 +89,27 @@ def check_class_map(class_map: Any, classes: ClassTable, *, where: str = "class 
     Returns
     -------
     numpy.ndarray
-        ``(H, W)`` uint8. With a one-class table every non-zero value is the
-        class (an old 0/255 mask is a valid binary class map), so the values are
-        returned unchanged.
+        ``(H, W)`` uint8. With a one-class table, 1 and 255 are the class (a
+        seed-style 0/255 mask is a valid one-class map), returned unchanged.
 
     Raises
     ------
     ClassMaskError
-        If the array is not 2-D, or (several classes) holds a negative value or
-        a value the table has no class for.
+        If the array is not 2-D, or holds a value the table has no class for
+        (negative, above its last class; for a one-class table anything but 0,
+        1 and 255). Never folded into another class: the rule of
+        :mod:`napari_axons.core.common.classes`.
     """
     arr = np.asarray(class_map)
     if arr.ndim != 2:
         raise ClassMaskError(f"{where}: a class map is 2-D (rows, columns), got shape {arr.shape}")
     if classes.is_binary:
-        return arr if arr.dtype == np.uint8 else (arr != 0).astype(np.uint8)
+        if arr.size and not np.isin(arr, (0, 1, 255)).all():
+            bad = sorted({int(v) for v in np.unique(arr)} - {0, 1, 255})
+            raise ClassMaskError(
+                f"{where}: holds value(s) {', '.join(map(str, bad[:5]))}, but the class table has "
+                f"one class ({classes.foreground[0]}: 1, or 255 in a 0/255 mask)")
+        return arr.astype(np.uint8, copy=False)
     if arr.size:
         hi, lo = int(arr.max()), int(arr.min())
         if lo < 0 or hi > classes.n_foreground:
