@@ -11,9 +11,9 @@ import json
 
 import numpy as np
 import pytest
-from formats_helpers import discs, make_export
 from PIL import Image
 
+from formats_helpers import discs, make_export
 from napari_axons.core.common import ClassTable
 from napari_axons.core.export import list_exported_tiles, open_export_slides, read_export
 from napari_axons.core.formats import export_coco, export_geojson
