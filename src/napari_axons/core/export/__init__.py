@@ -15,7 +15,7 @@ from .classmaps import ExportSlide, choose_slide, export_class_table, open_expor
 from .cluster import ClusterProducer, clear_worker_caches, run_distributed
 from .files import MANIFEST_FORMAT, MANIFEST_NAME, ExportFiles, ExportLayout
 from .folder import ADD, FOREIGN, NEW, REPLACE, FolderCheck, check_export_folder
-from .job import JOURNAL_NAME, ExportJob, TileSources
+from .job import ExportJob, TileSources
 from .manifest import (
     GridEntry,
     ImageEntry,
@@ -32,6 +32,7 @@ from .manifest import (
 from .plan import ExportOptions, ImagePlan, plan_array, plan_image
 from .producers import ThreadProducer, TileProducer
 from .readback import ExportContents, ExportedImage, read_export
+from .resume import JOURNAL_NAME
 from .tilelist import (
     LABELS_SUFFIX,
     ExportedTile,

@@ -22,18 +22,14 @@ the journal is removed when the export completes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from ... import __version__
 from ..common import (
-    TMP_PREFIX,
     ClassTable,
-    ExportError,
     atomic_write_bytes,
-    safe_child,
     unique_base_names,
 )
 from ..geometry import TileBox
@@ -42,14 +38,14 @@ from ..image import (
 )
 from ..segment import pixel_size_note
 from .files import ExportFiles, ExportLayout
-from .manifest import Manifest, load_manifest
+from .manifest import Manifest
 from .plan import ExportOptions, ImagePlan, plan_image
 from .producers import ThreadProducer, TileProducer
+from .resume import JOURNAL_NAME, append_journal, check_folder, remove_temp_files
 from .tilepath import MaskReader, OutputSpec, TilePath, TileResult, export_classes
 
-__all__ = ["ExportJob", "JOURNAL_NAME", "TileSources"]
+__all__ = ["ExportJob", "TileSources"]
 
-JOURNAL_NAME = ".napari-axons-journal.jsonl"
 
 
 
@@ -307,70 +303,8 @@ class ExportJob:
 
     def _check_folder(self) -> set[tuple[str, int]]:
         """Refuse, resume or overwrite an existing folder; return the tiles already done."""
-        out = self.layout.out
-        existing = []
-        if out.is_dir():
-            existing = [p for p in out.iterdir() if not p.name.startswith(".napari-axons")]
-        old = None
-        if self.layout.manifest.exists():
-            old = load_manifest(self.layout.manifest)
-        done: set[tuple[str, int]] = set()
-        if self.resume:
-            if old is None:
-                if existing:
-                    raise ExportError(f"{out}: nothing to resume (no manifest.json), folder not empty")
-                return done
-            new = self.manifest("running")
-            # the same images (wherever they lie now) and grid; tile lists may differ: tiles are added
-            differ = [key for key, a, b in (
-                ("options", old.options, new.options),
-                ("images", [i.same_image_and_grid() for i in old.images],
-                 [i.same_image_and_grid() for i in new.images])) if a != b]
-            if differ:
-                raise ExportError(
-                    f"{out}: cannot resume: the existing export used other inputs or options "
-                    f"({differ[0]} differ); use --overwrite to replace it"
-                )
-            old_weights = (old.segmenter or {}).get("weights_sha256")
-            if self.segmenter is not None and old_weights != (
-                    new.segmenter or {}).get("weights_sha256"):
-                raise ExportError(f"{out}: cannot resume: the existing export used another model")
-            if old.status == "complete":
-                return {(img.base, t.index) for img in old.images for t in img.tiles}
-            return self._journalled()
-        if existing and not self.overwrite:
-            what = "already holds an export" if old is not None else "is not empty"
-            raise ExportError(
-                f"{out}: {what}; use --resume to continue it or --overwrite to replace it"
-            )
-        if old is not None and self.overwrite:
-            self._remove_stale(old)
-        return done
-
-    def _journalled(self) -> set[tuple[str, int]]:
-        done = set()
-        journal = self.layout.out / JOURNAL_NAME
-        if not journal.exists():
-            return done
-        for line in journal.read_text(encoding="utf-8").splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by the interruption
-            files = rec.get("files", [])
-            if all(safe_child(self.layout.out, f, what="journal file").exists() for f in files):
-                done.add((rec["base"], rec["index"]))
-        return done
-
-    def _remove_stale(self, old: Manifest) -> None:
-        """With --overwrite: delete files the previous export wrote (never others)."""
-        for img in old.images:
-            for tile in img.tiles:
-                for rel in tile.files.values():
-                    target = safe_child(self.layout.out, rel, what="manifest file")
-                    if target.is_file():
-                        target.unlink()
-        (self.layout.out / JOURNAL_NAME).unlink(missing_ok=True)
+        return check_folder(self.layout, lambda: self.manifest("running"), resume=self.resume,
+                            overwrite=self.overwrite, has_segmenter=self.segmenter is not None)
 
     # -- running ----------------------------------------------------------
     def run(self, producer: TileProducer | None = None) -> Generator[TileResult, None, dict | None]:
@@ -402,7 +336,7 @@ class ExportJob:
         failed: list[ImagePlan] = []
         with producer or ThreadProducer(self) as producer:
             self.layout.prepare(with_masks=self.with_masks)
-            _remove_temp_files(self.layout)  # left by a killed run; only ever ours
+            remove_temp_files(self.layout)  # left by a killed run; only ever ours
             atomic_write_bytes(self.layout.manifest, self.manifest("running").dumps())
             with open(journal_path, "a", encoding="utf-8") as journal:
                 for plan in self.plans:
@@ -420,7 +354,7 @@ class ExportJob:
                     try:
                         producer.prepare(plan)
                         for result in producer.produce(plan, todo):
-                            _journal(journal, journal_path, plan, result)
+                            append_journal(journal, journal_path, plan.base, result.box.index, result.files)
                             yield result
                     except ImageReadError as exc:
                         self._record_failure(plan, exc)
@@ -428,7 +362,7 @@ class ExportJob:
                         for box in todo:  # never journalled as done: only this run's files
                             for rel in plan.tile_entry(box, self.with_masks).files.values():
                                 self.layout.path(rel).unlink(missing_ok=True)
-        _remove_temp_files(self.layout)  # a worker killed mid-write leaves one
+        remove_temp_files(self.layout)  # a worker killed mid-write leaves one
         if failed:
             self.plans = [p for p in self.plans if p not in failed]
             if not self.plans:  # nothing exported: leave the folder as it was
@@ -451,19 +385,6 @@ class ExportJob:
         self.failures.append((plan.path, exc))
 
 
-def _journal(journal, journal_path: Path, plan: ImagePlan, result: TileResult) -> None:
-    try:
-        journal.write(json.dumps({"base": plan.base, "index": result.box.index,
-                                  "files": result.files}) + "\n")
-        journal.flush()
-    except OSError as exc:
-        raise ExportError(f"{journal_path}: cannot write ({exc.strerror or exc})") from exc
-
-
-
-
-
-
 class TileSources:
     """Each tile's polygon ``source``: ``sources[(base, index)]``, else ``default`` (picklable).
 
@@ -480,12 +401,3 @@ class TileSources:
 
     def __call__(self, plan, box) -> str:
         return self.sources.get((plan.base, box.index), self.default)
-
-
-def _remove_temp_files(layout: ExportLayout) -> None:
-    """Delete ``.napari-axons-tmp-*`` files a killed run left (only napari-axons makes them)."""
-    for folder in (layout.out, layout.masks):
-        if folder.is_dir():
-            for stale in folder.glob(TMP_PREFIX + "*"):
-                if stale.is_file():
-                    stale.unlink(missing_ok=True)
