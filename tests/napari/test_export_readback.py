@@ -1,4 +1,4 @@
-"""core.readback: an export read back gives the masks it was written from, safely."""
+"""core.export read-back: an export read back gives the masks it was written from, safely."""
 
 from __future__ import annotations
 

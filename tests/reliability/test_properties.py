@@ -216,7 +216,7 @@ def test_export_then_read_back_is_the_identity(params):
             assert iou(rendered, mask_px) >= 0.99
             ys, xs = slice(0, entry["padding"]["top"]), slice(0, entry["padding"]["left"])
             assert not rendered[ys].any() and not rendered[:, xs].any()  # nothing in padding
-        # core.readback.read_export gives the slide's labels back (the napari reader uses it).
+        # core.export.read_export gives the slide's labels back (the napari reader uses it).
         if importlib.util.find_spec("napari_axons.core.export") is not None:
             from napari_axons.core.export import read_export
 

@@ -71,14 +71,14 @@ def run_export(
     stop=None,
     on_close: Callable[[], None] | None = None,
 ) -> Generator[object, None, dict | None]:
-    """Run a :class:`core.pipeline.ExportJob`, yielding each :class:`TileResult`; returns the manifest.
+    """Run a :class:`core.export.ExportJob`, yielding each :class:`TileResult`; returns the manifest.
 
     Parameters
     ----------
     job : ExportJob
     workers, scheduler : optional
         Run on a local dask cluster of ``workers`` processes, or on the scheduler
-        at ``scheduler`` (:func:`core.distributed.run_distributed`); neither: on
+        at ``scheduler`` (:func:`core.export.run_distributed`); neither: on
         local threads.
     stop : threading.Event, optional
         When set, the export stops after the next tile (the run is closed here,
@@ -122,7 +122,7 @@ def load_export_masks(exported) -> Generator[tuple, None, int]:
 
     Parameters
     ----------
-    exported : core.readback.ExportedTiles
+    exported : core.export.ExportedTiles
 
     Yields
     ------

@@ -10,7 +10,7 @@ Where the tiles are made is a :class:`TileProducer`: by default a local thread
 pool (:class:`ThreadProducer`): reading regions, PNG encoding (libpng releases
 the GIL), polygon tracing and writing run in parallel, while the model (when
 there is one) runs batch by batch in the generator's own thread, overlapping
-the encoding and writing of the previous batch. ``core.distributed`` plugs in a
+the encoding and writing of the previous batch. :mod:`.cluster` plugs in a
 dask.distributed producer behind the same frame.
 
 Resumability: the manifest is written first with ``"status": "running"`` and
