@@ -151,3 +151,15 @@ def test_an_upward_import_breaks_the_contract_naming_both_modules(tmp_path):
     assert ("napari_axons.core.image is not allowed to import napari_axons.core.session"
             in broken.stdout)
     assert "napari_axons.core.image.axes -> napari_axons.core.session" in broken.stdout
+
+
+def test_the_core_names_its_main_entry_points_without_importing_them():
+    """``napari_axons.core`` reaches the wings' main names lazily (PEP 562)."""
+    code = ("import sys, napari_axons.core as core; "
+            "assert 'napari_axons.core.session' not in sys.modules; "
+            "import importlib; "
+            "assert all(getattr(core, n) is getattr(importlib.import_module("
+            "'napari_axons.core.' + core._WHERE[n]), n) for n in core.__all__); "
+            "assert 'napari_axons.core.session' in sys.modules")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
