@@ -9,6 +9,7 @@ classes (:mod:`.class_choice`).
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from pathlib import Path
@@ -137,13 +138,16 @@ class HFSegmenter:
         it fails before anything is written.
     batch_tolerance : float, optional
         Class maps never depend on how tiles were batched: batched kernels round
-        differently from single-tile ones (probabilities differ by ~1e-7 in fp32,
-        ~2e-4 under bf16), so a tile of a batch is recomputed alone where any
-        pixel is that close to a decision: its probability within
-        ``batch_tolerance`` of the threshold (threshold rule), or its two most
-        likely classes within ``batch_tolerance`` of each other (argmax; an
-        exact tie goes to the lower class index). Default: 1e-5 (fp32) or 5e-3
-        (bf16, float16); 0 turns the check off.
+        differently from single-tile ones (logits differ by ~1e-6 of their
+        magnitude in fp32, ~1e-3 under bf16), so a tile of a batch is recomputed
+        alone where any pixel is that close to a decision, measured in logits
+        relative to the tile's largest logit ``L`` (at least 1): its log-odds
+        within ``batch_tolerance * L`` of the threshold's (threshold rule), or its
+        two largest logits within ``batch_tolerance * L`` of each other (argmax;
+        an exact tie goes to the lower class index). Probabilities would not do:
+        a decisive model's logits of ~1000 make a rounding difference of 1e-3,
+        which moves a probability near the threshold by far more than 1e-5.
+        Default: 1e-5 (fp32) or 5e-3 (bf16, float16); 0 turns the check off.
 
     Attributes
     ----------
@@ -386,17 +390,25 @@ class HFSegmenter:
 
     def _decide(self, logits: Any, check: bool) -> tuple[Any, bool]:
         """Class map (h, w) uint8 of one tile's logits (1, C, h, w), and whether a pixel
-        is within ``batch_tolerance`` of a decision (only when ``check``)."""
+        is within ``batch_tolerance`` of a decision (only when ``check``; see the class doc)."""
         import torch
 
-        prob = torch.softmax(logits, dim=1)[0]
+        logits = logits[0]
         check = check and self.batch_tolerance > 0
+        tol = self.batch_tolerance * max(1.0, float(logits.abs().max())) if check else 0.0
         if self.mode == "binary":
-            p = prob[self.class_index]
-            near = check and bool((p - self.threshold).abs_().lt_(self.batch_tolerance).any())
+            p = torch.softmax(logits, dim=0)[self.class_index]
+            near = False
+            if check:  # the class's log-odds against the threshold's, in logits
+                ci = self.class_index
+                others = torch.cat([logits[:ci], logits[ci + 1:]])
+                log_odds = logits[ci] - torch.logsumexp(others, dim=0)
+                t = self.threshold
+                at = float("-inf") if t <= 0 else math.log(t / (1.0 - t))
+                near = bool((log_odds - at).abs_().lt_(tol).any())
             return (p > self.threshold).to(torch.uint8), near
-        index, best, second = class_argmax(prob, second=check)
-        near = check and bool((best - second).lt_(self.batch_tolerance).any())
+        index, best, second = class_argmax(logits, second=check)  # softmax keeps the order
+        near = check and bool((best - second).lt_(tol).any())
         if self.mode == "subset":  # model index (may exceed 255) -> table index
             return self._lut_on(index.device)[index.long()], near
         return index.to(torch.uint8), near  # no copy when already uint8
