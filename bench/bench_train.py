@@ -74,11 +74,10 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu")
     a = ap.parse_args(argv)
 
-    from train_data import labelled_export
-
     from napari_axons.core.image.sample import MYELINATED_CLASSES, make_myelinated_sample
     from napari_axons.core.segment import load_segmenter
     from napari_axons.core.training import TrainOptions, train
+    from train_data import labelled_export
 
     work = Path(a.work)
     shutil.rmtree(work, ignore_errors=True)
