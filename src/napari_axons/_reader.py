@@ -29,6 +29,7 @@ napari picks its own (eager) reader for TIFF/PNG unless told otherwise; use
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -78,11 +79,37 @@ def _kind(path) -> str | None:
     return "image" if head.startswith(_IMAGE_MAGIC) else None
 
 
+_FEATURE_COLLECTION = re.compile(rb'"type"\s*:\s*"FeatureCollection"')
+_SCAN_BLOCK = 1 << 20
+
+
 def _is_feature_collection(p: Path) -> bool:
-    """A ``.json`` file whose first 4 KB say it is a GeoJSON FeatureCollection (QuPath's export)."""
+    """A ``.json`` file that is a JSON object with ``"type": "FeatureCollection"`` (QuPath's export).
+
+    The key may stand anywhere: QuPath writes it first, ``json.dump(...,
+    sort_keys=True)`` after all the features. So the file's start, then its
+    end, then the whole file (1 MB at a time, only for a JSON object that does
+    not say it early) are searched; the reader checks the rest when it opens it.
+    """
+    size = p.stat().st_size
     with open(p, "rb") as fh:
-        head = fh.read(4096)
-    return b'"FeatureCollection"' in head
+        head = fh.read(_SCAN_BLOCK)
+        if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+            return False
+        if _FEATURE_COLLECTION.search(head):
+            return True
+        if size <= len(head):
+            return False
+        fh.seek(max(len(head), size - _SCAN_BLOCK))
+        if _FEATURE_COLLECTION.search(fh.read()):
+            return True
+        fh.seek(len(head) - 64)
+        while block := fh.read(_SCAN_BLOCK):
+            if _FEATURE_COLLECTION.search(block):
+                return True
+            if len(block) == _SCAN_BLOCK:
+                fh.seek(-64, os.SEEK_CUR)  # a match across two blocks
+    return False
 
 
 def napari_get_reader(path, *, reader=None):

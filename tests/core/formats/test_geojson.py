@@ -333,3 +333,116 @@ def test_rasterize_follows_shapely_on_arbitrary_polygons():
         inside = shapely.contains_properly(geom, centres)
         on_edge = shapely.distance(shapely.boundary(geom), centres) < 1e-9
         assert np.array_equal(painted[~on_edge], inside[~on_edge])
+
+
+def _feature(geometry, object_type="annotation", name=None, fid=None):
+    f = {"type": "Feature", "geometry": geometry, "properties": {"objectType": object_type}}
+    if name:
+        f["properties"]["classification"] = {"name": name, "color": [255, 0, 0]}
+    if fid:
+        f["id"] = fid
+    return f
+
+
+def _square(x, y, s):
+    return [[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]
+
+
+#: What QuPath users meet: unlocated features (RFC 7946 3.2), points and lines, and detections
+#: whose outline collapsed to one point or a line (QuPath's own test data has such), next to
+#: valid annotations that must load.
+ODD_FEATURES = [
+    _feature({"type": "Polygon", "coordinates": [_square(10, 10, 20)]}, name="axon"),
+    _feature(None, fid="unlocated"),
+    _feature({"type": "Point", "coordinates": [5, 5]}),
+    _feature({"type": "LineString", "coordinates": [[0, 0], [5, 5]]}),
+    _feature({"type": "Polygon", "coordinates": [[[40.5, 7.25]] * 4]}, "detection", fid="dot"),
+    _feature({"type": "Polygon", "coordinates": [[[40, 7], [40, 7]]]}, "detection"),
+    _feature({"type": "Polygon", "coordinates": [[[0, 40], [9, 40], [3, 40], [0, 40]]]}, "detection"),
+    _feature({"type": "MultiPolygon", "coordinates": [[_square(50, 50, 4)], [[[70, 70]] * 4]]}, "detection"),
+    _feature({"type": "Polygon", "coordinates": [_square(60, 10, 10), [[62, 12]] * 4]}, "detection"),
+    _feature({"type": "Polygon", "coordinates": []}),
+]
+
+
+def test_odd_qupath_features_are_skipped_with_a_note_and_the_rest_loads(tmp_path):
+    path = tmp_path / "odd.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": ODD_FEATURES}))
+    notes = []
+    objects = read_geojson(path, notes=notes)
+    assert [o.index for o in objects] == [0, 7, 8]
+    assert [round(o.geometry.area, 6) for o in objects] == [400, 16, 100]
+    # what has an area is what GEOS (the C++ port of JTS, QuPath's geometry library) gives an
+    # area to, feature by feature (GEOS refuses the whole collection for the null geometry)
+    for i, f in enumerate(ODD_FEATURES):
+        g = f["geometry"]
+        if g is None or g["type"] not in ("Polygon", "MultiPolygon"):
+            continue
+        try:
+            area = shapely.from_geojson(json.dumps(g)).area
+        except shapely.errors.GEOSException:  # a ring of 2 points: not even a geometry
+            area = 0.0
+        kept = [o for o in objects if o.index == i]
+        assert (area > 0) == bool(kept), i
+        if kept:
+            assert kept[0].geometry.area == pytest.approx(area)
+    assert notes == [
+        f'{path}: feature 1 (id unlocated): no geometry ("geometry": null); skipped',
+        f"{path}: feature 2: Point geometry skipped (only polygons become labels)",
+        f"{path}: feature 3: LineString geometry skipped (only polygons become labels)",
+        f"{path}: feature 4 (id dot): zero-area Polygon (collapsed to a point or a line); skipped",
+        f"{path}: feature 5: zero-area Polygon (collapsed to a point or a line); skipped",
+        f"{path}: feature 6: zero-area Polygon (collapsed to a point or a line); skipped",
+        f"{path}: feature 7: 1 zero-area ring(s) of the MultiPolygon (collapsed to a point or a line)"
+        " dropped",
+        f"{path}: feature 8: 1 zero-area ring(s) of the Polygon (collapsed to a point or a line) dropped",
+        f"{path}: feature 9: empty Polygon; skipped",
+    ]
+    table = geojson_table(objects)
+    out = np.zeros((80, 80), np.uint8)
+    rasterize_geojson(objects, out, table, strict=False)
+    assert (out > 0).sum() == 400 + 16 + 100
+    # a self-intersecting polygon with an area is still refused: fixing it is the user's call
+    bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [10, 10], [10, 0], [0, 10], [0, 0]]]}
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [_feature(bowtie)]}))
+    with pytest.raises(GeoJSONError, match="feature 0: invalid Polygon: Self-intersection"):
+        read_geojson(path)
+
+
+def test_napari_reader_loads_odd_features_and_keeps_the_notes(tmp_path):
+    from napari_axons._reader import napari_get_reader
+
+    path = tmp_path / "odd.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": ODD_FEATURES}))
+    [(data, meta, kind)] = napari_get_reader(str(path))(str(path))
+    assert kind == "labels" and tuple(meta["translate"]) == (10.0, 10.0)
+    assert (data > 0).sum() == 400 + 16 + 100
+    warnings = meta["metadata"]["napari_axons"]["warnings"]
+    assert len(warnings) == 9 and "feature 1 (id unlocated): no geometry" in warnings[0]
+
+
+@pytest.mark.parametrize("layout", ["sorted", "type_in_the_middle", "type_between_megabytes"])
+def test_napari_reader_finds_a_feature_collection_whatever_its_key_order(tmp_path, layout):
+    from napari_axons._reader import napari_get_reader
+
+    features = [_feature({"type": "Polygon", "coordinates": [_square(i % 100, i // 100, 1)]})
+                for i in range(300)]
+    doc = {"type": "FeatureCollection", "features": features}
+    path = tmp_path / "objects.json"
+    if layout == "sorted":  # json.dump(sort_keys=True): "features" before "type", at every level
+        text = json.dumps(doc, sort_keys=True, indent=1)
+    elif layout == "type_in_the_middle":
+        text = json.dumps({"features": features, "type": "FeatureCollection",
+                           "zz": ["x" * 1000] * 2000}, indent=1)
+    else:  # the key after 2 MB of features, before 2 MB of other data: a full scan
+        text = json.dumps({"features": features * 50, "type": "FeatureCollection",
+                           "zz": ["x" * 1000] * 2000})
+    path.write_text(text)
+    assert text.index('"FeatureCollection"') > 4096
+    reader = napari_get_reader(str(path))
+    assert reader is not None
+    [(data, _, kind)] = reader(str(path))
+    assert kind == "labels" and (data > 0).sum() == 300
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"features": "FeatureCollection", "zz": ["x" * 1000] * 3000}))
+    assert napari_get_reader(str(other)) is None

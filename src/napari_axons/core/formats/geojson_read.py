@@ -9,9 +9,11 @@ optional ``classification`` ``{"name": str, "color": [r, g, b]}`` (QuPath
 before 0.4: ``"colorRGB"``, a packed int).
 
 Reading (:func:`read_geojson`, :func:`rasterize_geojson`): Polygons and
-MultiPolygons (other geometry types are skipped with a note), checked with
-shapely (an invalid or self-intersecting polygon is an error naming the
-feature), classes looked up in a class table, painted region by region into
+MultiPolygons, checked with shapely (an invalid or self-intersecting polygon
+is an error naming the feature); a feature without a geometry (``"geometry":
+null``), of another geometry type (points, lines), empty, or of zero area
+(collapsed to a point or a line) is skipped with a note naming it, and the
+rest loads. Classes looked up in a class table, painted region by region into
 any 2-D array (a NumPy array, or a Zarr mask store in working-image pixels).
 """
 
@@ -75,8 +77,11 @@ def read_geojson(path: str | os.PathLike, *, image_size: tuple[int, int] | None 
         ``(height, width)`` of the full-resolution image: coordinates outside
         ``[0, width] x [0, height]`` are an error.
     notes : list of str, optional
-        Receives one line per feature skipped because its geometry is not a
-        Polygon or MultiPolygon (points, lines).
+        Receives one line per feature skipped, naming it: no geometry
+        (``"geometry": null``, valid per RFC 7946 section 3.2), a geometry that
+        is not a Polygon or MultiPolygon (points, lines), an empty one, or a
+        polygon of zero area (collapsed to a point or a line, as QuPath writes
+        some detections); and one per zero-area ring dropped from a polygon.
 
     Returns
     -------
@@ -86,8 +91,8 @@ def read_geojson(path: str | os.PathLike, *, image_size: tuple[int, int] | None 
     ------
     GeoJSONError
         Unreadable JSON, not GeoJSON features, a malformed or invalid
-        (e.g. self-intersecting) polygon, or coordinates outside the image;
-        the message names the file and the feature.
+        (e.g. self-intersecting) polygon with an area, or coordinates outside
+        the image; the message names the file and the feature.
     """
     import shapely
 
@@ -111,22 +116,37 @@ def read_geojson(path: str | os.PathLike, *, image_size: tuple[int, int] | None 
     if not isinstance(features, list):
         raise GeoJSONError(f"{path}: 'features' is not a list")
     out = []
+    notes = [] if notes is None else notes
     for i, feat in enumerate(features):
         where = f"{path}: feature {i}"
-        if not isinstance(feat, dict) or not isinstance(feat.get("geometry"), dict):
-            raise GeoJSONError(f"{where}: not a GeoJSON Feature with a geometry")
+        if not isinstance(feat, dict) or feat.get("type", "Feature") != "Feature":
+            raise GeoJSONError(f"{where}: not a GeoJSON Feature")
         if feat.get("id") is not None:
             where += f" (id {feat['id']})"
-        gtype = feat["geometry"].get("type")
-        if gtype not in ("Polygon", "MultiPolygon"):
-            if notes is not None:
-                notes.append(f"{where}: {gtype} geometry skipped (only polygons become labels)")
+        geometry = feat.get("geometry")
+        if geometry is None:  # an unlocated feature (RFC 7946 section 3.2)
+            what = '"geometry": null' if "geometry" in feat else "no 'geometry' member"
+            notes.append(f"{where}: no geometry ({what}); skipped")
             continue
+        if not isinstance(geometry, dict):
+            raise GeoJSONError(f"{where}: 'geometry' is not a GeoJSON geometry object")
+        gtype = geometry.get("type")
+        if gtype not in ("Polygon", "MultiPolygon"):
+            notes.append(f"{where}: {gtype} geometry skipped (only polygons become labels)")
+            continue
+        geometry, dropped = _without_flat_rings(geometry)
+        if geometry is None:
+            notes.append(f"{where}: zero-area {gtype} (collapsed to a point or a line); skipped")
+            continue
+        if dropped:
+            notes.append(f"{where}: {dropped} zero-area ring(s) of the {gtype} (collapsed to a point "
+                         "or a line) dropped")
         try:
-            geom = shapely.from_geojson(json.dumps(feat["geometry"]))
+            geom = shapely.from_geojson(json.dumps(geometry))
         except Exception as exc:
             raise GeoJSONError(f"{where}: malformed {gtype} ({' '.join(str(exc).split())})") from None
         if geom.is_empty:
+            notes.append(f"{where}: empty {gtype}; skipped")
             continue
         if not np.isfinite(shapely.get_coordinates(geom)).all():
             raise GeoJSONError(f"{where}: coordinates that are not finite numbers")
@@ -145,6 +165,56 @@ def read_geojson(path: str | os.PathLike, *, image_size: tuple[int, int] | None 
         otype = props.get("objectType") if isinstance(props.get("objectType"), str) else None
         out.append(GeoObject(i, name, colour, geom, otype))
     return out
+
+
+def _flat(ring) -> bool:
+    """True when a ring's vertices span no area (one point, or all on one line)."""
+    try:
+        pts = np.asarray(ring, dtype=float)
+    except (TypeError, ValueError):
+        return False  # malformed: shapely says how
+    if pts.ndim != 2 or pts.shape[1] < 2 or not np.isfinite(pts).all():
+        return False
+    d = pts[:, :2] - pts[0, :2]
+    if len(d) < 3:
+        return True
+    sv = np.linalg.svd(d, compute_uv=False)
+    return bool(sv[1] <= 1e-9 * max(sv[0], 1.0))
+
+
+def _without_flat_rings(geometry: dict) -> tuple[dict | None, int]:
+    """A Polygon/MultiPolygon GeoJSON geometry without its zero-area rings.
+
+    QuPath writes detections whose outline collapsed to one point or a line
+    (zero area; shapely finds them invalid or cannot build them). A polygon
+    whose exterior is flat is dropped, a flat hole is dropped.
+
+    Returns
+    -------
+    geometry : dict or None
+        None when nothing with an area is left; ``geometry`` itself when
+        nothing was dropped or the coordinates are malformed (left to shapely).
+    dropped : int
+        How many rings (polygons and holes) were dropped.
+    """
+    coords = geometry.get("coordinates")
+    multi = geometry.get("type") == "MultiPolygon"
+    polys = coords if multi else [coords]
+    if not isinstance(polys, list) or not all(isinstance(p, list) and p for p in polys):
+        return geometry, 0
+    kept, dropped = [], 0
+    for rings in polys:
+        if _flat(rings[0]):
+            dropped += len(rings)
+            continue
+        holes = [r for r in rings[1:] if not _flat(r)]
+        dropped += len(rings) - 1 - len(holes)
+        kept.append([rings[0], *holes])
+    if not dropped:
+        return geometry, 0
+    if not kept:
+        return None, dropped
+    return {**geometry, "coordinates": kept if multi else kept[0]}, dropped
 
 
 def _classification(props: dict, where: str) -> tuple[str | None, tuple[int, int, int] | None]:
