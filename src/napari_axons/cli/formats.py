@@ -66,8 +66,9 @@ def _cmd_export_coco(args) -> int:
     summary = export_coco(args.export, args.output)
     for line in summary.warnings:
         print(f"napari-axons: warning: {' '.join(line.split())}", file=sys.stderr)
+    left = f" ({summary.n_left_out} left out: see the warnings)" if summary.n_left_out else ""
     print(f"{summary.n_annotations} annotations ({summary.n_rle} as RLE: objects with holes) over "
-          f"{summary.n_images} tiles written to {summary.path} in {time.perf_counter() - start:.1f} s")
+          f"{summary.n_images} tiles{left} written to {summary.path} in {time.perf_counter() - start:.1f} s")
     return 0
 
 

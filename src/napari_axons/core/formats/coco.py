@@ -20,7 +20,9 @@ images are the tiles). The file is written atomically.
 
 Reading (:func:`read_coco`): pycocotools ``annToMask`` per annotation, painted
 into a class map per image in annotation order; categories map to a class
-table by name. Every image file must exist (one clear error otherwise).
+table by name. Every image file must exist (one clear error otherwise). Ids
+may be integers or strings; a rectangle-only annotation (empty
+``segmentation`` plus ``bbox``) is its rectangle.
 
 pycocotools is part of the optional extra ``napari-axons[formats]``.
 """
@@ -31,7 +33,7 @@ import contextlib
 import io
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +67,7 @@ class CocoSummary:
     n_annotations: int
     n_rle: int
     warnings: list[str] = field(default_factory=list)
+    n_left_out: int = 0
 
 
 def _object_annotation(obj, labels, mask_utils, ann_id: int, image_id: int) -> dict:
@@ -98,7 +101,10 @@ def coco_document(slides, *, progress=None, warnings: list[str] | None = None) -
     progress : callable, optional
         ``progress(done, total)`` after each tile.
     warnings : list of str, optional
-        Receives one line per tile whose masks cannot be read.
+        Receives one line per tile left out: its tile image is missing (the
+        file must list only images that exist, or COCO loaders refuse it), or
+        its masks are missing or cannot be read (an image listed without
+        annotations would say it has no objects).
     """
     mask_utils = _pycocotools("COCO export")
     warnings = [] if warnings is None else warnings
@@ -108,19 +114,23 @@ def coco_document(slides, *, progress=None, warnings: list[str] | None = None) -
     done = 0
     for slide in slides:
         slide.classes = classes  # one table for every image; it grows as tiles demand
+        present = [t for t in slide.tiles if _tile_listed(t, slide.folder, warnings)]
+        done += len(slide.tiles) - len(present)
+        slide = replace(slide, tiles=present)
         for t, cmap in slide.iter_class_maps(warnings):
             done += 1
-            if t.tile is None:
+            if cmap is None:
+                warnings.append(f"tile {t.index} ({t.name}): left out of the COCO file (its masks "
+                                "cannot be read)")
                 continue
             image_id = len(images) + 1
             images.append({"id": image_id,
                            "file_name": t.tile.relative_to(slide.folder.resolve()).as_posix(),
                            "width": t.width, "height": t.height})
-            if cmap is not None:
-                objs, labels = class_map_objects(cmap, with_labels=True)
-                for obj in objs:
-                    annotations.append(_object_annotation(obj, labels, mask_utils,
-                                                          len(annotations) + 1, image_id))
+            objs, labels = class_map_objects(cmap, with_labels=True)
+            for obj in objs:
+                annotations.append(_object_annotation(obj, labels, mask_utils,
+                                                      len(annotations) + 1, image_id))
             if progress is not None:
                 progress(done, total)
         classes = slide.classes
@@ -128,6 +138,20 @@ def coco_document(slides, *, progress=None, warnings: list[str] | None = None) -
                   for k, (n, c) in enumerate(zip(classes.names, classes.colours, strict=True)) if k]
     return {"info": {"description": "napari-axons export", "version": "1.0"},
             "licenses": [], "images": images, "annotations": annotations, "categories": categories}
+
+
+def _tile_listed(t, folder: Path, warnings: list[str]) -> bool:
+    """Whether tile ``t`` goes into the COCO file: its image and its masks exist (else a warning)."""
+    if t.tile is None:  # an export without tile images: nothing for COCO to point at
+        return False
+    if not t.tile.is_file():
+        warnings.append(f"tile {t.index} ({t.name}): its image {t.tile.relative_to(folder.resolve())} "
+                        "is missing; left out of the COCO file")
+        return False
+    if not any(f is not None and f.is_file() for f in (t.labels, t.mask)):
+        warnings.append(f"tile {t.index} ({t.name}): no label file or mask; left out of the COCO file")
+        return False
+    return True
 
 
 def export_coco(export_dir: str | os.PathLike, out: str | os.PathLike, *, progress=None) -> CocoSummary:
@@ -158,7 +182,9 @@ def export_coco(export_dir: str | os.PathLike, out: str | os.PathLike, *, progre
     out = Path(out)
     atomic_write_bytes(out, json.dumps(doc, separators=(",", ":")).encode())
     n_rle = sum(isinstance(a["segmentation"], dict) for a in doc["annotations"])
-    return CocoSummary(out, len(doc["images"]), len(doc["annotations"]), n_rle, warnings)
+    n_tiles = sum(len(s.tiles) for s in slides)
+    return CocoSummary(out, len(doc["images"]), len(doc["annotations"]), n_rle, warnings,
+                       n_tiles - len(doc["images"]))
 
 
 @dataclass
@@ -167,7 +193,8 @@ class CocoImage:
 
     Attributes
     ----------
-    id : int
+    id : int or str
+        As in the file (COCO's ids are integers; pycocotools and CVAT also read strings).
     file_name : str
     path : Path
         The image file (checked to exist).
@@ -175,7 +202,7 @@ class CocoImage:
         ``(height, width)`` uint8 class indices of :attr:`CocoDataset.classes`.
     """
 
-    id: int
+    id: int | str
     file_name: str
     path: Path
     class_map: np.ndarray
@@ -183,10 +210,12 @@ class CocoImage:
 
 @dataclass
 class CocoDataset:
-    """:func:`read_coco`'s result: the class table and the images with their class maps."""
+    """:func:`read_coco`'s result: the class table, the images with their class maps, and one
+    note per annotation skipped (no segmentation and no usable bbox)."""
 
     classes: ClassTable
     images: list[CocoImage]
+    notes: list[str] = field(default_factory=list)
 
 
 def read_coco(path: str | os.PathLike, *, images_root: str | os.PathLike | None = None) -> CocoDataset:
@@ -208,9 +237,18 @@ def read_coco(path: str | os.PathLike, *, images_root: str | os.PathLike | None 
     Raises
     ------
     CocoError
-        Unreadable or malformed JSON, an annotation of an unknown image or
-        category, or image files that are missing (the message counts them and
-        names the first).
+        Unreadable or malformed JSON, an image or category id that is neither
+        an integer nor a string (or used twice; the message names the field),
+        an annotation of an unknown image or category, or image files that are
+        missing (the message counts them and names the first).
+
+    Notes
+    -----
+    What pycocotools and CVAT read is read: string ids, and rectangle-only
+    annotations (an empty ``segmentation`` and a ``bbox``, as Label Studio
+    writes rectangles) as their rectangle. An annotation with neither a
+    segmentation nor a usable bbox is skipped with a line in
+    :attr:`CocoDataset.notes`.
     """
     _pycocotools("reading COCO")
     from pycocotools.coco import COCO
@@ -227,15 +265,20 @@ def read_coco(path: str | os.PathLike, *, images_root: str | os.PathLike | None 
                                             for k in ("images", "annotations", "categories")):
         raise CocoError(f"{path}: not a COCO instances file (needs lists 'images', 'annotations' "
                         "and 'categories')")
+    images = doc["images"]
+    image_ids = _ids(images, "images", path)
+    cat_ids = _ids(doc["categories"], "categories", path)
     try:
-        cats = sorted(doc["categories"], key=lambda c: int(c["id"]))
+        # categories in id order (numbers, then any string ids in file order)
+        order = sorted(range(len(cat_ids)), key=lambda k: (isinstance(cat_ids[k], str),
+                                                           0 if isinstance(cat_ids[k], str) else cat_ids[k]))
+        cats = [doc["categories"][k] for k in order]
         names = [str(c["name"]) for c in cats]
         colours = [parse_colour(c["color"]) if c.get("color") is not None else None for c in cats]
         classes = ClassTable.from_names(names)
         if all(c is not None for c in colours) and colours:
             classes = ClassTable(classes.names, ((0, 0, 0), *colours))
-        cat_index = {int(c["id"]): k + 1 for k, c in enumerate(cats)}
-        images = doc["images"]
+        cat_index = {cat_ids[k]: i + 1 for i, k in enumerate(order)}
         paths, missing = [], []
         for im in images:
             p = safe_child(root, im["file_name"], what="image file", error=CocoError)
@@ -251,16 +294,19 @@ def read_coco(path: str | os.PathLike, *, images_root: str | os.PathLike | None 
     if missing:
         raise CocoError(f"{path}: {len(missing)} of {len(images)} images are missing under {root} "
                         f"(first: {missing[0]!r})")
-    image_ids = {int(im["id"]) for im in images}
+    known = set(image_ids)
     for a in doc["annotations"]:
-        if not isinstance(a, dict) or a.get("image_id") not in image_ids:
+        if not isinstance(a, dict) or not _is_id(a.get("image_id")) or a["image_id"] not in known:
             raise CocoError(f"{path}: annotation {a.get('id') if isinstance(a, dict) else a!r} refers "
-                            "to an image that is not in 'images'")
-        if a.get("category_id") not in cat_index:
+                            f"to an image that is not in 'images' (image_id "
+                            f"{a.get('image_id') if isinstance(a, dict) else None!r})")
+        if not _is_id(a.get("category_id")) or a["category_id"] not in cat_index:
             raise CocoError(f"{path}: annotation {a.get('id')} has category {a.get('category_id')!r}, "
                             "which is not in 'categories'")
+    notes: list[str] = []
+    annotations = [_with_segmentation(a, path, notes) for a in doc["annotations"]]
     coco = COCO()
-    coco.dataset = doc
+    coco.dataset = {**doc, "annotations": [a for a in annotations if a is not None]}
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
         coco.createIndex()
     out = []
@@ -274,8 +320,69 @@ def read_coco(path: str | os.PathLike, *, images_root: str | os.PathLike | None 
                 raise CocoError(f"{path}: annotation {ann.get('id')}: malformed segmentation "
                                 f"({type(exc).__name__}: {exc})") from None
             cmap[m > 0] = cat_index[ann["category_id"]]
-        out.append(CocoImage(int(im["id"]), str(im["file_name"]), p, cmap))
-    return CocoDataset(classes, out)
+        out.append(CocoImage(im["id"], str(im["file_name"]), p, cmap))
+    return CocoDataset(classes, out, notes)
+
+
+def _is_id(value) -> bool:
+    """A COCO id: an integer (the format's own), or a string (pycocotools and CVAT read them)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _ids(entries: list, what: str, path: Path) -> list:
+    """The ``id`` of each entry of ``images`` or ``categories``, checked (unique, int or str).
+
+    Raises
+    ------
+    CocoError
+        ``"<path>: images[3].id: ..."``: not an object, no id, an id that is
+        neither an integer nor a string, or one used twice.
+    """
+    ids, seen = [], set()
+    for k, e in enumerate(entries):
+        where = f"{path}: {what}[{k}]"
+        if not isinstance(e, dict):
+            raise CocoError(f"{where}: expected an object, got {type(e).__name__}")
+        if "id" not in e:
+            raise CocoError(f"{where}.id: missing")
+        v = e["id"]
+        if not _is_id(v):
+            raise CocoError(f"{where}.id: expected an integer or a string, got {type(v).__name__} {v!r}")
+        if v in seen:
+            raise CocoError(f"{where}.id: {v!r} is used by an earlier entry too")
+        seen.add(v)
+        ids.append(v)
+    return ids
+
+
+def _with_segmentation(ann: dict, path: Path, notes: list[str]) -> dict | None:
+    """``ann`` with a segmentation pycocotools can render.
+
+    A rectangle-only annotation (``"segmentation": []`` or none, plus a
+    ``bbox``, as Label Studio writes rectangles) becomes the rectangle's
+    polygon ``[x, y, x, y + h, x + w, y + h, x + w, y]``, as pycocotools'
+    ``loadRes`` turns boxes into segmentations (CVAT reads them as
+    rectangles): its pixels are columns ``x .. x + w - 1`` and rows
+    ``y .. y + h - 1``. Polygons with fewer than 3 points are dropped first.
+    None (and a note) when nothing with an area is left.
+    """
+    seg = ann.get("segmentation")
+    if isinstance(seg, list):
+        polys = [p for p in seg if isinstance(p, list) and len(p) >= 6]
+        if polys:
+            return ann if len(polys) == len(seg) else {**ann, "segmentation": polys}
+    elif seg is not None:
+        return ann  # RLE: pycocotools reads it (or says why not)
+    box = ann.get("bbox")
+    try:
+        x, y, w, h = (float(v) for v in box)
+    except (TypeError, ValueError):
+        x = y = w = h = float("nan")
+    if not (np.isfinite([x, y, w, h]).all() and w > 0 and h > 0):
+        notes.append(f"{path}: annotation {ann.get('id')}: no segmentation and no usable bbox "
+                     f"({box!r}); skipped")
+        return None
+    return {**ann, "segmentation": [[x, y, x, y + h, x + w, y + h, x + w, y]]}
 
 
 def _image_size(im: dict, p: Path, path: Path) -> tuple[int, int]:
