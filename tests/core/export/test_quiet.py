@@ -11,7 +11,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from napari_axons.core.io import open_image
+from napari_axons.core.image import open_image
 
 #: Adam7 passes: (first row, first column, row step, column step).
 _ADAM7 = ((0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2), (1, 0, 2, 1))
