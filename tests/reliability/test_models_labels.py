@@ -82,13 +82,14 @@ def test_broken_model_folder(tmp_path, models, slide, cli, how):
 
 
 @pytest.mark.model
-def test_one_class_model(tmp_path, models, slide, cli):
+def test_one_class_model_is_a_sigmoid(tmp_path, models, slide, cli):
+    """num_labels=1: one sigmoid logit (transformers' binary set-up), foreground above 0.5."""
     out = tmp_path / "out"
-    run = cli("tile", slide, "-o", out, "--model", models["one"])
-    assert run.code == 1
-    run.one_error(f"{models['one']}: the model has 1 class(es); "
-                  "a segmentation model needs at least 2")
-    assert not out.exists()
+    run = cli("tile", slide, "-o", out, "--model", models["one"], "--torch-threads", "1")
+    assert run.code == 0, run.err
+    seg = json.loads((out / "manifest.json").read_text())["segmenter"]
+    assert seg["output"] == "sigmoid" and seg["classes"] == ["background", "axon"]
+    assert (out / "masks" / "slide_tile_0000_mask.png").is_file()
 
 
 @pytest.mark.model

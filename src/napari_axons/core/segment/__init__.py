@@ -9,7 +9,8 @@ Two implementations of one small protocol (:class:`Segmenter`):
 
 The protocol lives in :mod:`.base`, Otsu in :mod:`.otsu`, checkpoint loading in
 :mod:`.checkpoint`, the segmenter of a checkpoint in :mod:`.hf` (its classes
-chosen by :mod:`.class_choice`, its image processor's geometry measured by
+chosen by :mod:`.class_choice`, what its classes and channels mean read by
+:mod:`.model_classes`, its image processor's geometry measured by
 :mod:`.processor_geometry` and replaced by a lookup table where exact,
 :mod:`.pixel_lut`), devices, threads and streams in :mod:`.runtime`;
 :func:`load_segmenter` (:mod:`.load`) picks one from a user-facing spec. The wing

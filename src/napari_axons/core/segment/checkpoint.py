@@ -2,7 +2,9 @@
 
 Safetensors only unless pickled weights are allowed; nothing downloaded, no
 remote code; weights saved in float16/bfloat16 are loaded as float32 (float16
-kept on request, for CUDA); the folder's training pixel size is read from
+kept on request, for CUDA); a one-channel (grey) model's image processor is
+wrapped to take RGB tiles (:class:`~.model_classes.LuminanceInput`); one logit
+(``num_labels=1``) is a sigmoid model; the folder's training pixel size is read from
 ``napari_axons.json`` or ``config.json``. Used by
 :class:`~napari_axons.core.segment.HFSegmenter`; ``torch`` and
 ``transformers`` are imported inside functions only.
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .base import ModelError, one_line
+from .model_classes import LuminanceInput, input_channels
 
 __all__ = ["SIDECAR", "clear_model_cache", "get_checkpoint"]
 
@@ -199,11 +202,8 @@ def _load_checkpoint(path: Path, device: str, allow_pickle: bool, half: bool = F
             f"{raw.get('model_type')!r}; remote code is never run): {one_line(e, 160)}"
         ) from e
     n = int(getattr(config, "num_labels", 0) or 0)
-    if n < 2:
-        raise ModelError(
-            f"{path}: the model has {n} class(es); a segmentation model needs at least 2 "
-            "(background and foreground)"
-        )
+    if n < 1:
+        raise ModelError(f"{path}: the model has no class (num_labels {n})")
 
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
@@ -239,6 +239,12 @@ def _load_checkpoint(path: Path, device: str, allow_pickle: bool, half: bool = F
             f"{path / 'preprocessor_config.json'}: cannot load the image processor: "
             f"{one_line(e, 160)}"
         ) from e
+    channels = input_channels(config, processor)
+    if channels == 1:  # a grey model (SEM/TEM): it is given each tile's luminance
+        processor = LuminanceInput(processor)
+    elif channels != 3:
+        raise ModelError(f"{path}: the model takes {channels} channels per pixel; napari-axons "
+                         "gives it RGB (3) or grey (1) tiles")
     model.eval()
     try:
         model.to(device)

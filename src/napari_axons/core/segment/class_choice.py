@@ -9,23 +9,28 @@ import numpy as np
 
 from ..common import ClassTable, ClassTableError
 from .base import ModelError, one_class_table
+from .model_classes import is_sigmoid
 
 __all__ = ["select_classes"]
 
 
 def select_classes(
     path: Path, id2label: dict[int, str], classes: Any, label_class: str,
-    class_index: int | None, threshold: float | None,
+    class_index: int | None, threshold: float | None, background0: bool = True,
 ) -> tuple[str, ClassTable, np.ndarray | None, int, float]:
     """``(mode, table, lut, class_index, threshold)`` for the ``classes`` option.
 
     ``id2label`` holds every class index of the model. ``mode`` is ``"binary"``
     (the seed's threshold rule), ``"all"`` or ``"subset"``; ``lut`` maps the
-    model's class indices to the table's (None for binary).
+    model's class indices to the table's (None when they are the same).
+    ``background0``: the model's class 0 is the background
+    (:func:`~.model_classes.class0_is_background`); else it is a real class,
+    and so is the one class of a one-logit (sigmoid) model.
     """
     n = len(id2label)
+    real0 = is_sigmoid(n) or not background0
     if classes is None:
-        ci = 1 if class_index is None else class_index
+        ci = (0 if is_sigmoid(n) else 1) if class_index is None else class_index
         if isinstance(ci, bool) or not 0 <= int(ci) < n:
             raise ModelError(
                 f"{path}: class_index {ci} is out of range: the model has {n} classes "
@@ -44,25 +49,30 @@ def select_classes(
     names: list[str] = []
     for k in range(n):
         names.append(id2label[k] if id2label[k] not in names else f"{id2label[k]}_{k}")
+    real = names if real0 else names[1:]  # the classes a class map can name
     if isinstance(classes, str) and classes.strip().lower() == "all":
         try:
-            table = ClassTable.from_id2label(id2label)
+            if not real0:
+                return "all", ClassTable.from_id2label(id2label), None, 1, 0.5
+            # every model class is real: model class k is class k + 1, 0 stays the background
+            background = next(b for b in ("background", "unclassified", "none_0") if b not in names)
+            table = ClassTable.from_names(names, background=background)
         except ClassTableError as exc:
             raise ModelError(f"{path}: the model's classes: {exc}; choose some of them "
                              "by name") from None
-        return "all", table, np.arange(n, dtype=np.uint8), 1, 0.5
+        return "all", table, np.arange(1, n + 1, dtype=np.uint8), 1, 0.5
     listed = [str(c).strip() for c in (classes.split(",") if isinstance(classes, str)
                                         else classes)]
     for name in listed:
-        if name == names[0]:
+        if not real0 and name == names[0]:
             raise ModelError(
                 f"{path}: {name!r} is the model's background (class 0); list foreground "
-                f"classes only: {', '.join(names[1:])}"
+                f"classes only: {', '.join(real)}"
             )
         if name and name not in names:
             raise ModelError(
                 f"{path}: the model has no class {name!r}; its classes are: "
-                f"{', '.join(names[1:])}"
+                f"{', '.join(real)}"
             )
     try:
         wanted = ClassTable.from_spec(",".join(listed))

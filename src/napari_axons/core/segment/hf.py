@@ -20,6 +20,7 @@ import numpy as np
 from .base import ModelError, check_tiles, one_line
 from .checkpoint import get_checkpoint
 from .class_choice import select_classes
+from .model_classes import class0_is_background, is_sigmoid
 from .pixel_lut import build_pixel_lut
 from .processor_geometry import GeometryError, crop_overrides, measure_geometry
 from .runtime import (
@@ -206,8 +207,13 @@ class HFSegmenter:
             raise ModelError(f"{p}: half precision (float16) runs on CUDA only, not on "
                              f"{self.device}; on a CPU, bf16 autocast is the fast option")
         self._loaded = get_checkpoint(p, self.device, allow_pickle, bool(half))
+        id2label = self._id2label_raw()
+        #: the model's class 0 is the background (else a real class; see model_classes)
+        self.background0 = class0_is_background(id2label, self._loaded.processor)
+        #: one logit: its sigmoid is the one class's probability
+        self.sigmoid = is_sigmoid(len(id2label))
         self.mode, self.classes, self._lut, self.class_index, self.threshold = select_classes(
-            p, self._id2label_raw(), classes, label_class, class_index, threshold)
+            p, id2label, classes, label_class, class_index, threshold, self.background0)
         self.pixel_size_um = self._loaded.pixel_size_um
         on_gpu = not self.device.startswith("cpu")
         self.batch_size = int(batch_size) if batch_size is not None else (8 if on_gpu else 1)
@@ -396,20 +402,26 @@ class HFSegmenter:
         logits = logits[0]
         check = check and self.batch_tolerance > 0
         tol = self.batch_tolerance * max(1.0, float(logits.abs().max())) if check else 0.0
-        if self.mode == "binary":
-            p = torch.softmax(logits, dim=0)[self.class_index]
+        if self.sigmoid or self.mode == "binary":
+            if self.sigmoid:  # one logit: its sigmoid (any mode: the table's class 1 is its class)
+                p = torch.sigmoid(logits[0])
+            else:
+                p = torch.softmax(logits, dim=0)[self.class_index]
             near = False
             if check:  # the class's log-odds against the threshold's, in logits
-                ci = self.class_index
-                others = torch.cat([logits[:ci], logits[ci + 1:]])
-                log_odds = logits[ci] - torch.logsumexp(others, dim=0)
+                if self.sigmoid:
+                    log_odds = logits[0]
+                else:
+                    ci = self.class_index
+                    others = torch.cat([logits[:ci], logits[ci + 1:]])
+                    log_odds = logits[ci] - torch.logsumexp(others, dim=0)
                 t = self.threshold
                 at = float("-inf") if t <= 0 else math.log(t / (1.0 - t))
                 near = bool((log_odds - at).abs_().lt_(tol).any())
             return (p > self.threshold).to(torch.uint8), near
         index, best, second = class_argmax(logits, second=check)  # softmax keeps the order
         near = check and bool((best - second).lt_(tol).any())
-        if self.mode == "subset":  # model index (may exceed 255) -> table index
+        if self._lut is not None:  # model index (may exceed 255) -> table index
             return self._lut_on(index.device)[index.long()], near
         return index.to(torch.uint8), near  # no copy when already uint8
 
@@ -448,6 +460,8 @@ class HFSegmenter:
             "processor_overrides": crop_overrides(self.processor),
             "id2label": self._id2label(),
             "classes_mode": self.mode,
+            "output": "sigmoid" if self.sigmoid else "softmax",
+            "class_0": "background" if self.background0 and not self.sigmoid else "a class",
             "classes": list(self.classes.names),
             "class_index": self.class_index if self.mode == "binary" else None,
             "threshold": self.threshold if self.mode == "binary" else None,
