@@ -155,3 +155,86 @@ def test_target_pixel_size_errors(tmp_path, rng, capsys):
         "--downsample and --target-pixel-size cannot be used together")
     assert main(["tile", str(tmp_path / "plain.tif"), "-o", str(out), "--pixel-size", "-1"]) == 2
     assert "must be a positive number of micrometres" in capsys.readouterr().err
+
+
+def _default_dpi_files(tmp_path, rng, dpi):
+    """The same software-default ``dpi`` in every unit files carry it in."""
+    img = _image(rng)
+    files = {}
+    tifffile.imwrite(p := tmp_path / f"inch{dpi}.tif", img, resolution=(dpi, dpi), resolutionunit="INCH")
+    files[p] = "inch"
+    # openslide-python's fixture boxes.tiff: 72 dpi as 28.3465 px/cm (a rational of 2^19)
+    per_cm = (round(dpi / 2.54 * 2**19), 2**19)
+    tifffile.imwrite(p := tmp_path / f"cm{dpi}.tif", img, resolution=(per_cm, per_cm),
+                     resolutionunit="CENTIMETER")
+    files[p] = "cm"
+    tifffile.imwrite(p := tmp_path / f"ij{dpi}.tif", img, imagej=True, photometric="rgb",
+                     resolution=(dpi / 2.54, dpi / 2.54), metadata={"unit": "cm"})
+    files[p] = "ImageJ cm"
+    tifffile.imwrite(p := tmp_path / f"ijmm{dpi}.tif", img, imagej=True, photometric="rgb",
+                     resolution=(dpi / 25.4, dpi / 25.4), metadata={"unit": "mm"})
+    files[p] = "ImageJ mm"
+    from PIL import Image
+
+    Image.fromarray(img).save(p := tmp_path / f"png{dpi}.png", dpi=(dpi, dpi))  # pHYs: whole px/m
+    files[p] = "PNG px/m"
+    return files
+
+
+@pytest.mark.parametrize("dpi", [72, 96])
+def test_default_dpi_is_ignored_in_every_unit(tmp_path, rng, dpi):
+    files = _default_dpi_files(tmp_path, rng, dpi)
+    with tifffile.TiffFile(next(p for p, u in files.items() if u == "cm")) as tf:
+        num, den = tf.pages[0].tags["XResolution"].value
+        assert abs(num / den * 2.54 - dpi) < 1e-4 and tf.pages[0].tags["ResolutionUnit"].value == 3
+    for path, unit in files.items():
+        with open_image(path) as src:
+            assert src.pixel_size is None, (unit, src.pixel_size)
+    # a real measurement next to the defaults is read: 0.25 um (40000 px/cm) and 71 dpi
+    tifffile.imwrite(tmp_path / "real.tif", _image(rng), resolution=(40000, 40000),
+                     resolutionunit="CENTIMETER")
+    tifffile.imwrite(tmp_path / "dpi71.tif", _image(rng), resolution=(71, 71), resolutionunit="INCH")
+    with open_image(tmp_path / "real.tif") as src:
+        assert src.pixel_size.x == pytest.approx(0.25)
+    with open_image(tmp_path / "dpi71.tif") as src:
+        assert src.pixel_size.x == pytest.approx(25400 / 71)
+
+
+def test_boxes_tiff_72dpi_in_cm_is_no_pixel_size(tmp_path, rng, capsys):
+    """openslide-python's boxes.tiff: 72 dpi as 28.3465 px/cm; it used to become 352.78 um and
+    --target-pixel-size 0.5 planned 142,830 tiles for a 300 x 250 image."""
+    path = next(iter(p for p, u in _default_dpi_files(tmp_path, rng, 72).items() if u == "cm"))
+    out = tmp_path / "out"
+    assert main(["tile", str(path), "-o", str(out)]) == 0
+    assert _manifest(out)["source"]["pixel_size"] is None
+    capsys.readouterr()
+    assert main(["tile", str(path), "-o", str(tmp_path / "t"), "--target-pixel-size", "0.5"]) == 1
+    assert capsys.readouterr().err == (f"napari-axons: error: {path}: the file states no pixel size; "
+                                       "give it with --pixel-size UM to resample it to "
+                                       "--target-pixel-size\n")
+    assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize(("given", "origin"), [
+    (None, "TIFF XResolution/YResolution (cm)"),  # 10 um stated by the file
+    ("10", "--pixel-size"),
+])
+def test_a_plan_that_explodes_from_a_pixel_size_is_refused(tmp_path, rng, capsys, given, origin):
+    tifffile.imwrite(path := tmp_path / "big_px.tif", _image(rng), photometric="rgb",
+                     resolution=(1000, 1000), resolutionunit="CENTIMETER")
+    extra = ["--pixel-size", given] if given else []
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["tile", str(path), "-o", str(out), "--target-pixel-size", "0.5", *extra]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"napari-axons: error: {path}: the target pixel size 0.5 um would enlarge the image "
+                   f"20 times on a side ({W} x {H} -> {W * 20} x {H * 20} px) from its pixel size 10 um "
+                   f"({origin}); more than 4 times is refused: check the pixel size (--pixel-size UM "
+                   "gives the right one) or the target\n")
+    assert not out.exists()
+    with open_image(path) as src, pytest.raises(ValueError, match="would enlarge the image 20 times"):
+        WorkingImage(src, target_pixel_size=0.5)
+    # up to 4 times is a plan like any other
+    assert main(["tile", str(path), "-o", str(out), "--target-pixel-size", "2.5", "--tile-size", "512",
+                 *extra]) == 0
+    assert (_manifest(out)["working"]["width"], _manifest(out)["working"]["height"]) == (W * 4, H * 4)

@@ -10,7 +10,9 @@ size wins; :mod:`napari_axons.core.image.tiff` calls these):
   of the ImageJ description (``micron``, ``um``, ``nm``, ``mm``, ``cm``...);
 * any TIFF (NDPI included): ``XResolution``/``YResolution`` with
   ``ResolutionUnit`` inch or centimetre. 72 and 96 dots per inch are the
-  defaults of photo and screen software, not a measurement: they are ignored.
+  defaults of photo and screen software, not a measurement: they are ignored
+  in whatever unit they are stored (28.3465 px/cm, 2835 px/m in a PNG's pHYs,
+  an ImageJ ``unit=cm``), to within the rounding of those units (0.02 dpi).
 
 OME-Zarr 0.4/0.5: the ``scale`` of level 0's ``coordinateTransformations``
 (and of the multiscale's own, when present) along ``y``/``x``, in the unit of
@@ -107,13 +109,27 @@ def _positive(v) -> float | None:
     return v if math.isfinite(v) and v > 0 else None
 
 
+#: Dots per inch that photo and screen software write by default (not a measurement).
+DEFAULT_DPI = (72.0, 96.0)
+
+
+def is_default_dpi(xres: float, yres: float, unit_um: float) -> bool:
+    """True when ``xres``/``yres`` pixels per unit (``unit_um`` um) are 72 or 96 dpi,
+    in any unit, to within 0.02 dpi (a PNG stores 72 dpi as 2835 px/m = 72.009 dpi)."""
+    dpi_x, dpi_y = xres * 25400.0 / unit_um, yres * 25400.0 / unit_um
+    return any(abs(dpi_x - d) <= 0.02 and abs(dpi_y - d) <= 0.02 for d in DEFAULT_DPI)
+
+
 def from_resolution(xres, yres, unit_um: float | None, origin: str) -> PixelSize | None:
-    """Pixel size from resolutions in pixels per unit (``unit_um`` micrometres per unit)."""
+    """Pixel size from resolutions in pixels per unit (``unit_um`` micrometres per unit).
+
+    None without a unit, or for 72/96 dpi in any unit (:func:`is_default_dpi`).
+    """
     xres, yres = _positive(xres), _positive(yres)
     if unit_um is None or xres is None:
         return None
     yres = yres or xres
-    if unit_um == 25400.0 and (round(xres, 6), round(yres, 6)) in ((72.0, 72.0), (96.0, 96.0)):
+    if is_default_dpi(xres, yres, unit_um):
         return None  # software defaults, not a measurement
     return PixelSize(unit_um / xres, unit_um / yres, origin)
 

@@ -20,6 +20,10 @@ downsample factor follows: ``factor = width / working width`` (a float, e.g.
 is the source's times ``source size / working size`` on each axis, within half
 a pixel over the image of the target. It needs the source's pixel size (from
 the file, or ``--pixel-size``); the seed's integer ``--downsample`` stays as it is.
+Enlarging an image more than :data:`MAX_UPSAMPLE` times on a side (more than 16
+times the tiles) is refused: no model gains from it, and it comes from a wrong
+pixel size (a 72-dpi default read as 352.8 um) far more often than from a
+real one; the message names the pixel size and where it came from.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ __all__ = ["WorkingImage", "LANCZOS_SUPPORT", "target_size"]
 LANCZOS_SUPPORT = 3.0
 #: Most memory kept for decoded source chunks while downsampling (4096 rows of the image).
 CHUNK_CACHE_MAX_BYTES = 384 * 2**20
+#: The most a target pixel size may enlarge an image, per side.
+MAX_UPSAMPLE = 4.0
 
 
 class WorkingImage:
@@ -64,8 +70,9 @@ class WorkingImage:
     Raises
     ------
     ImageReadError
-        The image is too small for the factor, or ``target_pixel_size`` is
-        given for an image without a pixel size.
+        The image is too small for the factor, ``target_pixel_size`` is given
+        for an image without a pixel size, or it would enlarge the image more
+        than :data:`MAX_UPSAMPLE` times on a side.
     """
 
     def __init__(self, source: SourceImage, factor: int = 1, *,
@@ -78,6 +85,7 @@ class WorkingImage:
             if factor != 1:
                 raise ValueError("a downsample factor and a target pixel size cannot both be set")
             self.height, self.width = target_size(source, target_pixel_size)
+            _check_upsampling(source, target_pixel_size, self.height, self.width)
             ratio = round(source.width / self.width, 6)
             self.factor = int(ratio) if ratio == int(ratio) else ratio
         else:
@@ -138,6 +146,20 @@ class WorkingImage:
             (ox1 - ox0, oy1 - oy0), Image.LANCZOS, box=(0, oy0 * sy - iy0, ox1 - ox0, oy1 * sy - iy0)
         )
         return np.asarray(small)
+
+
+def _check_upsampling(source: SourceImage, target_pixel_size: float, height: int, width: int) -> None:
+    """Refuse a target pixel size that enlarges ``source`` more than :data:`MAX_UPSAMPLE` times."""
+    gain = max(height / source.height, width / source.width)
+    if gain <= MAX_UPSAMPLE:
+        return
+    px = source.pixel_size
+    size = f"{px.x:.6g} um" if math.isclose(px.x, px.y, rel_tol=1e-9) else f"{px.x:.6g} x {px.y:.6g} um"
+    raise ImageReadError(
+        f"{source.path}: the target pixel size {target_pixel_size:g} um would enlarge the image "
+        f"{gain:.4g} times on a side ({source.width} x {source.height} -> {width} x {height} px) "
+        f"from its pixel size {size} ({px.origin}); more than {MAX_UPSAMPLE:g} times is refused: "
+        "check the pixel size (--pixel-size UM gives the right one) or the target")
 
 
 def target_size(source: SourceImage, target_pixel_size: float) -> tuple[int, int]:
