@@ -36,6 +36,13 @@ YCbCr                  JPEG-compressed: RGB from the JPEG decoder; otherwise
                        8-bit: Pillow's YCbCr -> RGB (libtiff's integer
                        tables, which Pillow uses for compressed strips,
                        differ from it by at most 1)
+any, compression 33003 Aperio JPEG 2000 "YCbCr": the codestream holds Y, Cb,
+                       Cr whatever the tag says. Chroma subsampled in the
+                       codestream: the decoder (OpenJPEG via imagecodecs)
+                       returns RGB; not subsampled (4:4:4): it returns the
+                       YCbCr samples, converted by Pillow's YCbCr -> RGB
+                       (OpenSlide's reading, to within 1-2 levels).
+                       33005 (Aperio JPEG 2000 RGB) is RGB as decoded.
 CIELab                 8-bit: Pillow's LAB -> RGB
 others                 as stored, with a note
 =====================  ====================================================
@@ -68,6 +75,8 @@ logging.getLogger("tifffile").addHandler(logging.NullHandler())
 
 # TIFF PhotometricInterpretation values
 MINISWHITE, MINISBLACK, RGB, PALETTE, MASK, SEPARATED, YCBCR, CIELAB = 0, 1, 2, 3, 4, 5, 6, 8
+#: Compression: Aperio JPEG 2000 whose codestream holds YCbCr (33005: RGB)
+APERIO_J2K_YCBCR = 33003
 _PHOTOMETRIC_NAMES = {0: "MinIsWhite", 1: "MinIsBlack", 2: "RGB", 3: "Palette", 4: "Mask",
                       5: "Separated", 6: "YCbCr", 8: "CIELab", 9: "ICCLab", 10: "ITULab",
                       32803: "CFA", 32844: "LogL", 32845: "LogLuv", 34892: "LinearRaw"}
@@ -379,6 +388,10 @@ def colour_convert(page, raw_shape: tuple, path: Path) -> PixelConvert | None:
     dtype = np.dtype(page.dtype)
     samples = raw_shape[2] if len(raw_shape) == 3 else 1
     compression = int(page.compression)
+    if (compression == APERIO_J2K_YCBCR and dtype == np.uint8 and samples >= 3
+            and not _j2k_chroma_subsampled(page, path)):
+        return PixelConvert(lambda r: _pillow_convert(r[..., :3], "YCbCr"), 3, np.dtype(np.uint8),
+                            "Aperio JPEG 2000 YCbCr (33003): Pillow's YCbCr -> RGB")
     if photometric in (MINISWHITE, MINISBLACK, MASK):
         invert = photometric == MINISWHITE
         if dtype == np.bool_:
@@ -440,6 +453,33 @@ def colour_convert(page, raw_shape: tuple, path: Path) -> PixelConvert | None:
                             "CIELab: Pillow's LAB -> RGB")
     name = _PHOTOMETRIC_NAMES.get(photometric, f"photometric {photometric}")
     return PixelConvert(lambda r: r, samples, dtype, f"as stored ({name} is not converted)")
+
+
+def _j2k_chroma_subsampled(page, path: Path) -> bool:
+    """Whether the JPEG 2000 codestream of ``page``'s first tile has subsampled chroma.
+
+    Read from the SIZ marker (components 2 and 3 with ``XRsiz`` or ``YRsiz``
+    above 1). imagecodecs converts such a codestream from YCbCr to RGB itself
+    (OpenJPEG's ``color_sycc_to_rgb``); a 4:4:4 one it returns as stored.
+    Unreadable: False (the samples are taken as stored YCbCr).
+    """
+    import struct
+
+    counts = [int(c) for c in page.databytecounts]
+    first = next((k for k, c in enumerate(counts) if c), None)
+    if first is None:
+        return False
+    with open(path, "rb") as fh:
+        fh.seek(int(page.dataoffsets[first]))
+        head = fh.read(min(counts[first], 4096))
+    at = head.find(b"\xff\x4f\xff\x51")  # SOC + SIZ (also inside a JP2 box)
+    if at < 0 or len(head) < at + 42:
+        return False
+    n = struct.unpack(">H", head[at + 40: at + 42])[0]
+    comps = head[at + 42: at + 42 + 3 * n]
+    if n < 3 or len(comps) < 9:
+        return False
+    return any(comps[3 * k + 1] > 1 or comps[3 * k + 2] > 1 for k in (1, 2))
 
 
 def _bilevel_white(region: np.ndarray) -> np.ndarray:
