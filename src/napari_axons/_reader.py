@@ -198,14 +198,16 @@ def pixel_scale(pixel_size) -> dict:
     return {"scale": (pixel_size.y, pixel_size.x), "units": ("um", "um")}
 
 
-def read_image(path, *, levels_for: LevelsFor | None = None) -> list[tuple]:
+def read_image(path, *, levels_for: LevelsFor | None = None, series: int | None = None) -> list[tuple]:
     """One image layer: the file's pyramid (built and cached if it has none).
 
     A file with its own pyramid, a small image and a pyramid already cached are
     returned at once; otherwise ``levels_for(build, name)`` builds it (default
     :func:`build_here`: here, with a progress bar, before returning).
+    ``series``: which image series of a TIFF holding several (default: the
+    main image, as OpenSlide picks it; :mod:`napari_axons.core.image.series`).
     """
-    source = open_image(path)
+    source = open_image(path, series=series)
     # undecodable data (a truncated PNG): fail here, not at draw time
     source.read_region(0, 0, 1, 1)
     build = open_pyramid(source)

@@ -282,7 +282,8 @@ def test_extra_planes_use_the_first_with_a_note(tmp_path, rng, cli, kind):
         for p in planes:
             tifffile.imwrite(src, p, append=True)
         first = np.repeat(planes[0][..., None], 3, 2)
-        note = f"napari-axons: note: {src.name}: 3 image series, using the first"
+        note = (f"napari-axons: note: {src.name}: 3 image series (0: 120 x 100, 1: 120 x 100, "
+                "2: 120 x 100); using series 0; choose another with --series N")
     out = tmp_path / "out"
     run = cli(*tile_args(src, out))
     assert run.code == 0 and "Traceback" not in run.err

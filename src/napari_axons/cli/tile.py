@@ -47,6 +47,10 @@ def add_parser(sub) -> None:
                       help="resample each image (Lanczos) so a pixel is UM micrometres, the "
                            "resolution the model was trained at; the working size is "
                            "round(size x pixel size / UM); not with --downsample")
+    tile.add_argument("--series", type=whole_number(0), default=None, metavar="N",
+                      help="which image series of a TIFF holding several to tile (default: the "
+                           "main image, as OpenSlide picks it; a note lists the series when "
+                           "several could be the slide)")
     tile.add_argument("--max-pixels", type=whole_number(0), default=None, metavar="N",
                       help="largest PNG/JPEG accepted, in pixels (default: 4294967296; 0: no "
                            "limit); a guard against decompression bombs")
@@ -149,7 +153,7 @@ def run(args) -> int:
             tile_size=args.tile_size, overlap=args.overlap, downsample=args.downsample,
             png_compression=args.png_compression, label_class=args.label_class,
             threads=args.threads, pixel_size=args.pixel_size,
-            target_pixel_size=args.target_pixel_size,
+            target_pixel_size=args.target_pixel_size, series=args.series,
         )
     except ValueError as exc:
         if args.target_pixel_size is not None and args.downsample != 1:

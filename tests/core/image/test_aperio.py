@@ -33,7 +33,7 @@ def test_aperio_svs_true_colours(tmp_path, img, kind):
         assert tf.is_svs
     half = np.asarray(Image.fromarray(img).resize((img.shape[1] // 2, img.shape[0] // 2), Image.BILINEAR))
     with open_image(path) as src:
-        assert src.n_levels == 2
+        assert src.n_levels == 2 and src.notes == []  # the thumbnail is not a candidate
         got = [src.read_region(0, 0, 512, 768).astype(int),
                np.asarray(src.levels()[1][:256, :384]).astype(int)]
     for level, (mine, truth) in enumerate(zip(got, (img, half), strict=True)):

@@ -91,13 +91,18 @@ class SourceEntry:
     hash: str
     notes: tuple[str, ...] = ()
     pixel_size: PixelSize | None = None
+    #: the image series read from a file of several (:mod:`~napari_axons.core.image.series`)
+    series: int | None = None
 
     def to_json(self) -> dict:
-        return {"path": self.path, "name": self.name, "format": self.format,
-                "width": self.width, "height": self.height, "channels": self.channels,
-                "dtype": self.dtype, "levels": self.levels, "hash": self.hash,
-                "notes": list(self.notes),
-                "pixel_size": None if self.pixel_size is None else self.pixel_size.to_json()}
+        out = {"path": self.path, "name": self.name, "format": self.format,
+               "width": self.width, "height": self.height, "channels": self.channels,
+               "dtype": self.dtype, "levels": self.levels, "hash": self.hash,
+               "notes": list(self.notes),
+               "pixel_size": None if self.pixel_size is None else self.pixel_size.to_json()}
+        if self.series is not None:  # only for files of several images: others unchanged
+            out["series"] = self.series
+        return out
 
     @classmethod
     def from_json(cls, d, doc: JsonDoc, where: str) -> SourceEntry:
@@ -111,7 +116,8 @@ class SourceEntry:
             g(d, "dtype", where, "str"), g(d, "levels", where, "int"),
             g(d, "hash", where, "str"),
             tuple(doc.check(n, f"{where}.notes[{k}]", "str") for k, n in enumerate(notes)),
-            _pixel_size(d.get("pixel_size"), doc, f"{where}.pixel_size"))
+            _pixel_size(d.get("pixel_size"), doc, f"{where}.pixel_size"),
+            g(d, "series", where, "int", optional=True))
 
 
 @dataclass(frozen=True)

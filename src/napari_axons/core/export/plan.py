@@ -76,6 +76,9 @@ class ExportOptions:
         Resample each image to this pixel size in micrometres
         (``--target-pixel-size``; :mod:`napari_axons.core.image.working`); needs
         ``downsample`` 1.
+    series : int or None
+        Which image series of multi-image TIFFs to read (``--series``); None:
+        the main image (:mod:`napari_axons.core.image.series`).
     """
 
     tile_size: int = 512
@@ -88,6 +91,7 @@ class ExportOptions:
     axondeepseg: bool = False
     pixel_size: float | None = None
     target_pixel_size: float | None = None
+    series: int | None = None
 
     def __post_init__(self):
         for name in ("pixel_size", "target_pixel_size"):
@@ -97,6 +101,8 @@ class ExportOptions:
                                  f"micrometres, got {value!r}")
         if self.target_pixel_size is not None and self.downsample != 1:
             raise ValueError("a downsample factor and a target pixel size cannot both be set")
+        if self.series is not None and (isinstance(self.series, bool) or self.series < 0):
+            raise ValueError(f"series must be >= 0, got {self.series!r}")
         if self.tile_size < 16:
             raise ValueError(f"tile size must be >= 16, got {self.tile_size}")
         if not 0 <= self.overlap < self.tile_size:
@@ -120,8 +126,9 @@ class ExportOptions:
         appears only when set (a default manifest is unchanged).
         """
         key = {k: v for k, v in asdict(self).items()
-               if k not in ("threads", "classes", "axondeepseg", "pixel_size", "target_pixel_size")}
-        for k in ("pixel_size", "target_pixel_size"):  # only when set: older manifests match
+               if k not in ("threads", "classes", "axondeepseg", "pixel_size", "target_pixel_size",
+                            "series")}
+        for k in ("pixel_size", "target_pixel_size", "series"):  # only when set: older manifests match
             if getattr(self, k) is not None:
                 key[k] = getattr(self, k)
         if self.axondeepseg:
@@ -188,7 +195,8 @@ class ImagePlan:
         g = self.grid
         return PlanRecipe(str(path), (st.st_size, st.st_mtime_ns), self.base, self.fingerprint,
                           self.axondeepseg, self.working.factor, self.working.target_pixel_size,
-                          g.tile_size, g.tile_size - g.stride, self.source.pixel_size, intensity)
+                          g.tile_size, g.tile_size - g.stride, self.source.pixel_size, intensity,
+                          self.source.series)
 
     def __reduce__(self):
         return reopen_plan, (self.recipe(),)
@@ -219,7 +227,8 @@ class ImagePlan:
             SourceEntry(None if self.in_memory else str(self.path.resolve()), self.path.name,
                         src.format, src.width, src.height,
                         src.shape[2] if len(src.shape) == 3 else 1, str(src.dtype),
-                        src.n_levels, self.fingerprint, tuple(src.notes), src.pixel_size),
+                        src.n_levels, self.fingerprint, tuple(src.notes), src.pixel_size,
+                        src.series),
             Intensity(ir.low, ir.high, ir.rule),
             WorkingEntry(w.width, w.height, w.factor, w.filter, w.scale_x, w.scale_y,
                          w.pixel_size),
@@ -248,7 +257,7 @@ def plan_image(path: str | Path, options: ExportOptions | None = None, *,
     """
     path = Path(path)
     options = options or ExportOptions()
-    source = open_image(path, pixel_size=options.pixel_size)
+    source = open_image(path, pixel_size=options.pixel_size, series=options.series)
     try:
         plan = _grid(path, base or unique_base_names([path])[0], source, options)
         plan.fingerprint = sampled_file_hash(path)
@@ -312,8 +321,8 @@ class PlanRecipe:
 
     The file and its stamp (size, modification time), the base name, fingerprint
     and ``axondeepseg`` setting that decide its files, the working image's factor
-    or target pixel size, the grid, and the pixel size and intensity mapping the
-    client settled on.
+    or target pixel size, the grid, the pixel size and intensity mapping the
+    client settled on, and the image series read from a file of several.
     """
 
     path: str
@@ -327,6 +336,8 @@ class PlanRecipe:
     overlap: int
     pixel_size: PixelSize | None
     intensity: IntensityRange | None
+    #: the image series of a file of several (:mod:`~napari_axons.core.image.series`)
+    series: int | None = None
 
 
 def reopen_plan(recipe: PlanRecipe) -> ImagePlan:
@@ -342,11 +353,11 @@ def reopen_plan(recipe: PlanRecipe) -> ImagePlan:
         The image cannot be opened here.
     """
     key = (recipe.path, recipe.stamp, recipe.factor, recipe.target_pixel_size,
-           recipe.tile_size, recipe.overlap, recipe.pixel_size)
+           recipe.tile_size, recipe.overlap, recipe.pixel_size, recipe.series)
     with _REOPENED_LOCK:
         hit = _REOPENED.get(key)
         if hit is None:
-            source = open_image(recipe.path)
+            source = open_image(recipe.path, series=recipe.series)
             try:
                 if recipe.pixel_size != source.pixel_size:
                     source.set_pixel_size(recipe.pixel_size)

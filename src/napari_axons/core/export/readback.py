@@ -177,7 +177,7 @@ def _read_image(folder: Path, entry: ImageEntry, use_source: bool, warnings: lis
     image, from_source, rgb = None, False, True
     if source_path is not None:
         try:
-            source = open_image(source_path)
+            source = open_image(source_path, series=entry.source.series)  # the series exported
             image, from_source = pyramid_levels(source, progress=progress), True
             rgb = len(source.shape) == 3 and source.shape[2] in (3, 4)
         except Exception as exc:  # fall back to the tiles; say why

@@ -39,7 +39,8 @@ TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2", ".ome.tif", ".ome.tiff
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".jp2")
 
 
-def open_image(path: str | Path, *, pixel_size: float | PixelSize | None = None) -> SourceImage:
+def open_image(path: str | Path, *, pixel_size: float | PixelSize | None = None,
+               series: int | None = None) -> SourceImage:
     """Open an image lazily.
 
     Parameters
@@ -49,6 +50,10 @@ def open_image(path: str | Path, *, pixel_size: float | PixelSize | None = None)
         file Pillow reads.
     pixel_size : float or PixelSize, optional
         Pixel size in micrometres that overrides the file's (``--pixel-size``).
+    series : int, optional
+        Which image series of a TIFF holding several to read (``--series``);
+        default: the main image as the vendor readers pick it
+        (:mod:`.series`). A file of one image has only series 0.
 
     Returns
     -------
@@ -70,13 +75,16 @@ def open_image(path: str | Path, *, pixel_size: float | PixelSize | None = None)
             raise ImageReadError(
                 f"{path}: is a folder, not an image (only Zarr folders can be opened)")
     else:
-        source = _open_file(path)
+        source = _open_file(path, series)
+    if series is not None and source.series is None and series != 0:
+        source.close()
+        raise ImageReadError(f"{path}: no image series {series}; the file holds one image (series 0)")
     if pixel_size is not None:
         source.set_pixel_size(pixel_size, "--pixel-size")
     return source
 
 
-def _open_file(path: Path) -> SourceImage:
+def _open_file(path: Path, series: int | None = None) -> SourceImage:
     try:
         size = path.stat().st_size
         with open(path, "rb") as fh:
@@ -86,7 +94,7 @@ def _open_file(path: Path) -> SourceImage:
     if size == 0:
         raise ImageReadError(f"{path}: empty file (0 bytes)")
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return open_tiff(path, size)
+        return open_tiff(path, size, series)
     if path.name.lower().endswith(TIFF_SUFFIXES):
         raise ImageReadError(f"{path}: not a TIFF file (the file's header is not a TIFF header)")
     other = slide_reader_for(path)

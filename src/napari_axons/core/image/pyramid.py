@@ -104,6 +104,8 @@ def pyramid_fingerprint(source: SourceImage) -> str:
         path = Path(source.path).resolve()
         st = path.stat()
         parts = (_FORMAT, str(path), st.st_size, st.st_mtime_ns, source.shape, str(source.dtype))
+    if getattr(source, "series", None) is not None:  # one pyramid per image series of a file
+        parts += ("series", source.series)
     for part in parts:
         h.update(repr(part).encode())
     return h.hexdigest()

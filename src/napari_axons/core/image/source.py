@@ -295,6 +295,9 @@ class SourceImage:
     colour : str or None
         The colour interpretation applied to the stored values (for example
         ``"MinIsWhite: inverted"``); None when the values are shown as stored.
+    series : int or None
+        Which image series of a file holding several was opened
+        (:mod:`.series`); None for a file of one image.
     """
 
     path: Path
@@ -305,6 +308,7 @@ class SourceImage:
     _intensity: IntensityRange | None = field(default=None, repr=False)
     pixel_size: PixelSize | None = None
     colour: str | None = None
+    series: int | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:

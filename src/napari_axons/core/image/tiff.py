@@ -64,6 +64,7 @@ import numpy as np
 from ..common import PixelSize, from_ome_xml, from_resolution, from_svs_description, unit_to_um
 from .axes import reduce_axes
 from .raster import cached_rows
+from .series import choose_series
 from .source import ImageReadError, PixelConvert, RegionSource, SourceImage, ZarrPlane, short_error
 
 __all__ = ["open_tiff", "colour_convert", "tiff_pixel_size", "StripPlane"]
@@ -82,13 +83,17 @@ _PHOTOMETRIC_NAMES = {0: "MinIsWhite", 1: "MinIsBlack", 2: "RGB", 3: "Palette", 
                       32803: "CFA", 32844: "LogL", 32845: "LogLuv", 34892: "LinearRaw"}
 
 
-def open_tiff(path: Path, size: int) -> SourceImage:
-    """Open a TIFF file's first image series lazily (see the module docstring).
+def open_tiff(path: Path, size: int, series: int | None = None) -> SourceImage:
+    """Open a TIFF file's main image series lazily (see the module docstring).
+
+    ``series``: the index of the image series to read (default: the main
+    image, :func:`~.series.choose_series`).
 
     Raises
     ------
     ImageReadError
-        Not a readable TIFF, truncated, no image, an unsupported pixel type.
+        Not a readable TIFF, truncated, no image, an unsupported pixel type,
+        no such series.
     """
     import tifffile
     import zarr
@@ -101,7 +106,9 @@ def open_tiff(path: Path, size: int) -> SourceImage:
     try:
         if not tif.series:
             raise ImageReadError(f"{path}: the TIFF file holds no image")
-        series = tif.series[0]
+        notes: list[str] = []
+        chosen = choose_series(tif, path, series, notes)
+        series = tif.series[chosen]
         first = series.pages[0]
         if first is None:
             raise ImageReadError(f"{path}: the TIFF file holds no image")
@@ -112,9 +119,6 @@ def open_tiff(path: Path, size: int) -> SourceImage:
                 f"{path}: truncated TIFF: pixel data ends at byte {max(ends)} "
                 f"but the file has {size} bytes"
             )
-        notes: list[str] = []
-        if len(tif.series) > 1:
-            notes.append(f"{path.name}: {len(tif.series)} image series, using the first")
         fd = None
         levels = []
         colour = None
@@ -141,7 +145,7 @@ def open_tiff(path: Path, size: int) -> SourceImage:
             raise ImageReadError(f"{path}: unsupported pixel type {levels[0].dtype}")
         if key.photometric not in _PHOTOMETRIC_NAMES or colour and colour.startswith("as stored"):
             notes.append(f"{path.name}: {colour or 'unknown colour interpretation'}")
-        pixel_size = tiff_pixel_size(tif, key)
+        pixel_size = tiff_pixel_size(tif, key, chosen)
     except ImageReadError:
         for close in reversed(closers):
             close()
@@ -151,7 +155,8 @@ def open_tiff(path: Path, size: int) -> SourceImage:
             close()
         raise ImageReadError(f"{path}: cannot read TIFF structure ({short_error(exc)})") from exc
     return SourceImage(path, "tiff", levels, notes, list(reversed(closers)),
-                       pixel_size=pixel_size, colour=colour)
+                       pixel_size=pixel_size, colour=colour,
+                       series=chosen if len(tif.series) > 1 else None)
 
 
 def _open_fd(path: Path) -> int:
@@ -533,11 +538,11 @@ def _cmyk_wide(region: np.ndarray) -> np.ndarray:
 
 
 # -- pixel size --------------------------------------------------------------
-def tiff_pixel_size(tif, page) -> PixelSize | None:
-    """The pixel size of a TIFF file's first series (see :mod:`.pixel_size`)."""
+def tiff_pixel_size(tif, page, series: int = 0) -> PixelSize | None:
+    """The pixel size of a TIFF file's image ``series`` (see :mod:`.pixel_size`)."""
     try:
         if tif.is_ome and tif.ome_metadata:
-            found = from_ome_xml(tif.ome_metadata, 0)
+            found = from_ome_xml(tif.ome_metadata, series)
             if found is not None:
                 return found
         description = page.description or ""
