@@ -97,3 +97,95 @@ def test_ome_tiff_and_imagej_axes_come_from_their_metadata(tmp_path, rng):
             np.testing.assert_array_equal(src.read_region(0, 0, H, W),
                                           np.moveaxis(data[0, :, 0], 0, -1))
             assert src.notes == [f"{name}: 2 extra axis/axes (T=2, Z=4): using the first plane only"]
+
+
+# --------------------------------------------------------------------------- named axes win
+
+N = 3  # entries of the named axis that is not y/x
+
+
+def _data(rng, names):
+    return rng.integers(0, 255, tuple({"y": H, "x": W}.get(n, N) for n in names)).astype(np.uint8)
+
+
+def _expected(data, names):
+    """The image the names describe: plane 0 of every axis but y, x and the colour axis."""
+    letters = [{"band": "c", "channel": "c"}.get(n, n) for n in names]
+    keep = [a for a in letters if a in "yxc"]
+    index = tuple(slice(None) if a in "yxc" else 0 for a in letters)
+    out = data[index]
+    order = [keep.index(a) for a in "yxc" if a in keep]
+    return np.transpose(out, order)
+
+
+def _write_named(path, data, names, fmt):
+    tag = "".join(names).upper()
+    if fmt == "zarr-v3":  # dimension_names
+        zarr.create_array(path, shape=data.shape, dtype="u1", dimension_names=list(names),
+                          zarr_format=3)[:] = data
+    elif fmt == "zarr-v2":  # _ARRAY_DIMENSIONS (the xarray convention)
+        a = zarr.create_array(path, shape=data.shape, dtype="u1", zarr_format=2)
+        a[:] = data
+        a.attrs["_ARRAY_DIMENSIONS"] = list(names)
+    elif fmt == "xarray-dataset":  # a group: the variable plus 1-D coordinate arrays
+        g = zarr.open_group(path, mode="w", zarr_format=2)
+        a = g.create_array("image", shape=data.shape, dtype="u1")
+        a[:] = data
+        a.attrs["_ARRAY_DIMENSIONS"] = list(names)
+        for n, size in zip(names, data.shape, strict=True):
+            c = g.create_array(n, shape=(size,), dtype="f8")
+            c[:] = np.arange(size) * 0.5
+            c.attrs["_ARRAY_DIMENSIONS"] = [n]
+    elif fmt in ("ome-zarr-0.4", "ome-zarr-0.5"):
+        _write_ome_zarr(path, data, fmt[-3:], _named(names, fmt[-3:]))
+    elif fmt == "ome-tiff":
+        tifffile.imwrite(path, data, ome=True, metadata={"axes": tag}, photometric="minisblack")
+    elif fmt == "imagej":
+        tifffile.imwrite(path, data, imagej=True, metadata={"axes": tag})
+    else:  # tifffile's shaped description
+        tifffile.imwrite(path, data, metadata={"axes": tag}, photometric="minisblack")
+
+
+NAMED = [("c", "y", "x"), ("y", "x", "c"), ("y", "x", "z"), ("z", "y", "x"), ("t", "c", "y", "x")]
+FORMATS = ["zarr-v3", "zarr-v2", "xarray-dataset", "ome-zarr-0.4", "ome-zarr-0.5", "ome-tiff", "imagej",
+           "tiff-shaped"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("names", NAMED, ids="".join)
+def test_named_axes_win_in_every_format(tmp_path, rng, fmt, names):
+    if fmt in ("ome-tiff", "imagej") and names[-2:] != ("y", "x"):
+        pytest.skip(f"{fmt} keeps y, x last")
+    data = _data(rng, names)
+    path = tmp_path / ("img.tif" if "tif" in fmt or fmt == "imagej" else "img.zarr")
+    _write_named(path, data, names, fmt)
+    want = _expected(data, names)
+    with open_image(path) as src:
+        assert src.shape == want.shape
+        np.testing.assert_array_equal(src.read_region(0, 0, H, W), want)
+        others = [n for n in names if n not in "yxc"]
+        if not others:
+            assert src.notes == []  # ["c", "y", "x"]: a colour image, nothing to say
+        else:
+            dropped = ", ".join(f"{n.upper()}={N}" for n in others)
+            assert src.notes == [f"{path.name}: {len(others)} extra axis/axes ({dropped}): "
+                                 "using the first plane only"]
+
+
+@pytest.mark.parametrize(("names", "shape", "note"), [
+    (["band", "y", "x"], (H, W, 3), None),  # rioxarray's colour axis
+    (["channel", "rows", "cols"], (H, W, 3), None),
+    (["angle", "y", "x"], (H, W), "1 extra axis/axes (angle=3): using the first plane only"),
+    # names that do not say which axes are y, x: the rule for unnamed axes
+    (["a", "b", "c2"], (H, W), "1 extra axis/axes (Q=3): using the first plane only (axes not "
+                               "named in the file: the last two are y, x)"),
+])
+def test_zarr_axis_names_by_meaning(tmp_path, rng, names, shape, note):
+    data = rng.integers(0, 255, (N, H, W)).astype(np.uint8)
+    zarr.create_array(tmp_path / "n.zarr", shape=data.shape, dtype="u1", dimension_names=names,
+                      zarr_format=3)[:] = data
+    with open_image(tmp_path / "n.zarr") as src:
+        assert src.shape == shape
+        want = np.moveaxis(data, 0, -1) if len(shape) == 3 else data[0]
+        np.testing.assert_array_equal(src.read_region(0, 0, H, W), want)
+        assert src.notes == ([] if note is None else [f"n.zarr: {note}"])

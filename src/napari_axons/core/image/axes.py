@@ -3,9 +3,12 @@
 Axes rule (the same for every format): images are exposed as ``(y, x)`` or
 ``(y, x, c)``.
 
-* Axis names come from the file: OME-TIFF / ImageJ / tifffile metadata, and
+* Axis names come from the file: OME-TIFF / ImageJ / tifffile metadata,
   OME-Zarr ``multiscales`` (0.3 and later name their axes; 0.1 and 0.2 are
-  always ``t, c, z, y, x``).
+  always ``t, c, z, y, x``), and a Zarr array's own names (Zarr v3
+  ``dimension_names``, Zarr v2 ``_ARRAY_DIMENSIONS`` as xarray writes them).
+  Named axes win over the rule below: ``["c", "y", "x"]`` is a colour image,
+  ``["y", "x", "z"]`` three z-planes (the first is used, with a note).
 * Files without axis names (plain Zarr arrays, plain TIFF stacks): the last two
   axes are ``y, x``, except that a last axis of 3 or 4 entries is the colour
   axis and the two before it are ``y, x``. A TIFF's samples (RGB) axis is known
@@ -42,12 +45,14 @@ def unnamed_axes(shape: tuple[int, ...]) -> str:
     return "Q" * (n - 2) + "YX"
 
 
-def reduce_axes(axes: str, shape: tuple[int, ...], path: Path, notes: list[str]):
+def reduce_axes(axes: str, shape: tuple[int, ...], path: Path, notes: list[str],
+                labels: list[str] | None = None):
     """Map an axes string to ``(index template, channel axis, (y, x) axes)``.
 
     ``axes`` has one letter per axis (upper or lower case); ``S`` (samples) or
     ``C`` (channels) is the colour axis; other letters than ``Y``/``X`` are
-    reduced to their first plane, with a note.
+    reduced to their first plane, with a note (naming each axis by its
+    ``labels`` entry when given, else by its letter).
     """
     axes = axes.upper()
     if "Y" not in axes or "X" not in axes:
@@ -61,7 +66,7 @@ def reduce_axes(axes: str, shape: tuple[int, ...], path: Path, notes: list[str])
         else:
             index.append(0)
             if shape[i] > 1:
-                dropped.append(f"{a}={shape[i]}")
+                dropped.append(f"{labels[i] if labels else a}={shape[i]}")
     if dropped:
         note = (f"{path.name}: {len(dropped)} extra axis/axes ({', '.join(dropped)}): "
                 "using the first plane only")
