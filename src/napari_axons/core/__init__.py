@@ -10,6 +10,9 @@ subpackage that names its public API; a wing imports only the wings below it::
     image | geometry             images read lazily, colour and axes rules | the tile grid
     common                       class table, pixel size, safe file writes, JSON documents
 
+Scripts written against the flat core of earlier versions keep working: the
+old module names forward to the new places (:mod:`.moved`).
+
 The names most scripts need are reachable from here too (imported on first
 use, so ``import napari_axons.core.image`` stays cheap):
 
@@ -19,6 +22,10 @@ use, so ``import napari_axons.core.image`` stays cheap):
 from __future__ import annotations
 
 import importlib
+
+from . import moved
+
+moved.install()  # the module names from before the wings, for scripts written against them
 
 #: name -> the wing that defines it (imported when the name is first used).
 _WHERE = {
