@@ -17,10 +17,9 @@ pytestmark = [pytest.mark.gui, pytest.mark.model]
 
 @pytest.fixture(scope="module")
 def export_and_base(tmp_path_factory):
-    from train_data import labelled_export
-
     from napari_axons.core.image.sample import MYELINATED_CLASSES, make_myelinated_sample
     from tiny_models import save_checkpoint, tiny_segformer
+    from train_data import labelled_export
 
     root = tmp_path_factory.mktemp("trainpanel")
     image, classes = make_myelinated_sample((128, 256), seed=2)
