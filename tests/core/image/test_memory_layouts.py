@@ -78,7 +78,7 @@ def test_large_png_is_streamed_into_the_cache(tmp_path):
     (np.uint16, 4, "<", False), (np.int32, 1, "<", True)])
 def test_big_deflate_strips_are_inflated_in_bands_with_the_same_pixels(
         tmp_path, rng, monkeypatch, dtype, spp, byteorder, predictor):
-    from napari_axons.core.image import tiff
+    from napari_axons.core.image import tiff_strips as tiff
     from napari_axons.core.image.open import open_image
 
     monkeypatch.setenv("NAPARI_AXONS_CACHE", str(tmp_path / "cache"))

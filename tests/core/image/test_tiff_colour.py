@@ -15,7 +15,7 @@ from PIL import Image
 
 from napari_axons.core.image.colour import to_rgb8
 from napari_axons.core.image.open import open_image
-from napari_axons.core.image.tiff import StripPlane
+from napari_axons.core.image.tiff_strips import StripPlane
 
 H, W = 37, 53  # odd sizes: bit packing and strip remainders are exercised
 
