@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 
 from napari_axons.core.image import raster
+from napari_axons.core.image.colour import normalise_pil
 from napari_axons.core.image.open import open_image
-from napari_axons.core.image.raster import png_bands
+from napari_axons.core.image.png_stream import png_bands
 from napari_axons.core.image.source import ImageReadError
 
 H, W = 97, 61
@@ -48,7 +49,7 @@ def test_png_bands_equal_pillow_whole_image(tmp_path, rng, kind):
     else:
         kinds[kind].save(path)
     with Image.open(path) as im:
-        expect = np.asarray(raster._normalise_pil(im))
+        expect = np.asarray(normalise_pil(im))
     for band_bytes in (1, 700, 10**9):  # 16-row bands, a few, one
         rows = list(png_bands(path, band_bytes))
         got = np.concatenate([b for _, b in rows])

@@ -21,11 +21,12 @@ PNGs:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["IntensityRange", "to_rgb8", "intensity_range_for"]
+__all__ = ["IntensityRange", "to_rgb8", "intensity_range_for", "normalise_pil", "pil_array"]
 
 
 @dataclass(frozen=True)
@@ -90,3 +91,23 @@ def intensity_range_for(sample: np.ndarray, dtype) -> IntensityRange:
     if hi <= lo:
         lo, hi = float(finite.min()), float(finite.max())
     return IntensityRange(float(lo), float(hi), "percentiles 0.1-99.9 of a whole-image sample")
+
+
+def normalise_pil(im):
+    """Pillow modes -> arrays: the conversions Pillow itself defines."""
+    mode = im.mode
+    if mode in ("P", "PA"):
+        return im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB")
+    if mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+        return im.convert("RGB")
+    if mode in ("1", "LA"):
+        return im.convert("L")
+    return im
+
+
+def pil_array(im) -> np.ndarray:
+    """A Pillow image's pixels as an array, in the modes :func:`normalise_pil` gives."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no stray warnings for valid files (docs/errors.md)
+        im.load()
+        return np.asarray(normalise_pil(im))

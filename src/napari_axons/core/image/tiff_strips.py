@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .raster import cached_rows
+from .decoded_cache import cached_rows
 from .source import ImageReadError, ZarrPlane
 
 __all__ = ["StripPlane", "BIG_STRIP_BYTES", "INFLATE_BAND_BYTES", "big_deflate_strips",
