@@ -99,7 +99,7 @@ def is_geojson(path) -> bool:
 # ==================================================================== also write
 def ngff_refusal(session) -> str | None:
     """Why OME-Zarr labels cannot be written for the session's image (None: they can)."""
-    from ..core.formats.ngff_labels import NgffError, open_ngff_image
+    from ..core.formats import NgffError, open_ngff_image
 
     if session is None:
         return None

@@ -34,7 +34,7 @@ MOVED = {
     "manifest": "export", "pipeline": "export", "tiles": "export.tilepath",
     "distributed": "export.cluster", "exportfolder": "export.folder", "readback": "export",
     "exportmaps": "export.classmaps",
-    "geojson": "formats", "coco": "formats.coco", "ngff_labels": "formats.ngff_labels",
+    "geojson": "formats", "coco": "formats.coco", "ngff_labels": "formats",
     "maskstore": "session.maskstore", "edits": "session.edits", "session_io": "session",
     "session_formats": "session", "session_rules": "session.rules",
 }

@@ -17,12 +17,12 @@ from formats_helpers import discs, make_export
 from napari_axons.cli import main
 from napari_axons.core.common import ClassTable
 from napari_axons.core.export import read_export
-from napari_axons.core.formats.ngff_labels import (
+from napari_axons.core.formats.ngff_labels import write_ngff_labels
+from napari_axons.core.formats.ngff_read import (
     NgffError,
     ngff_labels_into,
     read_ngff_labels,
     resample_nearest,
-    write_ngff_labels,
 )
 from napari_axons.core.session.maskstore import MaskStore
 

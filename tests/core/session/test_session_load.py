@@ -13,7 +13,8 @@ from ome_zarr.writer import write_image
 from formats_helpers import discs
 from napari_axons.core.common import ClassTable
 from napari_axons.core.formats import GeoJSONError, export_geojson
-from napari_axons.core.formats.ngff_labels import NgffError, resample_nearest, write_ngff_labels
+from napari_axons.core.formats.ngff_labels import write_ngff_labels
+from napari_axons.core.formats.ngff_read import NgffError, resample_nearest
 from napari_axons.core.session import EditsInTheWay, Session, SessionError
 
 

@@ -15,16 +15,16 @@ from .geojson_read import (
     read_geojson,
 )
 from .geojson_write import GeoJSONSummary, export_geojson, write_slide_geojson
-from .ngff_labels import (
+from .ngff_labels import export_ngff_labels, write_ngff_labels
+from .ngff_read import (
     NgffError,
     NgffImage,
     NgffLabels,
-    export_ngff_labels,
     ngff_labels_into,
     ome_attrs,
     open_ngff_image,
     read_ngff_labels,
-    write_ngff_labels,
+    resample_nearest,
 )
 
 __all__ = ["CocoDataset", "CocoError", "CocoImage", "CocoSummary", "coco_document", "export_coco",
@@ -32,4 +32,4 @@ __all__ = ["CocoDataset", "CocoError", "CocoImage", "CocoSummary", "coco_documen
            "geojson_table", "rasterize_geojson", "read_geojson", "GeoJSONSummary", "export_geojson",
            "write_slide_geojson", "NgffError", "NgffImage", "NgffLabels", "export_ngff_labels",
            "ngff_labels_into", "ome_attrs", "open_ngff_image", "read_ngff_labels",
-           "write_ngff_labels"]
+           "write_ngff_labels", "resample_nearest"]
