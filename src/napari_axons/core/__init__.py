@@ -16,7 +16,9 @@ old module names forward to the new places (:mod:`.moved`).
 The names most scripts need are reachable from here too (imported on first
 use, so ``import napari_axons.core.image`` stays cheap):
 
->>> from napari_axons.core import Session, open_image  # doctest: +SKIP
+>>> from napari_axons.core import Session, open_image
+>>> Session.__module__, open_image.__module__
+('napari_axons.core.session.session', 'napari_axons.core.image.open')
 """
 
 from __future__ import annotations
