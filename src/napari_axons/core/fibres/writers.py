@@ -1,0 +1,123 @@
+"""Writing a fibre table: CSV (one row per fibre) and a JSON summary.
+
+Both files are written to a temporary name beside the target and renamed into
+place at the end, so a failed write leaves nothing half-written; they get the
+permissions a plain ``open(path, "w")`` gives.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from ... import __version__
+from ..export import TMP_PREFIX, ExportError, _umask
+from .table import COLUMNS, UNITS, FibreTable, summarize
+
+__all__ = ["summary_document", "write_csv", "write_summary_json"]
+
+
+@contextmanager
+def _atomic_text(path: Path):
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~_umask())
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError) and not isinstance(exc, ExportError):
+            raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+        raise
+
+
+def _cell(value) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return format(value, ".10g")
+    return str(value)
+
+
+def write_csv(table: FibreTable, path: str | os.PathLike, *, units: bool = False) -> Path:
+    """Write one row per fibre (and orphan myelin piece) to a CSV file.
+
+    Parameters
+    ----------
+    table : FibreTable
+    path : path
+    units : bool
+        Column names with their units as AxonDeepSeg's saved files have them
+        (``axon_diam (um)``, ``axon_area (um^2)``); default the bare names.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ExportError
+        The file cannot be written (one line naming it); nothing is left behind.
+    """
+    path = Path(path)
+    header = [f"{c} ({UNITS[c]})" if units and c in UNITS else c for c in COLUMNS]
+    cols = [table.columns[c].tolist() for c in COLUMNS]
+    with _atomic_text(path) as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        for row in zip(*cols, strict=True):
+            writer.writerow([_cell(v) for v in row])
+    return path
+
+
+def summary_document(table: FibreTable, *, bin_um: float = 0.5, source: str | None = None) -> dict:
+    """The JSON summary: what was measured, how, and :func:`~.table.summarize`'s aggregates."""
+    y0, x0, y1, x1 = table.area_box
+    sy, sx = table.frame.scale
+    return {
+        "format": "napari-axons-fibres/1",
+        "software": {"name": "napari-axons", "version": __version__},
+        "source": source if source is not None else table.frame.name,
+        "pixel_size_um": table.pixel_size_um,
+        "slide_pixels_per_class_map_pixel": [sy, sx],
+        "area_slide_px": {"y0": y0 * sy, "x0": x0 * sx, "y1": y1 * sy, "x1": x1 * sx},
+        "split": table.split,
+        "max_sheath_um": table.reach_um,
+        "units": dict(UNITS),
+        "summary": summarize(table, bin_um=bin_um),
+        "warnings": list(table.warnings),
+    }
+
+
+def write_summary_json(table: FibreTable, path: str | os.PathLike, *, bin_um: float = 0.5,
+                       source: str | None = None) -> Path:
+    """Write :func:`summary_document` as JSON (2-space indent).
+
+    Raises
+    ------
+    ExportError
+        The file cannot be written (one line naming it).
+    """
+    path = Path(path)
+    doc = summary_document(table, bin_um=bin_um, source=source)
+    with _atomic_text(path) as fh:
+        json.dump(doc, fh, indent=2, allow_nan=False)
+        fh.write("\n")
+    return path
