@@ -121,3 +121,27 @@ def test_tiles_hanging_over_the_top_left_edge_are_clipped():
     assert src.boxes == [(-78, -58, 128, 128)]
     with composite(src) as got:
         np.testing.assert_array_equal(got[0:50, 0:70], cmap)
+
+
+def test_distances_are_scipy_s_whatever_the_window():
+    """The distance transform behind the split gives the same float32 values in any window
+    (OpenCV's own values move by an ulp with the array's size; they are snapped back)."""
+    from scipy import ndimage as ndi
+
+    from napari_axons.core.fibres.split import _edt
+
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        h, w = (int(v) for v in rng.integers(20, 160, 2))
+        mask = np.ones((h, w), bool)
+        yy, xx = np.ogrid[:h, :w]
+        for _ in range(int(rng.integers(1, 5))):
+            y, x, r = rng.integers(0, h), rng.integers(0, w), rng.integers(1, 12)
+            mask &= (yy - y) ** 2 + (xx - x) ** 2 > r * r
+        if mask.all():
+            continue
+        ref = ndi.distance_transform_edt(mask).astype(np.float32)
+        np.testing.assert_array_equal(_edt(mask), ref)
+        t, b, left, right = (int(v) for v in rng.integers(0, 30, 4))
+        big = np.pad(mask, ((t, b), (left, right)), constant_values=True)
+        np.testing.assert_array_equal(_edt(big)[t:t + h, left:left + w], ref)

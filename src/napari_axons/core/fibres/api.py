@@ -99,7 +99,7 @@ class _Region:
 def iter_fibres(class_map, classes: ClassTable, *, pixel_size_um: float,
                 box: tuple[int, int, int, int] | None = None,
                 max_sheath_um: float = DEFAULT_MAX_SHEATH_UM, split: str = "sheath",
-                block: int = 1024, halo: int | None = None, outlines: bool = False,
+                block: int = 2048, halo: int | None = None, outlines: bool = False,
                 progress: Progress | None = None,
                 where: str = "input") -> Iterator[BlockResult]:
     """The fibres of a class map, block by block (:func:`~.engine.iter_blocks`).
@@ -135,7 +135,7 @@ def iter_fibres(class_map, classes: ClassTable, *, pixel_size_um: float,
 def measure_class_map(class_map, classes: ClassTable, *, pixel_size_um: float,
                       scale: tuple[float, float] = (1.0, 1.0), region=None,
                       max_sheath_um: float = DEFAULT_MAX_SHEATH_UM, split: str = "sheath",
-                      block: int = 1024, halo: int | None = None, name: str = "",
+                      block: int = 2048, halo: int | None = None, name: str = "",
                       progress: Progress | None = None) -> FibreTable:
     """Measure every fibre of a class map.
 
@@ -195,7 +195,7 @@ def measure_class_map(class_map, classes: ClassTable, *, pixel_size_um: float,
 
 def measure_tiles(source: TileSource, frame: SlideFrame, *, region=None,
                   max_sheath_um: float = DEFAULT_MAX_SHEATH_UM, split: str = "sheath",
-                  block: int = 1024, halo: int | None = None,
+                  block: int = 2048, halo: int | None = None,
                   tmp_dir: str | os.PathLike | None = None,
                   progress: Progress | None = None) -> FibreTable:
     """Measure every fibre of a tiled slide (tiles laid down in order, later tiles winning).
@@ -247,7 +247,7 @@ def measure_tiles(source: TileSource, frame: SlideFrame, *, region=None,
 def measure_export(path: str | os.PathLike, *, pixel_size_um: float | None = None,
                    image: str | None = None, region=None,
                    max_sheath_um: float = DEFAULT_MAX_SHEATH_UM, split: str = "sheath",
-                   block: int = 1024, tmp_dir: str | os.PathLike | None = None,
+                   block: int = 2048, tmp_dir: str | os.PathLike | None = None,
                    progress: Progress | None = None) -> FibreTable:
     """Measure every fibre of an export folder's corrected tiles.
 

@@ -12,11 +12,12 @@ of :mod:`.split` looks only a bounded distance around each pixel, and
 :func:`~.split.split_window` says which fibres it could decide exactly from
 what the window shows (``valid``): those anchored in the block are measured
 there. A fibre it cannot decide (near the window's edge, beside a very large
-axon, or cut by the window) sends the block round again with the halo doubled
-(up to the whole slide, where everything is decided), and only the fibres not
-yet reported are measured then. So every fibre is measured once, whole, from
-the same pixels as in the uncut slide: the result does not depend on the block
-size, the halo, or how the class map was tiled. Memory is one window: the
+axon, or cut by the window) is looked at again in a window around the fibres
+still waiting, with the halo doubled (up to the whole slide, where everything
+is decided), and only the fibres not yet reported are measured then. So every
+fibre is measured once, whole, from the same pixels as in the uncut slide: the
+result does not depend on the block size, the halo, or how the class map was
+tiled. Memory is one window: the
 block, the halo, and the largest fibre's neighbourhood.
 """
 
@@ -72,7 +73,7 @@ def block_boxes(shape: tuple[int, int], block: int) -> list[tuple[int, int, int,
             for y in range(0, h, block) for x in range(0, w, block)]
 
 
-def iter_blocks(class_map, *, axon: int, myelin: int, reach: float, block: int = 1024,
+def iter_blocks(class_map, *, axon: int, myelin: int, reach: float, block: int = 2048,
                 halo: int | None = None, split: str = "sheath", outlines: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> Iterator[BlockResult]:
     """Find and measure the fibres of a slide, block by block.
@@ -122,9 +123,11 @@ def _block(class_map, shape, box, *, axon, myelin, reach, halo, split, outlines)
     parts, shapes = [], ([] if outlines else None)
     counts = None
     windows = 0
+    target = box  # what the window must hold: the block, then what still waits
     while True:
-        wy0, wx0 = max(0, by0 - halo), max(0, bx0 - halo)
-        wy1, wx1 = min(h, by1 + halo), min(w, bx1 + halo)
+        ty0, tx0, ty1, tx1 = target
+        wy0, wx0 = max(0, ty0 - halo), max(0, tx0 - halo)
+        wy1, wx1 = min(h, ty1 + halo), min(w, tx1 + halo)
         cmap = np.asarray(class_map[wy0:wy1, wx0:wx1])
         windows += 1
         if counts is None:
@@ -142,18 +145,22 @@ def _block(class_map, shape, box, *, axon, myelin, reach, halo, split, outlines)
             if shapes is not None:
                 shapes.extend(out)
         del ws, cmap
-        if not (fib_wait or orph_wait):
+        waiting = fib_wait + orph_wait
+        if not waiting:
             break
         if whole:  # pragma: no cover - everything is decided on the whole slide
             raise RuntimeError(f"block {box}: fibres left undecided on the whole slide")
+        # again, around what waits only, with twice the halo
+        target = (min(b[0] for b in waiting) + wy0, min(b[1] for b in waiting) + wx0,
+                  max(b[2] for b in waiting) + wy0, max(b[3] for b in waiting) + wx0)
         halo *= 2
     rows = _concat(parts)
     return BlockResult(box, rows, shapes, counts[0], counts[1], windows)
 
 
 def _pick(anchors, boxes, valid, cut, box, origin, done, kind):
-    """Labels to measure now (anchored in the block, exact, not yet reported), and
-    whether any item of the block must wait for a wider window."""
+    """Labels to measure now (anchored in the block, exact, not yet reported), and the
+    window boxes of the items of the block that must wait for a wider window."""
     by0, bx0, by1, bx1 = box
     oy, ox = origin
     ay, ax = anchors[1:, 0], anchors[1:, 1]
@@ -165,10 +172,10 @@ def _pick(anchors, boxes, valid, cut, box, origin, done, kind):
              & (b[:, 1] + ox < bx1) & (b[:, 3] + ox > bx0))
     c, v = cut[1:], valid[1:]
     take = in_block & v & ~c & new
-    wait = bool(np.any(in_block & ~v & ~c & new) or np.any(c & meets))
+    wait = (in_block & ~v & ~c & new) | (c & meets)
     labels = np.flatnonzero(take) + 1
     done.update((kind, int(k)) for k in keys[take])
-    return labels, wait
+    return labels, [tuple(int(t) for t in row) for row in b[wait]]
 
 
 def _concat(parts: list[dict]) -> dict:

@@ -83,7 +83,7 @@ class FibreFeature:
 
 
 def fibre_features(class_map, classes: ClassTable, table: FibreTable, *,
-                   max_sheath_um: float | None = None, block: int = 1024,
+                   max_sheath_um: float | None = None, block: int = 2048,
                    progress=None) -> Iterator[FibreFeature]:
     """Stream each row of ``table`` with its outline, block by block.
 

@@ -73,11 +73,14 @@ def measure_window(ws: WindowSplit, fibres: np.ndarray, orphans: np.ndarray, *,
     shapes: list | None = [] if outlines else None
     if nf:
         n = ws.n_axons
-        local = ws.anchors - np.array([oy, ox])
         keep = np.zeros(n + 1, bool)
         keep[fibres] = True
-        ax_img = np.where(keep[ws.axons], ws.axons, 0)
-        fb_img = np.where(keep[ws.fibres], ws.fibres, 0)
+        cy0, cx0, cy1, cx1 = _union_box(ndi.find_objects(ws.fibres, max_label=n), fibres)
+        fb_img = ws.fibres[cy0:cy1, cx0:cx1]
+        ax_img = ws.axons[cy0:cy1, cx0:cx1]
+        fb_img = np.where(keep[fb_img], fb_img, 0)
+        ax_img = np.where(keep[ax_img], ax_img, 0)
+        local = ws.anchors - np.array([oy + cy0, ox + cx0])
         am = region_moments(ax_img, n, local)
         fm = region_moments(fb_img, n, local)
         ap = region_perimeters(ax_img, n)
@@ -98,19 +101,23 @@ def measure_window(ws: WindowSplit, fibres: np.ndarray, orphans: np.ndarray, *,
         rows["fibre_eccentricity"][r] = fm["eccentricity"][fibres]
         rows["fibre_orientation"][r] = fm["orientation"][fibres]
         rows["sheath_px"][r] = ws.thickness[fibres]
+        py, px_ = oy + cy0, ox + cx0
         for i, k in enumerate(fibres.tolist()):
             sa, sf = ax_slices[k - 1], fb_slices[k - 1]
             rows["solidity"][i] = am["area"][k] / convex_area(ax_img[sa] == k)
-            rows["y0"][i], rows["x0"][i] = sf[0].start + oy, sf[1].start + ox
-            rows["y1"][i], rows["x1"][i] = sf[0].stop + oy, sf[1].stop + ox
+            rows["y0"][i], rows["x0"][i] = sf[0].start + py, sf[1].start + px_
+            rows["y1"][i], rows["x1"][i] = sf[0].stop + py, sf[1].stop + px_
             if shapes is not None:
-                shapes.append(_outline(fb_img[sf] == k, sf[0].start + oy, sf[1].start + ox))
+                shapes.append(_outline(fb_img[sf] == k, sf[0].start + py, sf[1].start + px_))
     if len(orphans):
         m = ws.n_orphans
         keep = np.zeros(m + 1, bool)
         keep[orphans] = True
-        img = np.where(keep[ws.orphans], ws.orphans, 0)
-        mo = region_moments(img, m, ws.orphan_anchors - np.array([oy, ox]))
+        cy0, cx0, cy1, cx1 = _union_box(ndi.find_objects(ws.orphans, max_label=m), orphans)
+        img = ws.orphans[cy0:cy1, cx0:cx1]
+        img = np.where(keep[img], img, 0)
+        py, px_ = oy + cy0, ox + cx0
+        mo = region_moments(img, m, ws.orphan_anchors - np.array([py, px_]))
         per = region_perimeters(img, m)
         slices = ndi.find_objects(img, max_label=m)
         r = slice(nf, nf + len(orphans))
@@ -124,12 +131,19 @@ def measure_window(ws: WindowSplit, fibres: np.ndarray, orphans: np.ndarray, *,
         rows["fibre_eccentricity"][r] = mo["eccentricity"][orphans]
         rows["fibre_orientation"][r] = mo["orientation"][orphans]
         for i, k in enumerate(orphans.tolist(), start=nf):
-            s = slices[k - 1]
-            rows["y0"][i], rows["x0"][i] = s[0].start + oy, s[1].start + ox
-            rows["y1"][i], rows["x1"][i] = s[0].stop + oy, s[1].stop + ox
+            sl = slices[k - 1]
+            rows["y0"][i], rows["x0"][i] = sl[0].start + py, sl[1].start + px_
+            rows["y1"][i], rows["x1"][i] = sl[0].stop + py, sl[1].stop + px_
             if shapes is not None:
-                shapes.append(_outline(img[s] == k, s[0].start + oy, s[1].start + ox))
+                shapes.append(_outline(img[sl] == k, sl[0].start + py, sl[1].start + px_))
     return rows, shapes
+
+
+def _union_box(slices, labels) -> tuple[int, int, int, int]:
+    """The box ``(y0, x0, y1, x1)`` around the regions ``labels`` (1-based slices)."""
+    sl = [slices[k - 1] for k in labels.tolist()]
+    return (min(s[0].start for s in sl), min(s[1].start for s in sl),
+            max(s[0].stop for s in sl), max(s[1].stop for s in sl))
 
 
 def _outline(mask: np.ndarray, y0: int, x0: int):

@@ -88,16 +88,19 @@ def region_perimeters(labels: np.ndarray, n: int) -> np.ndarray:
     h, w = labels.shape
     pad = np.pad(labels, 1)
     centre = pad[1:-1, 1:-1]
-    border = centre > 0
-    inner = np.ones((h, w), bool)
-    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        inner &= pad[1 + dy: h + 1 + dy, 1 + dx: w + 1 + dx] == centre
-    border &= ~inner
+    inner = pad[:-2, 1:-1] == centre
+    inner &= pad[2:, 1:-1] == centre
+    inner &= pad[1:-1, :-2] == centre
+    inner &= pad[1:-1, 2:] == centre
+    border = (centre > 0) & ~inner
+    del inner
     bl = np.pad(np.where(border, labels, 0), 1)
-    code = border.astype(np.int64)
+    code = border.astype(np.uint8)
     for dy, dx, weight in ((-1, 0, 2), (1, 0, 2), (0, -1, 2), (0, 1, 2),
                            (-1, -1, 10), (-1, 1, 10), (1, -1, 10), (1, 1, 10)):
-        code += weight * (border & (bl[1 + dy: h + 1 + dy, 1 + dx: w + 1 + dx] == centre))
+        hit = bl[1 + dy: h + 1 + dy, 1 + dx: w + 1 + dx] == centre
+        hit &= border
+        code += np.uint8(weight) * hit.view(np.uint8)
     return np.bincount(labels[border], _PERIMETER_WEIGHTS[code[border]], n + 1)
 
 
@@ -112,28 +115,36 @@ def convex_area(mask: np.ndarray) -> int:
         return int(len(ys))
     # the hull of a pixel set is the hull of each row's first and last pixels; their edge
     # midpoints in doubled coordinates: pixel (r, c) -> (2r +- 1, 2c), (2r, 2c +- 1)
-    starts = np.flatnonzero(np.r_[True, ys[1:] != ys[:-1]])
-    ends = np.r_[starts[1:] - 1, len(ys) - 1]
-    ry = np.concatenate([ys[starts], ys[ends]])
-    rx = np.concatenate([xs[starts], xs[ends]])
-    pts = np.concatenate([np.stack([2 * rx, 2 * ry + s], 1) for s in (-1, 1)]
-                         + [np.stack([2 * rx + s, 2 * ry], 1) for s in (-1, 1)]).astype(np.int32)
+    first = np.empty(len(ys), bool)
+    first[0] = True
+    np.not_equal(ys[1:], ys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:] - 1
+    ends[-1] = len(ys) - 1
+    m = 2 * len(starts)
+    ry = np.concatenate((ys[starts], ys[ends])) * 2
+    rx = np.concatenate((xs[starts], xs[ends])) * 2
+    pts = np.empty((4 * m, 2), np.int32)
+    pts[:2 * m, 0] = np.tile(rx, 2)
+    pts[:m, 1], pts[m:2 * m, 1] = ry - 1, ry + 1
+    pts[2 * m:3 * m, 0], pts[3 * m:, 0] = rx - 1, rx + 1
+    pts[2 * m:, 1] = np.tile(ry, 2)
     hull = cv2.convexHull(pts)[:, 0, :].astype(np.float64)  # (k, 2) x, y
-    if len(hull) < 3:
+    k = len(hull)
+    if k < 3:
         return int(len(ys))
     x1, y1 = hull[:, 0], hull[:, 1]
-    x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
-    rows = np.arange(int(ys.min()), int(ys.max()) + 1)
-    yy = 2.0 * rows[:, None]
-    lo_y, hi_y = np.minimum(y1, y2), np.maximum(y1, y2)
-    spans = (yy >= lo_y) & (yy <= hi_y)
-    flat = y1 == y2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = np.where(flat, 0.0, (yy - y1) / np.where(flat, 1.0, y2 - y1))
+    nxt = np.roll(np.arange(k), -1)
+    x2, y2 = x1[nxt], y1[nxt]
+    yy = 2.0 * np.arange(int(ys[0]), int(ys[-1]) + 1)[:, None]
+    spans = (yy >= np.minimum(y1, y2)) & (yy <= np.maximum(y1, y2))
+    dy = y2 - y1
+    flat = dy == 0
+    t = (yy - y1) / np.where(flat, 1.0, dy)
     xa = np.where(flat, np.minimum(x1, x2), x1 + t * (x2 - x1))
-    xb = np.where(flat, np.maximum(x1, x2), x1 + t * (x2 - x1))
+    xb = np.where(flat, np.maximum(x1, x2), xa)
     left = np.where(spans, xa, np.inf).min(axis=1)
     right = np.where(spans, xb, -np.inf).max(axis=1)
-    ok = np.isfinite(left) & np.isfinite(right)
-    counts = np.floor(right[ok] / 2 + 1e-9) - np.ceil(left[ok] / 2 - 1e-9) + 1
+    counts = np.floor(right / 2 + 1e-9) - np.ceil(left / 2 - 1e-9) + 1
     return int(np.maximum(counts, 0).sum())
