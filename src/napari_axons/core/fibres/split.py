@@ -247,8 +247,8 @@ def _candidates(c: int, box, blob_box, axons, is_myelin, reach: float, w: int):
     y0, x0 = max(int(blob_box[0]), int(box[0]) - r), max(int(blob_box[1]), int(box[1]) - r)
     y1, x1 = min(int(blob_box[2]), int(box[2]) + r), min(int(blob_box[3]), int(box[3]) + r)
     own = axons[y0:y1, x0:x1] == c
-    d = _edt(~own)
-    near = is_myelin[y0:y1, x0:x1] & (d <= reach)
+    d = _edt_raw(~own)
+    near = is_myelin[y0:y1, x0:x1] & (d <= reach + _SNAP)
     k, comps = cv2.connectedComponents((near | own).view(np.uint8), connectivity=8)
     if k > 2:
         keep = np.zeros(k, bool)
@@ -256,21 +256,48 @@ def _candidates(c: int, box, blob_box, axons, is_myelin, reach: float, w: int):
         keep[0] = False
         near &= keep[comps]
     ys, xs = np.nonzero(near)
-    return (ys + y0) * w + (xs + x0), d[ys, xs]
+    dist = _snap(d[ys, xs])
+    inside = dist <= reach
+    if not inside.all():  # at the reach itself: decided on the exact value
+        ys, xs, dist = ys[inside], xs[inside], dist[inside]
+    return (ys + y0) * w + (xs + x0), dist
+
+
+#: OpenCV's distances are within this of the exact ones (an ulp of float32 at most).
+_SNAP = 1e-3
+
+
+def _edt_raw(mask: np.ndarray) -> np.ndarray:
+    """OpenCV's precise L2 distance of each True pixel to the nearest False one (float32).
+
+    Several times faster than SciPy's ``distance_transform_edt`` on small crops,
+    but its values move by an ulp with the array's size and offset: use
+    :func:`_snap` on the values that matter (pixels beyond the array are not False).
+    """
+    return cv2.distanceTransform(np.ascontiguousarray(mask).view(np.uint8), cv2.DIST_L2,
+                                 cv2.DIST_MASK_PRECISE)
+
+
+def _snap(d: np.ndarray) -> np.ndarray:
+    """Exact float32 distances from OpenCV's: the squared distance between two pixels is
+    an integer, so rounding it gives the exact value back (SciPy's, as float32), the same
+    in every window."""
+    return np.sqrt(np.rint(np.square(d, dtype=np.float64))).astype(np.float32)
 
 
 def _edt(mask: np.ndarray) -> np.ndarray:
-    """Exact Euclidean distance of each True pixel to the nearest False one (float32).
+    """Exact Euclidean distance transform (float32), the same values in every window."""
+    return _snap(_edt_raw(mask))
 
-    OpenCV's precise L2 transform, several times faster than SciPy's on small
-    crops, but its float32 values move by an ulp with the array's size and
-    offset; the squared distance of two pixels is an integer, so rounding it
-    gives the exact value back (SciPy's ``distance_transform_edt`` as float32),
-    the same in every window. Pixels beyond the array are not False.
-    """
-    d = cv2.distanceTransform(np.ascontiguousarray(mask).view(np.uint8), cv2.DIST_L2,
-                              cv2.DIST_MASK_PRECISE)
-    return np.sqrt(np.rint(np.square(d, dtype=np.float64))).astype(np.float32)
+
+def _edt_above(mask: np.ndarray, limit: float) -> np.ndarray:
+    """``_edt(mask) > limit``, snapping only the values near ``limit``."""
+    d = _edt_raw(mask)
+    out = d > limit
+    close = np.abs(d - np.float32(limit)) <= _SNAP
+    if close.any():
+        out[close] = _snap(d[close]) > limit
+    return out
 
 
 def _argmin_over(cand, rank, shape, value):
@@ -330,7 +357,7 @@ def _cell_known(axons, seen, open_edges, reach) -> np.ndarray:
     _mark_open_edges(blind, open_edges)
     if not blind.any():
         return np.ones(axons.shape, bool)
-    return _edt(~blind) > reach
+    return _edt_above(~blind, reach)
 
 
 def _near_open_edge(boxes: np.ndarray, open_edges, h: int, w: int, margin: int) -> np.ndarray:

@@ -21,6 +21,8 @@ from .table import COLUMNS, UNITS, FibreTable, summarize
 
 __all__ = ["summary_document", "write_csv", "write_summary_json"]
 
+_CHUNK = 4096
+
 
 @contextmanager
 def _atomic_text(path: Path):
@@ -78,12 +80,12 @@ def write_csv(table: FibreTable, path: str | os.PathLike, *, units: bool = False
     """
     path = Path(path)
     header = [f"{c} ({UNITS[c]})" if units and c in UNITS else c for c in COLUMNS]
-    cols = [table.columns[c].tolist() for c in COLUMNS]
     with _atomic_text(path) as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(header)
-        for row in zip(*cols, strict=True):
-            writer.writerow([_cell(v) for v in row])
+        for start in range(0, len(table), _CHUNK):  # a few thousand rows as Python objects
+            cols = [table.columns[c][start:start + _CHUNK].tolist() for c in COLUMNS]
+            writer.writerows([_cell(v) for v in row] for row in zip(*cols, strict=True))
     return path
 
 
