@@ -28,7 +28,13 @@ from AxonDeepSeg.morphometrics.compute_morphometrics import get_axon_morphometri
 axon, myelin = np.load(sys.argv[1]), np.load(sys.argv[2])
 px = float(sys.argv[3])
 start = time.perf_counter()
-df = get_axon_morphometrics(axon, im_myelin=myelin, pixel_size=px)
+if len(sys.argv) > 5:  # also its fibre labels (the watershed), for figures
+    df, _, labels = get_axon_morphometrics(axon, im_myelin=myelin, pixel_size=px,
+                                           return_instance_seg=True,
+                                           return_im_axonmyelin_label=True)
+    np.save(sys.argv[5], labels)
+else:
+    df = get_axon_morphometrics(axon, im_myelin=myelin, pixel_size=px)
 seconds = time.perf_counter() - start
 rows = json.loads(df.to_json(orient="records"))
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -38,8 +44,9 @@ with open(sys.argv[4], "w") as fh:
 
 
 def run_ads(python: str, axon: np.ndarray, myelin: np.ndarray, pixel_size: float, *,
-            timeout: float | None = None) -> dict:
-    """``{"rows": [...], "seconds": float, "peak_rss": bytes}`` of AxonDeepSeg on two masks.
+            timeout: float | None = None, labels: bool = False) -> dict:
+    """``{"rows": [...], "seconds": float, "peak_rss": bytes}`` of AxonDeepSeg on two masks
+    (with ``labels``, also ``"labels"``: its fibre label image, the watershed's).
 
     Raises
     ------
@@ -52,6 +59,8 @@ def run_ads(python: str, axon: np.ndarray, myelin: np.ndarray, pixel_size: float
         np.save(tmp / "myelin.npy", (np.asarray(myelin) > 0).astype(np.uint8) * 255)
         cmd = [python, "-c", _CHILD, str(tmp / "axon.npy"), str(tmp / "myelin.npy"),
                repr(float(pixel_size)), str(tmp / "out.json")]
+        if labels:
+            cmd.append(str(tmp / "labels.npy"))
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
@@ -59,4 +68,7 @@ def run_ads(python: str, axon: np.ndarray, myelin: np.ndarray, pixel_size: float
         if proc.returncode != 0:
             tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
             raise RuntimeError(f"AxonDeepSeg failed (exit {proc.returncode}): {tail}")
-        return json.loads((tmp / "out.json").read_text())
+        out = json.loads((tmp / "out.json").read_text())
+        if labels:
+            out["labels"] = np.load(tmp / "labels.npy")
+        return out

@@ -144,11 +144,50 @@ def touching_demo(python: str) -> list[str]:
                                     strict=True))]
 
 
+#: Fibres where the two splits differ most (image, axon centroid x, y): for ``--figure``.
+FIGURE_CASES = (("sub-rat1_sample-data1_SEM.png", 575, 395), ("sub-rat5_sample-data14_SEM.png", 408, 782))
+
+
+def figure(python: str, data: Path, sizes: dict, path: Path, r: int = 40) -> None:
+    """Crops around :data:`FIGURE_CASES`: AxonDeepSeg's fibres (left) and ours (right),
+    fibre borders in yellow over the class map (myelin blue, axon red)."""
+    from PIL import Image, ImageDraw
+
+    from napari_axons.core.fibres.split import split_window
+
+    def render(c, lab):
+        e = np.zeros(lab.shape, bool)
+        e[:-1] |= lab[:-1] != lab[1:]
+        e[:, :-1] |= lab[:, :-1] != lab[:, 1:]
+        rgb = np.zeros(c.shape + (3,), np.uint8)
+        rgb[c == 2], rgb[c == 1], rgb[e & (lab > 0)] = (90, 140, 255), (255, 120, 120), (255, 255, 0)
+        return Image.fromarray(np.kron(rgb, np.ones((3, 3, 1), np.uint8)))
+
+    rows = []
+    for name, x, y in FIGURE_CASES:
+        cmap = read_mask(data / name.replace(".png", "_seg-axonmyelin-manual.png"))
+        ads = run_ads(python, cmap == 1, cmap == 2, sizes[name], labels=True)["labels"]
+        ours = split_window(cmap, axon=1, myelin=2, reach=4.0 / sizes[name]).fibres
+        sl = (slice(max(0, y - r), y + r), slice(max(0, x - r), x + r))
+        rows.append((render(cmap[sl], ads[sl]), render(cmap[sl], ours[sl])))
+    w, h = rows[0][0].size
+    canvas = Image.new("RGB", (2 * w + 12, 20 + len(rows) * (h + 6)), "white")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4, 4), "AxonDeepSeg (watershed)", fill="black")
+    draw.text((w + 16, 4), "napari-axons (sheath split)", fill="black")
+    for k, (a, b) in enumerate(rows):
+        canvas.paste(a, (0, 20 + k * (h + 6)))
+        canvas.paste(b, (w + 12, 20 + k * (h + 6)))
+    canvas.save(path, optimize=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("ads_python", help="the Python of a venv with AxonDeepSeg installed")
     ap.add_argument("--data", type=Path, default=Path("../shared/data/axondeepseg-sem"))
     ap.add_argument("--tile", type=int, default=256, help="export tile size (default 256)")
+    ap.add_argument("--figure", type=Path, help="also draw both splits where they differ most "
+                                                "(bench/fibres_split.png)")
     args = ap.parse_args(argv)
     from napari_axons.core.fibres import measure_export
 
@@ -180,6 +219,8 @@ def main(argv=None) -> int:
     ok = all(abs(r["count_diff"]) <= 0.02 and r["rel_diam"] < 0.02 and r["abs_g"] < 0.02
              for r in results)
     lines += touching_demo(args.ads_python)
+    if args.figure:
+        figure(args.ads_python, args.data, sizes, args.figure)
     lines += ["", f"targets (count within 2%, median rel. diff. axon_diam < 2%, median abs. "
                   f"diff. gratio < 0.02): {'met' if ok else 'NOT met'}"]
     print("\n".join(lines))
