@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 __all__ = ["region_moments", "region_perimeters", "convex_area"]
@@ -110,6 +109,8 @@ def convex_area(mask: np.ndarray) -> int:
     ``skimage.morphology.convex_hull_image(mask).sum()`` for a 2-D mask, from
     the hull's outline row by row (no per-pixel test).
     """
+    import cv2  # here, not at the top: importing cv2 sets LD_LIBRARY_PATH
+
     ys, xs = np.nonzero(mask)
     if len(ys) < 3:
         return int(len(ys))

@@ -57,7 +57,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -243,6 +242,8 @@ def _candidates(c: int, box, blob_box, axons, is_myelin, reach: float, w: int):
     looked for in the axon's box grown by ``ceil(reach)``, within the box of its
     blob (its connected axon + myelin), clipped to the window.
     """
+    import cv2  # here, not at the top: importing cv2 sets LD_LIBRARY_PATH (tests/test_layering.py)
+
     r = int(math.ceil(reach))
     y0, x0 = max(int(blob_box[0]), int(box[0]) - r), max(int(blob_box[1]), int(box[1]) - r)
     y1, x1 = min(int(blob_box[2]), int(box[2]) + r), min(int(blob_box[3]), int(box[3]) + r)
@@ -274,6 +275,8 @@ def _edt_raw(mask: np.ndarray) -> np.ndarray:
     but its values move by an ulp with the array's size and offset: use
     :func:`_snap` on the values that matter (pixels beyond the array are not False).
     """
+    import cv2  # here, not at the top: importing cv2 sets LD_LIBRARY_PATH
+
     return cv2.distanceTransform(np.ascontiguousarray(mask).view(np.uint8), cv2.DIST_L2,
                                  cv2.DIST_MASK_PRECISE)
 
