@@ -12,9 +12,11 @@ of :mod:`.split` looks only a bounded distance around each pixel, and
 :func:`~.split.split_window` says which fibres it could decide exactly from
 what the window shows (``valid``): those anchored in the block are measured
 there. A fibre it cannot decide (near the window's edge, beside a very large
-axon, or cut by the window) is looked at again in a window around the fibres
-still waiting, with the halo doubled (up to the whole slide, where everything
-is decided), and only the fibres not yet reported are measured then. So every
+axon, or cut by the window) is looked at again in a window around it and the
+others waiting near it (grouped by cells of :data:`GROUP` pixels, so that no
+window grows much beyond a block), with the halo doubled (up to the whole slide,
+where everything is decided), and only the fibres not yet reported are measured
+then. So every
 fibre is measured once, whole, from the same pixels as in the uncut slide: the
 result does not depend on the block size, the halo, or how the class map was
 tiled. Memory is one window: the
@@ -116,18 +118,32 @@ def iter_blocks(class_map, *, axon: int, myelin: int, reach: float, block: int =
             progress(k + 1, len(boxes))
 
 
+#: Items still waiting are looked at again in groups, one window per cell of this side.
+GROUP = 512
+
+
 def _block(class_map, shape, box, *, axon, myelin, reach, halo, split, outlines) -> BlockResult:
+    """The fibres and orphan pieces anchored in ``box``, each measured once, exactly.
+
+    The first window is the block and its halo: every item anchored there and
+    decided is measured. The others *wait*: items anchored in the block but not
+    decided, and items cut by the window's edge that reach into the block (their
+    anchor may lie in it). Each waiting item is followed by one of its pixels (its
+    first visible one) into a window around it (items grouped by cells of
+    :data:`GROUP` pixels) with twice the halo, until it is decided there, or found
+    anchored elsewhere, or no longer an item (myelin that belongs to a fibre after all).
+    """
     h, w = shape
     by0, bx0, by1, bx1 = box
-    done: set[tuple[int, int]] = set()  # (kind, key) already reported
+    done: set[tuple[int, int]] = set()  # (kind, anchor key) reported
     parts, shapes = [], ([] if outlines else None)
     counts = None
     windows = 0
-    target = box  # what the window must hold: the block, then what still waits
-    while True:
-        ty0, tx0, ty1, tx1 = target
-        wy0, wx0 = max(0, ty0 - halo), max(0, tx0 - halo)
-        wy1, wx1 = min(h, ty1 + halo), min(w, tx1 + halo)
+    tasks = [(box, halo, None)]  # (box the window must hold, halo, items followed or None)
+    while tasks:
+        (ty0, tx0, ty1, tx1), hh, follow = tasks.pop(0)
+        wy0, wx0 = max(0, ty0 - hh), max(0, tx0 - hh)
+        wy1, wx1 = min(h, ty1 + hh), min(w, tx1 + hh)
         cmap = np.asarray(class_map[wy0:wy1, wx0:wx1])
         windows += 1
         if counts is None:
@@ -136,46 +152,69 @@ def _block(class_map, shape, box, *, axon, myelin, reach, halo, split, outlines)
         whole = (wy0, wx0, wy1, wx1) == (0, 0, h, w)
         ws = split_window(cmap, axon=axon, myelin=myelin, reach=reach, origin=(wy0, wx0),
                           open_edges=(wy0 > 0, wy1 < h, wx0 > 0, wx1 < w), split=split)
-        fib, fib_wait = _pick(ws.anchors, ws.boxes, ws.valid, ws.cut, box, (wy0, wx0), done, 0)
-        orph, orph_wait = _pick(ws.orphan_anchors, ws.orphan_boxes, ws.orphan_valid,
-                                ws.orphan_cut, box, (wy0, wx0), done, 1)
-        if len(fib) or len(orph):
-            rows, out = measure_window(ws, fib, orph, outlines=outlines)
+        del cmap
+        items = ((0, ws.axons, ws.anchors, ws.boxes, ws.valid, ws.cut),
+                 (1, ws.orphans, ws.orphan_anchors, ws.orphan_boxes, ws.orphan_valid,
+                  ws.orphan_cut))
+        take, waiting = {}, []
+        for kind, labels, anchors, boxes, valid, cut in items:
+            t, wt = _pick(kind, labels, anchors, boxes, valid, cut, box, (wy0, wx0), done, follow)
+            take[kind] = t
+            waiting += wt
+        if len(take[0]) or len(take[1]):
+            rows, out = measure_window(ws, take[0], take[1], outlines=outlines)
             parts.append(rows)
             if shapes is not None:
                 shapes.extend(out)
-        del ws, cmap
-        waiting = fib_wait + orph_wait
-        if not waiting:
-            break
-        if whole:  # pragma: no cover - everything is decided on the whole slide
+        del ws
+        if waiting and whole:  # pragma: no cover - everything is decided on the whole slide
             raise RuntimeError(f"block {box}: fibres left undecided on the whole slide")
-        # again, around what waits only, with twice the halo
-        target = (min(b[0] for b in waiting) + wy0, min(b[1] for b in waiting) + wx0,
-                  max(b[2] for b in waiting) + wy0, max(b[3] for b in waiting) + wx0)
-        halo *= 2
+        groups: dict[tuple[int, int], list] = {}
+        for item in waiting:
+            b = item[3]
+            groups.setdefault(((b[0] + b[2]) // (2 * GROUP), (b[1] + b[3]) // (2 * GROUP)),
+                              []).append(item)
+        for _, group in sorted(groups.items()):
+            tasks.append(((min(i[3][0] for i in group), min(i[3][1] for i in group),
+                           max(i[3][2] for i in group), max(i[3][3] for i in group)),
+                          2 * hh, [i[:3] for i in group]))
     rows = _concat(parts)
     return BlockResult(box, rows, shapes, counts[0], counts[1], windows)
 
 
-def _pick(anchors, boxes, valid, cut, box, origin, done, kind):
-    """Labels to measure now (anchored in the block, exact, not yet reported), and the
-    window boxes of the items of the block that must wait for a wider window."""
+def _pick(kind, labels, anchors, boxes, valid, cut, box, origin, done, follow):
+    """Labels to measure now, and the items that wait: ``(kind, y, x, slide box)``.
+
+    ``follow`` None (the block's first window): every item anchored in the block
+    and decided is taken; those anchored in it but undecided, and those cut by
+    the window's edge that reach into the block, wait. Otherwise only the
+    followed items (``(kind, y, x)``: one of their slide pixels) are looked at.
+    """
     by0, bx0, by1, bx1 = box
     oy, ox = origin
-    ay, ax = anchors[1:, 0], anchors[1:, 1]
+    n = len(anchors) - 1
+    if follow is None:
+        cand = np.arange(1, n + 1)
+    else:
+        hh, ww = labels.shape
+        cand = np.unique(np.array([labels[y - oy, x - ox] for k, y, x in follow
+                                   if k == kind and 0 <= y - oy < hh and 0 <= x - ox < ww],
+                                  np.intp))
+        cand = cand[cand > 0]
+    ay, ax = anchors[cand, 0], anchors[cand, 1]
     in_block = (ay >= by0) & (ay < by1) & (ax >= bx0) & (ax < bx1)
     keys = ay * KEY_STRIDE + ax
-    new = np.array([(kind, int(k)) not in done for k in keys], bool) if len(keys) else in_block
-    b = boxes[1:]
+    new = np.array([(kind, int(k)) not in done for k in keys], bool)
+    b = boxes[cand]
     meets = ((b[:, 0] + oy < by1) & (b[:, 2] + oy > by0)
              & (b[:, 1] + ox < bx1) & (b[:, 3] + ox > bx0))
-    c, v = cut[1:], valid[1:]
+    c, v = cut[cand], valid[cand]
     take = in_block & v & ~c & new
     wait = (in_block & ~v & ~c & new) | (c & meets)
-    labels = np.flatnonzero(take) + 1
     done.update((kind, int(k)) for k in keys[take])
-    return labels, [tuple(int(t) for t in row) for row in b[wait]]
+    waiting = [(kind, int(y), int(x), (int(r[0]) + oy, int(r[1]) + ox, int(r[2]) + oy, int(r[3]) + ox))
+               for y, x, r in zip(ay[wait], ax[wait], b[wait], strict=True)]
+    return cand[take], waiting
 
 
 def _concat(parts: list[dict]) -> dict:
