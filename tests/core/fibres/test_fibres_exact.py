@@ -145,3 +145,22 @@ def test_distances_are_scipy_s_whatever_the_window():
         t, b, left, right = (int(v) for v in rng.integers(0, 30, 4))
         big = np.pad(mask, ((t, b), (left, right)), constant_values=True)
         np.testing.assert_array_equal(_edt(big)[t:t + h, left:left + w], ref)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_orphan_myelin_and_crowded_fibres_give_the_same_table_on_any_blocks(seed):
+    """Random overlapping fibres, myelin blobs without axons and sheaths thicker than the
+    reach (so orphan pieces form, split and grow with the window): tiny blocks and halos
+    give the uncut table."""
+    rng = np.random.default_rng(seed)
+    cmap = np.zeros((180, 230), np.uint8)
+    for _ in range(45):
+        cy, cx = rng.uniform(0, 180), rng.uniform(0, 230)
+        big = rng.uniform(4, 22)
+        draw_fibre(cmap, cy, cx, rng.uniform(0.3, 0.8) * big if rng.random() < 0.7 else 0, big)
+    kw = {"max_sheath_um": 0.6}  # 6 pixels: thick sheaths leave orphan rims
+    ref = whole(cmap, **kw)
+    assert np.count_nonzero(~ref.is_fibre) > 5 and ref.n_fibres > 15
+    for block, halo in ((64, 4), (37, 2), (100, 30)):
+        got = measure_class_map(cmap, TABLE, pixel_size_um=PX, block=block, halo=halo, **kw)
+        assert same_tables(ref, got) == [], (block, halo)

@@ -315,5 +315,5 @@ def _check(pixel_size_um, max_sheath_um, split, block) -> None:
             raise FibreInputError(f"{what} must be a positive number of micrometres, got {v!r}")
     if split not in SPLITS:
         raise FibreInputError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if isinstance(block, bool) or not isinstance(block, int) or block < 16:
-        raise FibreInputError(f"block must be an integer of at least 16 pixels, got {block!r}")
+    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+        raise FibreInputError(f"block must be a positive integer (pixels), got {block!r}")

@@ -12,15 +12,13 @@ of :mod:`.split` looks only a bounded distance around each pixel, and
 :func:`~.split.split_window` says which fibres it could decide exactly from
 what the window shows (``valid``): those anchored in the block are measured
 there. A fibre it cannot decide (near the window's edge, beside a very large
-axon, or cut by the window) is looked at again in a window around it and the
-others waiting near it (grouped by cells of :data:`GROUP` pixels, so that no
-window grows much beyond a block), with the halo doubled (up to the whole slide,
-where everything is decided), and only the fibres not yet reported are measured
-then. So every
-fibre is measured once, whole, from the same pixels as in the uncut slide: the
-result does not depend on the block size, the halo, or how the class map was
-tiled. Memory is one window: the
-block, the halo, and the largest fibre's neighbourhood.
+axon, or cut by the window) is followed, by one of its pixels, into a window
+around it and the others waiting near it (grouped by cells of :data:`GROUP`
+pixels, so that no window grows much beyond a block) with the halo doubled, up
+to the whole slide where everything is decided. So every fibre is measured
+once, whole, from the same pixels as in the uncut slide: the result does not
+depend on the block size, the halo, or how the class map was tiled. Memory is
+one window: the block, the halo, and the largest fibre's neighbourhood.
 """
 
 from __future__ import annotations
@@ -52,7 +50,7 @@ class BlockResult:
     axon_pixels, myelin_pixels : int
         Pixels of each class in the block.
     windows : int
-        Windows read for it (1, plus one per widening).
+        Windows read for it (1, plus one per group of fibres followed further).
     """
 
     box: tuple[int, int, int, int]
@@ -126,12 +124,11 @@ def _block(class_map, shape, box, *, axon, myelin, reach, halo, split, outlines)
     """The fibres and orphan pieces anchored in ``box``, each measured once, exactly.
 
     The first window is the block and its halo: every item anchored there and
-    decided is measured. The others *wait*: items anchored in the block but not
-    decided, and items cut by the window's edge that reach into the block (their
-    anchor may lie in it). Each waiting item is followed by one of its pixels (its
-    first visible one) into a window around it (items grouped by cells of
-    :data:`GROUP` pixels) with twice the halo, until it is decided there, or found
-    anchored elsewhere, or no longer an item (myelin that belongs to a fibre after all).
+    decided is measured. The others *wait* (:func:`_pick`) and are followed by
+    their pixels into a window around them (items grouped by cells of
+    :data:`GROUP` pixels) with twice the halo, until each is decided there, or
+    found anchored elsewhere, or no longer an item (myelin that belongs to a fibre
+    after all).
     """
     h, w = shape
     by0, bx0, by1, bx1 = box
@@ -183,12 +180,16 @@ def _block(class_map, shape, box, *, axon, myelin, reach, halo, split, outlines)
 
 
 def _pick(kind, labels, anchors, boxes, valid, cut, box, origin, done, follow):
-    """Labels to measure now, and the items that wait: ``(kind, y, x, slide box)``.
+    """Labels to measure now, and the items that wait: ``(kind, ys, xs, slide box)``.
 
     ``follow`` None (the block's first window): every item anchored in the block
-    and decided is taken; those anchored in it but undecided, and those cut by
-    the window's edge that reach into the block, wait. Otherwise only the
-    followed items (``(kind, y, x)``: one of their slide pixels) are looked at.
+    and decided is taken. Those that wait: fibres anchored in it but undecided;
+    orphan pieces undecided that reach into it (an undecided piece may be part of
+    a larger or smaller one, anchored elsewhere); and items cut by the window's
+    edge that reach into the block. Otherwise only the followed items are looked
+    at: ``(kind, ys, xs)``, slide pixels of each (a fibre's first visible pixel:
+    an axon is the same component in any window that shows it; every pixel of an
+    orphan piece, which may split or grow in a wider window).
     """
     by0, bx0, by1, bx1 = box
     oy, ox = origin
@@ -197,9 +198,14 @@ def _pick(kind, labels, anchors, boxes, valid, cut, box, origin, done, follow):
         cand = np.arange(1, n + 1)
     else:
         hh, ww = labels.shape
-        cand = np.unique(np.array([labels[y - oy, x - ox] for k, y, x in follow
-                                   if k == kind and 0 <= y - oy < hh and 0 <= x - ox < ww],
-                                  np.intp))
+        found = []
+        for k, ys, xs in follow:
+            if k != kind:
+                continue
+            ly, lx = ys - oy, xs - ox
+            inside = (ly >= 0) & (ly < hh) & (lx >= 0) & (lx < ww)
+            found.append(labels[ly[inside], lx[inside]])
+        cand = np.unique(np.concatenate(found)).astype(np.intp) if found else np.zeros(0, np.intp)
         cand = cand[cand > 0]
     ay, ax = anchors[cand, 0], anchors[cand, 1]
     in_block = (ay >= by0) & (ay < by1) & (ax >= bx0) & (ax < bx1)
@@ -210,10 +216,19 @@ def _pick(kind, labels, anchors, boxes, valid, cut, box, origin, done, follow):
              & (b[:, 1] + ox < bx1) & (b[:, 3] + ox > bx0))
     c, v = cut[cand], valid[cand]
     take = in_block & v & ~c & new
-    wait = (in_block & ~v & ~c & new) | (c & meets)
+    undecided = (meets if kind else in_block) & ~v & ~c & new
+    wait = undecided | (c & meets)
     done.update((kind, int(k)) for k in keys[take])
-    waiting = [(kind, int(y), int(x), (int(r[0]) + oy, int(r[1]) + ox, int(r[2]) + oy, int(r[3]) + ox))
-               for y, x, r in zip(ay[wait], ax[wait], b[wait], strict=True)]
+    waiting = []
+    for lab, y, x, r in zip(cand[wait], ay[wait], ax[wait], b[wait], strict=True):
+        if kind:  # every pixel of the piece
+            sub = labels[r[0]:r[2], r[1]:r[3]] == lab
+            ys, xs = np.nonzero(sub)
+            ys, xs = ys + r[0] + oy, xs + r[1] + ox
+        else:
+            ys, xs = np.array([y]), np.array([x])
+        waiting.append((kind, ys, xs, (int(r[0]) + oy, int(r[1]) + ox, int(r[2]) + oy,
+                                       int(r[3]) + ox)))
     return cand[take], waiting
 
 
