@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 _CHILD = r"""
-import json, resource, sys, time, warnings
+import json, sys, time, warnings
 warnings.simplefilter("ignore")
 import numpy as np
 from loguru import logger
@@ -37,7 +37,8 @@ else:
     df = get_axon_morphometrics(axon, im_myelin=myelin, pixel_size=px)
 seconds = time.perf_counter() - start
 rows = json.loads(df.to_json(orient="records"))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM, not ru_maxrss: the latter keeps the high-water mark of the forked parent
+peak = [int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM")][0]
 with open(sys.argv[4], "w") as fh:
     json.dump({"rows": rows, "seconds": seconds, "peak_rss": peak}, fh)
 """
