@@ -10,7 +10,7 @@ sample's nominal one) as a user's corrected tiles would be; kept in ``bench/_dat
 The sample command holds the whole slide in memory several times over to make the image
 (measured: 0.91 GB peak at 5000^2, so about 15 GB at 20000^2, more than this shared
 machine can spare). Its truth, though, depends only on where the fibres are placed
-(``napari_axons.core.sample._place_fibres``) and on the drawing rule, so this script
+(``napari_axons.core.image.sample._place_fibres``) and on the drawing rule, so this script
 draws the same truth tile by tile on demand (:class:`SampleTruth`), checked equal to
 ``make_myelinated_sample``'s on a smaller slide first; the exported image is a flat grey
 TIFF (the fibre engine reads only the masks).
@@ -53,7 +53,7 @@ class SampleTruth:
     """The truth class map of ``make_myelinated_sample(shape, seed)``, drawn box by box."""
 
     def __init__(self, shape: tuple[int, int], seed: int = 0, cell: int = 256):
-        from napari_axons.core.sample import _place_fibres
+        from napari_axons.core.image.sample import _place_fibres
 
         self.shape = (int(shape[0]), int(shape[1]))
         h, w = self.shape
@@ -113,7 +113,7 @@ class SampleTruth:
 
 def check_truth(side: int = 1536) -> None:
     """The box-by-box truth equals ``make_myelinated_sample``'s (the sample command's)."""
-    from napari_axons.core.sample import make_myelinated_sample
+    from napari_axons.core.image.sample import make_myelinated_sample
 
     _, ref = make_myelinated_sample((side, side), seed=0)
     truth = SampleTruth((side, side))
@@ -129,8 +129,8 @@ def export_folder(side: int) -> Path:
     """The export of the ``side``-square sample's truth (made once, kept in bench/_data)."""
     import tifffile
 
-    from napari_axons.core.pipeline import ExportJob, ExportOptions
-    from napari_axons.core.sample import MYELINATED_CLASSES
+    from napari_axons.core.export import ExportJob, ExportOptions
+    from napari_axons.core.image.sample import MYELINATED_CLASSES
 
     out = DATA / f"fibres_export_{side}"
     manifest = out / "manifest.json"
@@ -201,7 +201,7 @@ def measure_crop_child(crop: Path) -> dict:
     return run_child(
         "import time, numpy as np\n"
         "from napari_axons.core.fibres import measure_class_map\n"
-        "from napari_axons.core.sample import MYELINATED_CLASSES\n"
+        "from napari_axons.core.image.sample import MYELINATED_CLASSES\n"
         f"cmap = np.load({str(crop)!r})\n"
         "t = time.perf_counter()\n"
         f"table = measure_class_map(cmap, MYELINATED_CLASSES, pixel_size_um={PIXEL_SIZE})\n"

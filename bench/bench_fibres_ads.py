@@ -63,8 +63,8 @@ def read_mask(path: Path) -> np.ndarray:
 
 def export(image: Path, cmap: np.ndarray, out: Path, tile: int, pixel_size: float) -> Path:
     """Export ``image`` with ``cmap`` as its (corrected) masks through the product's job."""
-    from napari_axons.core.classes import ClassTable
-    from napari_axons.core.pipeline import ExportJob, ExportOptions
+    from napari_axons.core.common import ClassTable
+    from napari_axons.core.export import ExportJob, ExportOptions
 
     h, w = cmap.shape
 
@@ -120,7 +120,7 @@ def compare(name, ours, ads) -> dict:
 
 def touching_demo(python: str) -> list[str]:
     """Two touching fibres, sheaths 9 and 3 px: true g-ratios against both splits."""
-    from napari_axons.core.classes import ClassTable
+    from napari_axons.core.common import ClassTable
     from napari_axons.core.fibres import measure_class_map
 
     shape = (90, 120)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import tifffile
 
-from napari_axons.core.classes import ClassTable
+from napari_axons.core.common import ClassTable
+from napari_axons.core.export import ExportJob, ExportOptions
 from napari_axons.core.fibres import COLUMNS
-from napari_axons.core.pipeline import ExportJob, ExportOptions
 
 #: background 0, axon 1, myelin 2
 TABLE = ClassTable(("background", "axon", "myelin"))

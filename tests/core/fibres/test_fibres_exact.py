@@ -14,8 +14,8 @@ from napari_axons.core.fibres import (
     measure_tiles,
 )
 from napari_axons.core.fibres.engine import iter_blocks
-from napari_axons.core.grid import TileGrid
-from napari_axons.core.sample import make_myelinated_sample
+from napari_axons.core.geometry import TileGrid
+from napari_axons.core.image.sample import make_myelinated_sample
 
 PX = 0.1
 

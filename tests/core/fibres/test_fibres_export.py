@@ -11,8 +11,8 @@ import pytest
 import shapely
 from fibre_helpers import AXON, MYELIN, TABLE, draw_fibre, make_export, same_tables
 
-from napari_axons.core.classes import ClassTable
-from napari_axons.core.export import ExportError
+from napari_axons.core.common import ClassTable, ExportError
+from napari_axons.core.export import ManifestError
 from napari_axons.core.fibres import (
     COLUMNS,
     FibreInputError,
@@ -23,8 +23,7 @@ from napari_axons.core.fibres import (
     write_csv,
     write_summary_json,
 )
-from napari_axons.core.manifest import ManifestError
-from napari_axons.core.sample import make_myelinated_sample
+from napari_axons.core.image.sample import make_myelinated_sample
 
 
 @pytest.fixture(scope="module")

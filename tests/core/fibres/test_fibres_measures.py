@@ -11,7 +11,7 @@ from skimage.measure import label, regionprops
 
 from napari_axons.core.fibres import FibreInputError, measure_class_map, summarize
 from napari_axons.core.fibres.shape import convex_area, region_moments, region_perimeters
-from napari_axons.core.sample import make_myelinated_sample
+from napari_axons.core.image.sample import make_myelinated_sample
 
 PX = 0.1  # um per pixel
 
@@ -118,7 +118,7 @@ def test_region_measures_only_inside_and_flags_fibres_on_its_edge():
 
 
 def test_missing_classes_and_bad_numbers_are_one_line():
-    from napari_axons.core.classes import ClassTable
+    from napari_axons.core.common import ClassTable
 
     cmap = np.zeros((10, 10), np.uint8)
     with pytest.raises(FibreInputError, match=r"no class named 'myelin' \(its classes: axon\)"):

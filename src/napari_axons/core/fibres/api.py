@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from ..classes import ClassTable
+from ..common import ClassTable
 from .engine import BlockResult, block_boxes, iter_blocks
 from .errors import FibreInputError
 from .export_tiles import open_export

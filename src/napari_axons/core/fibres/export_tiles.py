@@ -1,11 +1,11 @@
 """An export folder's corrected tiles as a :class:`~.source.TileSource` (the one adapter).
 
 Everything the fibre engine reads from an export goes through this module:
+the typed manifest (:func:`~napari_axons.core.export.load_manifest`, read once):
 the tile list and each tile's class map (its label file rendered, else its mask
-PNG: :mod:`~napari_axons.core.readback`), the class table, and the pixel size
-and downsample factor of the working image (the typed manifest,
-:func:`~napari_axons.core.manifest.load_manifest`). When the export's readers
-change, only this module changes.
+PNG: :func:`~napari_axons.core.export.iter_tile_masks`), the class table, and
+the pixel size and downsample factor of the working image. When the export's
+readers change, only this module changes.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import ClassTable
-from ..manifest import load_manifest
-from ..readback import TileClasses, iter_tile_masks, list_exported_tiles
+from ..common import ClassTable
+from ..export import TileClasses, exported_tiles, iter_tile_masks, load_manifest
 from .errors import FibreInputError
 from .source import SlideFrame
 
@@ -94,7 +93,7 @@ def open_export(path: str | os.PathLike, *, image: str | None = None,
     """
     manifest = load_manifest(path)
     where = Path(path)
-    listed = list_exported_tiles(path)
+    listed = exported_tiles(manifest, manifest.folder)
     names = [e.base for e in manifest.images]
     if image is None:
         if len(names) != 1:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from ..classes import ClassTable
+from ..common import ClassTable
 from .api import DEFAULT_MAX_SHEATH_UM, iter_fibres
 from .table import COLUMNS, UNITS, FibreTable
 

@@ -26,7 +26,7 @@ import numpy as np
 import shapely
 from scipy import ndimage as ndi
 
-from ..vectorize import class_map_objects
+from ..labels import class_map_objects
 from .shape import convex_area, region_moments, region_perimeters
 from .split import WindowSplit
 

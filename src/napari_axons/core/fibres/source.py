@@ -28,8 +28,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import zarr
 
-from ..classes import ClassTable
-from ..grid import TileGrid
+from ..common import ClassTable
+from ..geometry import TileGrid
 
 __all__ = ["ArrayTiles", "CompositeMap", "SlideFrame", "TileSource", "composite"]
 
@@ -87,7 +87,7 @@ class SlideFrame:
 
 
 class ArrayTiles:
-    """An in-memory class map cut on the seed grid (:class:`~napari_axons.core.grid.TileGrid`).
+    """An in-memory class map cut on the seed grid (:class:`~napari_axons.core.geometry.TileGrid`).
 
     Parameters
     ----------

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ... import __version__
-from ..export import TMP_PREFIX, ExportError, _umask
+from ..common import TMP_PREFIX, ExportError, umask
 from .table import COLUMNS, UNITS, FibreTable, summarize
 
 __all__ = ["summary_document", "write_csv", "write_summary_json"]
@@ -30,7 +30,7 @@ def _atomic_text(path: Path):
     try:
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
         if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o666 & ~_umask())
+            os.fchmod(fd, 0o666 & ~umask())
     except OSError as exc:
         raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     try:
