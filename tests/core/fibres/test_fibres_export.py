@@ -143,3 +143,15 @@ def test_fibre_features_are_qupath_detections_with_measurements(tmp_path, sample
     assert shapely.geometry.shape(doc["geometry"]).equals(
         shapely.remove_repeated_points(feats[0].geometry))
     json.dumps(doc, allow_nan=False)
+
+
+def test_progress_counts_tiles_then_blocks(tmp_path):
+    cmap = np.zeros((100, 140), np.uint8)
+    draw_fibre(cmap, 50, 70, 10, 18)
+    folder = make_export(tmp_path, cmap, tile_size=64, pixel_size=0.1)
+    seen = []
+    t = measure_export(folder, block=64, progress=lambda done, total: seen.append((done, total)))
+    assert len(t) == 1
+    totals = {total for _, total in seen}
+    assert totals == {6 + 6}  # 6 tiles of 64 (3 x 2, shifted edges), then 6 blocks of 64
+    assert [d for d, _ in seen] == list(range(1, 13))
