@@ -5,8 +5,18 @@ from __future__ import annotations
 import sys
 import time
 
-from ..core.formats import export_coco, export_geojson, export_ngff_labels, read_ngff_labels
-from .parser import add_command
+from tqdm import tqdm
+
+from ..core.fibres import DEFAULT_MAX_SHEATH_UM, fibre_features, measure_class_map, open_export_map
+from ..core.formats import (
+    export_coco,
+    export_geojson,
+    export_ngff_labels,
+    read_ngff_labels,
+    write_feature_collection,
+)
+from .parser import add_command, micrometres, positive
+from .progress import Steps, plural
 
 __all__ = ["add_parser"]
 
@@ -25,6 +35,20 @@ def add_parser(sub) -> None:
                      help="QuPath object type of every feature (default: annotation)")
     geo.add_argument("--image", default=None, metavar="BASE",
                      help="which image of the export (needed when it has several)")
+    geo.add_argument("--fibres", action="store_true",
+                     help="write the myelinated fibres instead (axon + its myelin, touching "
+                          "sheaths split): one QuPath detection each, its measurements "
+                          "(axon diameter, myelin thickness, g-ratio, ...) in its measurements "
+                          "table; needs classes named axon and myelin")
+    geo.add_argument("--pixel-size", type=micrometres, default=None, metavar="UM",
+                     help="with --fibres: the slide's pixel size in micrometres, overriding "
+                          "the export's")
+    geo.add_argument("--max-sheath", type=positive, default=DEFAULT_MAX_SHEATH_UM, metavar="UM",
+                     help=f"with --fibres: thickest sheath looked for (default "
+                          f"{DEFAULT_MAX_SHEATH_UM:g} um)")
+    geo.add_argument("--progress-interval", type=float, default=None, metavar="SECONDS",
+                     help="with --fibres: print a progress line at most every SECONDS instead of "
+                          "a bar")
     coco = add_command(
         sub, "export-coco", _cmd_export_coco,
         help="write COCO instance annotations over an export's tiles",
@@ -73,9 +97,9 @@ def _cmd_export_coco(args) -> int:
 
 
 def _cmd_export_geojson(args) -> int:
-    from tqdm import tqdm
-
     start = time.perf_counter()
+    if args.fibres:
+        return _fibres_geojson(args, start)
     with tqdm(unit="tile", desc="GeoJSON", disable=None, file=sys.stderr) as bar:
         def progress(done, total):
             bar.total = total
@@ -87,4 +111,25 @@ def _cmd_export_geojson(args) -> int:
         print(f"napari-axons: warning: {' '.join(line.split())}", file=sys.stderr)
     print(f"{summary.n_features} objects written to {summary.path} "
           f"({summary.n_merged} pieces joined across tile borders) in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _fibres_geojson(args, start: float) -> int:
+    """Each fibre as a QuPath detection with its measurements (fibres measured, then outlined)."""
+    with Steps(args, "reading tiles", unit="tiles") as progress:
+        cmap, classes, frame, warnings = open_export_map(args.export, pixel_size_um=args.pixel_size,
+                                                         image=args.image, progress=progress)
+    with cmap:
+        with Steps(args, "measuring", unit="blocks") as progress:
+            table = measure_class_map(cmap, classes, pixel_size_um=frame.pixel_size_um,
+                                      scale=frame.scale, max_sheath_um=args.max_sheath,
+                                      name=frame.name, progress=progress)
+        with Steps(args, "outlining", unit="blocks") as progress:
+            n = write_feature_collection(
+                (f.to_geojson(seed=frame.name) for f in
+                 fibre_features(cmap, classes, table, progress=progress)), args.output)
+    for line in warnings:
+        print(f"napari-axons: warning: {' '.join(line.split())}", file=sys.stderr)
+    print(f"{plural(n, 'fibre')} written to {args.output} as QuPath detections with their "
+          f"measurements in {time.perf_counter() - start:.1f} s")
     return 0

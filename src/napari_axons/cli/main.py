@@ -18,7 +18,7 @@ import sys
 
 from .. import __version__
 from ..core.segment import prefer_passive_openmp
-from . import formats, sample, tile, train, view
+from . import formats, morphometrics, sample, tile, train, view
 from .parser import CliError, Parser, UsageError, one_line
 
 __all__ = ["main", "build_parser"]
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"napari-axons {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for command in (tile, sample, train, view, formats):
+    for command in (tile, sample, train, view, formats, morphometrics):
         command.add_parser(sub)
     return parser
 

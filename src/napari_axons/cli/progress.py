@@ -15,7 +15,9 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-__all__ = ["ProgressLines", "format_duration", "plural"]
+from tqdm import tqdm
+
+__all__ = ["ProgressLines", "format_duration", "plural", "make_progress", "Steps"]
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
@@ -114,3 +116,45 @@ class ProgressLines:
 
     def __exit__(self, *exc) -> None:
         return None
+
+    def close(self) -> None:
+        """Nothing to release (tqdm's protocol)."""
+
+
+def make_progress(args, total: int, label: str, unit: str = "tiles"):
+    """A tqdm bar on a terminal; :class:`ProgressLines` for a log (or with --progress-interval)."""
+    if getattr(args, "progress_interval", None) is None and sys.stderr.isatty():
+        return tqdm(total=total, unit=unit.rstrip("s"), desc=label.capitalize(), file=sys.stderr)
+    interval = 10.0 if getattr(args, "progress_interval", None) is None else args.progress_interval
+    return ProgressLines(total, label, stream=sys.stderr, interval=interval, unit=unit)
+
+
+class Steps:
+    """A ``progress(done, total)`` callback over :func:`make_progress`, made when the total is known.
+
+    For core functions whose total changes between stages (tiles, then blocks):
+    a new bar starts when ``total`` changes.
+    """
+
+    def __init__(self, args, label: str, unit: str = "steps"):
+        self.args, self.label, self.unit = args, label, unit
+        self.bar, self.total, self.done = None, None, 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None or total != self.total:
+            self.close()
+            self.bar, self.total, self.done = make_progress(self.args, total, self.label, self.unit), total, 0
+        if done > self.done:
+            self.bar.update(done - self.done)
+            self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self) -> Steps:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

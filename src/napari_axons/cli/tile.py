@@ -7,12 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..core import segment
 from ..core.export import ExportJob, ExportOptions, run_distributed
 from .parser import CliError, add_command, fraction, micrometres, one_line, print_failures, whole_number
-from .progress import ProgressLines, plural
+from .progress import make_progress, plural
 
 __all__ = ["add_parser", "run", "segmenter_spec"]
 
@@ -137,14 +135,6 @@ def segmenter_spec(args) -> tuple[str, dict] | None:
     if args.model_streams is not None:
         options["streams"] = args.model_streams
     return args.model, options
-
-
-def make_progress(args, total: int, label: str):
-    """A tqdm bar on a terminal; :class:`ProgressLines` for a log (or with --progress-interval)."""
-    if args.progress_interval is None and sys.stderr.isatty():
-        return tqdm(total=total, unit="tile", desc=label.capitalize(), file=sys.stderr)
-    interval = 10.0 if args.progress_interval is None else args.progress_interval
-    return ProgressLines(total, label, stream=sys.stderr, interval=interval)
 
 
 def run(args) -> int:

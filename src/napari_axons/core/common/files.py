@@ -15,11 +15,13 @@ import re
 import tempfile
 import threading
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
-__all__ = ["TMP_PREFIX", "ExportError", "umask", "atomic_write_bytes", "safe_base_name",
+__all__ = ["TMP_PREFIX", "ExportError", "umask", "atomic_write_bytes", "atomic_text", "safe_base_name",
            "unique_base_names", "sampled_file_hash", "safe_child"]
 
 TMP_PREFIX = ".napari-axons-tmp-"
@@ -75,6 +77,40 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             except OSError:
                 pass
         raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+
+
+@contextmanager
+def atomic_text(path: str | Path, *, newline: str | None = None) -> Iterator:
+    """A text file (UTF-8) written through a temporary file and renamed into place on success.
+
+    For files written piece by piece (a streamed GeoJSON, a CSV): a reader never
+    sees half a file, a failure leaves none, and the file gets the permissions a
+    plain ``open(path, "w")`` gives (``0o666`` less the umask).
+
+    Raises
+    ------
+    ExportError
+        The folder is not writable or the disk is full (no partial file is left).
+    """
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~umask())
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError) and not isinstance(exc, ExportError):
+            raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+        raise
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")

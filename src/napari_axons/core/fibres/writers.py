@@ -11,40 +11,15 @@ import csv
 import json
 import math
 import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 from ... import __version__
-from ..common import TMP_PREFIX, ExportError, umask
+from ..common import atomic_text
 from .table import COLUMNS, UNITS, FibreTable, summarize
 
 __all__ = ["summary_document", "write_csv", "write_summary_json"]
 
 _CHUNK = 4096
-
-
-@contextmanager
-def _atomic_text(path: Path):
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o666 & ~umask())
-    except OSError as exc:
-        raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            yield fh
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError) and not isinstance(exc, ExportError):
-            raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
-        raise
 
 
 def _cell(value) -> str:
@@ -80,7 +55,7 @@ def write_csv(table: FibreTable, path: str | os.PathLike, *, units: bool = False
     """
     path = Path(path)
     header = [f"{c} ({UNITS[c]})" if units and c in UNITS else c for c in COLUMNS]
-    with _atomic_text(path) as fh:
+    with atomic_text(path, newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(header)
         for start in range(0, len(table), _CHUNK):  # a few thousand rows as Python objects
@@ -119,7 +94,7 @@ def write_summary_json(table: FibreTable, path: str | os.PathLike, *, bin_um: fl
     """
     path = Path(path)
     doc = summary_document(table, bin_um=bin_um, source=source)
-    with _atomic_text(path) as fh:
+    with atomic_text(path, newline="") as fh:
         json.dump(doc, fh, indent=2, allow_nan=False)
         fh.write("\n")
     return path

@@ -14,7 +14,7 @@ from .geojson_read import (
     rasterize_geojson,
     read_geojson,
 )
-from .geojson_write import GeoJSONSummary, export_geojson, write_slide_geojson
+from .geojson_write import GeoJSONSummary, export_geojson, write_feature_collection, write_slide_geojson
 from .ngff_labels import export_ngff_labels, write_ngff_labels
 from .ngff_read import (
     NgffError,
@@ -30,6 +30,6 @@ from .ngff_read import (
 __all__ = ["CocoDataset", "CocoError", "CocoImage", "CocoSummary", "coco_document", "export_coco",
            "read_coco", "OBJECT_TYPES", "GeoJSONError", "GeoObject", "geojson_class_map",
            "geojson_table", "rasterize_geojson", "read_geojson", "GeoJSONSummary", "export_geojson",
-           "write_slide_geojson", "NgffError", "NgffImage", "NgffLabels", "export_ngff_labels",
-           "ngff_labels_into", "ome_attrs", "open_ngff_image", "read_ngff_labels",
+           "write_feature_collection", "write_slide_geojson", "NgffError", "NgffImage", "NgffLabels",
+           "export_ngff_labels", "ngff_labels_into", "ome_attrs", "open_ngff_image", "read_ngff_labels",
            "write_ngff_labels", "resample_nearest"]

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,12 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common import TMP_PREFIX, ClassTable, ExportError, umask
+from ..common import ClassTable, ExportError, atomic_text
 from ..export import ExportSlide, choose_slide, open_export_slides
 from ..labels import class_map_objects, dissolve
 from .geojson_read import OBJECT_TYPES
 
-__all__ = ["GeoJSONSummary", "export_geojson", "write_slide_geojson"]
+__all__ = ["GeoJSONSummary", "export_geojson", "write_slide_geojson", "write_feature_collection"]
 
 _NAMESPACE = uuid.UUID("6d1c2f3e-49a1-4b8e-9a55-0a7e0a2b4c10")
 
@@ -64,42 +63,6 @@ class GeoJSONSummary:
 # ---------------------------------------------------------------------------
 # writing
 # ---------------------------------------------------------------------------
-
-
-class _AtomicText:
-    """A text file written to a hidden temporary name and renamed into place on success."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.tmp: str | None = None
-        self.fh = None
-
-    def __enter__(self):
-        try:
-            fd, self.tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=self.path.parent)
-            if hasattr(os, "fchmod"):  # a plain open()'s mode, not mkstemp's owner-only 0600
-                os.fchmod(fd, 0o666 & ~umask())
-        except OSError as exc:
-            raise ExportError(f"{self.path}: cannot write ({exc.strerror or exc})") from exc
-        self.fh = os.fdopen(fd, "w", encoding="utf-8")
-        return self.fh
-
-    def __exit__(self, exc_type, exc, tb):
-        try:
-            self.fh.close()
-            if exc_type is None:
-                os.replace(self.tmp, self.path)
-                return False
-        except OSError as err:
-            exc_type = type(err)
-            raise ExportError(f"{self.path}: cannot write ({err.strerror or err})") from err
-        finally:
-            if exc_type is not None and self.tmp is not None:
-                try:
-                    os.unlink(self.tmp)
-                except OSError:
-                    pass
-        return False
 
 
 def _write_feature(fh, geom, class_index: int, classes: ClassTable, object_type: str, fid: str,
@@ -203,7 +166,7 @@ def write_slide_geojson(slide: ExportSlide, out: str | os.PathLike, *,
     counts = dict.fromkeys(slide.classes.foreground, 0)
     n = merged = 0
     total = len(slide.tiles)
-    with _AtomicText(out) as fh:
+    with atomic_text(out) as fh:
         fh.write('{"type": "FeatureCollection", "features": [\n')
 
         def emit(k: int, geom, oriented: bool = False) -> None:
@@ -341,15 +304,35 @@ def export_geojson(export_dir: str | os.PathLike, out: str | os.PathLike, *, bas
 # ---------------------------------------------------------------------------
 
 
+def write_feature_collection(features, out: str | os.PathLike) -> int:
+    """Stream GeoJSON features (plain dicts, e.g. QuPath detections) into one FeatureCollection.
 
+    Written to a temporary file renamed into place at the end (nothing
+    half-written); one feature in memory at a time.
 
+    Parameters
+    ----------
+    features : iterable of dict
+        ``{"type": "Feature", "geometry": ..., "properties": ...}`` each.
+    out : path
+        The ``.geojson`` file.
 
+    Returns
+    -------
+    int
+        The number of features written.
 
-
-
-
-
-
-
-
-
+    Raises
+    ------
+    ExportError
+        The file cannot be written (one line naming it).
+    """
+    n = 0
+    with atomic_text(Path(out)) as fh:
+        fh.write('{"type": "FeatureCollection", "features": [\n')
+        for feature in features:
+            fh.write(",\n" if n else "")
+            json.dump(feature, fh, separators=(",", ":"), allow_nan=False)
+            n += 1
+        fh.write("\n]}\n")
+    return n
