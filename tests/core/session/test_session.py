@@ -133,11 +133,15 @@ def test_export_adds_tiles_or_asks_to_replace(image, tmp_path):
     s.export(out, [0])
     first = (out / "slide_tile_0000.png").read_bytes(), (out / "masks/slide_tile_0000_mask.png").read_bytes()
     s.paint(0, 0, np.zeros((5, 5), np.uint8))  # tile 0 changes after its export
-    manifest = s.export(out, [1])  # same image and grid: added
+    manifest = s.export(out, [1])  # same image and grid: added, and tile 0 written again
     assert [t["index"] for t in manifest["images"][0]["tiles"]] == [0, 1]
-    assert (out / "slide_tile_0000.png").read_bytes() == first[0]  # kept, byte for byte
-    assert (out / "masks/slide_tile_0000_mask.png").read_bytes() == first[1]
-    assert s.status == {0: "edited", 1: "exported"}
+    assert (s.last_export.written, s.last_export.kept) == (2, 0)
+    assert (out / "slide_tile_0000.png").read_bytes() == first[0]  # the same tile image
+    mask = np.asarray(Image.open(out / "masks/slide_tile_0000_mask.png"))
+    assert not mask[:5, :5].any() and mask[5:, 5:].all()  # the correction is in the export
+    assert s.status == {0: "exported", 1: "exported"}
+    s.export(out, [0, 1])  # nothing changed since: both kept, byte for byte
+    assert (s.last_export.written, s.last_export.kept) == (0, 2)
 
     s.set_grid(128)
     s.segment([0], Constant(1), keep_edits=True)

@@ -236,6 +236,13 @@ class ExportJob:
         self.classes = classes
         self.resume = resume
         self.overwrite = overwrite
+        #: With ``resume``: ``rewrite(plan, box) -> bool`` says which tiles already in the
+        #: export are written again (e.g. masks changed since); None: none are.
+        self.rewrite: Callable[[ImagePlan, TileBox], bool] | None = None
+        #: With ``resume``: the export is of the same images and grid but was written with
+        #: other options or image metadata (a class table, a pixel size): every tile of the
+        #: job is written again, in place (nothing is deleted first).
+        self.refresh = False
         self.errors: list[str] = []
         #: ``(path, exception)`` behind each line of ``errors`` (for ``--debug``).
         self.failures: list[tuple[Path, BaseException]] = []
@@ -304,7 +311,8 @@ class ExportJob:
     def _check_folder(self) -> set[tuple[str, int]]:
         """Refuse, resume or overwrite an existing folder; return the tiles already done."""
         return check_folder(self.layout, lambda: self.manifest("running"), resume=self.resume,
-                            overwrite=self.overwrite, has_segmenter=self.segmenter is not None)
+                            overwrite=self.overwrite, has_segmenter=self.segmenter is not None,
+                            refresh=self.refresh)
 
     # -- running ----------------------------------------------------------
     def run(self, producer: TileProducer | None = None) -> Generator[TileResult, None, dict | None]:
@@ -342,7 +350,8 @@ class ExportJob:
                 for plan in self.plans:
                     todo = []
                     for box in self.tiles_of(plan):
-                        if (plan.base, box.index) in done:
+                        if (plan.base, box.index) in done and not (
+                                self.rewrite is not None and self.rewrite(plan, box)):
                             files = list(plan.tile_entry(box, self.with_masks).files.values())
                             yield TileResult(plan, box, files, resumed=True)
                         else:

@@ -26,10 +26,13 @@ JOURNAL_NAME = ".napari-axons-journal.jsonl"
 
 
 def check_folder(layout: ExportLayout, new_manifest: Callable[[], Manifest], *, resume: bool,
-                 overwrite: bool, has_segmenter: bool) -> set[tuple[str, int]]:
+                 overwrite: bool, has_segmenter: bool,
+                 refresh: bool = False) -> set[tuple[str, int]]:
     """Refuse, resume or overwrite ``layout``'s folder; the ``(base, index)`` of tiles already done.
 
     ``new_manifest()`` gives the manifest the run would write (compared on resume).
+    ``refresh`` (with ``resume``): an export of the same images and grid written with
+    other options or image metadata is written again whole, in place (no tile is done).
 
     Raises
     ------
@@ -46,6 +49,8 @@ def check_folder(layout: ExportLayout, new_manifest: Callable[[], Manifest], *, 
         if old is None:
             if existing:
                 raise ExportError(f"{out}: nothing to resume (no manifest.json), folder not empty")
+            return set()
+        if refresh:
             return set()
         new = new_manifest()
         # the same images (wherever they lie now) and grid; tile lists may differ: tiles are added

@@ -212,13 +212,14 @@ def read_batch(working: TileSource, boxes: Sequence[TileBox], segmenter=None) ->
 def as_class_map(mask: np.ndarray, classes: ClassTable = DEFAULT_TABLE) -> np.ndarray:
     """A model's (or a mask reader's) output as a uint8 class map (step 4).
 
-    With one foreground class any non-zero value is class 1 (old-style 0/255
-    masks become 0/1); with several the values are the class indices already.
+    With one foreground class 255 is class 1 (old-style 0/255 masks become
+    0/1); any other value is left for the writer to refuse (never folded into
+    the class). With several the values are the class indices already.
     Works on one ``(H, W)`` map or a stack ``(N, H, W)``.
     """
     mask = np.asarray(mask)
-    if classes.is_binary:
-        return np.not_equal(mask, 0).view(np.uint8)
+    if classes.is_binary and mask.dtype != np.bool_ and mask.size and mask.max() > 1:
+        mask = np.where(mask == 255, 1, mask)
     return mask if mask.dtype == np.uint8 else mask.astype(np.uint8)
 
 

@@ -131,6 +131,7 @@ class _Writer:
     def finish(self) -> list[int]:
         """Statuses of the tiles written, the pyramid and "edited" marks; returns those tiles."""
         s = self.s
+        s.classes_fixed = True
         tiles = [int(i) for i in np.flatnonzero(self.touched)]
         for i in tiles:
             b = s.grid[i]

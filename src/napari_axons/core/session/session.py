@@ -35,9 +35,10 @@ from pathlib import Path
 import numpy as np
 
 from ..common import DEFAULT_TABLE, ClassTable, sampled_file_hash, unique_base_names
-from ..export import ImagePlan, TilePath
+from ..export import ImagePlan, TilePath, export_classes
 from ..geometry import TileBox, TileGrid
 from ..image import WorkingImage, array_fingerprint, array_source, open_image
+from .classmerge import map_class_map, merge_classes, unknown_values
 from .edits import CHUNK, EditRecord
 from .exporting import Exporting
 from .foreign import ForeignLoading
@@ -61,7 +62,10 @@ class Session(Exporting, Loading, Persisting, ForeignLoading):
         Where the mask stores and the edit record live (temporary folders, deleted
         by :meth:`close`).
     classes : ClassTable, optional
-        The classes of the class maps (default: the segmenter's, else DEFAULT_TABLE).
+        The classes of the class maps. Default: DEFAULT_TABLE, provisionally:
+        until a mask is written, the first table adopted (a segmenter's, a
+        loaded export's) replaces it; from then on tables are merged into it by
+        name (:meth:`adopt_classes`), and it never shrinks.
     tile_size, overlap, downsample : int
         The first grid (see :meth:`set_grid`).
     overview_min_side : int
@@ -91,6 +95,8 @@ class Session(Exporting, Loading, Persisting, ForeignLoading):
         self.source = source if source is not None else open_image(self.path)
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.classes = classes or DEFAULT_TABLE
+        #: False while the table is the provisional default and no mask was written.
+        self.classes_fixed = classes is not None
         self.overview_min_side = overview_min_side
         self.edits = EditRecord(self.source.height, self.source.width, root=self.cache_dir)
         self._stores: dict[int, MaskStore] = {}
@@ -231,6 +237,77 @@ class Session(Exporting, Loading, Persisting, ForeignLoading):
         return cls(Path(name), source=array_source(array, name),
                    fingerprint=array_fingerprint(array), in_memory=True, **kwargs)
 
+    # ---------------------------------------------------------------- classes
+    def adopt_classes(self, table: ClassTable | None) -> np.ndarray | None:
+        """Make the session's table know ``table``'s classes; the LUT from ``table`` to it.
+
+        Classes are matched by name; names the session lacks are appended (the
+        table never shrinks, indices in use never change). While the table is
+        still the provisional default and no mask was written, ``table`` simply
+        becomes the session's (so a one-class "myelin" segmenter gives a
+        one-class export, as the command line does).
+
+        Returns
+        -------
+        (256,) int16 ndarray or None
+            See :func:`~.classmerge.merge_classes`; None for ``table`` None.
+        """
+        if table is None:
+            return None
+        if not self.classes_fixed:
+            self.classes = table
+        merged, lut, _ = merge_classes(self.classes, table)
+        self.classes = merged
+        return lut
+
+    def to_session_classes(self, class_map: np.ndarray, table: ClassTable | None,
+                           where: str) -> np.ndarray:
+        """``class_map`` (indices of ``table``; None: of the session's) in the session's indices.
+
+        Raises
+        ------
+        SessionError
+            A value no class stands for (see :func:`~.classmerge.map_class_map`).
+        """
+        return map_class_map(class_map, self.adopt_classes(table), self.classes, where)
+
+    def tiles_meeting(self, y0: int, x0: int, where: np.ndarray) -> list[int]:
+        """Tiles of the current grid holding a True pixel of ``where`` (placed at ``(y0, x0)``)."""
+        rows, cols = np.flatnonzero(where.any(axis=1)), np.flatnonzero(where.any(axis=0))
+        if not len(rows):
+            return []
+        ty0, tx0, ty1, tx1 = y0 + rows[0], x0 + cols[0], y0 + rows[-1] + 1, x0 + cols[-1] + 1
+        out = []
+        for t in self.grid:
+            if t.y < ty1 and ty0 < t.y1 and t.x < tx1 and tx0 < t.x1:
+                sub = where[max(t.y - y0, 0): max(t.y1 - y0, 0), max(t.x - x0, 0): max(t.x1 - x0, 0)]
+                if sub.any():
+                    out.append(t.index)
+        return out
+
+    # ---------------------------------------------------------------- pixel size
+    @property
+    def pixel_size(self):
+        """The image's pixel size (:class:`~napari_axons.core.pixel_size.PixelSize`, with its
+        origin) or None; what exports record and segmenters and fibre measures use."""
+        return self.source.pixel_size
+
+    @property
+    def working_pixel_size(self):
+        """The pixel size of the working (downsampled) image, or None."""
+        return self.working.pixel_size
+
+    def set_pixel_size(self, um: float | tuple[float, float] | None,
+                       origin: str = "set in the panel") -> None:
+        """Set (or, with None, forget) the image's pixel size in micrometres (``(y, x)`` or one).
+
+        Raises
+        ------
+        PixelSizeError
+            Not a positive finite number.
+        """
+        self.source.set_pixel_size(um, origin)
+
     # ---------------------------------------------------------------- selection
     def select(self, indices: Iterable[int]) -> set[int]:
         """Select tiles (indices outside the grid are ignored); returns the selection."""
@@ -251,12 +328,17 @@ class Session(Exporting, Loading, Persisting, ForeignLoading):
         Raises
         ------
         SessionError
-            A class index outside the class table.
+            A value outside the class table (one line naming the tiles and the
+            values; nothing is written).
         """
         class_map = np.asarray(class_map)
-        if class_map.size and int(class_map.max()) >= len(self.classes):
-            raise SessionError(f"class {int(class_map.max())} is not in the class table "
-                               f"({', '.join(self.classes.names)})")
+        bad = unknown_values(class_map, len(self.classes))
+        if bad:
+            tiles = self.tiles_meeting(y0, x0, class_map >= len(self.classes))
+            where = (f"tile(s) {', '.join(map(str, tiles[:10]))}" if tiles
+                     else f"the box at ({y0}, {x0})")
+            map_class_map(class_map, None, self.classes, where)  # raises, naming the values
+        self.classes_fixed = True
         h, w = class_map.shape
         old = self.store.read(y0, x0, y0 + h, x0 + w)
         changed = class_map != old
@@ -336,15 +418,26 @@ class Session(Exporting, Loading, Persisting, ForeignLoading):
         """Write a segmented tile's class map into the store, by the overlap rule.
 
         ``segmenter`` (its ``name`` and ``info()``) is recorded as what made the
-        tile (:meth:`label_source`).
+        tile (:meth:`label_source`); its ``classes`` are merged into the
+        session's table and the class map's values mapped onto it by name
+        (:meth:`adopt_classes`): segmenting never removes a class.
+
+        Raises
+        ------
+        SessionError
+            A value that neither the segmenter's table nor the session's knows
+            (one line naming the tile and the values; nothing is written).
 
         With ``overwrite_edits`` (default: the flag given to :meth:`check_segment`),
         the edits under the pixels written are forgotten.
         """
         if overwrite_edits is None:
             overwrite_edits = getattr(self, "_overwrite_edits", False)
+        table = None if segmenter is None else export_classes(segmenter)  # none: DEFAULT_TABLE
+        class_map = self.to_session_classes(class_map, table, f"tile {box.index}")
+        self.classes_fixed = True
         keep = self.protected(box, overwrite_edits=overwrite_edits)
-        self.store.write(box.y, box.x, np.asarray(class_map, np.uint8), keep, pyramid=pyramid)
+        self.store.write(box.y, box.x, class_map, keep, pyramid=pyramid)
         self.changed_elsewhere(box.y, box.x, box.y1, box.x1, edited=False)
         name = getattr(segmenter, "name", None)
         if name:
