@@ -64,13 +64,13 @@ def test_ome_zarr_labels_load_paint_and_write_back(make_widget, tmp_path, qtbot)
     # opened: the status line says the labels are there, and Load from points at them
     assert w.messages[-1] == ("slide.zarr has OME-Zarr labels (napari-axons): press Load masks "
                               "to put them into the masks and edit them")
-    assert w._import_from.value == "OME-Zarr labels" and w._import_dir.native.isHidden()
-    w._tile_size.value = 128
+    assert w.controls.import_from.value == "OME-Zarr labels" and w.controls.import_dir.native.isHidden()
+    w.controls.tile_size.value = 128
     assert w.load_masks() is not None
     wait_idle(qtbot, w)
     # classes by name: axon stays 1, myelin is appended as 2
     assert w.session.classes.names == ("background", "axon", "myelin")
-    assert w._paint_class.choices == (1, 2, 0) and "myelin" in w._legend.value
+    assert w.controls.paint_class.choices == (1, 2, 0) and "myelin" in w.controls.legend.value
     in_store = np.array([0, 2, 1], np.uint8)[truth]
     np.testing.assert_array_equal(w.store.read(0, 0, 384, 512), in_store)
     assert w.messages[-1] == (f"the OME-Zarr labels {image / 'labels' / 'napari-axons'} loaded into "
@@ -78,7 +78,7 @@ def test_ome_zarr_labels_load_paint_and_write_back(make_widget, tmp_path, qtbot)
 
     # paint myelin by hand on tile 0
     w.set_selection([0])
-    w._paint_class.value = 2
+    w.controls.paint_class.value = 2
     edit = viewer.layers[EDIT]
     np.testing.assert_array_equal(edit.data, in_store[:128, :128])  # the window shows the labels
     edit.brush_size = 9
@@ -88,9 +88,9 @@ def test_ome_zarr_labels_load_paint_and_write_back(make_widget, tmp_path, qtbot)
     assert painted[60, 60] == 2 and (painted != in_store).sum() > 20
 
     # export every tile, and write them back as the image's labels
-    w._export_which.value = "all"
-    w._export_dir.value = tmp_path / "export"
-    w._also_write.value = "OME-Zarr labels"
+    w.controls.export_which.value = "all"
+    w.controls.export_dir.value = tmp_path / "export"
+    w.controls.also_write.value = "OME-Zarr labels"
     assert w.export() is not None
     wait_idle(qtbot, w)
     assert w.messages[-2] == f"Exporting: done, {len(w.grid)} of {len(w.grid)} tiles"
@@ -106,11 +106,11 @@ def test_geojson_out_and_back_into_a_fresh_session_and_coco(make_widget, axon_ti
     truth = _blobs((768, 1024), seed=8, n=20)
     truth[690:720, 890:930] = 1  # under the hand edit of the second session
     viewer, w = make_widget(axon_tif)
-    w._tile_size.value = 256
+    w.controls.tile_size.value = 256
     w.session.paint(0, 0, truth)  # the masks, as if painted by hand
-    w._export_which.value = "all"
-    w._export_dir.value = out = tmp_path / "export"
-    w._also_write.value = "QuPath GeoJSON"
+    w.controls.export_which.value = "all"
+    w.controls.export_dir.value = out = tmp_path / "export"
+    w.controls.also_write.value = "QuPath GeoJSON"
     assert w.export() is not None
     wait_idle(qtbot, w)
     geo = out / "axons.geojson"
@@ -118,7 +118,7 @@ def test_geojson_out_and_back_into_a_fresh_session_and_coco(make_widget, axon_ti
     assert n > 10 and w.messages[-1] == f"QuPath GeoJSON: {n} objects written to {geo}"
 
     # the same export folder again, with COCO: tiles kept, then annotations.json
-    w._also_write.value = "COCO"
+    w.controls.also_write.value = "COCO"
     assert w.export() is not None
     wait_idle(qtbot, w)
     coco = json.loads((out / "annotations.json").read_text())
@@ -126,20 +126,20 @@ def test_geojson_out_and_back_into_a_fresh_session_and_coco(make_widget, axon_ti
                               f"{out / 'annotations.json'}")
 
     # OME-Zarr labels for a TIFF: the choice says why not, and Export refuses
-    w._also_write.value = "OME-Zarr labels"
+    w.controls.also_write.value = "OME-Zarr labels"
     why = ("OME-Zarr labels are written into an OME-Zarr image; axons.tif is not one "
            "(choose QuPath GeoJSON or COCO)")
     assert w.messages[-1] == why
     assert w.export() is None and w.messages[-1] == why
-    w._import_from.value = "OME-Zarr labels"
+    w.controls.import_from.value = "OME-Zarr labels"
     assert w.load_masks() is None
     assert w.messages[-1] == "axons.tif has no OME-Zarr labels to load (it is not an OME-Zarr image)"
 
     # a fresh session of the image (another viewer), another grid, one hand edit
     viewer2, w2 = make_widget(axon_tif)
-    w2._tile_size.value = 128
+    w2.controls.tile_size.value = 128
     w2.session.paint(700, 900, np.ones((5, 5), np.uint8))
-    w2._import_dir.value = geo  # a .geojson picked while "export folder" is chosen counts
+    w2.controls.import_dir.value = geo  # a .geojson picked while "export folder" is chosen counts
     asked = []
     w2.confirm = lambda title, text: asked.append((title, text)) or False
     assert w2.load_masks() is not None
@@ -147,8 +147,8 @@ def test_geojson_out_and_back_into_a_fresh_session_and_coco(make_widget, axon_ti
     assert asked and asked[0][0] == "Replace edits?" and "hold hand edits" in asked[0][1]
     assert w2.messages[-1] == "loading cancelled: the hand edits are kept"
     assert w2.store.read(0, 0, 768, 1024).sum() == 25  # nothing loaded
-    w2._import_from.value = "QuPath GeoJSON"
-    assert w2._import_dir.mode.value == "r" and not w2._import_dir.native.isHidden()
+    w2.controls.import_from.value = "QuPath GeoJSON"
+    assert w2.controls.import_dir.mode.value == "r" and not w2.controls.import_dir.native.isHidden()
     w2.confirm = lambda title, text: True
     assert w2.load_masks() is not None
     wait_idle(qtbot, w2)
@@ -206,12 +206,12 @@ def test_a_failing_conversion_is_one_line_after_the_export(make_widget, axon_tif
     monkeypatch.setattr(geojson, "export_geojson", full_disk)
     viewer, w = make_widget(axon_tif)
     w.session.paint(10, 10, np.ones((20, 20), np.uint8))
-    w._export_which.value = "all"
-    w._export_dir.value = out = tmp_path / "export"
-    w._also_write.value = "QuPath GeoJSON"
+    w.controls.export_which.value = "all"
+    w.controls.export_dir.value = out = tmp_path / "export"
+    w.controls.also_write.value = "QuPath GeoJSON"
     assert w.export() is not None
     wait_idle(qtbot, w)
     assert w.messages[-1] == (f"Writing QuPath GeoJSON: failed after 1 of 4 tiles: {out / 'axons.geojson'}: "
                               "cannot write (No space left on device)")
     assert (out / "manifest.json").exists() and not (out / "axons.geojson").exists()
-    assert not w.busy and w._export.enabled
+    assert not w.busy and w.controls.export.enabled

@@ -31,7 +31,7 @@ def free_spot(store_box):
 
 def test_export_on_a_local_cluster_equals_threads(make_widget, axon_tif, tmp_path, qtbot):
     viewer, w = make_widget(axon_tif)
-    w._tile_size.value = 256
+    w.controls.tile_size.value = 256
     w.set_selection([0, 1])
     w.segment_selected()  # otsu
     wait_idle(qtbot, w)
@@ -41,20 +41,20 @@ def test_export_on_a_local_cluster_equals_threads(make_widget, axon_tif, tmp_pat
     edit.paint((cy, cx), 1)
     qtbot.waitUntil(lambda: w.status.get(0) == "edited")
 
-    w._export_which.value = "selected"
-    assert w._target.choice.value == THREADS  # the default: today's behaviour
-    w._export_dir.value = tmp_path / "threads"
+    w.controls.export_which.value = "selected"
+    assert w.controls.target.choice.value == THREADS  # the default: today's behaviour
+    w.controls.export_dir.value = tmp_path / "threads"
     w.export()
     wait_idle(qtbot, w)
 
-    w._target.choice.value = LOCAL_CLUSTER
-    w._target.workers.value = 2
-    assert not w._target.workers.native.isHidden() and w._target.address.native.isHidden()
-    w._export_dir.value = out = tmp_path / "cluster"
+    w.controls.target.choice.value = LOCAL_CLUSTER
+    w.controls.target.workers.value = 2
+    assert not w.controls.target.workers.native.isHidden() and w.controls.target.address.native.isHidden()
+    w.controls.export_dir.value = out = tmp_path / "cluster"
     worker = w.export()
     assert worker is not None and w.busy
     # the user keeps working: the edit layer stays editable, selection changes work
-    assert edit.editable and not w._run.enabled and w._cancel.enabled
+    assert edit.editable and not w.controls.run.enabled and w.controls.cancel.enabled
     assert list(out.glob(".napari-axons-masks-*"))  # the snapshot the workers read
     dy, dx = free_spot(w.store.read(0, 256, 256, 512))
     edit.paint((dy, dx + 256), 1)  # tile 1, after the snapshot: not in this export
@@ -78,28 +78,28 @@ def test_export_on_a_local_cluster_equals_threads(make_widget, axon_tif, tmp_pat
 
 def test_bad_scheduler_address_is_one_notification(make_widget, axon_tif, tmp_path, qtbot):
     viewer, w = make_widget(axon_tif)
-    w._tile_size.value = 256
+    w.controls.tile_size.value = 256
     w.set_selection([0])
-    w._export_dir.value = out = tmp_path / "out"
-    w._target.choice.value = SCHEDULER
+    w.controls.export_dir.value = out = tmp_path / "out"
+    w.controls.target.choice.value = SCHEDULER
     w.export()
     assert not w.busy and "scheduler's address" in w.messages[-1]
-    w._target.address.value = "not an address"
+    w.controls.target.address.value = "not an address"
     w.export()
     wait_idle(qtbot, w)
     assert "cannot connect to a dask scheduler" in w.messages[-1]
     assert "\n" not in w.messages[-1]
-    assert w._export.enabled and viewer.layers[EDIT].editable
+    assert w.controls.export.enabled and viewer.layers[EDIT].editable
     assert not list(out.glob(".napari-axons-masks-*"))
 
 
 def test_cancel_a_cluster_export(make_widget, axon_tif, tmp_path, qtbot):
     viewer, w = make_widget(axon_tif)
-    w._tile_size.value = 64  # 192 tiles
-    w._target.choice.value = LOCAL_CLUSTER
-    w._target.workers.value = 1
-    w._export_which.value = "all"
-    w._export_dir.value = out = tmp_path / "out"
+    w.controls.tile_size.value = 64  # 192 tiles
+    w.controls.target.choice.value = LOCAL_CLUSTER
+    w.controls.target.workers.value = 1
+    w.controls.export_which.value = "all"
+    w.controls.export_dir.value = out = tmp_path / "out"
     w.export()
     w.cancel()  # takes effect after the first finished tile (the cluster starts first)
     assert w.busy and not w.messages
@@ -108,4 +108,4 @@ def test_cancel_a_cluster_export(make_widget, axon_tif, tmp_path, qtbot):
     assert list(w.status.values()) == ["exported"]
     assert json.loads((out / "manifest.json").read_text())["status"] == "running"
     assert not list(out.glob(".napari-axons-masks-*")) and not list(out.rglob(".napari-axons-tmp-*"))
-    assert w._export.enabled and w._run.enabled and not w._cancel.enabled
+    assert w.controls.export.enabled and w.controls.run.enabled and not w.controls.cancel.enabled

@@ -22,13 +22,13 @@ def test_layer_without_a_file_exports_its_own_pixels(make_napari_viewer, tmp_pat
     w = AxonsWidget(viewer, cache_dir=tmp_path / "cache")
     viewer.window.add_dock_widget(w, name="napari-axons")
     assert w.session is not None and w.session.in_memory and w.image_path is None
-    w._tile_size.value = 256  # 4 tiles, the edge ones shifted inward
-    w._make_segmenter = lambda: (lambda: FakeSegmenter(value=255))
+    w.controls.tile_size.value = 256  # 4 tiles, the edge ones shifted inward
+    w.make_segmenter = lambda: (lambda: FakeSegmenter(value=255))
     w.select_all()
     w.segment_selected()
     wait_idle(qtbot, w)
     out = tmp_path / "export"
-    w._export_dir.value = out
+    w.controls.export_dir.value = out
     w.export()
     wait_idle(qtbot, w)
     assert w.messages[-1] == "Exporting: done, 4 of 4 tiles", w.messages

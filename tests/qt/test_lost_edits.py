@@ -15,7 +15,7 @@ EDIT = "paint here: axons masks"
 
 
 def use(widget, segmenter):
-    widget._make_segmenter = lambda: (lambda: segmenter)
+    widget.make_segmenter = lambda: (lambda: segmenter)
 
 
 def folder_bytes(root):
@@ -25,7 +25,7 @@ def folder_bytes(root):
 def test_the_three_lost_edit_stories_now_ask(make_widget, axon_tif, tmp_path, qtbot):
     viewer, w = make_widget(axon_tif)
     use(w, FakeSegmenter(value=0))  # segmentation finds nothing: the stroke is all there is
-    assert w._tile_size.value == 512
+    assert w.controls.tile_size.value == 512
     w.set_selection([0])
     w.segment_selected()
     wait_idle(qtbot, w)
@@ -39,7 +39,7 @@ def test_the_three_lost_edit_stories_now_ask(make_widget, axon_tif, tmp_path, qt
     w.confirm = lambda title, text: questions.append((title, text)) or False  # "No"
 
     # story 1: another tile size, then segment the tile under the stroke
-    w._tile_size.value = 256
+    w.controls.tile_size.value = 256
     assert w.status == {0: "edited"}  # the new grid's tile 0 holds the stroke
     w.set_selection([0])
     w.segment_selected()
@@ -47,11 +47,11 @@ def test_the_three_lost_edit_stories_now_ask(make_widget, axon_tif, tmp_path, qt
     assert questions[-1][0] == "Replace hand edits?" and "Tile(s) 0 hold hand edits" in questions[-1][1]
     np.testing.assert_array_equal(w.store.read(96, 96, 105, 105), stroke)
     assert w.messages[-1] == "Segmenting: done, 1 of 1 tiles; hand edits kept in tile(s) 0"
-    assert w._message.value.startswith("Segmenting: done, 1 of 1 tiles; hand edits kept")
+    assert w.controls.message.value.startswith("Segmenting: done, 1 of 1 tiles; hand edits kept")
 
     # story 2: export the edited tile, then segment it again (and Select all + Segment)
     out = tmp_path / "export"
-    w._export_dir.value = out
+    w.controls.export_dir.value = out
     w.export()
     wait_idle(qtbot, w)
     assert w.status[0] == "exported"
@@ -74,7 +74,7 @@ def test_the_three_lost_edit_stories_now_ask(make_widget, axon_tif, tmp_path, qt
     # story 3: "Replace" asks, naming what would be deleted; "No" keeps the export
     before = folder_bytes(out)
     w.set_selection([0])
-    w._replace.value = True
+    w.controls.replace.value = True
     assert w.export() is None
     title, text = questions[-1]
     assert title == "Replace the export?"
@@ -82,7 +82,7 @@ def test_the_three_lost_edit_stories_now_ask(make_widget, axon_tif, tmp_path, qt
     assert "will be deleted" in text
     assert w.messages[-1] == f"export cancelled: the export in {out} is kept"
     assert folder_bytes(out) == before
-    assert w._replace.value is False  # not armed for the next export
+    assert w.controls.replace.value is False  # not armed for the next export
     assert not any("--" in m for m in w.messages)
 
     # the same image and grid: tiles are added, the earlier ones kept byte for byte
@@ -97,7 +97,7 @@ def test_the_three_lost_edit_stories_now_ask(make_widget, axon_tif, tmp_path, qt
     assert "already in the export and are kept" in w.messages[-1]
 
     # another grid: asks first, "No" keeps it
-    w._tile_size.value = 128
+    w.controls.tile_size.value = 128
     w.set_selection([0])
     assert w.export() is None
     assert "tile size 256, overlap 0, downsample 1 (now 128, 0, 1)" in questions[-1][1]
@@ -106,7 +106,7 @@ def test_the_three_lost_edit_stories_now_ask(make_widget, axon_tif, tmp_path, qt
 
 def test_edits_survive_saving_and_opening_the_session(make_widget, axon_tif, tmp_path, qtbot):
     viewer, w = make_widget(axon_tif)
-    w._tile_size.value = 256
+    w.controls.tile_size.value = 256
     use(w, FakeSegmenter(value=0))
     w.set_selection([5])
     w.segment_selected()
@@ -117,23 +117,23 @@ def test_edits_survive_saving_and_opening_the_session(make_widget, axon_tif, tmp
     qtbot.waitUntil(lambda: w.status.get(5) == "edited")
     stroke = w.store.read(290, 290, 303, 303).copy()
     assert stroke.any()
-    w._session_dir.value = saved = tmp_path / "my-session"
-    w._save_session.native.click()
+    w.controls.session_dir.value = saved = tmp_path / "my-session"
+    w.controls.save_session.native.click()
     assert w.messages[-1] == f"session saved in {saved}"
     assert (saved / "session.json").exists() and (saved / "edits.zarr").is_dir()
     asked = []
     w.confirm = lambda title, text: asked.append(title) or False
-    w._save_session.native.click()  # a session is already there: asks, "No" keeps it
+    w.controls.save_session.native.click()  # a session is already there: asks, "No" keeps it
     assert asked == ["Replace the saved session?"]
     assert w.messages[-1] == f"not saved: the session in {saved} is kept"
 
     # napari closed and opened again: a new widget on the same image
     viewer2, w2 = make_widget(axon_tif)
-    assert w2._tile_size.value == 512 and not w2.store.read(290, 290, 303, 303).any()
-    w2._session_dir.value = saved
-    w2._open_session.native.click()
+    assert w2.controls.tile_size.value == 512 and not w2.store.read(290, 290, 303, 303).any()
+    w2.controls.session_dir.value = saved
+    w2.controls.open_session.native.click()
     assert w2.messages[-1] == f"session opened from {saved}"
-    assert w2._tile_size.value == 256 and w2.grid.tile_size == 256
+    assert w2.controls.tile_size.value == 256 and w2.grid.tile_size == 256
     assert w2.status == {5: "edited"}
     np.testing.assert_array_equal(w2.store.read(290, 290, 303, 303), stroke)
     questions = []

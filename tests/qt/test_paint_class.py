@@ -26,36 +26,36 @@ def test_choose_a_class_paint_it_export_it(make_widget, axon_tif, tmp_path, qtbo
     viewer, w = make_widget(axon_tif)
     edit = viewer.layers[EDIT]
     # before any model: the seed's one class, in its colour, named on the layers
-    assert w._paint_class.choices == (1, 0)
+    assert w.controls.paint_class.choices == (1, 0)
     assert list(edit.features["class"]) == ["background", "axon"]
     assert edit.selected_label == 1 and edit.data.dtype == np.uint8
-    assert "axon" in w._legend.value
+    assert "axon" in w.controls.legend.value
 
-    w._tile_size.value = 256
-    w._make_segmenter = lambda: (lambda: ThreeClasses(value=0))
+    w.controls.tile_size.value = 256
+    w.make_segmenter = lambda: (lambda: ThreeClasses(value=0))
     w.set_selection([0])
     w.segment_selected()
     wait_idle(qtbot, w)
     assert w.session.classes.names == ("background", "myelin", "axon")
-    assert w._paint_class.choices == (1, 2, 0)
+    assert w.controls.paint_class.choices == (1, 2, 0)
     for layer in (viewer.layers[EDIT], viewer.layers[OVERVIEW]):
         assert list(layer.features["class"]) == ["background", "myelin", "axon"]
         assert layer.colormap.map(2)[:3] == pytest.approx(np.array([64, 160, 255]) / 255)
-    assert "myelin" in w._legend.value and "axon" in w._legend.value
+    assert "myelin" in w.controls.legend.value and "axon" in w.controls.legend.value
 
-    w._paint_class.value = 2  # "axon"
+    w.controls.paint_class.value = 2  # "axon"
     assert viewer.layers[EDIT].selected_label == 2
     edit = viewer.layers[EDIT]
     edit.brush_size = 5
     edit.paint((40, 40), edit.selected_label)
     qtbot.waitUntil(lambda: w.status.get(0) == "edited")
-    w._paint_class.value = 1  # "myelin"
+    w.controls.paint_class.value = 1  # "myelin"
     edit.paint((120, 200), edit.selected_label)
     qtbot.waitUntil(lambda: w.store.read(120, 200, 121, 201)[0, 0] == 1)
     assert w.store.read(40, 40, 41, 41)[0, 0] == 2
 
     out = tmp_path / "export"
-    w._export_dir.value = out
+    w.controls.export_dir.value = out
     w.export()
     wait_idle(qtbot, w)
     png = Image.open(out / "masks" / "axons_tile_0000_mask.png")
@@ -82,12 +82,12 @@ def test_segment_into_all_classes_of_a_checkpoint(make_widget, axon_tif, tmp_pat
     model.config.id2label = {0: "background", 1: "myelin", 2: "axon"}
     ckpt = save_checkpoint(model, tmp_path / "three")
     viewer, w = make_widget(axon_tif)
-    w._tile_size.value = 256
-    w._segmenter.value = "checkpoint folder"
-    w._model_dir.value = ckpt
-    assert _shown(w._class_index) and not _shown(w._polarity)
-    w._classes.value = "all (argmax)"
-    assert not _shown(w._class_index) and not _shown(w._threshold)  # the one-class rule's
+    w.controls.tile_size.value = 256
+    w.controls.segmenter.value = "checkpoint folder"
+    w.controls.model_dir.value = ckpt
+    assert _shown(w.controls.class_index) and not _shown(w.controls.polarity)
+    w.controls.classes.value = "all (argmax)"
+    assert not _shown(w.controls.class_index) and not _shown(w.controls.threshold)  # the one-class rule's
     w.set_selection([0])
     w.segment_selected()
     wait_idle(qtbot, w, timeout=60_000)
@@ -97,8 +97,8 @@ def test_segment_into_all_classes_of_a_checkpoint(make_widget, axon_tif, tmp_pat
 
 def test_otsu_objects_dark_or_bright(make_widget, axon_tif):
     viewer, w = make_widget(axon_tif)
-    assert _shown(w._polarity) and not _shown(w._classes)
-    w._polarity.value = "dark"
+    assert _shown(w.controls.polarity) and not _shown(w.controls.classes)
+    w.controls.polarity.value = "dark"
     from napari_axons._qt._controls import segmenter_factory
 
     assert segmenter_factory(w)().polarity == "dark"

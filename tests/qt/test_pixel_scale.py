@@ -34,7 +34,7 @@ def test_scale_bar_in_microns_over_the_slide_and_its_grid(make_widget, micron_ti
     image = next(layer for layer in viewer.layers if layer._type_string == "image")
     assert tuple(image.scale) == (PX, PX)
     assert [str(u) for u in image.units] == ["micrometer", "micrometer"]
-    w._tile_size.value = 256
+    w.controls.tile_size.value = 256
     grid = viewer.layers[GRID]
     assert tuple(grid.scale) == (PX, PX)
     # the grid's outer edges sit on the image's outer pixel edges, in micrometres

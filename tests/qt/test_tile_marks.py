@@ -13,7 +13,7 @@ MARKS = "axons tiles (selected, status)"
 
 
 def use(widget, segmenter):
-    widget._make_segmenter = lambda: (lambda: segmenter)
+    widget.make_segmenter = lambda: (lambda: segmenter)
 
 
 def press(layer, world, modifiers=(), drag_to=None):
@@ -51,8 +51,8 @@ def test_status_marks_distinct_legend_and_never_stale(make_widget, axon_tif, qtb
 
     viewer, w = make_widget(axon_tif, show=True)
     for name in ("selected", "segmented", "edited", "exported"):
-        assert name in w._status_legend.value  # the legend in the widget
-    w._tile_size.value = 256
+        assert name in w.controls.status_legend.value  # the legend in the widget
+    w.controls.tile_size.value = 256
     use(w, FakeSegmenter(value=0))
     w.set_selection([5, 6])
     w.segment_selected()
@@ -75,24 +75,24 @@ def test_status_marks_distinct_legend_and_never_stale(make_widget, axon_tif, qtb
     assert magenta.sum() > 4 * 256 * px * 2  # the whole outline shows, >= 2 px wide
 
     # statuses stay true across grids: export, edit on another grid, come back
-    w._export_dir.value = w.cache_dir.parent / "export"
+    w.controls.export_dir.value = w.cache_dir.parent / "export"
     w.set_selection([5, 6])
     w.export()
     wait_idle(qtbot, w)
     assert w.status == {5: "exported", 6: "exported"}
-    w._tile_size.value = 128
+    w.controls.tile_size.value = 128
     w.set_selection([w.grid.tiles_at(300, 300)[0].index])
     viewer.layers[EDIT].data[:4, :4] = 1  # at (256, 256): tile 5 of the 256 grid, edited again
     w.set_selection([])
-    w._tile_size.value = 256
+    w.controls.tile_size.value = 256
     assert w.status == {5: "edited", 6: "exported"}  # not a stale "exported"
     # edits replaced on another grid: no stale "edited" either
-    w._tile_size.value = 128
+    w.controls.tile_size.value = 128
     w.set_selection([w.grid.tiles_at(300, 300)[0].index])
     w.confirm = lambda title, text: True
     w.segment_selected()
     wait_idle(qtbot, w)
-    w._tile_size.value = 256
+    w.controls.tile_size.value = 256
     assert w.status == {5: "segmented", 6: "exported"} and w.session.edits.empty
     kinds = viewer.layers[MARKS].metadata["kinds"]
     assert sorted(kinds) == ["exported", "segmented"]
@@ -103,7 +103,7 @@ def test_painting_a_selected_tile_outside_the_window(make_widget, axon_tif, qtbo
 
     monkeypatch.setattr(_edit_window, "MAX_WINDOW_PIXELS", 2 * 256 * 256)
     viewer, w = make_widget(axon_tif)
-    w._tile_size.value = 256
+    w.controls.tile_size.value = 256
     w.set_selection([0, 11])  # too far apart for one window: it covers tile 11
     assert w.window.box == (512, 768, 768, 1024)
     assert "too large to edit at once" in w.messages[-1]
@@ -123,10 +123,10 @@ def test_painting_a_selected_tile_outside_the_window(make_widget, axon_tif, qtbo
 
 def test_first_screen_box_picking_and_few_layers(make_widget, axon_tif):
     viewer, w = make_widget(axon_tif)
-    w._tile_size.value = 256
-    ours = [la.name for la in viewer.layers if la is not w._layer]
+    w.controls.tile_size.value = 256
+    ours = [la.name for la in viewer.layers if la is not w.layer]
     assert len(ours) == 5 and EDIT in ours  # one layer to paint on, named so
-    assert "Click a tile" in w._tile_hint.value and "Shift+drag" in w._tile_hint.value
+    assert "Click a tile" in w.controls.tile_hint.value and "Shift+drag" in w.controls.tile_hint.value
     grid = viewer.layers["axons tile grid"]
     press(grid, (10.0, 10.0), modifiers=["Shift"], drag_to=(300.0, 300.0))
     assert w.selected == {0, 1, 4, 5}

@@ -6,7 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
@@ -43,18 +42,25 @@ def test_train_use_and_curve(qtbot, tmp_path, export_and_base, monkeypatch):
     panel.add_current()
     panel.add_current()  # offered once, listed once
     assert panel.exports == [str(export)]
-    panel._out.value = tmp_path / "model"
-    panel._base.value = base
-    panel._epochs.value = 3
-    panel._device.value = "cpu"
+    panel.out.value = tmp_path / "model"
+    panel.base.value = base
+    panel.epochs.value = 3
+    panel.device.value = "cpu"
     worker = panel.start()
-    assert worker is not None and not panel._start.enabled and panel._cancel.enabled
-    qtbot.waitUntil(lambda: not panel.busy and panel._start.enabled, timeout=240_000)
+    assert worker is not None and not panel.train.enabled and panel.cancel_button.enabled
+    qtbot.waitUntil(lambda: not panel.busy and panel.train.enabled, timeout=240_000)
     assert [r["epoch"] for r in panel.records] == [1.0, 2.0, 3.0]
-    curve = np.asarray(panel._curve.value)
-    assert curve.ndim == 3 and curve.shape[0] > 100 and curve.std() > 10  # a drawn plot
+    from napari_axons.core.sample import MYELINATED_CLASSES
+
+    ax = panel.curve.figure.axes[0]  # a real plot: axes, every class, the best epoch marked
+    lines = [line.get_label() for line in ax.get_lines()]
+    assert all(f"{n} (validation)" in lines for n in MYELINATED_CLASSES.foreground)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("epoch", "IoU")
+    assert any(t.get_text().startswith("best: epoch") for t in ax.texts)
+    shot = panel.curve.native.grab()
+    assert shot.height() >= 200 and shot.width() > 200
     assert (tmp_path / "model" / "model.safetensors").is_file()
-    assert panel._use.enabled
+    assert panel.use.enabled
     panel.use_model()
     assert used == [tmp_path / "model"]
     assert panel.messages[-2].startswith(f"model written to {tmp_path / 'model'}: best epoch")
@@ -65,14 +71,14 @@ def test_cancel_keeps_the_best_so_far(qtbot, tmp_path, export_and_base, monkeypa
     export, base = export_and_base
     panel = _panel(qtbot)
     panel.set_exports([export])
-    panel._out.value = tmp_path / "model"
-    panel._base.value = base
-    panel._epochs.value = 200
-    panel._device.value = "cpu"
+    panel.out.value = tmp_path / "model"
+    panel.base.value = base
+    panel.epochs.value = 200
+    panel.device.value = "cpu"
     panel.start()
     qtbot.waitUntil(lambda: len(panel.records) >= 1, timeout=240_000)
     panel.cancel()
-    qtbot.waitUntil(lambda: not panel.busy and panel._start.enabled, timeout=240_000)
+    qtbot.waitUntil(lambda: not panel.busy and panel.train.enabled, timeout=240_000)
     rep = json.loads((tmp_path / "model" / "training.json").read_text())
     assert rep["stopped"] == "stopped" and len(rep["epochs"]) < 200
     best = max(r["val_miou"] for r in rep["epochs"])
@@ -87,9 +93,9 @@ def test_bad_input_says_one_line(qtbot, tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
     panel.set_exports([empty])
-    panel._out.value = tmp_path / "model"
+    panel.out.value = tmp_path / "model"
     panel.start()
-    qtbot.waitUntil(lambda: not panel.busy and panel._start.enabled, timeout=60_000)
+    qtbot.waitUntil(lambda: not panel.busy and panel.train.enabled, timeout=60_000)
     assert panel.messages[-1] == (f"{empty}: not an export (no manifest.json and no "
                                   "*_tile_NNNN.png tiles)")
     assert not (tmp_path / "model").exists() and not (tmp_path / "model.partial").exists()
@@ -101,8 +107,8 @@ def test_in_the_dock_widget(make_widget, axon_tif, tmp_path):
 
     _, widget = make_widget(axon_tif)
     panel = widget.train_panel
-    assert panel in list(widget)
-    widget._export_dir.value = tmp_path / "export"
+    assert widget.pages["Train"] is panel and widget.tabs.tabText(4) == "Train"
+    widget.controls.export_dir.value = tmp_path / "export"
     panel.add_current()
     assert panel.exports == [str(tmp_path / "export")]
 
@@ -112,5 +118,5 @@ def test_in_the_dock_widget(make_widget, axon_tif, tmp_path):
 
     panel.result = Done()
     panel.use_model()
-    assert widget._segmenter.value == CHECKPOINT_SEGMENTER
-    assert widget._model_dir.value == tmp_path / "model"
+    assert widget.controls.segmenter.value == CHECKPOINT_SEGMENTER
+    assert widget.controls.model_dir.value == tmp_path / "model"

@@ -20,7 +20,7 @@ OVERVIEW, EDIT = "axons masks (read-only)", "paint here: axons masks"
 
 def use(widget, segmenter):
     """Make "Segment selected" use ``segmenter`` (the widget builds it in the worker)."""
-    widget._make_segmenter = lambda: (lambda: segmenter)
+    widget.make_segmenter = lambda: (lambda: segmenter)
 
 
 def test_grid_follows_settings(make_widget, axon_tif):
@@ -30,13 +30,13 @@ def test_grid_follows_settings(make_widget, axon_tif):
     assert len(viewer.layers[INDEX].data) == 4
     assert list(viewer.layers[INDEX].features["index"]) == ["0", "1", "2", "3"]
 
-    w._tile_size.value = 256
+    w.controls.tile_size.value = 256
     assert len(w.grid) == 12
     assert len(viewer.layers[INDEX].data) == 12
     # row and column edges: two paths (one along the 3 + 1 row edges, one along the 4 + 1 columns)
     assert [len(p) for p in viewer.layers[GRID].data] == [2 * (3 + 1), 2 * (4 + 1)]
 
-    w._downsample.value = 2  # working image 384 x 512: tiles cover the same image
+    w.controls.downsample.value = 2  # working image 384 x 512: tiles cover the same image
     assert (w.grid.height, w.grid.width) == (384, 512)
     assert len(w.grid) == 4
     grid = viewer.layers[GRID]
@@ -49,9 +49,9 @@ def test_grid_follows_settings(make_widget, axon_tif):
 
 def test_click_selects_tiles(make_widget, axon_tif):
     viewer, w = make_widget(axon_tif)
-    w._tile_size.value = 256
-    grid = viewer.layers[GRID]
-    assert viewer.layers.selection.active is grid
+    w.controls.tile_size.value = 256
+    grid = viewer.layers.selection.active  # the image: no drawing tools, clicks pick tiles
+    assert grid is w.layer and grid.mode == "pan_zoom"
     click(grid, (10.0, 10.0))
     click(grid, (300.0, 600.0))  # row 1, column 2 -> index 4 + 2
     assert w.selected == {0, 6}
@@ -63,7 +63,7 @@ def test_click_selects_tiles(make_widget, axon_tif):
     # the edit window covers the selection's bounding box, placed over the image
     edit = viewer.layers[EDIT]
     assert edit.data.shape == (256, 256) and edit.data.dtype == np.uint8
-    w._downsample.value = 2  # working pixels are 2 x 2 image pixels
+    w.controls.downsample.value = 2  # working pixels are 2 x 2 image pixels
     click(viewer.layers[GRID], (700.0, 10.0))  # working (350, 5): second row of 256-px tiles
     assert w.selected == {2}
     edit = viewer.layers[EDIT]
@@ -78,13 +78,13 @@ def test_click_selects_tiles(make_widget, axon_tif):
 
 def test_segment_paint_export(make_widget, axon_tif, tmp_path, qtbot):
     viewer, w = make_widget(axon_tif)
-    w._tile_size.value = 256
+    w.controls.tile_size.value = 256
     w.set_selection([0, 1])
-    assert w._run.enabled
+    assert w.controls.run.enabled
     worker = w.segment_selected()  # the default segmenter: load_segmenter("otsu")
-    assert not w._run.enabled and w._cancel.enabled
+    assert not w.controls.run.enabled and w.controls.cancel.enabled
     wait_idle(qtbot, w)
-    assert worker is not None and w._run.enabled and not w._cancel.enabled
+    assert worker is not None and w.controls.run.enabled and not w.controls.cancel.enabled
     assert w.status == {0: "segmented", 1: "segmented"}
     store = w.store.read(0, 0, 256, 512)
     assert store.any() and set(np.unique(store)) <= {0, 1}
@@ -103,8 +103,8 @@ def test_segment_paint_export(make_widget, axon_tif, tmp_path, qtbot):
     assert w.store.read(cy, cx, cy + 1, cx + 1)[0, 0] == 1
 
     out = tmp_path / "export"
-    w._export_dir.value = out
-    w._export_which.value = "selected"
+    w.controls.export_dir.value = out
+    w.controls.export_which.value = "selected"
     w.export()
     wait_idle(qtbot, w)
     assert w.status == {0: "exported", 1: "exported"}
@@ -147,12 +147,12 @@ def test_load_masks_from_an_export(make_widget, axon_tif, tmp_path, qtbot):
     _export_masks(axon_tif, out, truth, [1, 5, 6])
 
     viewer, w = make_widget(axon_tif)
-    w._tile_size.value = 256
+    w.controls.tile_size.value = 256
     use(w, FakeSegmenter(value=255))
     w.set_selection([0, 5])
     w.segment_selected()  # masks already there: replaced under the export's tiles only
     wait_idle(qtbot, w)
-    w._import_dir.value = out
+    w.controls.import_dir.value = out
     assert w.load_masks() is not None
     wait_idle(qtbot, w)
     assert w.messages[-1] == "Loading masks: done, 3 of 3 tiles"
@@ -181,19 +181,19 @@ def test_load_masks_from_an_export(make_widget, axon_tif, tmp_path, qtbot):
 
     tifffile.imwrite(other, np.zeros((300, 300, 3), np.uint8), photometric="rgb")
     _export_masks(other, tmp_path / "of-other", np.ones((300, 300), np.uint8), [0])
-    w._import_dir.value = tmp_path / "of-other"
+    w.controls.import_dir.value = tmp_path / "of-other"
     assert w.load_masks() is None
     assert "holds no export of axons.tif" in w.messages[-1]
     _export_masks(axon_tif, tmp_path / "small", np.ones((256, 341), np.uint8), [0],
                   downsample=3)
-    w._import_dir.value = tmp_path / "small"
+    w.controls.import_dir.value = tmp_path / "small"
     assert w.load_masks() is None
     assert "exported with downsample 3; set Downsample" in w.messages[-1]
     # another grid over the same pixels: the edit is still there (edits outlive grids),
     # so it asks again; "Yes": masks loaded, no tile marked
-    w._tile_size.value = 128
+    w.controls.tile_size.value = 128
     assert w.status == {w.grid.tiles_at(305, 305)[0].index: "edited"}
-    w._import_dir.value = out
+    w.controls.import_dir.value = out
     w.confirm = lambda title, text: asked.append(title) or True
     assert w.load_masks() is not None and asked == ["Replace edits?"] * 2
     wait_idle(qtbot, w)
@@ -205,9 +205,9 @@ def test_load_masks_from_an_export(make_widget, axon_tif, tmp_path, qtbot):
                     tiles={str(axon_tif): [0]})
     list(job.run())
     job.close()
-    w._import_dir.value = tmp_path / "tiles-only"
+    w.controls.import_dir.value = tmp_path / "tiles-only"
     assert w.load_masks() is None and "the export has no masks (tiles only)" in w.messages[-1]
-    w._import_dir.value = tmp_path / "nothing-here"
+    w.controls.import_dir.value = tmp_path / "nothing-here"
     assert w.load_masks() is None
     assert "nothing-here" in w.messages[-1] and "manifest" in w.messages[-1]
 
@@ -219,7 +219,7 @@ def test_many_fast_results_neither_nest_nor_pile_up(make_widget, axon_tif, qtbot
     per redraw used to nest handlers until Python's recursion limit.)
     """
     viewer, w = make_widget(axon_tif)
-    w._tile_size.value = 32
+    w.controls.tile_size.value = 32
     assert len(w.grid) == 768
     w.select_all()
     use(w, FakeSegmenter(value=255))
@@ -234,7 +234,7 @@ def test_many_fast_results_neither_nest_nor_pile_up(make_widget, axon_tif, qtbot
 
 def test_resegmenting_edited_tile_asks(make_widget, axon_tif, qtbot):
     viewer, w = make_widget(axon_tif)
-    w._tile_size.value = 256
+    w.controls.tile_size.value = 256
     use(w, FakeSegmenter(value=255))
     w.set_selection([5])
     w.segment_selected()
@@ -295,7 +295,7 @@ def test_overlapping_tiles_later_tile_wins(make_widget, tmp_path, qtbot):
     viewer.layers[EDIT].data[:, 0:24] = 1
     w.set_selection([0, 1])
     assert w.status[1] == "edited" and w.status[0] == "edited"
-    w._export_dir.value = tmp_path / "out"
+    w.controls.export_dir.value = tmp_path / "out"
     w.export()
     wait_idle(qtbot, w)
     m0 = np.asarray(Image.open(tmp_path / "out/masks/odd_tile_0000_mask.png"))
@@ -315,12 +315,12 @@ def test_segment_with_tiny_checkpoint(make_widget, axon_tif, tmp_path, qtbot):
                              processor_size=64)
 
     viewer, w = make_widget(axon_tif)
-    w._tile_size.value = 256
-    w._segmenter.value = "checkpoint folder"
-    assert not w._model_dir.native.isHidden()
-    w._model_dir.value = folder
-    w._device.value = "cpu"
-    w._batch_size.value = "2"
+    w.controls.tile_size.value = 256
+    w.controls.segmenter.value = "checkpoint folder"
+    assert not w.controls.model_dir.native.isHidden()
+    w.controls.model_dir.value = folder
+    w.controls.device.value = "cpu"
+    w.controls.batch_size.value = "2"
     w.set_selection([3, 7])
     w.segment_selected()
     wait_idle(qtbot, w)
@@ -328,9 +328,9 @@ def test_segment_with_tiny_checkpoint(make_widget, axon_tif, tmp_path, qtbot):
     assert w.store.read_box(w.grid[3]).all() and w.store.read_box(w.grid[7]).all()
     assert not w.store.read_box(w.grid[2]).any()
 
-    w._class_index.value = 0  # background class: now nothing is foreground
-    w._batch_size.value = "auto"  # the core's CPU default, tiles in parallel streams
-    seg = w._make_segmenter()()
+    w.controls.class_index.value = 0  # background class: now nothing is foreground
+    w.controls.batch_size.value = "auto"  # the core's CPU default, tiles in parallel streams
+    seg = w.make_segmenter()()
     assert seg.batch_size == 1 and seg.streams >= 1 and seg.class_index == 0
     w.set_selection([3, 7])
     w.segment_selected()
@@ -340,18 +340,18 @@ def test_segment_with_tiny_checkpoint(make_widget, axon_tif, tmp_path, qtbot):
 
 def test_cancel_keeps_finished_tiles(make_widget, axon_tif, tmp_path, qtbot, monkeypatch):
     viewer, w = make_widget(axon_tif)
-    w._tile_size.value = 256
+    w.controls.tile_size.value = 256
     w.select_all()
     use(w, FakeSegmenter(value=255, delay=0.15))
     w.segment_selected()
     qtbot.waitUntil(lambda: len(w.status) >= 2, timeout=30_000)
-    w._cancel.native.click()  # the Cancel button
+    w.controls.cancel.native.click()  # the Cancel button
     wait_idle(qtbot, w)
     done = sorted(w.status)
     assert 2 <= len(done) < 12 and "cancelled" in w.messages[-1]
     for t in w.grid:
         assert w.store.read_box(t).all() == (t.index in done)
-    assert w._run.enabled
+    assert w.controls.run.enabled
 
     # an export cancelled mid-run leaves whole files only, and resumes
     store = w.store
@@ -365,8 +365,8 @@ def test_cancel_keeps_finished_tiles(make_widget, axon_tif, tmp_path, qtbot, mon
 
     monkeypatch.setattr(store, "read_box", read_box)
     out = tmp_path / "export"
-    w._export_dir.value = out
-    w._export_which.value = "all"
+    w.controls.export_dir.value = out
+    w.controls.export_which.value = "all"
     w.export()
     qtbot.waitUntil(lambda: "exported" in w.status.values(), timeout=30_000)
     w.cancel()
@@ -386,7 +386,7 @@ def test_errors_become_notifications(make_widget, axon_tif, tmp_path, qtbot):
     out = tmp_path / "busy"
     out.mkdir()
     (out / "something.txt").write_text("not an export")
-    w._export_dir.value = out
+    w.controls.export_dir.value = out
     w.export()
     wait_idle(qtbot, w)
     assert w.messages[-1] == (f"{out}: is not empty and holds no napari-axons export; "
@@ -396,12 +396,12 @@ def test_errors_become_notifications(make_widget, axon_tif, tmp_path, qtbot):
     empty_model = tmp_path / "no-weights"
     empty_model.mkdir()
     (empty_model / "config.json").write_text("{}")
-    w._segmenter.value = "checkpoint folder"
-    w._model_dir.value = empty_model
+    w.controls.segmenter.value = "checkpoint folder"
+    w.controls.model_dir.value = empty_model
     w.segment_selected()
     wait_idle(qtbot, w)
     assert str(empty_model.name) in w.messages[-1]
-    assert w.status == {} and w._run.enabled
+    assert w.status == {} and w.controls.run.enabled
 
 
 def test_plugin_dock_widget_and_cli_view(make_napari_viewer, axon_tif, monkeypatch):
@@ -429,7 +429,7 @@ def test_screenshot_shows_grid_and_masks(make_widget, axon_tif, qtbot, monkeypat
     monkeypatch.setattr(_widget, "OVERVIEW_MIN_SIDE", 256)  # a 3-level overview pyramid
 
     viewer, w = make_widget(axon_tif, show=True)
-    w._tile_size.value = 256
+    w.controls.tile_size.value = 256
     w.set_selection([0, 1, 4, 5])
     w.segment_selected()
     wait_idle(qtbot, w)

@@ -145,8 +145,8 @@ def start_also_write(w, kind: str, out: Path, base: str, tiles: int):
             w.runner.advance_to(item[1], item[2])
         else:
             for line in item[2]:
-                w._say(line, "warning")
-            w._final = item[1]
+                w.say(line, "warning")
+            w.final = item[1]
 
     return w.runner.start(_also_write(kind, Path(out), base, w.session.path), tiles,
                           f"Writing {kind}", on_item)
@@ -172,17 +172,17 @@ def load_other(w, kind: str, path: Path | None):
     s = w.session
     if kind == FROM_LABELS:
         if not s.image_label_names():
-            w._say(f"{s.path.name} has no OME-Zarr labels to load"
+            w.say(f"{s.path.name} has no OME-Zarr labels to load"
                    + ("" if Path(s.path).is_dir() else " (it is not an OME-Zarr image)"), "warning")
             return None
         load, desc, what = s.load_ngff_labels, "Loading OME-Zarr labels", "the OME-Zarr labels"
     else:
         if path is None or not Path(path).is_file():
-            w._say("choose a QuPath GeoJSON file (.geojson) to load masks from", "warning")
+            w.say("choose a QuPath GeoJSON file (.geojson) to load masks from", "warning")
             return None
         load, desc, what = partial(s.load_geojson, path), "Loading GeoJSON", "the GeoJSON's objects"
     w.window.flush()
-    w._note = ""
+    w.note = ""
 
     def on_item(item):
         if item[0] == PROGRESS:
@@ -191,14 +191,14 @@ def load_other(w, kind: str, path: Path | None):
             _, exc, answer = item
             yes = False
             try:
-                from ._flows import tile_names
+                from ._segment_flow import tile_names
 
                 yes = w.confirm("Replace edits?", f"Tile(s) {tile_names(exc.tiles)} hold hand edits. "
                                 f"Loading {what} replaces the masks under them, edits included. Load?")
             finally:
                 answer.put(yes)
             if not yes:
-                w._final = "loading cancelled: the hand edits are kept"
+                w.final = "loading cancelled: the hand edits are kept"
         else:
             _loaded(w, item[1])
 
@@ -209,23 +209,23 @@ def _loaded(w, summary) -> None:
     """Show what a load put into the store: classes, the edit window, the status line."""
     s = w.session
     if s.classes != w.overlays.classes:
-        w._set_classes(s.classes)
+        w.show_classes()
     if w.window.box is not None:
         y0, x0, y1, x1 = w.window.box
         w.window.copy_from_store(TileBox(-1, y0, x0, y1 - y0, x1 - x0))
     for note in summary.notes:
-        w._say(note, "warning")
+        w.say(note, "warning")
     what = (f"{summary.objects} objects from {summary.source}" if summary.source.is_file()
             else f"the OME-Zarr labels {summary.source}")
     added = f"; class(es) added: {', '.join(summary.added)}" if summary.added else ""
-    w._final = f"{what} loaded into the masks of {len(summary.tiles)} tile(s){added}"
+    w.final = f"{what} loaded into the masks of {len(summary.tiles)} tile(s){added}"
 
 
 # ==================================================================== the controls
 def show_load_from(w, _=None) -> None:
     """The "Masks from" picker follows "Load from": a folder, a .geojson file, or none."""
-    kind = w._import_from.value
-    edit = w._import_dir
+    kind = w.controls.import_from.value
+    edit = w.controls.import_dir
     edit.visible = kind != FROM_LABELS
     if kind == FROM_GEOJSON:
         edit.mode, edit.filter = "r", "GeoJSON (*.geojson *.json)"
@@ -237,16 +237,16 @@ def show_load_from(w, _=None) -> None:
 
 def check_also_write(w, _=None) -> None:
     """Say at once why the chosen "Also write" cannot be written for this image."""
-    if w._also_write.value == NGFF:
+    if w.controls.also_write.value == NGFF:
         refused = ngff_refusal(w.session)
         if refused:
-            w._say(refused, "warning")
+            w.say(refused, "warning")
 
 
 def tell_labels(w, session) -> None:
     """A newly opened OME-Zarr image with labels: say so, and point "Load from" at them."""
     names = session.image_label_names()
     if names:
-        w._import_from.value = FROM_LABELS
-        w._say(f"{session.path.name} has OME-Zarr labels ({', '.join(names)}): press Load masks "
+        w.controls.import_from.value = FROM_LABELS
+        w.say(f"{session.path.name} has OME-Zarr labels ({', '.join(names)}): press Load masks "
                "to put them into the masks and edit them")

@@ -1,22 +1,19 @@
-"""The dock widget's controls (magicgui), the segmenter they describe, and the class legend.
+"""The dock widget's controls (magicgui), one attribute each, grouped by the task they serve.
 
-:func:`add_controls` creates every control as an attribute of the widget
-(``widget._tile_size``, ``widget._run``, ...) and lays them out; the widget
-only wires them to the session.
+:class:`Controls` only creates them; :mod:`._sections` lays them out in task
+sections (tabs) and the widget wires them to the session. The segmenter they
+describe is built by :mod:`._segmenter_choice`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
-    Container,
     FileEdit,
     FloatSpinBox,
     Label,
+    LineEdit,
     ProgressBar,
     PushButton,
     SpinBox,
@@ -26,8 +23,8 @@ from ..core.common import DEFAULT_TABLE, ClassTable
 from ._bridges import ALSO_WRITE, LOAD_FROM, NOTHING
 from ._export_target import ExportTarget
 
-__all__ = ["add_controls", "ask", "segmenter_factory", "class_choices", "legend_html",
-           "BATCH_CHOICES", "TILE_HINT", "BUILTIN_SEGMENTER", "CHECKPOINT_SEGMENTER"]
+__all__ = ["Controls", "ask", "class_choices", "legend_html", "BATCH_CHOICES", "TILE_HINT",
+           "BUILTIN_SEGMENTER", "CHECKPOINT_SEGMENTER", "ONE_CLASS", "ALL_CLASSES"]
 
 #: How tiles are picked, said under the selection count.
 TILE_HINT = ("Click a tile on the canvas to select it (again to drop it); "
@@ -37,128 +34,125 @@ BUILTIN_SEGMENTER = "otsu (built-in)"
 CHECKPOINT_SEGMENTER = "checkpoint folder"
 ONE_CLASS = "one (threshold)"
 ALL_CLASSES = "all (argmax)"
+#: The class Otsu's objects get, by polarity (SEM myelin is dark; fluorescent axons bright).
+OTSU_CLASS = {"bright": "axon", "dark": "myelin"}
 
 
-def add_controls(w: Container, image_choices: Callable) -> None:
-    """Create the controls as attributes of ``w`` and add them to it, top to bottom."""
-    w._image = ComboBox(label="Image", choices=image_choices, nullable=True)
-    w._tile_size = SpinBox(label="Tile size", value=512, min=16, max=16384, step=16)
-    w._overlap = SpinBox(label="Overlap", value=0, min=0, max=16000)
-    w._downsample = SpinBox(label="Downsample", value=1, min=1, max=64,
-                            tooltip="1: none; the seed uses 3 (Lanczos)")
-    w._grid_info = Label(label="Grid", value="no image")
-    w._select_all = PushButton(text="Select all")
-    w._select_none = PushButton(text="Select none")
-    w._selection_info = Label(label="Selected", value="0 tiles")
-    w._tile_hint = Label(label="", value=TILE_HINT)
-    w._status_legend = Label(label="Tile marks", value="")
-    w._segmenter = ComboBox(label="Segmenter", choices=[BUILTIN_SEGMENTER, CHECKPOINT_SEGMENTER])
-    w._model_dir = FileEdit(label="Checkpoint", mode="d", nullable=True,
-                            tooltip="A Hugging Face checkpoint folder (safetensors)")
-    w._classes = ComboBox(
-        label="Classes", choices=[ONE_CLASS, ALL_CLASSES],
-        tooltip="one: class index above the threshold (the seed's rule); all: every class "
-                "of the model (argmax), e.g. background, myelin, axon")
-    w._polarity = ComboBox(label="Objects", choices=["bright", "dark"],
-                           tooltip="otsu: objects brighter (fluorescence) or darker than "
-                                   "the background")
-    w._class_index = SpinBox(label="Class index", value=1, min=0, max=1000)
-    w._threshold = FloatSpinBox(label="Threshold", value=0.5, min=0.0, max=0.99, step=0.05)
-    w._batch_size = ComboBox(
-        label="Batch size", choices=BATCH_CHOICES, value="auto",
-        tooltip="Tiles per forward pass; auto: 1 on CPU (several tiles run at once "
-                "on separate threads), 8 on a GPU")
-    w._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
-    w._run = PushButton(text="Segment selected")
-    w._cancel = PushButton(text="Cancel", enabled=False)
-    w._paint_class = ComboBox(  # the session's classes (napari resets choices often)
-        label="Paint class", tooltip="The class the brush paints in the mask layer",
-        choices=lambda _=None: class_choices(getattr(w.session, "classes", None) or DEFAULT_TABLE))
-    w._legend = Label(label="Classes", value="")
-    w._import_dir = FileEdit(
-        label="Masks from", mode="d", nullable=True,
-        tooltip="An earlier export of this image: its polygons become the masks to edit")
-    w._import_from = ComboBox(
-        choices=LOAD_FROM, tooltip="Where Load masks takes them from: an earlier export, a QuPath "
-                                   "GeoJSON file, or the OME-Zarr labels of this image")
-    w._import = PushButton(text="Load masks")
-    w._session_dir = FileEdit(label="Session", mode="d", nullable=True,
-                              tooltip="A folder for the masks, hand edits and tile statuses "
-                                      "of this image, to go on later")
-    w._save_session = PushButton(text="Save session")
-    w._open_session = PushButton(text="Open session")
-    w._export_which = ComboBox(label="Export tiles", choices=["selected", "segmented", "all"])
-    w._export_dir = FileEdit(label="Export to", mode="d", nullable=True,
-                             tooltip="A new folder, or an earlier export of this image and "
-                                     "grid (the tiles are added to it)")
-    w._replace = CheckBox(text="Replace the export in that folder", value=False,
-                          tooltip="Delete the folder's earlier export first (asks; applies "
-                                  "to one export only)")
-    w._target = ExportTarget()
-    w._also_write = ComboBox(
-        choices=ALSO_WRITE, value=NOTHING,
-        tooltip="After the export: QuPath GeoJSON (EXPORT/<image>.geojson), COCO "
-                "(EXPORT/annotations.json) or OME-Zarr labels (into the OME-Zarr image, as "
-                "labels/napari-axons)")
-    w._export = PushButton(text="Export")
-    w._progress_bar = ProgressBar(label="Progress", value=0, min=0, max=1, visible=False)
-    w._message = Label(label="Status", value="")
-    w.extend([
-        w._image, w._tile_size, w._overlap, w._downsample, w._grid_info,
-        Container(widgets=[w._select_all, w._select_none], layout="horizontal",
-                  labels=False, label="Tiles"),
-        w._selection_info, w._tile_hint, w._status_legend, w._segmenter, w._polarity, w._model_dir,
-        w._classes, w._class_index, w._threshold, w._batch_size, w._device,
-        Container(widgets=[w._run, w._cancel], layout="horizontal", labels=False, label="Run"),
-        w._paint_class, w._legend, w._import_dir,
-        Container(widgets=[w._import_from, w._import], layout="horizontal", labels=False,
-                  label="Load from"),
-        w._session_dir,
-        Container(widgets=[w._save_session, w._open_session], layout="horizontal",
-                  labels=False, label=" "),
-        w._export_which, w._export_dir, w._replace, *w._target.widgets,
-        Container(widgets=[w._also_write, w._export], layout="horizontal", labels=False,
-                  label="Also write"),
-        w._progress_bar, w._message,
-    ])
-    w._segmenter.changed.connect(lambda _=None: show_segmenter_options(w))
-    w._classes.changed.connect(lambda _=None: show_segmenter_options(w))
-    show_segmenter_options(w)
+class Controls:
+    """Every control of the dock widget (public attributes, no layout, no wiring).
 
-
-def show_segmenter_options(w) -> None:
-    hf = w._segmenter.value == CHECKPOINT_SEGMENTER
-    for c in (w._model_dir, w._classes, w._device):
-        c.visible = hf
-    for c in (w._class_index, w._threshold):  # the one-class rule's settings
-        c.visible = hf and w._classes.value == ONE_CLASS
-    w._polarity.visible = not hf
-
-
-def segmenter_factory(w) -> Callable[[], object]:
-    """A function that loads the segmenter the controls describe (run in the worker).
-
-    Raises
-    ------
-    ModelError
-        The checkpoint choice without a folder.
+    Parameters
+    ----------
+    image_choices : callable
+        The Image choice's choices (the viewer's image layers).
+    classes : callable
+        Returns the session's :class:`ClassTable` (or None): the Paint class choices.
     """
-    from ..core.segment import ModelError, load_segmenter
 
-    choice = w._batch_size.value
-    batch = {} if choice == "auto" else {"batch_size": int(choice)}
-    if w._segmenter.value == BUILTIN_SEGMENTER:
-        polarity = w._polarity.value
-        return lambda: load_segmenter("otsu", polarity=polarity, **batch)
-    folder = w._model_dir.value
-    if folder is None or str(folder) in ("", "."):
-        raise ModelError("choose a checkpoint folder first")
-    if w._classes.value == ALL_CLASSES:
-        opts = {"classes": "all", "device": w._device.value, **batch}
-    else:
-        opts = {"class_index": w._class_index.value, "threshold": w._threshold.value,
-                "device": w._device.value, **batch}
-    return lambda: load_segmenter(Path(folder), **opts)
+    def __init__(self, image_choices, classes):
+        # -- always shown: the image
+        self.image = ComboBox(label="Image", choices=image_choices, nullable=True)
+        # -- Tiles
+        self.tile_size = SpinBox(label="Tile size", value=512, min=16, max=16384, step=16)
+        self.overlap = SpinBox(label="Overlap", value=0, min=0, max=16000)
+        self.downsample = SpinBox(label="Downsample", value=1, min=1, max=64,
+                                  tooltip="1: none; the seed uses 3 (Lanczos)")
+        self.pixel_size = FloatSpinBox(
+            label="Pixel size (um)", value=0.0, min=0.0, max=10000.0, step=0.01,
+            tooltip="Micrometres per full-resolution pixel (0: unknown). Read from the file "
+                    "when it says; type a value (Enter) to set it: exports record it, a "
+                    "model's training pixel size is compared with it, fibres are measured in it")
+        self.pixel_size.native.setDecimals(4)
+        self.pixel_origin = Label(label="", value="")
+        self.grid_info = Label(label="Grid", value="no image")
+        self.select_all = PushButton(text="Select all")
+        self.select_none = PushButton(text="Select none")
+        self.selection_info = Label(label="Selected", value="0 tiles")
+        self.tile_hint = Label(label="", value=TILE_HINT)
+        self.status_legend = Label(label="Tile marks", value="")
+        # -- Segment
+        self.segmenter = ComboBox(label="Segmenter", choices=[BUILTIN_SEGMENTER, CHECKPOINT_SEGMENTER])
+        self.polarity = ComboBox(label="Objects", choices=["bright", "dark"],
+                                 tooltip="otsu: objects brighter (fluorescence) or darker (SEM "
+                                         "myelin, stained sections) than the background")
+        self.otsu_class = LineEdit(label="Class", value=OTSU_CLASS["bright"],
+                                   tooltip="The class Otsu's objects are (follows Objects: "
+                                           "bright axon, dark myelin; type another name)")
+        self.model_dir = FileEdit(label="Checkpoint", mode="d", nullable=True,
+                                  tooltip="A Hugging Face checkpoint folder (safetensors)")
+        self.classes = ComboBox(
+            label="Classes", choices=[ONE_CLASS, ALL_CLASSES],
+            tooltip="one: class index above the threshold (the seed's rule); all: every class "
+                    "of the model (argmax), e.g. background, myelin, axon")
+        self.class_index = SpinBox(label="Class index", value=1, min=0, max=1000)
+        self.threshold = FloatSpinBox(label="Threshold", value=0.5, min=0.0, max=0.99, step=0.05)
+        self.batch_size = ComboBox(
+            label="Batch size", choices=BATCH_CHOICES, value="auto",
+            tooltip="Tiles per forward pass; auto: 1 on CPU (several tiles run at once "
+                    "on separate threads), 8 on a GPU")
+        self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
+        self.run = PushButton(text="Segment selected")
+        # -- Correct
+        self.paint_class = ComboBox(  # the session's classes (napari resets choices often)
+            label="Paint class", tooltip="The class the brush paints in the mask layer",
+            choices=lambda _=None: class_choices(classes() or DEFAULT_TABLE))
+        self.legend = Label(label="Classes", value="")
+        self.import_from = ComboBox(
+            label="Load from", choices=LOAD_FROM,
+            tooltip="Where Load masks takes them from: an earlier export, a QuPath "
+                    "GeoJSON file, or the OME-Zarr labels of this image")
+        self.import_dir = FileEdit(
+            label="Masks from", mode="d", nullable=True,
+            tooltip="An earlier export of this image: its polygons become the masks to edit")
+        self.load = PushButton(text="Load masks")
+        self.session_dir = FileEdit(label="Session", mode="d", nullable=True,
+                                    tooltip="A folder for the masks, hand edits and tile statuses "
+                                            "of this image, to go on later")
+        self.save_session = PushButton(text="Save session")
+        self.open_session = PushButton(text="Open session")
+        # -- Export
+        self.export_which = ComboBox(label="Export tiles", choices=["selected", "segmented", "all"])
+        self.export_dir = FileEdit(label="Export to", mode="d", nullable=True,
+                                   tooltip="This image's export folder (proposed beside the "
+                                           "image): exporting again writes the tiles changed "
+                                           "since and keeps the others")
+        self.replace = CheckBox(text="Write the whole export again", value=False,
+                                tooltip="Every tile of the export that holds masks here is "
+                                        "written again (asks first; nothing else is deleted). "
+                                        "Another image's export in the folder is replaced only "
+                                        "after a question naming what it deletes")
+        self.target = ExportTarget()
+        self.also_write = ComboBox(
+            label="Also write", choices=ALSO_WRITE, value=NOTHING,
+            tooltip="After the export: QuPath GeoJSON (EXPORT/<image>.geojson), COCO "
+                    "(EXPORT/annotations.json) or OME-Zarr labels (into the OME-Zarr image, as "
+                    "labels/napari-axons)")
+        self.export = PushButton(text="Export")
+        # -- always shown: the running job
+        self.progress_bar = ProgressBar(label="", value=0, min=0, max=1, visible=False)
+        self.cancel = PushButton(text="Cancel", enabled=False)
+        self.message = Label(label="", value="")
+
+    def show_segmenter_options(self, _=None) -> None:
+        """Show the options of the chosen segmenter (and class rule) only."""
+        hf = self.segmenter.value == CHECKPOINT_SEGMENTER
+        for c in (self.model_dir, self.classes, self.device):
+            c.visible = hf
+        for c in (self.class_index, self.threshold):  # the one-class rule's settings
+            c.visible = hf and self.classes.value == ONE_CLASS
+        self.polarity.visible = self.otsu_class.visible = not hf
+
+    def follow_polarity(self, old: str, new: str) -> None:
+        """Objects changed: the class name follows, unless the user typed another one."""
+        if self.otsu_class.value.strip() in ("", OTSU_CLASS.get(old, "")):
+            self.otsu_class.value = OTSU_CLASS.get(new, self.otsu_class.value)
+
+    @property
+    def job_controls(self) -> list:
+        """What is disabled while a job runs."""
+        return [self.run, self.export, self.load, self.image, self.tile_size, self.overlap,
+                self.downsample, self.pixel_size, self.save_session, self.open_session,
+                self.import_from, self.also_write]
 
 
 def class_choices(classes: ClassTable) -> list[tuple[str, int]]:

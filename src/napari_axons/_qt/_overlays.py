@@ -74,6 +74,28 @@ class Overlays:
         layer = self._layers.get(name)
         return layer if layer is not None and layer in self.viewer.layers else None
 
+    def is_ours(self, layer) -> bool:
+        """True for one of the widget's own layers."""
+        return any(layer is mine for mine in self._layers.values())
+
+    def hand_clicks_to(self, image) -> None:
+        """Tile picking on the image layer too, and make it the active layer.
+
+        With our grid (a Shapes layer) active, napari showed its drawing tools and
+        their key hints; the image's controls have none, and a click on it picks
+        tiles as a click on our layers does.
+        """
+        old = getattr(self, "_image", None)
+        if old is not None and old is not image and self._on_click in old.mouse_drag_callbacks:
+            old.mouse_drag_callbacks.remove(self._on_click)
+        self._image = image
+        if image is None:
+            return
+        if self._on_click not in image.mouse_drag_callbacks:
+            image.mouse_drag_callbacks.append(self._on_click)
+        if image in self.viewer.layers:
+            self.viewer.layers.selection.active = image
+
     def edit_layer(self):
         """The editable mask window (a Labels layer), or None."""
         return self.get(EDIT_LAYER)

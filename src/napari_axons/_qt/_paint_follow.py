@@ -35,14 +35,14 @@ def paint_guard(widget):
             return  # inside the window: napari paints
         tile = pick_tile(s.grid, y, x)
         if tile is None:
-            widget._say("outside the image: nothing painted", "warning")
+            widget.say("outside the image: nothing painted", "warning")
         elif tile.index not in s.selected:
-            widget._say(f"tile {tile.index} is not selected: nothing painted (select it first: "
+            widget.say(f"tile {tile.index} is not selected: nothing painted (select it first: "
                         "click it on the canvas with another layer active, or Select all)",
                         "warning")
         else:
-            widget._last_picked = tile.index
+            widget.last_picked = tile.index
             widget.window.flush()
-            widget._update_selection_view()  # the window moves there, and says so
+            widget.update_selection_view()  # the window moves there, and says so
 
     return guard

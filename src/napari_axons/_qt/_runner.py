@@ -89,7 +89,7 @@ class Runner:
                                _connect={"errored": self._on_error})
         worker.yielded.connect(handle)
         worker.finished.connect(self._finished)
-        worker.aborted.connect(lambda: setattr(self, "_outcome", "cancelled"))
+        worker.aborted.connect(self._on_aborted)
         self.worker, self.background, self.stop = worker, background, stop
         self._on_start(background)
         self._on_progress(desc, 0, self.total, 0.0)
@@ -133,6 +133,16 @@ class Runner:
         if self.busy:
             self.worker.quit()
         return None
+
+    def fail(self, error: str) -> None:
+        """End the job as failed, with this one-line error (said when it has stopped)."""
+        self._outcome, self.error = "failed", error
+        if self.busy:
+            self.worker.quit()
+
+    def _on_aborted(self) -> None:
+        if self._outcome != "failed":
+            self._outcome = "cancelled"
 
     def _on_error(self, exc) -> None:
         self._outcome = "failed"

@@ -12,7 +12,7 @@ from __future__ import annotations
 __all__ = ["keep_narrow", "progress_text", "outcome_text", "short", "MAX_SHOWN"]
 
 #: Longer messages are cut in the status line (the tooltip and napari's notification hold all).
-MAX_SHOWN = 300
+MAX_SHOWN = 200
 
 
 def keep_narrow(*labels) -> None:
@@ -52,6 +52,6 @@ def outcome_text(desc: str, outcome: str, done: int, total: int, unit: str = "ti
                 {"Exporting": "the files written are kept; Export again resumes"}.get(
                     desc, f"the {done} tile(s) done are kept"))
         return f"{desc}: cancelled after {done} of {total} {unit} ({kept})"
-    if outcome == "failed":
-        return f"{desc}: failed after {done} of {total} {unit}"
+    if outcome == "failed":  # before any item: nothing was done, not "a partial run"
+        return f"{desc}: failed" if not done else f"{desc}: failed after {done} of {total} {unit}"
     return f"{desc}: done, {done} of {total} {unit}"

@@ -2,16 +2,17 @@
 
 The user picks export folders (the widget's current export is offered), a model
 folder, a time limit; training runs in a napari thread worker
-(:func:`train_in_worker`, no Qt there) with napari's progress bar and a curve
-redrawn after every epoch. Cancel stops at the next step and keeps the best
-epoch so far as the model; "Use this model" hands the finished folder to the
-host widget (which sets it as the segmenter).
+(:func:`train_in_worker`, no Qt there) with napari's progress bar, the host
+widget's progress bar and status line (in view from every section), and a
+curve (:mod:`._train_plot`, matplotlib: IoU per class, loss, the best epoch
+marked) redrawn after every epoch. Cancel stops at the next step and keeps the
+best epoch so far as the model; "Use this model" hands the finished folder to
+the host widget (which sets it as the segmenter, with all its classes).
 """
 
 from __future__ import annotations
 
 import queue
-import tempfile
 import threading
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -22,8 +23,6 @@ from magicgui.widgets import (
     Container,
     FileEdit,
     FloatSpinBox,
-    Image,
-    Label,
     PushButton,
     Select,
     SpinBox,
@@ -80,9 +79,12 @@ class TrainPanel(Container):
     current_export : callable, optional
         Returns the host widget's export folder (offered by "Add current export").
     on_use : callable, optional
-        ``on_use(model_dir)`` when the user clicks "Use this model".
+        ``on_use(model_dir)`` when the user clicks "Use this model"; returns the
+        line to say (or None).
     say : callable, optional
-        ``say(text, level)`` for messages (default: the panel's status line only).
+        ``say(text, level)`` for messages (default: kept in :attr:`messages` only).
+    on_progress : callable, optional
+        ``on_progress(done, total, text)`` after each epoch (the host's progress bar).
 
     Attributes
     ----------
@@ -91,45 +93,49 @@ class TrainPanel(Container):
         The last finished run.
     records : list of dict
         The running (or last) run's per-epoch records.
+    curve : CurvePlot
+        The plot of :attr:`records`.
     """
 
     def __init__(self, *, current_export: Callable[[], object] | None = None,
-                 on_use: Callable[[Path], None] | None = None,
-                 say: Callable[[str, str], None] | None = None):
+                 on_use: Callable[[Path], str | None] | None = None,
+                 say: Callable[[str, str], None] | None = None,
+                 on_progress: Callable[[int, int, str], None] | None = None):
         super().__init__(labels=True, label="Train")
+        from ._train_plot import CurvePlot
+
         self._current_export = current_export
         self._on_use = on_use
         self._say_host = say
-        self._pick = FileEdit(label="Export", mode="d", nullable=True,
-                              tooltip="An export folder with corrected tiles")
-        self._add = PushButton(text="Add")
-        self._add_current = PushButton(text="Add current export")
-        self._exports = Select(label="Train on", choices=[], allow_multiple=True)
-        self._remove = PushButton(text="Remove selected")
-        self._out = FileEdit(label="Model folder", mode="d", nullable=True,
-                             tooltip="Where the trained checkpoint goes (must not exist yet)")
-        self._overwrite = CheckBox(text="Replace an existing model folder", value=False)
-        self._base = FileEdit(label="Start from", mode="d", nullable=True,
-                              tooltip="Optional: a checkpoint to fine-tune (else a new model)")
-        self._minutes = FloatSpinBox(label="Minutes", value=10.0, min=0.1, max=10000.0, step=1.0)
-        self._epochs = SpinBox(label="Epochs", value=60, min=1, max=10000)
-        self._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
-        self._start = PushButton(text="Train")
-        self._cancel = PushButton(text="Cancel", enabled=False,
-                                  tooltip="Stop now; the best epoch so far becomes the model")
-        self._curve = Image(label="Curve")
-        self._status = Label(label="Training", value="")
-        self._use = PushButton(text="Use this model", enabled=False)
+        self._on_progress = on_progress
+        self.pick = FileEdit(label="Export", mode="d", nullable=True,
+                             tooltip="An export folder with corrected tiles")
+        self.add = PushButton(text="Add")
+        self.add_current_export = PushButton(text="Add current export")
+        self.exports_list = Select(label="Train on", choices=[], allow_multiple=True)
+        self.exports_list.native.setMaximumHeight(64)
+        self.remove = PushButton(text="Remove selected")
+        self.out = FileEdit(label="Model folder", mode="d", nullable=True,
+                            tooltip="Where the trained checkpoint goes (must not exist yet)")
+        self.overwrite = CheckBox(text="Replace an existing model folder", value=False)
+        self.base = FileEdit(label="Start from", mode="d", nullable=True,
+                             tooltip="Optional: a checkpoint to fine-tune (else a new model)")
+        self.minutes = FloatSpinBox(label="Minutes", value=10.0, min=0.1, max=10000.0, step=1.0)
+        self.epochs = SpinBox(label="Epochs", value=60, min=1, max=10000)
+        self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
+        self.train = PushButton(text="Train")
+        self.cancel_button = PushButton(text="Cancel", enabled=False,
+                                        tooltip="Stop now; the best epoch so far becomes the model")
+        self.use = PushButton(text="Use this model", enabled=False)
+        self.curve = CurvePlot()
+        row = self._row
         self.extend([
-            self._pick,
-            Container(widgets=[self._add, self._add_current], layout="horizontal", labels=False,
-                      label=""),
-            self._exports, self._remove, self._out, self._overwrite, self._base, self._minutes,
-            self._epochs, self._device,
-            Container(widgets=[self._start, self._cancel], layout="horizontal", labels=False,
-                      label=""),
-            self._curve, self._status, self._use,
+            self.pick, row(self.add, self.add_current_export, label=""),
+            row(self.exports_list, self.remove, label="Train on"), self.out, self.overwrite,
+            self.base, row(self.minutes, self.epochs, label="Minutes, epochs"), self.device,
+            row(self.train, self.cancel_button, self.use, label=""),
         ])
+        self.native.layout().addWidget(self.curve.native)
         self.worker = None
         self.result = None
         self.records: list[dict] = []
@@ -137,26 +143,29 @@ class TrainPanel(Container):
         self._stop = threading.Event()
         self._progress = None
         self._names: tuple[str, ...] = ()
-        self._plot_dir = tempfile.TemporaryDirectory(prefix="napari-axons-train-")
-        self._add.changed.connect(self.add_picked)
-        self._add_current.changed.connect(self.add_current)
-        self._remove.changed.connect(self.remove_selected)
-        self._start.changed.connect(self.start)
-        self._cancel.changed.connect(self.cancel)
-        self._use.changed.connect(self.use_model)
-        self._add_current.enabled = current_export is not None
+        self.add.changed.connect(self.add_picked)
+        self.add_current_export.changed.connect(self.add_current)
+        self.remove.changed.connect(self.remove_selected)
+        self.train.changed.connect(self.start)
+        self.cancel_button.changed.connect(self.cancel)
+        self.use.changed.connect(self.use_model)
+        self.add_current_export.enabled = current_export is not None
+
+    @staticmethod
+    def _row(*widgets, label: str) -> Container:
+        return Container(widgets=list(widgets), layout="horizontal", labels=False, label=label)
 
     # ------------------------------------------------------------------ exports
     @property
     def exports(self) -> list[str]:
-        return list(self._exports.choices)
+        return list(self.exports_list.choices)
 
     def set_exports(self, folders) -> None:
-        self._exports.choices = [str(f) for f in dict.fromkeys(str(f) for f in folders)]
+        self.exports_list.choices = [str(f) for f in dict.fromkeys(str(f) for f in folders)]
 
     def add_picked(self, _=None) -> None:
-        if self._pick.value is not None and str(self._pick.value) not in ("", "."):
-            self.set_exports([*self.exports, str(self._pick.value)])
+        if self.pick.value is not None and str(self.pick.value) not in ("", "."):
+            self.set_exports([*self.exports, str(self.pick.value)])
 
     def add_current(self, _=None) -> None:
         folder = self._current_export() if self._current_export is not None else None
@@ -166,7 +175,7 @@ class TrainPanel(Container):
         self.set_exports([*self.exports, str(folder)])
 
     def remove_selected(self, _=None) -> None:
-        chosen = set(self._exports.value or [])
+        chosen = set(self.exports_list.value or [])
         self.set_exports([f for f in self.exports if f not in chosen])
 
     # ------------------------------------------------------------------ running
@@ -176,9 +185,12 @@ class TrainPanel(Container):
 
     def _say(self, text: str, level: str = "info") -> None:
         self.messages.append(text)
-        self._status.value = text
         if self._say_host is not None:
             self._say_host(text, level)
+
+    def _show(self, done: int, total: int, text: str) -> None:
+        if self._on_progress is not None:
+            self._on_progress(done, total, text)
 
     def start(self, _=None):
         """Start training in a worker (returns it), or say why not."""
@@ -186,27 +198,27 @@ class TrainPanel(Container):
         from napari.utils import progress
 
         from ..core.training import TrainOptions
+        from ._worker import drive
 
         if self.busy:
             return None
         if not self.exports:
             self._say("add at least one export folder to train on", "warning")
             return None
-        out = self._out.value
+        out = self.out.value
         if out is None or str(out) in ("", "."):
             self._say("choose a model folder first", "warning")
             return None
-        base = self._base.value
+        base = self.base.value
         base = None if base is None or str(base) in ("", ".") else str(base)
-        opts = TrainOptions(epochs=int(self._epochs.value), max_minutes=float(self._minutes.value),
-                            device=self._device.value, base=base)
+        opts = TrainOptions(epochs=int(self.epochs.value), max_minutes=float(self.minutes.value),
+                            device=self.device.value, base=base)
         self._stop = threading.Event()
         self.records, self.result = [], None
-        self._use.enabled = False
+        self.use.enabled = False
+        self.curve.draw([], ())
         gen = train_in_worker(self.exports, Path(out), opts, self._stop,
-                              overwrite=bool(self._overwrite.value))
-        from ._worker import drive
-
+                              overwrite=bool(self.overwrite.value))
         worker = create_worker(drive, gen, _start_thread=False,
                                _connect={"errored": self._on_error})
         worker.yielded.connect(self._on_epoch)
@@ -215,44 +227,37 @@ class TrainPanel(Container):
         self._progress = progress(total=opts.epochs, desc="Training")
         self.worker = worker
         self._set_running(True)
-        self._status.value = "training..."
         worker.start()
+        self._show(0, 0, f"Training: preparing the data and the model ({opts.epochs} epochs at "
+                         f"most, {opts.max_minutes:g} min)...")
         return worker
 
     def cancel(self, _=None) -> None:
         """Stop training at its next step; the best epoch so far becomes the model."""
         if self.busy:
             self._stop.set()
-            self._status.value = "stopping: the best epoch so far becomes the model..."
+            self._show(0, 0, "Training: stopping; the best epoch so far becomes the model...")
 
     def _on_epoch(self, record: dict) -> None:
         self.records.append(record)
         self._names = tuple(record["val_iou"])
         if self._progress is not None:
             self._progress.update(max(0, int(record["epoch"]) - self._progress.n))
-        self._draw_curve()
+        self.curve.draw(self.records, self._names)
         fg = [n for n in record["val_iou"] if n != "background"]
         figs = ", ".join(f"{n} {record['val_iou'][n] or 0:.2f}" for n in fg)
-        self._status.value = f"epoch {record['epoch']:g}: validation IoU {figs}"
-
-    def _draw_curve(self) -> None:
-        import numpy as np
-        from PIL import Image as PILImage
-
-        from ..core.training.report import plot_curves
-
-        path = Path(self._plot_dir.name) / "curve.png"
-        plot_curves(self.records, self._names, path)
-        with PILImage.open(path) as im:
-            self._curve.value = np.asarray(im.convert("RGB"))
+        total = int(self.epochs.value)
+        self._show(int(record["epoch"]), total,
+                   f"Training: epoch {record['epoch']:g} of {total}: validation IoU {figs}")
 
     def _on_returned(self, result) -> None:
         self.result = result
         best = result.report["best"]
+        self.curve.draw(self.records, self._names, best=best["epoch"])
         figs = ", ".join(f"{k} {v:.3f}" for k, v in best["val_iou"].items() if k != "background")
         self._say(f"model written to {result.model_dir}: best epoch {best['epoch']:g}, "
                   f"validation IoU {figs}")
-        self._use.enabled = True
+        self.use.enabled = True
 
     def _on_error(self, exc) -> None:
         from ._worker import one_line
@@ -264,35 +269,42 @@ class TrainPanel(Container):
             self._progress.close()
             self._progress = None
         self._set_running(False)
+        self._show(0, 0, "")  # the host hides its bar; the last line stays
 
     def _set_running(self, running: bool) -> None:
-        for w in (self._start, self._add, self._add_current, self._remove, self._out, self._base,
-                  self._minutes, self._epochs, self._device, self._overwrite):
-            w.enabled = not running and (w is not self._add_current
+        for w in (self.train, self.add, self.add_current_export, self.remove, self.out, self.base,
+                  self.minutes, self.epochs, self.device, self.overwrite):
+            w.enabled = not running and (w is not self.add_current_export
                                          or self._current_export is not None)
-        self._cancel.enabled = running
+        self.cancel_button.enabled = running
 
     def use_model(self, _=None) -> None:
         """Hand the finished model to the host widget (it becomes the segmenter)."""
         if self.result is not None and self._on_use is not None:
-            self._on_use(Path(self.result.model_dir))
-            self._say(f"segmenter: {self.result.model_dir}")
+            line = self._on_use(Path(self.result.model_dir))
+            self._say(line or f"segmenter: {self.result.model_dir}")
 
 
 def attach_train_panel(widget) -> TrainPanel:
     """Add the Train section to the dock widget (its export folder offered, its segmenter set).
 
     "Use this model" chooses "checkpoint folder" as the widget's segmenter and
-    the trained folder as its checkpoint.
+    the trained folder as its checkpoint, with all its classes when it has several.
     """
-    from ._controls import CHECKPOINT_SEGMENTER
+    from ._segmenter_choice import use_checkpoint
 
-    def use(folder: Path) -> None:
-        widget._segmenter.value = CHECKPOINT_SEGMENTER
-        widget._model_dir.value = folder
+    c = widget.controls
 
-    panel = TrainPanel(current_export=lambda: widget._export_dir.value, on_use=use,
-                       say=widget._say)
-    widget.append(panel)
+    def progress(done: int, total: int, text: str) -> None:
+        if widget.busy:  # a widget job's own progress comes first
+            return
+        if text:
+            widget.show_job_progress(done, total, text)
+        c.progress_bar.visible = c.cancel.enabled = panel.busy
+
+    panel = TrainPanel(current_export=lambda: c.export_dir.value,
+                       on_use=lambda folder: use_checkpoint(c, folder), say=widget.say,
+                       on_progress=progress)
+    widget.add_section("Train", panel)
     widget.train_panel = panel
     return panel

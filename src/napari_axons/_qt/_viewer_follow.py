@@ -22,6 +22,15 @@ from contextlib import contextmanager
 __all__ = ["ViewerFollower", "one_collection"]
 
 
+def _export_folder(layer):
+    """The export folder a (labels) layer was read from, resolved, or None."""
+    from pathlib import Path
+
+    meta = getattr(layer, "metadata", None) or {}
+    ours = meta.get("napari_axons") if isinstance(meta.get("napari_axons"), dict) else {}
+    return Path(ours["export"]).resolve() if ours.get("export") else None
+
+
 @contextmanager
 def one_collection():
     """Run napari layer removals with one ``gc.collect()`` at the end instead of one each."""
@@ -40,8 +49,8 @@ class ViewerFollower:
     Parameters
     ----------
     widget : AxonsWidget
-        Uses its ``viewer``, ``overlays``, ``_image`` (the Image choice),
-        ``_layer`` (the image in use) and ``_set_image``.
+        Uses its ``viewer``, ``overlays``, ``controls.image`` (the Image choice),
+        ``layer`` (the image in use), ``set_image`` and ``resumed``.
     """
 
     def __init__(self, widget):
@@ -55,7 +64,7 @@ class ViewerFollower:
         widget.viewer.canvas.events.size.connect(self._on_canvas_size)
 
     def ours(self, layer) -> bool:
-        return any(layer is mine for mine in self.w.overlays._layers.values())
+        return self.w.overlays.is_ours(layer)
 
     def on_inserted(self, event) -> None:
         from napari.layers import Image
@@ -63,26 +72,36 @@ class ViewerFollower:
         layer = event.value
         if self.clearing or self.ours(layer):
             return
-        self.w._image.reset_choices()
+        image = self.w.controls.image
+        image.reset_choices()
         if isinstance(layer, Image):
-            self.w._image.value = layer  # -> the widget's _set_image
+            image.value = layer  # -> the widget's set_image
             self._refit()
-        elif self.w._layer is not None:
+            return
+        folder = _export_folder(layer)
+        if folder is not None and folder in self.w.resumed:  # its masks are in our layers
+            from qtpy.QtCore import QTimer
+
+            from ._resume import drop_labels_of
+
+            QTimer.singleShot(0, lambda: drop_labels_of(self.w, folder))
+        elif self.w.layer is not None:
             self.w.overlays.order()  # an export or GeoJSON opened: under the grid
 
     def on_removed(self, event) -> None:
         layer = event.value
         if self.clearing or self.ours(layer):
             return
-        if layer is self.w._layer:
-            self.w._set_image(None)
-        self.w._image.reset_choices()
-        choices = self.w._image_choices()
-        if self.w._layer is None and choices:  # the newest image left
+        if layer is self.w.layer:
+            self.w.set_image(None)
+        image = self.w.controls.image
+        image.reset_choices()
+        choices = self.w.image_choices()
+        if self.w.layer is None and choices:  # the newest image left
             new = choices[-1][1]
-            self.w._image.value = new
-            if self.w._layer is not new:
-                self.w._set_image(new)
+            image.value = new
+            if self.w.layer is not new:
+                self.w.set_image(new)
 
     def clear(self, overlays) -> None:
         """Remove our layers (see :func:`one_collection`), ignoring their removal events."""

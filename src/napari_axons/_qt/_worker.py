@@ -117,31 +117,29 @@ def run_export(
             on_close()
 
 
-def load_export_masks(exported) -> Generator[tuple, None, int]:
+def load_export_masks(loadable) -> Generator[tuple, None, int]:
     """Render the masks of an export's tiles, one tile at a time.
 
     Parameters
     ----------
-    exported : core.export.ExportedTiles
+    loadable : core.session.LoadableExport
 
     Yields
     ------
-    ``(tile, mask, notes)`` per tile in grid order: ``mask`` uint8 0/1 at the
-    tile's size, or None (the tile's files are missing or unreadable, said in
-    ``notes``).
+    ``(tile, class_map, table, notes)`` per tile in grid order: ``class_map``
+    uint8 at the tile's size in the indices of ``table`` (the export's classes so
+    far), or None (the tile's files are missing or unreadable, said in ``notes``).
 
     Returns
     -------
     int
         The number of masks rendered.
     """
-    from ..core.export import iter_tile_masks
-
     done = 0
     notes: list[str] = []
-    for tile, mask in iter_tile_masks(exported.tiles, notes):
+    for tile, mask, table in loadable.masks(notes):
         done += mask is not None
-        yield tile, mask, notes[:]
+        yield tile, mask, table, notes[:]
         notes.clear()
     return done
 
