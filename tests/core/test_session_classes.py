@@ -9,7 +9,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from napari_axons.core.classes import DEFAULT_TABLE, ClassTable
+from napari_axons.core.common import DEFAULT_TABLE, ClassTable
 from napari_axons.core.session import Session, SessionError, merge_classes
 
 AXON_MYELIN = ClassTable(("background", "axon", "myelin"))

@@ -9,8 +9,8 @@ import pytest
 import tifffile
 from PIL import Image
 
-from napari_axons.core.classes import DEFAULT_TABLE, ClassTable
-from napari_axons.core.exportfolder import ADD, REPLACE
+from napari_axons.core.common import DEFAULT_TABLE, ClassTable
+from napari_axons.core.export.folder import ADD, REPLACE
 from napari_axons.core.session import REFRESH, Session, SessionError
 
 

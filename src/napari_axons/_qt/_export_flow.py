@@ -140,7 +140,8 @@ def export(w):
                          job.total)
     worker = w.runner.start(gen, job.total, "Exporting", on_exported, background=bool(where),
                             stop=stop)
-    w.counts = counts
+    if check.kind in (ADD, REFRESH):  # into its own export: say what was written and kept
+        w.counts = counts
     return worker
 
 
