@@ -50,7 +50,7 @@ def test_train_use_and_curve(qtbot, tmp_path, export_and_base, monkeypatch):
     assert worker is not None and not panel.train.enabled and panel.cancel_button.enabled
     qtbot.waitUntil(lambda: not panel.busy and panel.train.enabled, timeout=240_000)
     assert [r["epoch"] for r in panel.records] == [1.0, 2.0, 3.0]
-    from napari_axons.core.sample import MYELINATED_CLASSES
+    from napari_axons.core.image.sample import MYELINATED_CLASSES
 
     ax = panel.curve.figure.axes[0]  # a real plot: axes, every class, the best epoch marked
     lines = [line.get_label() for line in ax.get_lines()]
