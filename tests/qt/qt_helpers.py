@@ -96,7 +96,7 @@ def paint_stroke(layer, world_points, label=None, brush=5):
     if label is not None:
         layer.selected_label = label
     points = [tuple(float(v) for v in p) for p in world_points]
-    common = {"view_direction": None, "dims_displayed": (0, 1), "dims_point": (0, 0), "button": 1}
+    common = {"view_direction": None, "dims_displayed": [0, 1], "button": 1}
     mouse_press_callbacks(layer, read_only_mouse_event(type="mouse_press", is_dragging=False,
                                                        position=points[0], pos=np.zeros(2), **common))
     for p in points[1:]:

@@ -51,7 +51,9 @@ def test_segmenting_a_tile_keeps_the_loaded_classes(make_widget, myelinated, tmp
     wait_idle(qtbot, w)
     assert w.session.classes.names == ("background", "myelin", "axon")
     assert "1 myelin" in c.legend.value and "2 axon" in c.legend.value
-    assert [v for _, v in c.paint_class.choices] == [1, 2, 0]
+    combo = c.paint_class.native
+    assert [combo.itemText(i) for i in range(combo.count())] == ["myelin", "axon",
+                                                                   "background (erase)"]
 
     # pick tile 1 on the canvas, paint an axon stroke in it, segment it with Otsu, keep the edits
     click(w.layer, (100.0, 300.0))
