@@ -10,8 +10,10 @@ from napari_axons._qt._grid_layer import (
     MAX_LABELS,
     MIN_LABEL_PX,
     Placement,
+    edge_polylines,
     grid_index,
     grid_polylines,
+    label_points,
     pick_tile,
 )
 from napari_axons.core.geometry import TileGrid
@@ -135,7 +137,15 @@ def test_pick_tile_by_arithmetic_matches_a_scan():
 
 
 def test_polylines_cover_the_shifted_edge_tiles():
+    """4 tiles look like 4 cells: the shifted edge tiles' inner edges are drawn apart, faint."""
     grid = TileGrid.from_shape(700, 1000, tile_size=512)  # edges y: 0, 188, 512, 700
     horizontal, vertical = grid_polylines(grid)
-    assert sorted(set(horizontal[:, 0] + 0.5)) == [0, 188, 512, 700]
-    assert sorted(set(vertical[:, 1] + 0.5)) == [0, 488, 512, 1000]
+    assert sorted(set(horizontal[:, 0] + 0.5)) == [0, 512, 700]
+    assert sorted(set(vertical[:, 1] + 0.5)) == [0, 512, 1000]
+    faint_h, faint_v = edge_polylines(grid)
+    assert sorted(set(faint_h[:, 0] + 0.5)) == [188] and sorted(set(faint_v[:, 1] + 0.5)) == [488]
+    assert faint_h[:, 1].min() == -0.5 and faint_h[:, 1].max() == 999.5  # across the image
+    pts, texts = label_points(list(grid.tiles), grid)  # each number in the cell its tile shows in
+    assert dict(zip(texts, map(tuple, pts + 0.5), strict=True)) == {
+        "0": (0, 0), "1": (0, 512), "2": (512, 0), "3": (512, 512)}
+    assert edge_polylines(TileGrid.from_shape(1024, 1024, tile_size=512)) == []

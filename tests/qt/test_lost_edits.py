@@ -71,16 +71,16 @@ def test_the_three_lost_edit_stories_now_ask(make_widget, axon_tif, tmp_path, qt
     np.testing.assert_array_equal(w.store.read(96, 96, 105, 105), stroke)
     assert w.status[0] == "edited" and w.status[1] == "segmented"
 
-    # story 3: "Replace" asks, naming what would be deleted; "No" keeps the export
+    # story 3: "Write the whole export again" asks, with the count; "No" keeps the export
     before = folder_bytes(out)
     w.set_selection([0])
     w.controls.replace.value = True
     assert w.export() is None
     title, text = questions[-1]
-    assert title == "Replace the export?"
-    assert f"the export in {out} (1 tile(s) of axons.tif: 3 files" in text
-    assert "will be deleted" in text
-    assert w.messages[-1] == f"export cancelled: the export in {out} is kept"
+    assert title == "Write the whole export again?"
+    assert text.startswith(f"1 of the 1 tile(s) of the export in {out} hold masks here")
+    assert "Nothing is deleted" in text
+    assert w.messages[-1] == f"export cancelled: the export in {out} is kept as it is"
     assert folder_bytes(out) == before
     assert w.controls.replace.value is False  # not armed for the next export
     assert not any("--" in m for m in w.messages)
@@ -94,7 +94,7 @@ def test_the_three_lost_edit_stories_now_ask(make_widget, axon_tif, tmp_path, qt
     assert all(after[k] == v for k, v in before.items() if k != "manifest.json")
     doc = json.loads((out / "manifest.json").read_text())
     assert [t["index"] for t in doc["images"][0]["tiles"]] == [0, 1]
-    assert "already in the export and are kept" in w.messages[-1]
+    assert w.messages[-1] == "Exporting: done, 2 of 2 tiles (1 written, 1 kept as they were)"
 
     # another grid: asks first, "No" keeps it
     w.controls.tile_size.value = 128

@@ -98,7 +98,13 @@ def test_segment_into_all_classes_of_a_checkpoint(make_widget, axon_tif, tmp_pat
 def test_otsu_objects_dark_or_bright(make_widget, axon_tif):
     viewer, w = make_widget(axon_tif)
     assert _shown(w.controls.polarity) and not _shown(w.controls.classes)
-    w.controls.polarity.value = "dark"
-    from napari_axons._qt._controls import segmenter_factory
+    assert w.controls.otsu_class.value == "axon"
+    w.controls.polarity.value = "dark"  # SEM myelin: dark objects, named so
+    assert w.controls.otsu_class.value == "myelin"
+    from napari_axons._qt._segmenter_choice import segmenter_factory
 
-    assert segmenter_factory(w)().polarity == "dark"
+    otsu = segmenter_factory(w.controls)()
+    assert otsu.polarity == "dark" and otsu.classes.names == ("background", "myelin")
+    w.controls.otsu_class.value = "sheath"  # a name the user typed stays when Objects changes
+    w.controls.polarity.value = "bright"
+    assert w.controls.otsu_class.value == "sheath"

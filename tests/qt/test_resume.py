@@ -52,7 +52,7 @@ def test_open_an_export_paint_and_export_it_again(make_napari_viewer, exported, 
     assert s.status == dict.fromkeys(range(12), "exported")
     assert s.classes.names == ("background", "axon")
     assert c.export_dir.value == out
-    assert w.messages[-1].startswith(f"resumed {out}: the masks of its 12 tile(s) are in "
+    assert w.messages[-1].startswith("resumed export: the masks of its 12 tile(s) are in "
                                      "'paint here: axons masks'")
     labels = [la for la in viewer.layers if la._type_string == "labels"]
     assert [la.name for la in labels] == ["axons masks (read-only)", EDIT]  # one editable layer

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.geometry import Placement, TileBox, TileGrid
+from ..core.geometry import Placement, TileBox, TileGrid, axis_positions
 
 __all__ = ["click_callback", "Placement", "grid_lines", "tile_label_points", "merge_rectangles", "pick_tile",
            "bounding_box", "MAX_TEXT_TILES", "STATUS_COLOURS", "STATUSES"]
@@ -146,8 +146,11 @@ def click_callback(on_click):
 
 
 # -- level of detail: drawing cost flat in the number of tiles ------------------------
-__all__ += ["grid_polylines", "GridIndex", "grid_index", "label_points", "MIN_LABEL_PX",
-            "LINE_PX", "MAX_LABELS"]
+__all__ += ["grid_polylines", "edge_polylines", "GridIndex", "grid_index", "label_points",
+            "MIN_LABEL_PX", "LINE_PX", "MAX_LABELS", "FAINT_COLOUR"]
+
+#: The inner edges of the shifted edge tiles: faint, so that they do not read as more cells.
+FAINT_COLOUR = "#00e5ff55"
 
 #: A tile's number is drawn only when the tile is at least this many screen pixels wide.
 MIN_LABEL_PX = 48
@@ -157,14 +160,37 @@ LINE_PX = 1.5
 MAX_LABELS = 600
 
 
+def _axis_edges(size: int, tile: int, stride: int, tiles_edges: list[int]) -> tuple[list, list]:
+    """``(solid, faint)`` edge positions along one axis.
+
+    Solid: the main grid's tile edges and the image's far border. Faint: where a
+    shifted edge tile starts inside the last main tile (drawn solid, it made a
+    2 x 2 grid of tiles look like 3 x 3 cells).
+    """
+    main, edge = axis_positions(size, tile, stride)
+    if edge is None:
+        return tiles_edges, []
+    faint = [edge] if edge not in {p for m in main for p in (m, m + tile)} else []
+    return [e for e in tiles_edges if e not in faint], faint
+
+
+def _serpentine(along: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    ends = np.empty((len(along), 2))
+    ends[:, 0], ends[:, 1] = lo, hi
+    ends[1::2] = ends[1::2, ::-1]  # every other edge runs back
+    return np.stack([np.repeat(along, 2), ends.ravel()], axis=1)
+
+
 def grid_polylines(grid: TileGrid) -> list[np.ndarray]:
-    """Every tile edge as two paths: all horizontal edges, then all vertical ones.
+    """The tile edges as two paths: all horizontal edges, then all vertical ones.
 
     Each path runs along one edge, steps along the grid's outer border (itself an
     edge) to the next, and runs back, so ``rows + 1`` (``columns + 1``) edges are
     one path of ``2 (rows + 1)`` vertices: two shapes whatever the tile count,
     where one shape per edge or per tile costs seconds on a big slide
     (ENVIRONMENT.md item 12). Working data coordinates (pixel edges at ``k - 0.5``).
+    The inner edges of the shifted edge tiles are not among them
+    (:func:`edge_polylines` draws them faint).
 
     Returns
     -------
@@ -178,18 +204,27 @@ def grid_polylines(grid: TileGrid) -> list[np.ndarray]:
     [[-0.5, -0.5], [-0.5, 1023.5], [511.5, 1023.5], [511.5, -0.5], [1023.5, -0.5], [1023.5, 1023.5]]
     """
     ys, xs = _edges(list(grid.tiles))
-    ys = np.asarray(ys, float) - 0.5
-    xs = np.asarray(xs, float) - 0.5
-
-    def serpentine(along: np.ndarray, lo: float, hi: float) -> np.ndarray:
-        ends = np.empty((len(along), 2))
-        ends[:, 0], ends[:, 1] = lo, hi
-        ends[1::2] = ends[1::2, ::-1]  # every other edge runs back
-        return np.stack([np.repeat(along, 2), ends.ravel()], axis=1)
-
-    horizontal = serpentine(ys, xs[0], xs[-1])
-    vertical = serpentine(xs, ys[0], ys[-1])[:, ::-1]
+    span_y, span_x = np.asarray(ys, float) - 0.5, np.asarray(xs, float) - 0.5
+    ys, _ = _axis_edges(grid.height, grid.tile_size, grid.stride, ys)
+    xs, _ = _axis_edges(grid.width, grid.tile_size, grid.stride, xs)
+    horizontal = _serpentine(np.asarray(ys, float) - 0.5, span_x[0], span_x[-1])
+    vertical = _serpentine(np.asarray(xs, float) - 0.5, span_y[0], span_y[-1])[:, ::-1]
     return [horizontal, np.ascontiguousarray(vertical)]
+
+
+def edge_polylines(grid: TileGrid) -> list[np.ndarray]:
+    """Where the shifted edge tiles start inside the last main tiles: 0 to 2 paths, drawn faint."""
+    ys, xs = _edges(list(grid.tiles))
+    span_y, span_x = np.asarray(ys, float) - 0.5, np.asarray(xs, float) - 0.5
+    _, fy = _axis_edges(grid.height, grid.tile_size, grid.stride, ys)
+    _, fx = _axis_edges(grid.width, grid.tile_size, grid.stride, xs)
+    out = []
+    if fy:
+        out.append(_serpentine(np.asarray(fy, float) - 0.5, span_x[0], span_x[-1]))
+    if fx:
+        out.append(np.ascontiguousarray(
+            _serpentine(np.asarray(fx, float) - 0.5, span_y[0], span_y[-1])[:, ::-1]))
+    return out
 
 
 class GridIndex:
@@ -246,7 +281,25 @@ def grid_index(grid: TileGrid) -> GridIndex:
     return index
 
 
-def label_points(tiles: list[TileBox]) -> tuple[np.ndarray, list[str]]:
-    """Top-left corners (working pixel edges) and texts of these tiles' numbers."""
-    pts = np.array([(t.y - 0.5, t.x - 0.5) for t in tiles], float).reshape(-1, 2)
+def label_points(tiles: list[TileBox], grid: TileGrid | None = None) -> tuple[np.ndarray, list[str]]:
+    """Top-left corners (working pixel edges) and texts of these tiles' numbers.
+
+    With ``grid``, a shifted edge tile's number sits at the corner of the cell it
+    shows in (past the last main tile), not inside its neighbour's.
+    """
+    shift_y = shift_x = None
+    if grid is not None:
+        main_y, edge_y = axis_positions(grid.height, grid.tile_size, grid.stride)
+        main_x, edge_x = axis_positions(grid.width, grid.tile_size, grid.stride)
+        if edge_y is not None and main_y:
+            shift_y = (edge_y, main_y[-1] + grid.tile_size)
+        if edge_x is not None and main_x:
+            shift_x = (edge_x, main_x[-1] + grid.tile_size)
+
+    def corner(t: TileBox) -> tuple[float, float]:
+        y = shift_y[1] if shift_y and t.y == shift_y[0] else t.y
+        x = shift_x[1] if shift_x and t.x == shift_x[0] else t.x
+        return y - 0.5, x - 0.5
+
+    pts = np.array([corner(t) for t in tiles], float).reshape(-1, 2)
     return pts, [str(t.index) for t in tiles]

@@ -20,10 +20,12 @@ import numpy as np
 
 from ..core.geometry import TileGrid
 from ._grid_layer import (
+    FAINT_COLOUR,
     GRID_COLOUR,
     LINE_PX,
     MAX_LABELS,
     MIN_LABEL_PX,
+    edge_polylines,
     grid_index,
     grid_polylines,
     label_points,
@@ -82,6 +84,9 @@ class GridLevelOfDetail:
         self.line_width = self._wanted_width()
         lines.data = []
         lines.add_paths(grid_polylines(grid), edge_color=GRID_COLOUR, edge_width=self.line_width)
+        faint = edge_polylines(grid)
+        if faint:
+            lines.add_paths(faint, edge_color=FAINT_COLOUR, edge_width=self.line_width)
         self.update()
 
     # -- the view ------------------------------------------------------------------------
@@ -148,7 +153,7 @@ class GridLevelOfDetail:
         if key == self._shown:
             return
         self._shown = key
-        pts, texts = label_points(tiles)
+        pts, texts = label_points(tiles, self.grid)
         # the number's top-left 4 px inside its tile's corner (napari draws text above its point)
         pts += np.array([TEXT_PX + 4, 4]) / px
         self.numbers.data = pts

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["ImageFields", "default_export_folder", "pixel_size_text"]
+__all__ = ["ImageFields", "default_export_folder", "pixel_size_text", "set_pixel_size"]
 
 
 def default_export_folder(session) -> Path | None:
@@ -75,8 +75,7 @@ class ImageFields:
                      "message": "", "tooltip": ""}
         for name in self.FOLDERS:
             edit = getattr(self.c, name)
-            value = saved[name]
-            edit.value = "" if value is None else value
+            edit.value = saved[name]  # None: empty (an empty string would show the cwd)
         self.c.message.value, self.c.message.tooltip = saved["message"], saved["tooltip"]
         self.show_pixel_size(session)
 
@@ -89,3 +88,20 @@ class ImageFields:
         with self.c.pixel_size.changed.blocked():
             self.c.pixel_size.value = 0.0 if px is None else round(float(px.x), 4)
         self.c.pixel_origin.value = "" if session is None else pixel_size_text(px)
+
+
+def set_pixel_size(w, value: float) -> None:
+    """The user typed a pixel size (0: unknown): the session has it, the image shows in
+    micrometres (layer scale and units, the overlays placed again), the status says so."""
+    s = w.session
+    if s is None:
+        return
+    s.set_pixel_size(None if value <= 0 else float(value))
+    w.fields.show_pixel_size(s)
+    px, layer = s.pixel_size, w.layer
+    if layer is not None and px is not None:
+        layer.scale = (*tuple(layer.scale[:-2]), px.y, px.x)
+        layer.units = (*tuple(layer.units[:-2]), "um", "um")
+        w.rebuild_grid()
+        w.viewer.reset_view()
+    w.say(f"pixel size of {s.path.name}: {px if px is not None else 'unknown'}; exports record it")

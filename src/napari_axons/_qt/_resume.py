@@ -107,8 +107,8 @@ def load(w, export: ExportRef):
     where = ("Export writes what you change back into it" if export.source is not None else
              f"its source image is gone: you edit its tiles, and Export writes a new export "
              f"({export_folder(export, s).name})")
-    final = (f"resumed {export.folder}: the masks of its {len(loadable.tiles)} tile(s) are in "
-             "'paint here: axons masks' (select tiles to paint them); " + where)
+    final = (f"resumed {export.folder.name}: the masks of its {len(loadable.tiles)} tile(s) are "
+             "in 'paint here: axons masks' (select tiles to paint them); " + where)
     return start_loading(w, loadable, desc="Resuming the export", final=final)
 
 

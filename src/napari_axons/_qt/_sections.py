@@ -45,14 +45,18 @@ def section_widgets(c: Controls) -> dict[str, list]:
 def _page(widget):
     """A tab's page: the widget at the top of a scroll area that shows bars only when needed."""
     from qtpy.QtCore import Qt
-    from qtpy.QtWidgets import QFrame, QScrollArea
+    from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
+    holder = QWidget()  # rows at their natural height, the spare room below them
+    layout = QVBoxLayout(holder)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(getattr(widget, "native", widget))
+    layout.addStretch(1)
     area = QScrollArea()
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
     area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    native = getattr(widget, "native", widget)
-    area.setWidget(native)
+    area.setWidget(holder)
     return area
 
 
@@ -77,8 +81,9 @@ def build_layout(w, c: Controls) -> None:
     layout.addWidget(footer.native)
     w.footer = footer
     line = c.message.native.fontMetrics().lineSpacing()
-    c.message.native.setMaximumHeight(line * STATUS_LINES + 4)
-    c.message.native.setMinimumHeight(line + 4)
+    margins = c.message.native.contentsMargins()
+    c.message.native.setMaximumHeight(line * STATUS_LINES + margins.top() + margins.bottom() + 6)
+    c.message.native.setMinimumHeight(line + 6)
     for widget in (w.native, tabs):
         policy = widget.sizePolicy()
         policy.setHorizontalPolicy(QSizePolicy.Policy.Preferred)

@@ -111,18 +111,24 @@ class TrainPanel(Container):
         self.pick = FileEdit(label="Export", mode="d", nullable=True,
                              tooltip="An export folder with corrected tiles")
         self.add = PushButton(text="Add")
-        self.add_current_export = PushButton(text="Add current export")
+        self.add_current_export = PushButton(text="Add current export",
+                                             tooltip="The folder in the Export section")
         self.exports_list = Select(label="Train on", choices=[], allow_multiple=True)
-        self.exports_list.native.setMaximumHeight(64)
-        self.remove = PushButton(text="Remove selected")
+        self.exports_list.native.setMaximumHeight(52)
+        self.remove = PushButton(text="Remove", tooltip="Remove the exports selected in the list")
         self.out = FileEdit(label="Model folder", mode="d", nullable=True,
                             tooltip="Where the trained checkpoint goes (must not exist yet)")
         self.overwrite = CheckBox(text="Replace an existing model folder", value=False)
         self.base = FileEdit(label="Start from", mode="d", nullable=True,
                              tooltip="Optional: a checkpoint to fine-tune (else a new model)")
-        self.minutes = FloatSpinBox(label="Minutes", value=10.0, min=0.1, max=10000.0, step=1.0)
-        self.epochs = SpinBox(label="Epochs", value=60, min=1, max=10000)
-        self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
+        self.minutes = FloatSpinBox(label="Minutes", value=10.0, min=0.1, max=10000.0, step=1.0,
+                                    tooltip="Stop after this many minutes (the best epoch is kept)")
+        self.minutes.native.setSuffix(" min")
+        self.epochs = SpinBox(label="Epochs", value=60, min=1, max=10000,
+                              tooltip="Stop after this many epochs")
+        self.epochs.native.setSuffix(" epochs")
+        self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"],
+                               tooltip="Where to train: auto picks cuda, then mps, then cpu")
         self.train = PushButton(text="Train")
         self.cancel_button = PushButton(text="Cancel", enabled=False,
                                         tooltip="Stop now; the best epoch so far becomes the model")
@@ -130,9 +136,9 @@ class TrainPanel(Container):
         self.curve = CurvePlot()
         row = self._row
         self.extend([
-            self.pick, row(self.add, self.add_current_export, label=""),
-            row(self.exports_list, self.remove, label="Train on"), self.out, self.overwrite,
-            self.base, row(self.minutes, self.epochs, label="Minutes, epochs"), self.device,
+            self.pick, row(self.add, self.add_current_export, self.remove, label=""),
+            self.exports_list, self.out, self.overwrite, self.base,
+            row(self.minutes, self.epochs, label="Stop after"), self.device,
             row(self.train, self.cancel_button, self.use, label=""),
         ])
         self.native.layout().addWidget(self.curve.native)

@@ -37,7 +37,7 @@ class CurvePlot:
     figure : matplotlib.figure.Figure
     """
 
-    def __init__(self, height_px: int = 210):
+    def __init__(self, height_px: int = 190):
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
 

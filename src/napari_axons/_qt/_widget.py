@@ -28,7 +28,7 @@ and the edits (one session per image).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 from magicgui.widgets import Container
@@ -40,16 +40,17 @@ from . import _bridges, _export_flow, _masks_flow, _resume, _segment_flow
 from ._controls import Controls, ask, legend_html
 from ._edit_window import EditWindow
 from ._grid_controls import apply_on_enter, grid_refusal
-from ._grid_layer import MAX_TEXT_TILES, pick_tile
+from ._grid_layer import MAX_TEXT_TILES
 from ._image_file import layer_path, layer_pixels, session_key
-from ._image_state import ImageFields
+from ._image_state import ImageFields, set_pixel_size
 from ._overlays import Overlays
 from ._paint_follow import paint_guard
-from ._picking import pick_callback, tiles_in_box
+from ._picking import pick_callback
 from ._run_view import RunView
 from ._runner import Runner
 from ._sections import DOCK_WIDTH, add_section, build_layout
 from ._segmenter_choice import segmenter_factory
+from ._selecting import Selecting
 from ._status_line import keep_narrow, short
 from ._tile_marks import status_legend_html
 from ._train_panel import attach_train_panel
@@ -62,7 +63,7 @@ __all__ = ["AxonsWidget"]
 OVERVIEW_MIN_SIDE = 1024
 
 
-class AxonsWidget(RunView, Container):
+class AxonsWidget(RunView, Selecting, Container):
     """Tile, segment, correct and export huge images in napari.
 
     Parameters
@@ -289,20 +290,7 @@ class AxonsWidget(RunView, Container):
         self.overlays.hand_clicks_to(layer)  # the image is active: no drawing tools in the way
 
     def _on_pixel_size(self, value: float) -> None:
-        """The user typed a pixel size: the session has it, the image shows in micrometres."""
-        s = self.session
-        if s is None:
-            return
-        s.set_pixel_size(None if value <= 0 else float(value))
-        self.fields.show_pixel_size(s)
-        px = s.pixel_size
-        if self.layer is not None and px is not None:
-            self.layer.scale = (*tuple(self.layer.scale[:-2]), px.y, px.x)
-            self.layer.units = (*tuple(self.layer.units[:-2]), "um", "um")
-            self.rebuild_grid()
-            self.viewer.reset_view()
-        self.say(f"pixel size of {s.path.name}: "
-                 + (f"{px}" if px is not None else "unknown") + "; exports record it")
+        set_pixel_size(self, value)
 
     def draw_status(self) -> None:
         s = self.session
@@ -324,50 +312,6 @@ class AxonsWidget(RunView, Container):
         edit = self.overlays.edit_layer()
         if edit is not None and self.controls.paint_class.value is not None:
             edit.selected_label = int(self.controls.paint_class.value)
-
-    # ================================================================ selection
-    def toggle_at(self, world_position) -> int | None:
-        """Toggle the selection of the tile under a world position; returns its index."""
-        if self.session is None:
-            return None
-        box = pick_tile(self.grid, *self.overlays.placement.world_to_working(world_position))
-        if box is None:
-            return None
-        sel = self.selected ^ {box.index}
-        self.last_picked = box.index if box.index in sel else None
-        self.set_selection(sel)
-        return box.index
-
-    def add_box(self, world0, world1) -> list[int]:
-        """Add the tiles meeting the box between two world positions (Shift+drag)."""
-        if self.session is None:
-            return []
-        to_working = self.overlays.placement.world_to_working
-        tiles = tiles_in_box(self.grid, to_working(world0), to_working(world1))
-        self.set_selection(self.selected | set(tiles))
-        return tiles
-
-    def select_all(self, _=None) -> None:
-        if self.session is not None:
-            self.set_selection(range(len(self.grid)))
-
-    def select_none(self, _=None) -> None:
-        self.set_selection(())
-
-    def set_selection(self, indices: Iterable[int]) -> None:
-        """Select tiles; writes pending edits back, then moves the edit window over them."""
-        if self.session is not None:
-            self.window.flush()
-            self.session.select(indices)
-            self.update_selection_view()
-
-    def update_selection_view(self) -> None:
-        """Marks, the selection count and the edit window after the selection changed."""
-        grid, sel = self.grid, self.selected
-        self.overlays.draw_marks(grid, self.status, sel)
-        self.controls.selection_info.value = f"{len(sel)} of {len(grid)} tiles"
-        focus = grid[self.last_picked] if self.last_picked in sel else None
-        self.window.move([grid[i] for i in sorted(sel)], focus)
 
     # ================================================================ edits
     def _on_edited(self, tiles: list[int]) -> None:

@@ -109,3 +109,22 @@ def test_ready_made_levels_are_complete_at_once(tmp_path, monkeypatch):
         build = pyramid.open_pyramid(src, cache_dir=tmp_path / "c")
         assert build.complete and list(build.steps()) == [] and len(build.levels) == 1
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.float32])
+@pytest.mark.parametrize("shape", [(37, 53), (64, 66, 3), (33, 70, 4), (101, 99, 2), (1, 5, 3)])
+def test_halving_is_the_rounded_2x2_mean_on_every_path(dtype, shape):
+    """OpenCV's area resize (uint8/16, int16; 1, 3, 4 channels) and numpy give the same pixels."""
+    rng = np.random.default_rng(3)
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "ui" else None
+    a = (rng.integers(info.min, info.max, shape, endpoint=True) if info is not None
+         else rng.normal(0, 100, shape)).astype(dtype)
+    hh, ww = shape[0] // 2, shape[1] // 2
+    view = a[: 2 * hh, : 2 * ww].reshape((hh, 2, ww, 2) + a.shape[2:])
+    if info is not None:  # the sum of four, plus two, floor-divided by four
+        want = np.floor_divide(view.sum(axis=(1, 3), dtype=np.int64) + 2, 4).astype(dtype)
+    else:
+        want = view.mean(axis=(1, 3), dtype=np.float64).astype(dtype)
+    got = pyramid._halve(a)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)

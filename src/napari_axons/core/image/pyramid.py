@@ -228,10 +228,26 @@ def _lazy_levels(level0, n: int) -> list:
     return levels
 
 
+#: dtypes whose 2 x 2 mean OpenCV computes exactly as :func:`_halve` does: ``(a+b+c+d+2) >> 2``.
+_CV2_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.int16))
+
+
 def _halve(block: np.ndarray) -> np.ndarray:
-    """Mean of 2 x 2 blocks (floor size), rounded half up for integer types."""
+    """Mean of 2 x 2 blocks (floor size), rounded half up for integer types.
+
+    uint8, uint16 and int16 images of 1, 3 or 4 channels go through OpenCV's area
+    resize at exactly half the size (its fast path: the same sums and rounding,
+    SIMD, the GIL released): several times faster than numpy on a 4096 x 4096
+    RGB block, which is what decides how soon a slide's overview is complete.
+    """
     hh, ww = block.shape[0] // 2, block.shape[1] // 2
     block = block[: 2 * hh, : 2 * ww]
+    channels = block.shape[2] if block.ndim == 3 else 1
+    if hh and ww and block.dtype in _CV2_DTYPES and block.ndim in (2, 3) and channels in (1, 3, 4):
+        import cv2  # here, not at import: importing cv2 sets LD_LIBRARY_PATH
+
+        out = cv2.resize(np.ascontiguousarray(block), (ww, hh), interpolation=cv2.INTER_AREA)
+        return out.reshape((hh, ww) + block.shape[2:])
     view = block.reshape((hh, 2, ww, 2) + block.shape[2:])
     dtype = block.dtype
     if dtype == np.uint8 or dtype == np.bool_:

@@ -338,12 +338,12 @@ class Session(Exporting, Loading, Persisting, ForeignLoading):
             where = (f"tile(s) {', '.join(map(str, tiles[:10]))}" if tiles
                      else f"the box at ({y0}, {x0})")
             map_class_map(class_map, None, self.classes, where)  # raises, naming the values
-        self.classes_fixed = True
         h, w = class_map.shape
         old = self.store.read(y0, x0, y0 + h, x0 + w)
         changed = class_map != old
         if not changed.any():
             return []
+        self.classes_fixed = True
         self.store.write(y0, x0, class_map.astype(np.uint8))
         self.edits.record(y0, x0, class_map, changed, self.working_shape)
         rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
