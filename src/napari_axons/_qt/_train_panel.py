@@ -25,7 +25,6 @@ from magicgui.widgets import (
     FloatSpinBox,
     PushButton,
     Select,
-    SpinBox,
 )
 
 __all__ = ["TrainPanel", "attach_train_panel", "train_in_worker"]
@@ -124,8 +123,9 @@ class TrainPanel(Container):
         self.minutes = FloatSpinBox(label="Minutes", value=10.0, min=0.1, max=10000.0, step=1.0,
                                     tooltip="Stop after this many minutes (the best epoch is kept)")
         self.minutes.native.setSuffix(" min")
-        self.epochs = SpinBox(label="Epochs", value=60, min=1, max=10000,
-                              tooltip="Stop after this many epochs")
+        self.epochs = FloatSpinBox(label="Epochs", value=60, min=1, max=10000, step=1,
+                                   tooltip="Stop after this many epochs")
+        self.epochs.native.setDecimals(0)  # a whole number, with its unit shown
         self.epochs.native.setSuffix(" epochs")
         self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"],
                                tooltip="Where to train: auto picks cuda, then mps, then cpu")
