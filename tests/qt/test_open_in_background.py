@@ -77,9 +77,12 @@ def test_open_returns_at_once_and_events_run_while_the_pyramid_builds(
 
     seen = []  # (blocks done, fraction of the overview filled) at each timer tick
 
+    said = []  # what the canvas said meanwhile
+
     def tick():
         top = np.asarray(layer.data[-1])
         seen.append((job.build.done, float((top[..., 2] > 0).mean())))
+        said.append(viewer.canvas.overlays.text.text if viewer.canvas.overlays.text.visible else "")
 
     timer = QTimer()
     timer.setInterval(5)
@@ -96,7 +99,11 @@ def test_open_returns_at_once_and_events_run_while_the_pyramid_builds(
     # ... and the overview filled in as they came, not at the end
     assert any(0 < f < 1 for _, f in during), seen
     assert job.refreshes >= 3
+    progress = [t for t in said if t.startswith("Building the overview of flat.tif: ")]
+    assert len(set(progress)) >= 3 and any(" of 48 blocks" in t and " 0% " not in t
+                                             for t in progress), said
     assert job.build.complete and pyramid.build_count() == builds + 1
+    assert not viewer.canvas.overlays.text.visible  # the progress line is gone once it is built
     np.testing.assert_array_equal(np.asarray(layer.data[-1]), _top(img, 2))
     np.testing.assert_array_equal(np.asarray(layer.data[1][100:300, 50:90]),
                                   _top(img, 1)[100:300, 50:90])
@@ -117,7 +124,9 @@ def test_cancelled_build_leaves_nothing_and_says_so(
     viewer = make_napari_viewer()
     layer = viewer.open(str(path), plugin="napari-axons")[0]
     [job] = worker_module.running_builds()
-    job._bar.cancel()  # the cancel button of napari's progress bar
+    qtbot.waitUntil(lambda: viewer.canvas.overlays.text.visible, timeout=10_000)
+    assert viewer.canvas.overlays.text.text.startswith("Building the overview of flat.tif: 0% ")
+    viewer.layers.remove(layer)  # closing the image stops its build
     gated_build.set()
     qtbot.waitUntil(lambda: job.finished and not worker_module.running_builds(), timeout=60_000)
     assert job.cancelled and not job.build.complete and job.build.done < job.build.total
@@ -125,6 +134,7 @@ def test_cancelled_build_leaves_nothing_and_says_so(
                     "image again to build it)"]
     assert list((tmp_path / "cache" / "pyramids").iterdir()) == []  # no cache, no temp folder
     np.testing.assert_array_equal(np.asarray(layer.data[-1]), 0)
+    assert not viewer.canvas.overlays.text.visible  # the progress line went with the build
 
 
 def test_failed_build_says_why_and_keeps_the_image(

@@ -8,7 +8,7 @@ before its first frame (ENVIRONMENT.md item 10: 23 s and 5.3 GB for a
 * a small image (longer side up to ``large_side``): lazy ``2 x 2`` mean
   levels computed by dask from level 0 (the whole image is small anyway);
 * a large image without a pyramid: the reduced levels are built **once**,
-  streaming block by block (bounded memory, two threads), into a Zarr store in
+  streaming block by block (bounded memory, one thread per core), into a Zarr store in
   a cache folder, and reused on the next open. Level 0 stays the source's own
   lazy array.
 
@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from .source import SourceImage
+from .tiff_blocks import tiff_blocks
 
 __all__ = [
     "BuildingLevel",
@@ -64,6 +65,9 @@ LARGE_SIDE = 4096
 TOP_SIDE = 1024
 #: Side of the level-0 blocks read per step of a build (aligned to 512-px TIFF tiles).
 BLOCK = 4096
+#: Chunk side of the cached levels: zarr's cost per chunk written dominated the build
+#: with 512 (23 chunks per block); 1024 writes 8, and a view at any zoom reads a few.
+CHUNK = 1024
 #: While a pyramid is built, levels up to this size are also kept in memory, so a
 #: viewer redrawing the overview as blocks arrive reads numpy, not the Zarr store.
 MEMORY_LEVEL_BYTES = 32 * 2**20
@@ -418,12 +422,16 @@ class PyramidBuild:
         group = zarr.open_group(str(self._tmp), mode="w")
         group.attrs.update({"format": _FORMAT, "source": str(src.path),
                             "shape": list(src.shape), "dtype": str(src.dtype)})
+        from zarr.codecs import ZstdCodec
+
         self._arrays = []
         for k in range(1, self.n + 1):
-            chunk = max(1, min(512, self._block >> k))
+            chunk = max(1, min(CHUNK, self._block >> k))
             self._arrays.append(group.create_array(
                 str(k), shape=(h >> k, w >> k) + extra, chunks=(chunk, chunk) + extra,
                 dtype=src.dtype, fill_value=0,
+                compressors=[ZstdCodec(level=1)],  # as small as zarr's default level, 2x faster
+                config={"write_empty_chunks": True},  # no all-zero check of every chunk written
             ))
         self._group = group
         for level, array in zip(self.levels[1:], self._arrays, strict=True):
@@ -432,7 +440,8 @@ class PyramidBuild:
     def _work(self, origin) -> tuple[int, int]:
         y, x = origin
         b, h, w = self._block, self.source.height, self.source.width
-        cur = self.source.read_region(y, x, min(b, h - y), min(b, w - x))
+        read = self._reader.read_region if self._reader is not None else self.source.read_region
+        cur = read(y, x, min(b, h - y), min(b, w - x))
         for level, arr in zip(self.levels[1:], self._arrays, strict=True):
             cur = _halve(cur)
             ky, kx = y >> level.k, x >> level.k
@@ -450,8 +459,10 @@ class PyramidBuild:
     def steps(self):
         """Build the pyramid, yielding ``(done, total)`` blocks: ``(0, total)`` first.
 
-        Two threads read and reduce blocks (at most four in flight: ~50 MB per
-        4096 x 4096 RGB uint8 block and its reductions). Closing the generator
+        One thread per core reads and reduces blocks (at most two per thread in
+        flight: ~50 MB per 4096 x 4096 RGB uint8 block and its reductions), so a
+        slide's complete overview costs about what decoding its tiles on all cores
+        costs (``bench/bench_gui.py``). Closing the generator
         (or an exception) stops after the blocks in flight and removes the
         partial build; the levels then read as 0.
 
@@ -467,16 +478,18 @@ class PyramidBuild:
             raise RuntimeError("this pyramid build is already running")
         self.started = True
         finished = False
+        self._reader = tiff_blocks(self.source)  # a flat tiled TIFF: tifffile's own decode
         try:
             self._create()
             yield 0, self.total
-            with ThreadPoolExecutor(max_workers=2,
+            workers = max(1, os.cpu_count() or 2)
+            with ThreadPoolExecutor(max_workers=workers,
                                     thread_name_prefix="napari-axons-pyramid") as pool:
                 pending = []
                 try:
                     for origin in self._origins:
                         pending.append(pool.submit(self._work, origin))
-                        if len(pending) >= 4:
+                        if len(pending) >= 2 * workers:
                             self._mark(pending.pop(0).result())
                             yield self.done, self.total
                     while pending:
@@ -491,6 +504,8 @@ class PyramidBuild:
             with _builds_lock:
                 _builds += 1
         finally:
+            if self._reader is not None:
+                self._reader.close()
             if not finished:
                 with self._lock:  # the partial build goes: its levels read as 0
                     self._done[:] = False
