@@ -24,7 +24,8 @@ import time
 
 from qtpy.QtCore import QObject, QTimer
 
-__all__ = ["BackgroundPyramid", "build_in_background", "running_builds", "running_build_for"]
+__all__ = ["BackgroundPyramid", "build_in_background", "running_builds", "running_build_for",
+           "settle_activity_indicator"]
 
 _RUNNING: set[BackgroundPyramid] = set()
 
@@ -40,6 +41,27 @@ def running_build_for(folder) -> BackgroundPyramid | None:
         if job.build.folder == folder and not job.finished:
             return job
     return None
+
+
+def settle_activity_indicator(viewer) -> bool:
+    """Stop napari's activity indicator if no progress bar is left to show it for.
+
+    napari 0.9.2 leaves the animated indicator of its status bar running after
+    ``viewer.open`` has closed its "Opening Files" progress (seen with its own
+    reader too). With software OpenGL every frame of it made Qt compose the whole
+    window: a third of two cores, for as long as the window is open, while the
+    pyramid build needs them. napari's own check (``maybe_hide_progress_indicator``)
+    keeps it running while any progress bar is visible. Returns True when called.
+    """
+    try:
+        from napari._qt.dialogs.qt_activity_dialog import QtActivityDialog
+
+        dialogs = viewer.window._qt_window.findChildren(QtActivityDialog)
+        for dialog in dialogs:
+            dialog.maybe_hide_progress_indicator()
+        return bool(dialogs)
+    except Exception:  # another napari: nothing to settle
+        return False
 
 
 @atexit.register
@@ -144,9 +166,11 @@ class BackgroundPyramid(QObject):
 
     def _tick(self) -> None:
         layers = self._layers()
-        if layers:
+        if layers and not self._seen_layer:
             self._seen_layer = True
-        elif self._seen_layer and not self.cancelled and not self.finished:
+            for viewer in self._viewers(layers):
+                settle_activity_indicator(viewer)
+        elif not layers and self._seen_layer and not self.cancelled and not self.finished:
             self.cancel()  # the image was closed: its pyramid is not wanted
         done = self.build.done
         if done != self._shown or self.finished:
