@@ -28,6 +28,8 @@ __all__ = ["BackgroundPyramid", "build_in_background", "running_builds", "runnin
            "settle_activity_indicator"]
 
 _RUNNING: set[BackgroundPyramid] = set()
+#: Seconds between two redraws of the layers while blocks arrive.
+REDRAW_S = 1.0
 
 
 def running_builds() -> list[BackgroundPyramid]:
@@ -119,7 +121,8 @@ class BackgroundPyramid(QObject):
         self.refreshes = 0
         self.started_at = time.perf_counter()
         self._stop = threading.Event()
-        self._shown = -1
+        self._shown = self._said = -1
+        self._drawn_at = 0.0
         self._seen_layer = False
         self._overlays: dict[int, tuple] = {}
         self._thread = threading.Thread(target=self._run, daemon=True,
@@ -143,9 +146,17 @@ class BackgroundPyramid(QObject):
 
     # -- Qt thread ---------------------------------------------------------------
     def start(self) -> None:
+        """Start following; the build itself starts at the first turn of the event loop,
+        once ``viewer.open`` has returned (so it does not slow napari's first view)."""
         _RUNNING.add(self)
-        self._thread.start()
         self._timer.start()
+        from qtpy.QtCore import QTimer
+
+        QTimer.singleShot(0, self._start_thread)
+
+    def _start_thread(self) -> None:
+        if not self._thread.is_alive() and not self.finished and not self._stop.is_set():
+            self._thread.start()
 
     def cancel(self) -> None:
         """Stop after the blocks in flight; nothing is cached."""
@@ -154,6 +165,8 @@ class BackgroundPyramid(QObject):
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the worker thread stops (tests, shutdown); True if it did."""
+        if self._thread.ident is None:  # never started
+            return True
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
@@ -172,10 +185,18 @@ class BackgroundPyramid(QObject):
                 settle_activity_indicator(viewer)
         elif not layers and self._seen_layer and not self.cancelled and not self.finished:
             self.cancel()  # the image was closed: its pyramid is not wanted
+        if self._stop.is_set() and self._thread.ident is None:
+            self.finished = True  # stopped before it started: nothing was written
         done = self.build.done
-        if done != self._shown or self.finished:
-            self._shown = done
+        now = time.perf_counter()
+        # the first block at once, then at most one redraw a second (a redraw is not free
+        # with software OpenGL, and the build needs the cores); the last one at the end
+        if (done != self._shown and (self._shown <= 0 or now - self._drawn_at >= REDRAW_S)
+                or self.finished):
+            self._shown, self._drawn_at = done, now
             self._refresh_layers(layers)
+        if done != self._said or self.finished:
+            self._said = done
             self._say_progress(layers)
         if self.finished:
             self._finish()

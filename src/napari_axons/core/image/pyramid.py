@@ -440,8 +440,14 @@ class PyramidBuild:
     def _work(self, origin) -> tuple[int, int]:
         y, x = origin
         b, h, w = self._block, self.source.height, self.source.width
-        read = self._reader.read_region if self._reader is not None else self.source.read_region
-        cur = read(y, x, min(b, h - y), min(b, w - x))
+        if self._reader is not None:  # one block buffer per thread, reused
+            buffer = getattr(self._local, "block", None)
+            if buffer is None:
+                src = self.source
+                buffer = self._local.block = np.empty((b, b) + tuple(src.shape[2:]), src.dtype)
+            cur = self._reader.read_region(y, x, min(b, h - y), min(b, w - x), out=buffer)
+        else:
+            cur = self.source.read_region(y, x, min(b, h - y), min(b, w - x))
         for level, arr in zip(self.levels[1:], self._arrays, strict=True):
             cur = _halve(cur)
             ky, kx = y >> level.k, x >> level.k
@@ -479,6 +485,7 @@ class PyramidBuild:
         self.started = True
         finished = False
         self._reader = tiff_blocks(self.source)  # a flat tiled TIFF: tifffile's own decode
+        self._local = threading.local()
         try:
             self._create()
             yield 0, self.total

@@ -81,10 +81,18 @@ class TiffBlocks:
         self.across = -(-shape[1] // self.tile[1])
         self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
 
-    def read_region(self, y: int, x: int, height: int, width: int) -> np.ndarray:
-        """Pixels ``[y:y + height, x:x + width]`` (inside the image), as the page stores them."""
+    def read_region(self, y: int, x: int, height: int, width: int,
+                    out: np.ndarray | None = None) -> np.ndarray:
+        """Pixels ``[y:y + height, x:x + width]`` (inside the image), as the page stores them.
+
+        ``out``: an array to fill, at least that large (its top-left part is
+        returned), so that a build reading block after block reuses one buffer.
+        """
         th, tw = self.tile
-        out = np.empty((height, width) + self.shape[2:], self.dtype)
+        shape = (height, width) + self.shape[2:]
+        if out is None or out.shape[0] < height or out.shape[1] < width:
+            out = np.empty(shape, self.dtype)
+        out = out[:height, :width]
         for ty in range(y // th, -(-(y + height) // th)):
             for tx in range(x // tw, -(-(x + width) // tw)):
                 i = ty * self.across + tx
