@@ -121,7 +121,7 @@ class BackgroundPyramid(QObject):
         self.refreshes = 0
         self.started_at = time.perf_counter()
         self._stop = threading.Event()
-        self._shown = self._said = -1
+        self._shown = -1
         self._drawn_at = 0.0
         self._seen_layer = False
         self._overlays: dict[int, tuple] = {}
@@ -191,12 +191,11 @@ class BackgroundPyramid(QObject):
         now = time.perf_counter()
         # the first block at once, then at most one redraw a second (a redraw is not free
         # with software OpenGL, and the build needs the cores); the last one at the end
+        # (the progress line too: with software OpenGL any repaint composes the whole window)
         if (done != self._shown and (self._shown <= 0 or now - self._drawn_at >= REDRAW_S)
-                or self.finished):
+                or self.finished or not self._overlays and layers):
             self._shown, self._drawn_at = done, now
             self._refresh_layers(layers)
-        if done != self._said or self.finished:
-            self._said = done
             self._say_progress(layers)
         if self.finished:
             self._finish()
