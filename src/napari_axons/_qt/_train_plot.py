@@ -80,9 +80,14 @@ class CurvePlot:
             mark = best_epoch([r for r in records if r["epoch"] == best], names) or mark
         if mark is not None:
             ax.axvline(mark[0], color="k", linewidth=1, linestyle=":")
+            right = mark[0] > (epochs[0] + epochs[-1]) / 2  # the text on the roomier side
             ax.annotate(f"best: epoch {mark[0]:g}\nmean IoU {mark[1]:.2f}", (mark[0], mark[1]),
-                        xytext=(4, -22), textcoords="offset points", fontsize=7)
+                        xytext=(-5 if right else 5, -24), textcoords="offset points", fontsize=7,
+                        ha="right" if right else "left")
             ax.plot([mark[0]], [mark[1]], "k*", markersize=8)
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         handles = ax.get_legend_handles_labels()
         more = loss.get_legend_handles_labels()
         fig.legend(handles[0] + more[0], handles[1] + more[1], loc="outside lower center",
