@@ -44,10 +44,9 @@ def test_the_napari_extra_holds_what_every_button_needs():
 @pytest.mark.model
 def test_every_button_after_the_napari_install(make_widget, tmp_path, qtbot, monkeypatch):
     """Train and Also write COCO from the dock widget, with nothing installed beyond the extra."""
-    from train_data import labelled_export
-
     from napari_axons.core.image.sample import MYELINATED_CLASSES, make_myelinated_sample
     from tiny_models import save_checkpoint, tiny_segformer
+    from train_data import labelled_export
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     image, classes = make_myelinated_sample((128, 256), seed=2)

@@ -3,7 +3,7 @@
 Inside a running napari (a Qt application and a viewer), a large image without
 a pyramid shows at once: its levels are returned straight away, level 0 reads
 the file, and the overview fills in block by block while
-:mod:`._pyramid_worker` builds the pyramid, with napari's progress bar. Without
+:mod:`._pyramid_worker` builds the pyramid (how far it is, in the canvas overlay). Without
 a viewer (``npe2.read`` in a script) the pyramid is built before returning, as
 the headless reader does.
 """

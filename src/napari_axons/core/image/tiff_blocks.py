@@ -34,7 +34,8 @@ def tiff_blocks(source) -> TiffBlocks | None:
             return None
         if source.n_levels != 1 or getattr(source, "notes", None):
             return None
-        return TiffBlocks(Path(source.path), tuple(source.shape), np.dtype(source.dtype))
+        return TiffBlocks(Path(source.path), tuple(source.shape), np.dtype(source.dtype),
+                          series=getattr(source, "series", None) or 0)
     except Exception:  # anything unusual: the general reader
         return None
 
@@ -48,19 +49,21 @@ class TiffBlocks:
     shape : tuple
         The source's ``(y, x[, c])`` shape; the page must have exactly this shape.
     dtype : numpy.dtype
+    series : int
+        The file's image series the source shows.
 
     Raises
     ------
     ValueError
-        The file's first series is not one tiled, contiguous page of that shape.
+        The series is not one tiled, contiguous page of that shape.
     """
 
-    def __init__(self, path: Path, shape: tuple, dtype: np.dtype):
+    def __init__(self, path: Path, shape: tuple, dtype: np.dtype, series: int = 0):
         import tifffile
 
         tif = tifffile.TiffFile(path)
         try:
-            series = tif.series[0]
+            series = tif.series[series]
             page = series.levels[0].pages[0]
             key = page.keyframe if hasattr(page, "keyframe") else page
             if (len(series.levels) != 1 or len(series.pages) != 1 or not key.is_tiled

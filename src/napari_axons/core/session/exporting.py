@@ -35,6 +35,7 @@ from ..export import (
     check_export_folder,
     load_manifest,
 )
+from ..labels import decode_class_mask
 from .rules import HAS_MASK, ExportWouldReplace, SessionError
 
 __all__ = ["Exporting", "REFRESH", "ExportCounts"]
@@ -164,8 +165,6 @@ class Exporting:
         thread): a tile is written again when the session holds masks for it and
         ``everything`` is set, or its label source or mask file differs.
         """
-        from ..labels import decode_class_mask
-
         old = load_manifest(out)
         entry = old.images[0]
         theirs = {t.index: (t.label_source or old.label_source, t.files) for t in entry.tiles}
