@@ -78,9 +78,9 @@ def test_every_button_after_the_napari_install(make_widget, tmp_path, qtbot, mon
     panel.epochs.value = 1
     panel.device.value = "cpu"
     press(qtbot, panel.train)
-    assert c.progress_bar.visible  # the job is in view from every section
+    assert not c.progress_bar.native.isHidden()  # the job is in view from every section
     qtbot.waitUntil(lambda: not panel.busy and panel.train.enabled, timeout=240_000)
     assert (tmp_path / "model" / "model.safetensors").is_file()
     assert not any("accelerate" in m or "matplotlib" in m for m in w.messages)
     assert w.messages[-1].startswith(f"model written to {tmp_path / 'model'}")
-    assert not c.progress_bar.visible
+    assert c.progress_bar.native.isHidden()

@@ -147,8 +147,10 @@ class TrainPanel(Container):
         self.records: list[dict] = []
         self.messages: list[str] = []
         self._stop = threading.Event()
+        self._running = self._closed = False
         self._progress = None
         self._names: tuple[str, ...] = ()
+        self.native.destroyed.connect(self._on_destroyed)
         self.add.changed.connect(self.add_picked)
         self.add_current_export.changed.connect(self.add_current)
         self.remove.changed.connect(self.remove_selected)
@@ -187,7 +189,8 @@ class TrainPanel(Container):
     # ------------------------------------------------------------------ running
     @property
     def busy(self) -> bool:
-        return self.worker is not None and self.worker.is_running
+        """True from Train until the worker has finished (also before its thread runs)."""
+        return self._running
 
     def _say(self, text: str, level: str = "info") -> None:
         self.messages.append(text)
@@ -232,6 +235,7 @@ class TrainPanel(Container):
         worker.finished.connect(self._on_finished)
         self._progress = progress(total=opts.epochs, desc="Training")
         self.worker = worker
+        self._running = True
         self._set_running(True)
         worker.start()
         self._show(0, 0, f"Training: preparing the data and the model ({opts.epochs} epochs at "
@@ -244,7 +248,14 @@ class TrainPanel(Container):
             self._stop.set()
             self._show(0, 0, "Training: stopping; the best epoch so far becomes the model...")
 
+    def _on_destroyed(self, *_) -> None:
+        """The panel is gone (napari closed): training stops at its next step."""
+        self._closed = True
+        self._stop.set()
+
     def _on_epoch(self, record: dict) -> None:
+        if self._closed:
+            return
         self.records.append(record)
         self._names = tuple(record["val_iou"])
         if self._progress is not None:
@@ -258,6 +269,8 @@ class TrainPanel(Container):
 
     def _on_returned(self, result) -> None:
         self.result = result
+        if self._closed:
+            return
         best = result.report["best"]
         self.curve.draw(self.records, self._names, best=best["epoch"])
         figs = ", ".join(f"{k} {v:.3f}" for k, v in best["val_iou"].items() if k != "background")
@@ -268,12 +281,17 @@ class TrainPanel(Container):
     def _on_error(self, exc) -> None:
         from ._worker import one_line
 
+        if self._closed:
+            return
         self._say(one_line(exc), "error")
 
     def _on_finished(self) -> None:
+        self._running = False
         if self._progress is not None:
             self._progress.close()
             self._progress = None
+        if self._closed:
+            return
         self._set_running(False)
         self._show(0, 0, "")  # the host hides its bar; the last line stays
 
