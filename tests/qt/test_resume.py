@@ -122,3 +122,31 @@ def test_an_export_whose_image_is_gone_resumes_on_its_tiles(make_napari_viewer, 
     press(qtbot, w.controls.select_all)
     saved = np.asarray(Image.open(out / "masks" / "axons_tile_0000_mask.png")) > 0
     np.testing.assert_array_equal(viewer.layers[EDIT].data[:256, :256] > 0, saved)
+
+
+def test_the_pixel_size_the_export_recorded_comes_back(make_napari_viewer, axon_tif, tmp_path,
+                                                       qtbot):
+    """Set in the panel (the file has none), recorded by the export, there again on reopening:
+    exporting back keeps every tile instead of asking to write the export again."""
+    from napari_axons.core.segment import load_segmenter
+    from napari_axons.core.session import Session
+
+    image = tmp_path / "axons.tif"
+    shutil.copy(axon_tif, image)
+    s = Session(image, cache_dir=tmp_path / "c0", tile_size=256)
+    s.set_pixel_size(0.18)
+    s.segment(range(12), load_segmenter("otsu"))
+    out = tmp_path / "export"
+    s.export(out, range(12))
+    s.close()
+    viewer, w = docked(make_napari_viewer, tmp_path)
+    w.confirm = lambda title, text: pytest.fail(f"unexpected question: {title}: {text}")
+    viewer.open(str(out), plugin="napari-axons")
+    wait_idle(qtbot, w)
+    px = w.session.pixel_size
+    assert (px.x, px.origin) == (0.18, "set in the panel")
+    assert w.controls.pixel_size.value == 0.18
+    w.controls.export_which.value = "all"
+    press(qtbot, w.controls.export)
+    wait_idle(qtbot, w)
+    assert w.messages[-1] == "Exporting: done, 12 of 12 tiles (0 written, 12 kept as they were)"

@@ -4,9 +4,10 @@ An export folder opened in napari (File > Open, drag and drop, ``napari-axons vi
 EXPORT``; the plugin's reader gives its image and a labels layer) used to give a
 labels layer the widget ignored. Now, when the widget takes that image:
 
-* the session is made with the export's grid (tile size, overlap, downsample);
-  its image is the export's source file when it is still where the manifest
-  says (and unchanged), else the export's own tiles reassembled;
+* the session is made with the export's grid (tile size, overlap, downsample)
+  and the pixel size the export recorded; its image is the export's source file
+  when it is still where the manifest says (and unchanged), else the export's
+  own tiles reassembled;
 * the export's masks load into the session's mask store tile by tile (with
   progress): its classes become the image's (by name), its tiles are marked
   "exported", and they show in the one editable layer, ``paint here: axons masks``;
@@ -77,6 +78,9 @@ def open_session(w, layer, export: ExportRef) -> Session:
               "overview_min_side": 1024}
     if export.source is not None:
         session = Session(export.source, source=open_image(export.source), **kwargs)
+        recorded = exported.entry.source.pixel_size if exported.entry is not None else None
+        if recorded is not None and recorded != session.pixel_size:  # set in the panel, kept
+            session.set_pixel_size((recorded.y, recorded.x), recorded.origin)
     else:  # the export's own tiles: its working pixels, at factor 1
         session = Session.from_array(layer_pixels(layer), export.base, **kwargs)
     w.set_grid_controls(exported.tile_size, exported.overlap, int(factor))

@@ -20,9 +20,9 @@ full-resolution pixels). This widget only shows it and calls its public methods:
 * the viewer's layer list is followed (:mod:`._viewer_follow`).
 
 Clicking on the canvas (on the image or any of our layers) toggles the tile
-under the cursor, Shift+drag adds a box of tiles (:mod:`._picking`; a drag pans
-as usual). Changing the tile size, overlap or downsample factor keeps the masks
-and the edits (one session per image).
+under the cursor, Shift+drag adds a box of tiles (:mod:`._picking`,
+:mod:`._selecting`; a drag pans as usual). Changing the tile size, overlap or
+downsample factor keeps the masks and the edits (one session per image).
 """
 
 from __future__ import annotations
