@@ -196,7 +196,7 @@ def test_in_thread_reports_progress_stops_on_close_and_raises_errors():
 
 def test_a_failing_conversion_is_one_line_after_the_export(make_widget, axon_tif, tmp_path, qtbot,
                                                            monkeypatch):
-    import napari_axons.core.formats as geojson
+    import napari_axons._qt._bridges as geojson
     from napari_axons.core.common import ExportError
 
     def full_disk(export_dir, out, *, base=None, progress=None, **kw):

@@ -27,8 +27,12 @@ import threading
 from functools import partial
 from pathlib import Path
 
+from ..core.formats import NgffError, export_geojson, open_ngff_image
+from ..core.formats.coco import export_coco
+from ..core.formats.ngff_labels import export_ngff_labels
 from ..core.geometry import TileBox
 from ..core.session import EditsInTheWay
+from ._status_line import tile_names
 
 __all__ = ["ALSO_WRITE", "LOAD_FROM", "NOTHING", "GEOJSON", "COCO", "NGFF", "FROM_EXPORT",
            "FROM_GEOJSON", "FROM_LABELS", "in_thread", "ngff_refusal", "start_also_write",
@@ -99,7 +103,6 @@ def is_geojson(path) -> bool:
 # ==================================================================== also write
 def ngff_refusal(session) -> str | None:
     """Why OME-Zarr labels cannot be written for the session's image (None: they can)."""
-    from ..core.formats import NgffError, open_ngff_image
 
     if session is None:
         return None
@@ -117,18 +120,15 @@ def ngff_refusal(session) -> str | None:
 def _also_write(kind: str, out: Path, base: str, image: Path):
     """The converter of ``kind`` over export ``out``; yields progress, then ``(DONE, text, warnings)``."""
     if kind == GEOJSON:
-        from ..core.formats import export_geojson
 
         s = yield from in_thread(export_geojson, out, out / f"{base}.geojson", base=base)
         text, warnings = f"QuPath GeoJSON: {s.n_features} objects written to {s.path}", s.warnings
     elif kind == COCO:
-        from ..core.formats.coco import export_coco
 
         s = yield from in_thread(export_coco, out, out / "annotations.json")
         text = (f"COCO: {s.n_annotations} objects over {s.n_images} tiles written to {s.path}")
         warnings = s.warnings
     else:
-        from ..core.formats.ngff_labels import export_ngff_labels
 
         path = yield from in_thread(export_ngff_labels, out, image, base=base)
         text, warnings = f"OME-Zarr labels written into the image: {path}", []
@@ -191,7 +191,6 @@ def load_other(w, kind: str, path: Path | None):
             _, exc, answer = item
             yes = False
             try:
-                from ._segment_flow import tile_names
 
                 yes = w.confirm("Replace edits?", f"Tile(s) {tile_names(exc.tiles)} hold hand edits. "
                                 f"Loading {what} replaces the masks under them, edits included. Load?")

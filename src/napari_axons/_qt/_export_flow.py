@@ -30,8 +30,9 @@ import uuid
 from functools import partial
 from pathlib import Path
 
+from ..core.common import ExportError
 from ..core.export import ADD, FOREIGN, REPLACE
-from ..core.session import HAS_MASK, REFRESH, ExportCounts, SessionError
+from ..core.session import HAS_MASK, REFRESH, ExportCounts, SessionError, ZarrMaskReader
 from . import _bridges
 from ._worker import one_line, run_export
 
@@ -70,7 +71,6 @@ def export_question(s, check, indices, out, rewrite_all: bool) -> tuple[str, str
 
 def export(w):
     """Export tiles from the session's store; returns the worker (or None)."""
-    from ..core.common import ExportError
 
     s, c = w.session, w.controls
     if w.busy or s is None:
@@ -110,7 +110,6 @@ def export(w):
     snapshot, reader = None, None
     try:
         if where:  # a cluster: a frozen copy of the store that the workers read by path
-            from ..core.session import ZarrMaskReader
 
             snapshot = Path(out) / f".napari-axons-masks-{uuid.uuid4().hex[:8]}"
             tiles = sorted(set(indices) | set(check.tiles))

@@ -16,10 +16,11 @@ import shutil
 import uuid
 from pathlib import Path
 
+from ..core.common import ExportError
 from ..core.session import EditsInTheWay, Session, SessionError
 from . import _bridges
 from ._image_file import layer_pixels, session_key
-from ._segment_flow import tile_names
+from ._status_line import tile_names
 from ._worker import load_export_masks, one_line
 
 __all__ = ["load_masks", "start_loading", "save_session", "open_session"]
@@ -27,7 +28,6 @@ __all__ = ["load_masks", "start_loading", "save_session", "open_session"]
 
 def load_masks(w):
     """Load the masks of an earlier export of this image; returns the worker (or None)."""
-    from ..core.common import ExportError
 
     s, c = w.session, w.controls
     if w.busy or s is None:

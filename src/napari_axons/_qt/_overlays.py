@@ -16,6 +16,7 @@ from ..core.common import DEFAULT_TABLE, ClassTable
 from ..core.geometry import TileGrid
 from ..core.session import MaskStore
 from ._grid_layer import GRID_COLOUR, Placement
+from ._grid_lod import GridLevelOfDetail
 from ._tile_marks import TILES_LAYER, draw_marks
 
 __all__ = ["Overlays", "class_colours", "GRID_LAYER", "INDEX_LAYER", "TILES_LAYER",
@@ -156,7 +157,6 @@ class Overlays:
             text={"string": "{index}", "color": GRID_COLOUR, "size": 10, "anchor": "upper_left"}))
         self.place(points)
         if getattr(self, "grid_lod", None) is None:
-            from ._grid_lod import GridLevelOfDetail
 
             self.grid_lod = GridLevelOfDetail(self.viewer)
         self.grid_lod.set_grid(grid, lines, points)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.common import ExportError
 from ..core.export import list_exported_tiles
 from ..core.image import open_image
 from ..core.session import Session, SessionError
@@ -98,7 +99,6 @@ def export_folder(export: ExportRef | None, session) -> Path | None:
 
 def load(w, export: ExportRef):
     """Load the export's masks, classes and statuses into the new session (a worker)."""
-    from ..core.common import ExportError
 
     s = w.session
     drop_labels_of(w, export.folder)

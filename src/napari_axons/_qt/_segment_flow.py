@@ -12,21 +12,19 @@ values no class stands for stops the run with one line naming the tile.
 
 from __future__ import annotations
 
+from ..core.segment import ModelError, pixel_size_note
 from ..core.session import SessionError
 from ._segmenter_choice import segmenter_name
+from ._status_line import tile_names
 from ._worker import LOADED, one_line, segment_tiles
 
-__all__ = ["segment", "tile_names"]
+__all__ = ["segment"]
 
 
-def tile_names(indices, most: int = 10) -> str:
-    indices = list(indices)
-    return ", ".join(map(str, indices[:most])) + (" ..." if len(indices) > most else "")
 
 
 def segment(w):
     """Segment the selected tiles in a thread worker; returns the worker (or None)."""
-    from ..core.segment import ModelError, pixel_size_note
 
     s = w.session
     if w.busy or s is None:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from ..core.segment import ModelError, load_segmenter
 from ._controls import ALL_CLASSES, BUILTIN_SEGMENTER, CHECKPOINT_SEGMENTER, ONE_CLASS, Controls
 
 __all__ = ["segmenter_factory", "segmenter_name", "use_checkpoint", "model_classes"]
@@ -19,7 +20,6 @@ def segmenter_factory(c: Controls) -> Callable[[], object]:
     ModelError
         The checkpoint choice without a folder, or an empty class name for Otsu.
     """
-    from ..core.segment import ModelError, load_segmenter
 
     choice = c.batch_size.value
     batch = {} if choice == "auto" else {"batch_size": int(choice)}

@@ -9,7 +9,7 @@ shows in the widget itself (not only in napari's collapsed activity panel):
 
 from __future__ import annotations
 
-__all__ = ["keep_narrow", "progress_text", "outcome_text", "short", "MAX_SHOWN"]
+__all__ = ["keep_narrow", "progress_text", "outcome_text", "short", "MAX_SHOWN", "tile_names"]
 
 #: Longer messages are cut in the status line (the tooltip and napari's notification hold all).
 MAX_SHOWN = 200
@@ -55,3 +55,9 @@ def outcome_text(desc: str, outcome: str, done: int, total: int, unit: str = "ti
     if outcome == "failed":  # before any item: nothing was done, not "a partial run"
         return f"{desc}: failed" if not done else f"{desc}: failed after {done} of {total} {unit}"
     return f"{desc}: done, {done} of {total} {unit}"
+
+
+def tile_names(indices, most: int = 10) -> str:
+    """``"0, 3, 7"``; past ``most`` tiles, ``" ..."``."""
+    indices = list(indices)
+    return ", ".join(map(str, indices[:most])) + (" ..." if len(indices) > most else "")

@@ -19,6 +19,8 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 
+from ._resume import drop_labels_of
+
 __all__ = ["ViewerFollower", "one_collection"]
 
 
@@ -82,7 +84,6 @@ class ViewerFollower:
         if folder is not None and folder in self.w.resumed:  # its masks are in our layers
             from qtpy.QtCore import QTimer
 
-            from ._resume import drop_labels_of
 
             QTimer.singleShot(0, lambda: drop_labels_of(self.w, folder))
         elif self.w.layer is not None:

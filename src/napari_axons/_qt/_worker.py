@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Generator, Sequence
 
 from ..core.export import TilePath
+from ..core.export.cluster import run_distributed
 from ..core.geometry import TileBox
 from ..core.image import WorkingImage
 
@@ -97,7 +98,6 @@ def run_export(
         if workers is None and scheduler is None:
             gen = job.run()
         else:
-            from ..core.export.cluster import run_distributed
 
             gen = run_distributed(job, workers=workers, scheduler=scheduler)
         try:
