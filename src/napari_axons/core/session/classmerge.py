@@ -1,7 +1,7 @@
 """One class table per image: other tables are merged into it by name, never shrinking it.
 
 A segmenter, a loaded export, a GeoJSON file or a trained model each bring their
-own :class:`~napari_axons.core.classes.ClassTable`. The session keeps one table
+own :class:`~napari_axons.core.common.ClassTable`. The session keeps one table
 for its image; :func:`merge_classes` adds the names it lacks (in the incoming
 table's colours, appended, so indices already used never change) and gives the
 look-up table that maps the incoming indices onto the session's.

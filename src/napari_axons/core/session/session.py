@@ -288,7 +288,7 @@ class Session(Exporting, Loading, Persisting, ForeignLoading):
     # ---------------------------------------------------------------- pixel size
     @property
     def pixel_size(self):
-        """The image's pixel size (:class:`~napari_axons.core.pixel_size.PixelSize`, with its
+        """The image's pixel size (:class:`~napari_axons.core.common.PixelSize`, with its
         origin) or None; what exports record and segmenters and fibre measures use."""
         return self.source.pixel_size
 
