@@ -9,7 +9,11 @@ A training sample is a random square crop of a tile, then:
   "up");
 * brightness and contrast: ``x' = (x - mean) * c + mean + b`` with ``c`` and
   ``b`` drawn per sample (in 0-255 units, before the processor's
-  normalisation).
+  normalisation);
+* gamma: ``x' = 255 (x / 255) ** g``, ``g`` log-uniform in ``gamma``
+  (detectors and stainings differ in their response curve);
+* blur: with probability ``blur_p``, a Gaussian blur of standard deviation
+  up to ``blur`` pixels (focus and resolution differ between microscopes).
 
 Randomness comes from torch's global generator, which the training loop seeds
 and saves with its resume state.
@@ -17,6 +21,7 @@ and saves with its resume state.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = ["Augment"]
@@ -38,6 +43,12 @@ class Augment:
         Largest relative contrast change (``c`` in ``[1 - contrast, 1 + contrast]``).
     geometric : bool
         Random flips and 90-degree rotations.
+    gamma : tuple of float
+        Range of the gamma ``g`` (``(1, 1)``: none).
+    blur : float
+        Largest blur standard deviation in pixels.
+    blur_p : float
+        Share of the samples blurred.
     """
 
     crop: int = 256
@@ -45,6 +56,9 @@ class Augment:
     brightness: float = 20.0
     contrast: float = 0.2
     geometric: bool = True
+    gamma: tuple[float, float] = (0.7, 1.4)
+    blur: float = 1.5
+    blur_p: float = 0.25
 
     def __call__(self, image, labels):
         """Augment one sample.
@@ -63,8 +77,6 @@ class Augment:
             tile smaller than the window is padded (image by reflection, labels
             by ``-100``, which the loss ignores).
         """
-        import math
-
         import torch
         import torch.nn.functional as F
 
@@ -98,4 +110,26 @@ class Augment:
             b = float(torch.empty(()).uniform_(-self.brightness, self.brightness))
             mean = image.mean()
             image = ((image - mean) * c + mean + b).clamp_(0, 255)
+        glo, ghi = self.gamma
+        if ghi > glo:
+            g = math.exp(float(torch.empty(()).uniform_(math.log(glo), math.log(ghi))))
+            image = (image / 255.0).pow_(g).mul_(255.0)
+        if self.blur > 0 and float(torch.rand(())) < self.blur_p:
+            image = _blur(image, float(torch.empty(()).uniform_(0.3, self.blur)))
         return image.contiguous(), labels.contiguous()
+
+
+def _blur(image, sigma: float):
+    """``(3, H, W)`` float image blurred by a Gaussian of ``sigma`` pixels (separable, reflected)."""
+    import torch
+    import torch.nn.functional as F
+
+    r = max(1, int(math.ceil(2.5 * sigma)))
+    x = torch.arange(-r, r + 1, dtype=image.dtype)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    k = k / k.sum()
+    c = image.shape[0]
+    out = F.pad(image[None], (r, r, r, r), mode="reflect")
+    out = F.conv2d(out, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    out = F.conv2d(out, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+    return out[0]

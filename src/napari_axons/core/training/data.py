@@ -409,7 +409,8 @@ def split_tiles(tiles: list[LabelledTile], *, val_fraction: float = 0.2,
 
     Overlapping tiles always land on the same side, so no validation pixel is
     also a training pixel. At least one group goes to each side when there are
-    two or more; the choice is random but fixed by ``seed``.
+    two or more; the choice is random but fixed by ``seed``, smaller groups
+    first (so the held-out share stays near ``val_fraction``).
 
     Raises
     ------
@@ -424,7 +425,10 @@ def split_tiles(tiles: list[LabelledTile], *, val_fraction: float = 0.2,
     rng = np.random.default_rng([seed, 7])
     target = max(1, round(val_fraction * len(tiles)))
     val_idx: list[int] = []
-    for n_taken, g in enumerate(rng.permutation(len(groups))):
+    # random order, smaller groups first: a few tiles that overlap in big groups (shifted
+    # edge tiles of a small image) do not send most of them to validation
+    order = sorted(rng.permutation(len(groups)).tolist(), key=lambda g: len(groups[g]))
+    for n_taken, g in enumerate(order):
         if len(val_idx) >= target or n_taken == len(groups) - 1:
             break  # enough held out; the last group always trains
         val_idx.extend(groups[g])

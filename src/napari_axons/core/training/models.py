@@ -19,10 +19,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["ARCHITECTURES", "BaseModelError", "build_model", "load_base", "new_processor",
-           "normalisation"]
+__all__ = ["ARCHITECTURES", "AUTO_BASES", "BaseModelError", "auto_base", "build_model",
+           "load_base", "new_processor", "normalisation", "resolve_base", "stated_pixel_size"]
 
 ARCHITECTURES = ("upernet-convnext", "segformer")
+
+#: Built-in models that ``--base auto`` starts from, with the foreground classes they know.
+AUTO_BASES = {"axon-myelin-sem": frozenset({"axon", "myelin"})}
 
 
 class BaseModelError(ValueError):
@@ -63,11 +66,96 @@ def new_processor():
     return SegformerImageProcessor(do_resize=False, do_reduce_labels=False)
 
 
+def auto_base(names) -> str | None:
+    """The built-in model ``--base auto`` starts from for the classes ``names`` (or None)."""
+    fg = frozenset(n for n in names[1:])
+    for name, classes in AUTO_BASES.items():
+        if fg == classes:
+            return name
+    return None
+
+
+def resolve_base(spec, names) -> tuple[str | None, Path | None]:
+    """``(what, folder)`` of a ``--base`` value for the classes ``names``.
+
+    ``"auto"``: the matching built-in model (:func:`auto_base`) or a new
+    model; ``None``/``"none"``: a new model (``(None, None)``); a built-in
+    model's name: its folder; anything else: a local folder.
+
+    Raises
+    ------
+    BaseModelError
+        A built-in model whose files are missing.
+    """
+    from ..builtin_models import builtin_model_path
+
+    if spec is None or str(spec).strip().lower() == "none":
+        return None, None
+    if str(spec).strip().lower() == "auto":
+        spec = auto_base(names)
+        if spec is None:
+            return None, None
+    try:
+        folder = builtin_model_path(spec)
+    except FileNotFoundError as exc:
+        raise BaseModelError(str(exc)) from None
+    if folder is not None:
+        return str(spec).strip().lower(), folder
+    return str(spec), Path(spec).expanduser()
+
+
+def stated_pixel_size(path) -> float | None:
+    """The training pixel size (um) a checkpoint folder states in ``napari_axons.json``."""
+    import json
+
+    p = Path(path) / "napari_axons.json"
+    try:
+        v = json.loads(p.read_text(encoding="utf-8")).get("pixel_size_um")
+    except (OSError, ValueError, AttributeError):
+        return None
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+    return float(v) if ok else None
+
+
+def _remap_classifier(model, old_names: list[str], names) -> bool:
+    """Give the model's classifier one output per name of ``names``, keeping known classes.
+
+    Rows of classes the base knows (by name) are copied, new classes get a
+    fresh classifier row. Returns False when no classifier layer is found.
+    """
+    import torch
+
+    n_old = len(old_names)
+    convs = [(name, m) for name, m in model.named_modules()
+             if isinstance(m, torch.nn.Conv2d) and m.out_channels == n_old
+             and "classifier" in name]
+    if not convs:
+        return False
+    for name, old in convs:
+        new = torch.nn.Conv2d(old.in_channels, len(names), old.kernel_size, old.stride,
+                              old.padding, old.dilation, old.groups, old.bias is not None)
+        with torch.no_grad():
+            for k, n in enumerate(names):
+                if n in old_names:
+                    j = old_names.index(n)
+                    new.weight[k] = old.weight[j]
+                    if old.bias is not None:
+                        new.bias[k] = old.bias[j]
+        parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
+        setattr(parent, name.rsplit(".", 1)[-1], new)
+    id2label, label2id = _labels(names)
+    model.config.num_labels = len(names)
+    model.config.id2label, model.config.label2id = id2label, label2id
+    return True
+
+
 def load_base(path, names):
     """``(model, processor)`` from a local checkpoint, set up for the classes ``names``.
 
-    The classifier is replaced (new weights) when the class count differs
-    (``ignore_mismatched_sizes``); ``id2label`` becomes ``names`` either way.
+    Classes the base knows by name keep their classifier weights, in the order
+    of ``names`` (a base trained on background, myelin, axon fine-tunes on
+    background, axon, myelin without learning its classes anew); classes it
+    does not know get new weights. ``id2label`` becomes ``names``.
     The processor is the checkpoint's own with resizing turned off (a SegFormer
     processor when the folder has none).
 
@@ -96,14 +184,20 @@ def load_base(path, names):
     if not ((p / "model.safetensors").is_file() or (p / "model.safetensors.index.json").is_file()):
         raise BaseModelError(f"{p}: --base has no safetensors weights (model.safetensors)")
     id2label, label2id = _labels(names)
+    old_names = [str((cfg.id2label or {}).get(k, f"class_{k}")) for k in range(cfg.num_labels)]
     try:
         model = AutoModelForSemanticSegmentation.from_pretrained(
-            p, num_labels=len(names), id2label=id2label, label2id=label2id,
-            ignore_mismatched_sizes=True, use_safetensors=True, local_files_only=True,
-            trust_remote_code=False)
+            p, use_safetensors=True, local_files_only=True, trust_remote_code=False)
+        if old_names != list(names) and not _remap_classifier(model, old_names, list(names)):
+            # no classifier layer found by name: the class count decides, as transformers does
+            model = AutoModelForSemanticSegmentation.from_pretrained(
+                p, num_labels=len(names), id2label=id2label, label2id=label2id,
+                ignore_mismatched_sizes=True, use_safetensors=True, local_files_only=True,
+                trust_remote_code=False)
     except Exception as exc:
         raise BaseModelError(f"{p}: --base cannot be loaded "
                              f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+    model = model.float()  # weights stored in float16 train in float32
     if (p / "preprocessor_config.json").is_file():
         try:
             processor = AutoImageProcessor.from_pretrained(p, local_files_only=True)

@@ -1,20 +1,28 @@
-"""The training report: per-epoch history, ``training.json``, the curve PNG, ``napari_axons.json``.
+"""The training report: ``training.json``, the curve PNG, ``napari_axons.json``.
 
 ``training.json`` (beside the model)::
 
-    {"epochs": [{"epoch", "step", "train_loss", "val_loss", "train_iou": {class: IoU},
-                 "val_iou": {...}, "val_miou", "lr", "seconds"}, ...],
-     "best": {"epoch", "val_miou", "val_iou", "train_iou"},
-     "stopped": "completed" | "early stopping" | "time limit" | "stopped",
+    {"validations": [{"step", "share", "elapsed", "train_loss", "val_loss",
+                      "train_iou": {class: IoU}, "val_iou": {...}, "val_miou", "val_smooth",
+                      "lr", "seconds"}, ...],
+     "stopped": "steps" | "budget" | "plateau" | "cancelled",
+     "steps", "best": {"step", "val_miou", "val_iou", "train_iou"},
+     "scores": {"result": SCORES, "base": SCORES or null},
+     "comparison": {"base_miou", "result_miou", "better", "note"} or null,
      "data": {"exports", "val_exports", "train_tiles", "val_tiles", "class_pixels",
               "pixel_size_um"},
-     "validation": [{"tile", "sha256", "pixels": [per class]}],   # the best model's class maps
-     "classes", "options", "model", "minutes", "device", "versions"}
+     "validation": [{"tile", "sha256", "pixels": [per class]}],   # the model's class maps
+     "classes", "options", "model", "pixel_size_um", "minutes", "device", "versions"}
 
-IoU per class = TP / (TP + FP + FN) over all pixels of the split; training
-figures are taken on the augmented crops while training (running), validation
-ones on whole held-out tiles after each epoch. ``val_miou`` is the mean over
-the foreground classes (the early-stopping criterion).
+``stopped``: ``steps`` (the step budget ran out), ``budget`` (the time
+budget), ``plateau`` (the smoothed validation curve stopped improving, see
+:class:`.schedule.Plateau`), ``cancelled`` (the caller's ``should_stop``).
+SCORES is :meth:`napari_axons.core.scores.Scores.to_json` of the final model
+(and of the base model before training) on the held-out tiles, on their own
+pixel grid: pixel IoU and Dice, object precision / recall / F1 per class, per
+tile and overall. Training figures in the records are taken on the augmented
+crops while training (running), validation ones on whole held-out tiles at the
+training pixel size; ``val_miou`` is the mean over the foreground classes.
 """
 
 from __future__ import annotations
@@ -22,121 +30,29 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["History", "plot_curves", "write_report"]
+__all__ = ["plot_curves", "prepare_plotting", "write_report"]
 
 
-class History:
-    """Per-epoch records, kept on disk (``history.json``) so a resumed run continues them."""
-
-    def __init__(self, path: Path, classes, *, verbose: bool = True, progress=None):
-        self.path = Path(path)
-        self.classes = classes
-        self.records: list[dict] = []
-        self.verbose = verbose
-        self.progress = progress
-        self._t = time.perf_counter()
-
-    def load(self, upto_step: int) -> None:
-        """Records of a resumed run, up to its last saved checkpoint's step."""
-        try:
-            recs = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            recs = []
-        self.records = [r for r in recs if r.get("step", 0) <= upto_step]
-
-    def _save(self) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps(self.records, indent=1), encoding="utf-8")
-        os.replace(tmp, self.path)
-
-    def callback(self, loss, metrics):
-        from transformers import TrainerCallback
-
-        outer = self
-        names = self.classes.names
-
-        class _CB(TrainerCallback):
-            def on_train_begin(self, args, state, control, **kw):
-                outer._t = time.perf_counter()
-                loss.reset()
-
-            def on_evaluate(self, args, state, control, metrics=None, **kw):
-                if outer.records and outer.records[-1]["step"] == int(state.global_step):
-                    return  # a stop mid-epoch evaluates, then the epoch's end again: once
-                m = metrics or {}
-                train_iou = _iou_dict(names, loss.conf.numpy()) if loss.count else {}
-                rec = {
-                    "epoch": round(float(state.epoch or 0), 3),
-                    "step": int(state.global_step),
-                    "train_loss": loss.sum / loss.count if loss.count else None,
-                    "val_loss": m.get("eval_loss"),
-                    "train_iou": train_iou,
-                    "val_iou": {n: _nan_none(m.get(f"eval_iou_{n}")) for n in names},
-                    "val_miou": m.get("eval_miou"),
-                    "lr": _last_lr(state),
-                    "seconds": round(time.perf_counter() - outer._t, 2),
-                }
-                loss.reset()
-                outer._t = time.perf_counter()
-                outer.records.append(rec)
-                # written before the Trainer saves this epoch's checkpoint: a resume
-                # trims what lies beyond the checkpoint it continues from
-                outer._save()
-                if outer.verbose:
-                    _write_line(format_epoch(rec, args.num_train_epochs))
-                if outer.progress is not None:
-                    outer.progress(rec)
-
-        return _CB()
-
-
-def _nan_none(v):
-    return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
-
-
-def _iou_dict(names, conf) -> dict:
-    from .run import _iou
-
-    return dict(zip(names, _iou(conf), strict=True))
-
-
-def _last_lr(state) -> float | None:
-    for entry in reversed(state.log_history):
-        if "learning_rate" in entry:
-            return float(entry["learning_rate"])
-    return None
-
-
-def _write_line(text: str) -> None:
+def prepare_plotting() -> None:
+    """Import matplotlib now (1-3 s), so that the report at the end of a timed run is quick."""
     try:
-        from tqdm import tqdm
+        import matplotlib
 
-        tqdm.write(text, file=sys.stderr)
-    except ImportError:  # pragma: no cover
-        print(text, file=sys.stderr)
-
-
-def _f(v) -> str:
-    return "  -  " if v is None else f"{v:.3f}"
-
-
-def format_epoch(rec: dict, total) -> str:
-    """One line per epoch: losses, then per-class IoU on both splits."""
-    fg = [n for n in rec["val_iou"] if n != "background"]
-    tr = " ".join(f"{n} {_f(rec['train_iou'].get(n))}" for n in fg)
-    va = " ".join(f"{n} {_f(rec['val_iou'].get(n))}" for n in fg)
-    return (f"epoch {rec['epoch']:g}/{total:g}  loss train {_f(rec['train_loss'])} "
-            f"val {_f(rec['val_loss'])}  IoU train [{tr}] val [{va}]  ({rec['seconds']:.0f} s)")
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot  # noqa: F401
+    except ImportError:
+        pass
 
 
 def plot_curves(records: list[dict], names, path: Path, title: str = "") -> None:
-    """Loss and per-class IoU per epoch, both splits, as a PNG (matplotlib, else Pillow)."""
+    """Loss and per-class IoU per validation (by step), both splits, as a PNG.
+
+    matplotlib draws it; without matplotlib, a plainer Pillow drawing.
+    """
     try:
         import matplotlib
 
@@ -145,11 +61,11 @@ def plot_curves(records: list[dict], names, path: Path, title: str = "") -> None
     except ImportError:
         _plot_pillow(records, names, path)
         return
-    ep = [r["epoch"] for r in records]
+    ep = [r["step"] for r in records]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=80)
     a.plot(ep, [r["train_loss"] for r in records], label="train")
     a.plot(ep, [r["val_loss"] for r in records], label="validation")
-    a.set_xlabel("epoch")
+    a.set_xlabel("step")
     a.set_ylabel("loss (CE + Dice)")
     a.legend()
     for k, n in enumerate(names):
@@ -160,7 +76,10 @@ def plot_curves(records: list[dict], names, path: Path, title: str = "") -> None
                label=f"{n} train")
         b.plot(ep, [r["val_iou"].get(n) for r in records], "-", color=colour,
                label=f"{n} validation")
-    b.set_xlabel("epoch")
+    if any(r.get("val_smooth") is not None for r in records):
+        b.plot(ep, [r.get("val_smooth") for r in records], ":", color="black", lw=1,
+               label="mean, smoothed (stopping rule)")
+    b.set_xlabel("step")
     b.set_ylabel("IoU")
     b.set_ylim(0, 1)
     b.grid(alpha=0.3)
@@ -199,8 +118,34 @@ def _sha(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a, np.uint8).tobytes()).hexdigest()
 
 
-def write_report(final: Path, history: History, classes, val_pred, val_set, train_set, data,
-                 vdata, counts, opts, lr, minutes, reason, device, *, base=None) -> dict:
+def _mean_fg(overall: dict, names) -> float | None:
+    vals = [overall[n]["iou"] for n in names[1:] if overall[n]["iou"] is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def comparison(base: dict | None, result: dict, names) -> dict | None:
+    """Base vs result on the same held-out tiles: mean foreground IoU each and a plain note."""
+    if base is None:
+        return None
+    b, r = _mean_fg(base["overall"], names), _mean_fg(result["overall"], names)
+    per = ", ".join(f"{n} {_f(base['overall'][n]['iou'])} -> {_f(result['overall'][n]['iou'])}"
+                    for n in names[1:])
+    better = b is not None and r is not None and r > b
+    if better:
+        note = f"better than the base model on the held-out tiles (IoU {per})"
+    else:
+        note = (f"NOT better than the base model on the held-out tiles (IoU {per}); "
+                "the base model may serve as well")
+    return {"base_miou": b, "result_miou": r, "better": better, "note": note}
+
+
+def _f(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def write_report(final: Path, *, history, classes, scores, base_scores, val_pred, val_set,
+                 train_set, data, vdata, counts, opts, lr, reason, device, base, pixel_size_um,
+                 seconds, steps) -> dict:
     """Write ``training.json``, ``training.png`` and ``napari_axons.json`` into ``final``."""
     from dataclasses import asdict
 
@@ -208,60 +153,64 @@ def write_report(final: Path, history: History, classes, val_pred, val_set, trai
     import transformers
 
     from ... import __version__
-    from .run import _iou, _mean_fg
 
     recs = history.records
+    names = classes.names
     best = max(recs, key=lambda r: (r["val_miou"] or 0.0)) if recs else None
-    n = len(classes)
-    conf = np.zeros((n, n), np.int64)
-    for p, t in zip(val_pred, val_set.labels, strict=True):
-        conf += np.bincount(t.astype(np.int64).ravel() * n + p.ravel(),
-                            minlength=n * n).reshape(n, n)
-    final_iou = dict(zip(classes.names, _iou(conf), strict=True))
-    n_epochs = recs[-1]["epoch"] if recs else 0
-    if reason is None:
-        reason = "completed" if n_epochs >= opts.epochs - 1e-6 else "early stopping"
-    pixel = data.pixel_size_um()
+    result = scores.to_json()
+    final_iou = {n: result["overall"][n]["iou"] for n in names}
     val_exports = vdata.exports if vdata is not None else []
+    n = len(classes)
     report = {
-        "epochs": recs,
-        "best": {"epoch": best["epoch"] if best else None,
-                 "val_miou": _mean_fg(list(final_iou.values())),
+        "validations": recs,
+        "stopped": reason,
+        "steps": steps,
+        "best": {"step": best["step"] if best else None,
+                 "val_miou": _mean_fg(result["overall"], names) or 0.0,
                  "val_iou": final_iou,
                  "train_iou": best["train_iou"] if best else {}},
-        "stopped": reason,
+        "scores": {"result": result, "base": base_scores},
+        "comparison": comparison(base_scores, result, names),
         "data": {
             "exports": data.exports,
             "val_exports": val_exports,
             "train_tiles": [str(t.tile) for t in train_set.tiles],
             "val_tiles": [str(t.tile) for t in val_set.tiles],
-            "class_pixels": {k: dict(zip(classes.names, v, strict=True))
-                             for k, v in counts.items()},
-            "pixel_size_um": pixel,
+            "class_pixels": {k: dict(zip(names, v, strict=True)) for k, v in counts.items()},
+            "pixel_size_um": data.pixel_size_um(),
         },
         "validation": [{"tile": str(t.tile), "sha256": _sha(p),
                         "pixels": np.bincount(p.ravel(), minlength=n)[:n].tolist()}
                        for t, p in zip(val_set.tiles, val_pred, strict=True)],
         "classes": classes.to_json(),
         "options": {**asdict(opts), "lr": lr},
-        "model": {"base": str(base) if base else None,
-                  "arch": None if base else opts.arch},
-        "minutes": round(minutes, 3),
+        "model": {"base": base, "arch": None if base else opts.arch},
+        "pixel_size_um": pixel_size_um,
+        "minutes": round(seconds / 60, 3),
         "device": device,
         "versions": {"napari_axons": __version__, "torch": torch.__version__,
                      "transformers": transformers.__version__},
     }
     final = Path(final)
-    (final / "training.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    _write(final / "training.json", report)
     if recs:
-        plot_curves(recs, classes.names, final / "training.png",
-                    title=f"best epoch {report['best']['epoch']:g}: validation mean IoU "
+        plot_curves(recs, names, final / "training.png",
+                    title=f"{steps} steps, stopped: {reason}; held-out mean IoU "
                           f"{report['best']['val_miou']:.3f}")
-    (final / "napari_axons.json").write_text(json.dumps({
-        "pixel_size_um": pixel,
+    _write(final / "napari_axons.json", {
+        "pixel_size_um": pixel_size_um,
         "trained_on": [e["folder"] for e in data.exports],
         "validated_on": [e["folder"] for e in val_exports],
+        "base": base,
         "classes": classes.to_json(),
+        "validation": {k: {"iou": v["iou"], "dice": v["dice"]}
+                       for k, v in result["overall"].items()},
         "napari_axons": __version__,
-    }, indent=1), encoding="utf-8")
+    })
     return report
+
+
+def _write(path: Path, doc) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,134 @@
+"""The shared AxonDeepSeg SEM images as the product's own labelled exports.
+
+Each image (and its manual mask) becomes an export folder made by the
+product's export job at the image's own pixel size; the chosen tiles get a
+``__labels.json`` with one polygon per connected component per class (axon,
+myelin), as a user's corrections would be. The masks' quirks are read as
+AxonDeepSeg reads them: grey + alpha (rat 5) as grey, stray anti-aliased values
+(rat 2) to the nearest class, i.e. thresholds at 64 and 192.
+
+Used by ``bench/train_builtin.py`` (the built-in model) and
+``bench/bench_real.py`` (leave-one-rat-out).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+#: Class table of the built-in model (index 0 the background).
+NAMES = ("background", "myelin", "axon")
+
+#: rat -> [(image stem, pixel size um)], as the data's README lists them.
+RATS = {
+    "rat1": [("sub-rat1_sample-data1", 0.18)],
+    "rat2": [("sub-rat2_sample-data5", 0.093)],
+    "rat3": [("sub-rat3_sample-data9", 0.1), ("sub-rat3_sample-data10", 0.1),
+             ("sub-rat3_sample-data11", 0.1)],
+    "rat4": [("sub-rat4_sample-data12", 0.1)],
+    "rat5": [("sub-rat5_sample-data14", 0.13)],
+    "rat8": [("sub-rat8_sample-V915", 0.07)],
+}
+
+
+def default_data_dir() -> Path:
+    """``../shared/data/axondeepseg-sem`` beside the repository (or ``$AXONDEEPSEG_SEM``)."""
+    env = os.environ.get("AXONDEEPSEG_SEM")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "axondeepseg-sem"
+
+
+def load_pair(data: Path, stem: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(image (H, W) uint8, class map (H, W) uint8: 0 background, 1 myelin, 2 axon)``."""
+    from PIL import Image
+
+    with Image.open(data / f"{stem}_SEM.png") as im:
+        image = np.array(im.convert("L"))
+    with Image.open(data / f"{stem}_SEM_seg-axonmyelin-manual.png") as m:
+        grey = np.array(m.convert("LA"))[..., 0] if m.mode in ("LA", "RGBA") else np.array(
+            m.convert("L"))
+    class_map = np.zeros(grey.shape, np.uint8)
+    class_map[(grey >= 64) & (grey < 192)] = 1
+    class_map[grey >= 192] = 2
+    if class_map.shape != image.shape:
+        raise ValueError(f"{stem}: mask {class_map.shape} and image {image.shape} differ")
+    return image, class_map
+
+
+def labelled_export(folder: Path, image: np.ndarray, class_map: np.ndarray, pixel_size: float,
+                    *, tile_size: int = 512, labelled=None, base: str = "img") -> list[int]:
+    """Export ``image`` (grey or RGB) into ``folder``; label the tiles ``labelled`` (None: all).
+
+    Returns the labelled tile indices. The image goes through a PNG beside
+    ``folder`` (``{base}.png``), exported at ``pixel_size`` um/px.
+    """
+    from PIL import Image
+
+    from napari_axons.core.pipeline import ExportJob, ExportOptions
+    from napari_axons.core.polygons import dumps_labels, labels_document, mask_to_labels
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    src = folder.parent / f"{base}.png"
+    Image.fromarray(image).save(src)
+    job = ExportJob([src], folder, ExportOptions(tile_size=tile_size, pixel_size=pixel_size))
+    try:
+        for _ in job.run():
+            pass
+    finally:
+        job.close()
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    tiles = manifest["images"][0]["tiles"]
+    chosen = [t["index"] for t in tiles] if labelled is None else list(labelled)
+    for t in tiles:
+        if t["index"] not in chosen:
+            continue
+        b = t["box"]
+        sub = class_map[b["y"] : b["y"] + b["height"], b["x"] : b["x"] + b["width"]]
+        labels = []
+        for k, name in enumerate(NAMES):
+            if k:
+                labels += mask_to_labels(sub == k, label_class=name, source="manual",
+                                         id_prefix=f"{name}-")
+        tile_name = t["files"]["tile"]
+        doc = labels_document(tile_name, labels)
+        (folder / tile_name.replace(".png", "__labels.json")).write_bytes(dumps_labels(doc))
+    return chosen
+
+
+def export_rats(data: Path, rats, out: Path, *, tile_size: int = 512) -> list[Path]:
+    """Every image of ``rats`` as a fully labelled export under ``out`` (made once, reused)."""
+    folders = []
+    for rat in rats:
+        for stem, um in RATS[rat]:
+            folder = out / stem / "export"
+            if not (folder / "manifest.json").is_file():
+                image, class_map = load_pair(data, stem)
+                labelled_export(folder, image, class_map, um, tile_size=tile_size, base=stem)
+            folders.append(folder)
+    return folders
+
+
+def segment_image(model_dir: Path, image: np.ndarray, pixel_size: float,
+                  num_threads: int = 1) -> np.ndarray:
+    """The class map of a whole grey image at its own pixel size, through the model.
+
+    The image is resampled to the model's training pixel size, segmented in
+    one piece, and the logits mapped back onto its own pixels before the
+    argmax (:mod:`napari_axons.core.resample`), as segmenting a tile does.
+    """
+    import torch
+
+    from napari_axons.core.training.evaluate import predict_tiles
+    from napari_axons.core.training.models import load_base, stated_pixel_size
+
+    torch.set_num_threads(num_threads)
+    model, processor = load_base(model_dir, NAMES)
+    model_um = stated_pixel_size(model_dir)
+    factor = 1.0 if model_um is None else pixel_size / model_um
+    rgb = np.repeat(image[..., None], 3, -1)
+    return predict_tiles(model, processor, [rgb], [factor], "cpu")[0]
