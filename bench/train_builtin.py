@@ -66,6 +66,21 @@ def train_model(exports, model_dir: Path, *, minutes: float | None, steps: int |
     return train(exports, model_dir, options=opts, verbose=verbose, overwrite=True)
 
 
+def _command(argv) -> str:
+    """This command as run, folders replaced by placeholders (no machine paths)."""
+    out, skip = ["python", "bench/train_builtin.py"], None
+    for x in argv:
+        if skip:
+            out.append(skip)
+            skip = None
+            continue
+        if x in ("--out", "--data", "--work"):
+            skip = {"--out": "MODEL_DIR", "--data": "../shared/data/axondeepseg-sem",
+                    "--work": "WORK_DIR"}[x]
+        out.append(shlex.quote(x) if not x.startswith("/") else "PATH")
+    return " ".join(out)
+
+
 def main(argv=None) -> int:
     a = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     a.add_argument("--out", type=Path, required=True, help="where the model folder goes")
@@ -90,8 +105,7 @@ def main(argv=None) -> int:
         "trained_on": [f"{stem} ({um} um/px)" for rat in RATS for stem, um in RATS[rat]],
         "validated_on": "a tenth of the 512 px tiles of the same images, held out "
                         "(leave-one-rat-out figures: docs/training.md)",
-        "command": "python bench/train_builtin.py " + " ".join(
-            shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:])),
+        "command": _command(argv if argv is not None else sys.argv[1:]),
         "training": {"steps": rep["steps"], "stopped": rep["stopped"],
                      "minutes": rep["minutes"], "clock": args.clock,
                      "threads": args.threads, "device": rep["device"]},

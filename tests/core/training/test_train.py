@@ -60,8 +60,8 @@ def base2(tmp_path_factory):
 
 
 def _opts(**kw):
-    base = {"epochs": 4, "batch_size": 4, "crop": 64, "num_threads": 1, "seed": 0,
-            "device": "cpu", "patience": 100, "scale_jitter": (1.0, 1.0)}
+    base = {"steps": 12, "batch_size": 4, "crop": 64, "num_threads": 1, "seed": 0,
+            "device": "cpu", "plateau": 0.0, "scale_jitter": (1.0, 1.0), "base": "none"}
     base.update(kw)
     return TrainOptions(**base)
 
@@ -138,18 +138,23 @@ def test_split_keeps_overlapping_edge_tiles_together(export3):
 def trained3(tmp_path_factory, export3, base2):
     """A fine-tune of the 2-class tiny base on 3 classes, a few dozen steps."""
     out = tmp_path_factory.mktemp("run3") / "model"
-    res = train([export3], out, options=_opts(epochs=12, base=str(base2), lr=3e-3),
+    res = train([export3], out, options=_opts(steps=36, val_every=3, base=str(base2), lr=3e-3),
                 verbose=False)
     return out, res.report
 
 
 def test_validation_iou_rises(trained3):
     _, rep = trained3
-    mious = [r["val_miou"] for r in rep["epochs"]]
-    assert len(mious) == 12 and rep["epochs"][-1]["step"] >= 24  # a few dozen steps
+    mious = [r["val_miou"] for r in rep["validations"]]
+    assert [r["step"] for r in rep["validations"]] == list(range(3, 37, 3))
+    assert rep["steps"] == 36 and rep["stopped"] == "steps"
     assert max(mious[-3:]) > mious[0] + 0.15, mious
     assert rep["best"]["val_iou"]["axon"] > 0.5
-    assert all(r["train_loss"] is not None and r["val_loss"] is not None for r in rep["epochs"])
+    assert all(r["train_loss"] is not None and r["val_loss"] is not None
+               for r in rep["validations"])
+    # the learning rate warmed up, then decayed to (nearly) 0 at the last step
+    lrs = [r["lr"] for r in rep["validations"]]
+    assert max(lrs) == pytest.approx(3e-3, rel=0.05) and lrs[-1] < 1e-5
 
 
 def test_finetune_with_another_class_count(trained3):
@@ -170,7 +175,9 @@ def test_saved_folder_is_a_finished_checkpoint(trained3):
     assert meta["trained_on"] == [rep["data"]["exports"][0]["folder"]]
     assert meta["pixel_size_um"] == rep["data"]["pixel_size_um"] == 0.05
     on_disk = json.loads((out / "training.json").read_text())
-    assert on_disk["best"]["epoch"] == rep["best"]["epoch"]
+    assert on_disk["best"]["step"] == rep["best"]["step"]
+    assert on_disk["scores"]["result"]["overall"]["axon"]["iou"] == rep["best"]["val_iou"]["axon"]
+    assert on_disk["scores"]["base"] is not None and on_disk["comparison"]["better"] is True
     assert on_disk["data"]["class_pixels"]["train"]["myelin"] > 0
     from PIL import Image
 
@@ -189,7 +196,7 @@ def test_loader_reproduces_the_reported_validation_masks(tmp_path, nerve, base2)
     labelled_export(folder, nerve[0], axon_only, ("background", "axon"), tile_size=64,
                     labelled=range(10))
     out = tmp_path / "model"
-    res = train([folder], out, options=_opts(epochs=3, base=str(base2), lr=3e-3), verbose=False)
+    res = train([folder], out, options=_opts(steps=9, base=str(base2), lr=3e-3), verbose=False)
     data = collect([folder])
     val = [t for t in data.tiles if str(t.tile) in res.report["data"]["val_tiles"]]
     assert len(val) == len(res.report["validation"]) >= 2
@@ -230,12 +237,12 @@ def _cli(*args, **kw):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
-def _saved_epoch(state: Path) -> float:
-    """The epoch of the newest complete resume checkpoint (0 when none)."""
-    best = 0.0
+def _saved_step(state: Path) -> int:
+    """The step of the newest complete resume checkpoint (0 when none)."""
+    best = 0
     for p in state.glob("checkpoint-*"):
         try:
-            best = max(best, float(json.loads((p / "trainer_state.json").read_text())["epoch"]))
+            best = max(best, int(json.loads((p / "trainer_state.json").read_text())["global_step"]))
         except (OSError, ValueError, KeyError):
             continue  # killed while it was written: not a checkpoint
     return best
@@ -243,15 +250,16 @@ def _saved_epoch(state: Path) -> float:
 
 def test_resume_after_sigkill(tmp_path, export3, base2):
     out = tmp_path / "model"
-    args = ["train", export3, "-o", out, "--base", base2, "--epochs", "8", "--crop", "64",
-            "--batch-size", "2", "--torch-threads", "1", "--device", "cpu", "--lr", "3e-3"]
+    args = ["train", export3, "-o", out, "--base", base2, "--steps", "24", "--val-every", "3",
+            "--crop", "64", "--batch-size", "2", "--torch-threads", "1", "--device", "cpu",
+            "--lr", "3e-3", "--plateau", "0"]
     proc = _cli(*args)
     state = out.with_name("model.partial") / "state"
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:
             # the Trainer keeps one checkpoint (save_total_limit=1): kill as soon as one
-            # epoch is saved, which leaves seven epochs of margin before the run could end
+            # is saved (every 3 steps), which leaves 21 steps of margin before the run ends
             done = [p for p in state.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
             if done or proc.poll() is not None:
                 break
@@ -262,18 +270,18 @@ def test_resume_after_sigkill(tmp_path, export3, base2):
         proc.wait(30)
     assert not out.exists()  # nothing that looks like a finished model
     assert not (out.with_name("model.partial") / "config.json").exists()
-    saved = _saved_epoch(state)  # the newest checkpoint whose trainer_state.json is complete
-    assert 1 <= saved < 8
+    saved = _saved_step(state)  # the newest checkpoint whose trainer_state.json is complete
+    assert 3 <= saved < 24 and saved % 3 == 0
 
     again = _cli("train", "-o", out, "--resume", "--torch-threads", "1", "--device", "cpu")
     stdout, stderr = again.communicate(timeout=300)
     assert again.returncode == 0, stderr
     rep = json.loads((out / "training.json").read_text())
-    epochs = [r["epoch"] for r in rep["epochs"]]
-    assert epochs == [float(e) for e in range(1, 9)]  # continued, nothing repeated or lost
-    first_resumed = [ln for ln in stderr.splitlines() if ln.lstrip().startswith("epoch ")
-                     or "epoch " in ln][0]
-    assert f"epoch {int(saved) + 1}/8" in first_resumed
+    steps = [r["step"] for r in rep["validations"]]
+    assert steps == list(range(3, 25, 3))  # continued, nothing repeated or lost
+    assert rep["steps"] == 24 and rep["stopped"] == "steps"
+    first_resumed = [ln for ln in stderr.splitlines() if ln.startswith("step ")][0]
+    assert first_resumed.startswith(f"step {saved + 3} ")
     assert stdout.startswith(f"trained {out}")
 
 
@@ -340,7 +348,7 @@ def test_unwritable_output(tmp_path, capsys, export3):
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")
     out = blocker / "model"
-    rc, _, err = _run_cli(capsys, "train", export3, "-o", out, "--epochs", "1")
+    rc, _, err = _run_cli(capsys, "train", export3, "-o", out, "--steps", "1")
     assert rc == 1
     assert _one_line(err) == f"napari-axons: error: {out}: cannot write there (Not a directory)"
 
@@ -362,16 +370,18 @@ def test_command_line_errors(tmp_path, capsys, export3):
     rc, _, err = _run_cli(capsys, "train", "-o", tmp_path / "m")
     assert rc == 2
     assert _one_line(err) == "napari-axons: error: give at least one EXPORT_DIR (or --resume)"
-    rc, _, err = _run_cli(capsys, "train", export3, "-o", tmp_path / "m", "--epochs", "0")
+    rc, _, err = _run_cli(capsys, "train", export3, "-o", tmp_path / "m", "--steps", "0")
     assert rc == 2
-    assert _one_line(err) == "napari-axons: error: argument --epochs: must be >= 1, got 0"
+    assert _one_line(err) == "napari-axons: error: argument --steps: must be >= 1, got 0"
+    rc, _, err = _run_cli(capsys, "train", export3, "-o", tmp_path / "m", "--plateau", "1")
+    assert _one_line(err) == "napari-axons: error: argument --plateau: must be in [0, 1), got 1"
     rc, _, err = _run_cli(capsys, "train", export3, "-o", tmp_path / "m", "--max-minutes", "-1")
     assert _one_line(err) == "napari-axons: error: argument --max-minutes: must be > 0, got -1"
     assert not (tmp_path / "m").exists() and not (tmp_path / "m.partial").exists()
 
 
 def test_bad_mask_found_while_reading_leaves_no_partial_run(tmp_path, capsys, nerve):
-    """A run that fails on its data before a first epoch leaves nothing that blocks the next."""
+    """A run that fails on its data before a first checkpoint leaves nothing that blocks the next."""
     from PIL import Image
 
     folder = tmp_path / "export"
@@ -381,7 +391,7 @@ def test_bad_mask_found_while_reading_leaves_no_partial_run(tmp_path, capsys, ne
     (folder / "masks").mkdir(exist_ok=True)
     for index in (0, 5, 10):  # separate tiles: one can be held out for validation
         bad.save(folder / "masks" / f"img_tile_{index:04d}_mask.png")
-    rc, out, err = _run_cli(capsys, "train", folder, "-o", tmp_path / "m", "--epochs", "1",
+    rc, out, err = _run_cli(capsys, "train", folder, "-o", tmp_path / "m", "--steps", "1",
                             "--torch-threads", "1", "--device", "cpu")
     assert rc == 1 and out == ""
     line = _one_line(err)

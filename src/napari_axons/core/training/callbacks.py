@@ -160,17 +160,17 @@ class Clock:
         class _CB(TrainerCallback):
             def on_train_begin(self, args, state, control, **kw):
                 outer._t_rec = time.perf_counter()
-                outer._t_step = time.perf_counter()
+                outer._t_step = outer.budget.clock()
                 outer.loss.reset()
 
             def on_step_begin(self, args, state, control, **kw):
                 outer.lr_factor.fraction = outer.budget.fraction(state.global_step)
-                outer._t_step = time.perf_counter()
+                outer._t_step = outer.budget.clock()  # the budget's clock: wall or CPU time
 
             def on_step_end(self, args, state, control, **kw):
                 step = int(state.global_step)
                 if outer.val_every is None:
-                    outer._calib.append(time.perf_counter() - outer._t_step)
+                    outer._calib.append(outer.budget.clock() - outer._t_step)
                     if len(outer._calib) > CALIBRATION_STEPS:  # the first step is not typical
                         per_step = float(np.median(outer._calib[1:]))
                         outer.val_every = val_interval(outer.budget.steps, outer.budget.seconds,

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_curves", "prepare_plotting", "write_report"]
+__all__ = ["plot_curves", "prepare_plotting", "training_summary", "write_report"]
 
 
 def prepare_plotting() -> None:
@@ -214,3 +214,21 @@ def _write(path: Path, doc) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
     os.replace(tmp, path)
+
+
+def training_summary(model_dir, report: dict) -> str:
+    """What ``napari-axons train`` prints: the run, the held-out scores, base vs result."""
+    names = [n for n in report["best"]["val_iou"] if n != "background"]
+    result = report["scores"]["result"]["overall"]
+    figs = ", ".join(f"{n} {_f(result[n]['iou'])}" for n in names)
+    lines = [f"trained {model_dir} in {report['minutes']:.1f} min: {report['steps']} steps "
+             f"(stopped: {report['stopped']}), held-out IoU {figs}"]
+    cmp = report.get("comparison")
+    if cmp is not None:
+        base = report["scores"]["base"]["overall"]
+        bfigs = ", ".join(f"{n} {_f(base[n]['iou'])}" for n in names)
+        lines.append(f"base model {report['model']['base']} on the same tiles: IoU {bfigs}")
+        if not cmp["better"]:
+            lines.append(f"the result is NOT better than the base model "
+                         f"{report['model']['base']} on the held-out tiles")
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""Training on a real SEM crop (tests/data), and the budget a run is given.
+
+The fixture is a 384 x 384 crop of an AxonDeepSeg SEM image with its manual
+axon/myelin mask (tests/data/README.md), exported by the product in 128 px
+tiles at 0.1 um/px, every tile labelled as a user's corrections would be.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from train_data import labelled_export  # noqa: E402
+
+from tiny_models import save_checkpoint, tiny_segformer  # noqa: E402
+
+from napari_axons.core.sample import MYELINATED_CLASSES, make_myelinated_sample  # noqa: E402
+from napari_axons.core.training import TrainOptions, train  # noqa: E402
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+NAMES = ("background", "myelin", "axon")
+
+
+def sem_crop() -> tuple[np.ndarray, np.ndarray]:
+    """``(RGB image (384, 384, 3) uint8, class map: 0 background, 1 myelin, 2 axon)``."""
+    grey = np.array(Image.open(DATA / "sem_rat3_crop.png").convert("L"))
+    mask = np.array(Image.open(DATA / "sem_rat3_crop_mask.png").convert("L"))
+    class_map = np.zeros(mask.shape, np.uint8)
+    class_map[(mask >= 64) & (mask < 192)] = 1
+    class_map[mask >= 192] = 2
+    return np.repeat(grey[..., None], 3, -1), class_map
+
+
+@pytest.fixture(scope="module")
+def sem_export(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sem") / "export"
+    labelled_export(folder, *sem_crop(), NAMES, tile_size=128, pixel_size=0.1)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+def test_real_crop_trains_and_held_out_iou_rises(tmp_path, sem_export):
+    opts = TrainOptions(steps=40, val_every=8, crop=128, batch_size=4, num_threads=1,
+                        device="cpu", seed=0, base="none", plateau=0.0)
+    rep = train([sem_export], tmp_path / "model", options=opts, verbose=False).report
+    assert rep["model"] == {"base": None, "arch": "upernet-convnext"}
+    assert len(rep["data"]["val_tiles"]) == 2 and len(rep["data"]["train_tiles"]) == 7
+    recs = rep["validations"]
+    assert [r["step"] for r in recs] == [8, 16, 24, 32, 40]
+    assert recs[-1]["val_miou"] > recs[0]["val_miou"] + 0.1, [r["val_miou"] for r in recs]
+    # the final scores (held-out tiles, their own grid) agree with the last validations
+    result = rep["scores"]["result"]["overall"]
+    assert result["axon"]["iou"] > 0.3 and result["myelin"]["iou"] > 0.3
+    assert rep["pixel_size_um"] == 0.1 and rep["stopped"] == "steps"
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    root = tmp_path_factory.mktemp("budget")
+    image, classes = make_myelinated_sample((192, 320), seed=0)
+    labelled_export(root / "export", image, classes, MYELINATED_CLASSES.names, tile_size=64,
+                    labelled=range(12))
+    return root / "export", save_checkpoint(tiny_segformer(2), root / "base")
+
+
+@pytest.mark.parametrize("plateau", [0.0, 0.3])
+def test_a_time_budget_is_used_unless_the_stopping_rule_fires(tmp_path, synthetic, plateau):
+    export, base = synthetic
+    minutes = 0.4
+    opts = TrainOptions(max_minutes=minutes, crop=64, num_threads=1, device="cpu",
+                        base=str(base), lr=3e-3, plateau=plateau)
+    t0 = time.perf_counter()
+    rep = train([export], tmp_path / "model", options=opts, verbose=False).report
+    seconds = time.perf_counter() - t0
+    recs = rep["validations"]
+    assert rep["stopped"] in ("budget", "plateau")
+    if plateau == 0.0:
+        assert rep["stopped"] == "budget"
+    if rep["stopped"] == "budget":
+        # ends in the last 10 % of the budget: the schedule is fitted to the clock
+        assert 0.9 * minutes * 60 <= seconds <= minutes * 60, seconds
+        assert recs[-1]["share"] == 1.0 and recs[-1]["lr"] < 1e-5
+    else:
+        # the rule: no gain of the smoothed curve for 0.3 of the budget, never in the first 0.2
+        best, best_at = -1.0, 0.0
+        for r in recs:  # the last real gain (> 0.001) of the smoothed curve
+            if r["val_smooth"] > best + 1e-3:
+                best, best_at = r["val_smooth"], r["share"]
+        assert recs[-1]["share"] >= 0.2 and recs[-1]["share"] - best_at >= 0.3 - 1e-6
+        assert seconds < minutes * 60
+    assert 10 <= len(recs) <= 40  # validations at regular steps, about 25 over the budget
+    gaps = {b["step"] - a["step"] for a, b in zip(recs[:-2], recs[1:-1], strict=True)}
+    assert len(gaps) == 1
