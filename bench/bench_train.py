@@ -14,7 +14,7 @@ split by its own threshold inverted: dark objects as myelin).
 Usage::
 
     OMP_NUM_THREADS=2 python bench/bench_train.py [--arch upernet-convnext] [--minutes 9.5]
-        [--epochs 80] [--threads 2] [--work /tmp/bench-train] [--png bench/train_curve.png]
+        [--steps N] [--threads 2] [--work /tmp/bench-train] [--png bench/train_curve.png]
 
 Prints the per-class IoU of the model and of Otsu, the minutes spent and the
 conditions (load average), and copies the curve PNG to ``--png``.
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--arch", default="upernet-convnext")
     ap.add_argument("--minutes", type=float, default=9.5)
-    ap.add_argument("--epochs", type=int, default=80)
+    ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--crop", type=int, default=256)
     ap.add_argument("--lr", type=float, default=None)
@@ -91,9 +91,9 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     result = train([work / "train" / "export"], work / "model",
                    val_exports=[work / "val" / "export"],
-                   options=TrainOptions(arch=a.arch, epochs=a.epochs, max_minutes=a.minutes,
+                   options=TrainOptions(arch=a.arch, steps=a.steps, max_minutes=a.minutes,
                                         num_threads=a.threads, crop=a.crop, lr=a.lr,
-                                        device=a.device, patience=1000))
+                                        device=a.device, base="none", plateau=0.0))
     minutes = (time.perf_counter() - t0) / 60
     load1 = os.getloadavg()
 
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     rep = result.report
     print(f"training: {len(labelled)} labelled tiles (512 x 512), {a.arch}, "
           f"{rep['minutes']:.2f} min of training ({minutes:.2f} min with data loading and "
-          f"saving), {len(rep['epochs'])} epochs, best epoch {rep['best']['epoch']:g}, "
+          f"saving), {rep['steps']} steps, best validation at step {rep['best']['step']}, "
           f"stopped: {rep['stopped']}")
     print(f"conditions: {a.threads} torch threads; load average before {load0[0]:.2f}, "
           f"after {load1[0]:.2f} (1 min)")
@@ -118,7 +118,7 @@ def main(argv=None) -> int:
     if a.png:
         shutil.copyfile(work / "model" / "training.png", a.png)
     print(json.dumps({"model": model_iou, "otsu": otsu_iou, "minutes": minutes,
-                      "epochs": len(rep["epochs"]), "arch": a.arch}))
+                      "steps": rep["steps"], "arch": a.arch}))
     return 0
 
 

@@ -68,8 +68,8 @@ def labelled_export(folder: Path, image: np.ndarray, class_map: np.ndarray, pixe
     """
     from PIL import Image
 
-    from napari_axons.core.pipeline import ExportJob, ExportOptions
-    from napari_axons.core.polygons import dumps_labels, labels_document, mask_to_labels
+    from napari_axons.core.export import ExportJob, ExportOptions
+    from napari_axons.core.labels import dumps_labels, labels_document, mask_to_labels
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)

@@ -19,10 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from train_data import labelled_export  # noqa: E402
 
-from tiny_models import save_checkpoint, tiny_segformer  # noqa: E402
-
-from napari_axons.core.sample import MYELINATED_CLASSES, make_myelinated_sample  # noqa: E402
+from napari_axons.core.image.sample import MYELINATED_CLASSES, make_myelinated_sample  # noqa: E402
 from napari_axons.core.training import TrainOptions, train  # noqa: E402
+from tiny_models import save_checkpoint, tiny_segformer  # noqa: E402
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

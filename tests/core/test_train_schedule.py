@@ -97,6 +97,9 @@ def test_plateau_never_in_the_first_fifth_and_only_after_a_share_without_gain():
     stopped = next(s for s, v in zip(shares, curve, strict=True) if p.update(s, v))
     assert 0.5 <= stopped <= 0.8 and stopped - p.best_at >= 0.3
     assert not Plateau(share=0.0).update(0.9, 0.1)  # 0: off
+    sparse = Plateau(share=0.3, min_share=0.2)  # few validations: three without gain first
+    assert [sparse.update(s, 0.5) for s in (0.25, 0.6, 0.8, 0.9, 1.0)] == [
+        False, False, False, True, True]
 
 
 def test_plateau_smoothing():

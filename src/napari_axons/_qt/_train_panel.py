@@ -1,13 +1,15 @@
 """The Train section of the dock widget: train a checkpoint from corrected exports.
 
 The user picks export folders (the widget's current export is offered), a model
-folder, a time limit; training runs in a napari thread worker
+folder, a time budget (and optionally a number of steps); training runs in a napari thread worker
 (:func:`train_in_worker`, no Qt there) with napari's progress bar, the host
 widget's progress bar and status line (in view from every section), and a
-curve (:mod:`._train_plot`, matplotlib: IoU per class, loss, the best epoch
-marked) redrawn after every epoch. Cancel stops at the next step and keeps the
-best epoch so far as the model; "Use this model" hands the finished folder to
-the host widget (which sets it as the segmenter, with all its classes).
+curve (:mod:`._train_plot`, matplotlib: IoU per class, loss, the best
+validation marked) redrawn after every validation. Cancel stops at the next step
+and keeps the best validation so far as the model; the last line gives the
+result's held-out scores beside the base model's on the same tiles; "Use this
+model" hands the finished folder to the host widget (which sets it as the
+segmenter, with all its classes).
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ from magicgui.widgets import (
     Select,
 )
 
+from ..core.training import TrainOptions, train
+from ..core.training.report import training_summary
+from ._segmenter_choice import use_checkpoint
+from ._train_plot import CurvePlot
+from ._worker import drive, one_line
+
 __all__ = ["TrainPanel", "attach_train_panel", "train_in_worker"]
 
 _DONE = object()
@@ -34,14 +42,12 @@ _DONE = object()
 
 def train_in_worker(exports, model_dir, options, stop: threading.Event, *, val_exports=None,
                     overwrite: bool = False) -> Generator[dict, None, object]:
-    """Run :func:`~napari_axons.core.training.train` on a thread, yielding each epoch's record.
+    """Run :func:`~napari_axons.core.training.train` on a thread, yielding each validation's record.
 
     Returns the :class:`~napari_axons.core.training.TrainResult`; raises what
     ``train`` raised. Setting ``stop`` ends training at its next step (the best
-    epoch so far becomes the model).
+    validation so far becomes the model).
     """
-    from ..core.training import train
-
     records: queue.Queue = queue.Queue()
     outcome: dict = {}
 
@@ -83,7 +89,7 @@ class TrainPanel(Container):
     say : callable, optional
         ``say(text, level)`` for messages (default: kept in :attr:`messages` only).
     on_progress : callable, optional
-        ``on_progress(done, total, text)`` after each epoch (the host's progress bar).
+        ``on_progress(done, total, text)`` after each validation (the host's progress bar).
 
     Attributes
     ----------
@@ -91,7 +97,7 @@ class TrainPanel(Container):
     result : TrainResult or None
         The last finished run.
     records : list of dict
-        The running (or last) run's per-epoch records.
+        The running (or last) run's validation records.
     curve : CurvePlot
         The plot of :attr:`records`.
     """
@@ -101,8 +107,6 @@ class TrainPanel(Container):
                  say: Callable[[str, str], None] | None = None,
                  on_progress: Callable[[int, int, str], None] | None = None):
         super().__init__(labels=True, label="Train")
-        from ._train_plot import CurvePlot
-
         self._current_export = current_export
         self._on_use = on_use
         self._say_host = say
@@ -119,26 +123,30 @@ class TrainPanel(Container):
                             tooltip="Where the trained checkpoint goes (must not exist yet)")
         self.overwrite = CheckBox(text="Replace an existing model folder", value=False)
         self.base = FileEdit(label="Start from", mode="d", nullable=True,
-                             tooltip="Optional: a checkpoint to fine-tune (else a new model)")
+                             tooltip="Optional: a checkpoint to fine-tune (empty: the built-in "
+                                     "axon-myelin-sem model for axon/myelin exports, else a "
+                                     "new model)")
         self.minutes = FloatSpinBox(label="Minutes", value=10.0, min=0.1, max=10000.0, step=1.0,
-                                    tooltip="Stop after this many minutes (the best epoch is kept)")
+                                    tooltip="The time budget: the learning rate decays with it and "
+                                            "training ends in time (the best validation is kept)")
         self.minutes.native.setSuffix(" min")
-        self.epochs = FloatSpinBox(label="Epochs", value=60, min=1, max=10000, step=1,
-                                   tooltip="Stop after this many epochs")
-        self.epochs.native.setDecimals(0)  # a whole number, with its unit shown
-        self.epochs.native.setSuffix(" epochs")
+        self.steps = FloatSpinBox(label="Steps", value=0, min=0, max=10_000_000, step=100,
+                                  tooltip="Most optimiser steps (0: as many as the minutes allow)")
+        self.steps.native.setDecimals(0)  # a whole number, with its unit shown
+        self.steps.native.setSuffix(" steps")
+        self.steps.native.setSpecialValueText("no step limit")
         self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"],
                                tooltip="Where to train: auto picks cuda, then mps, then cpu")
         self.train = PushButton(text="Train")
         self.cancel_button = PushButton(text="Cancel", enabled=False,
-                                        tooltip="Stop now; the best epoch so far becomes the model")
+                                        tooltip="Stop now; the best validation so far becomes the model")
         self.use = PushButton(text="Use this model", enabled=False)
         self.curve = CurvePlot()
         row = self._row
         self.extend([
             self.pick, row(self.add, self.add_current_export, self.remove, label=""),
             self.exports_list, self.out, self.overwrite, self.base,
-            row(self.minutes, self.epochs, label="Stop after"), self.device,
+            row(self.minutes, self.steps, label="Budget"), self.device,
             row(self.train, self.cancel_button, self.use, label=""),
         ])
         self.native.layout().addWidget(self.curve.native)
@@ -206,8 +214,6 @@ class TrainPanel(Container):
         from napari.qt.threading import create_worker
         from napari.utils import progress
 
-        from ..core.training import TrainOptions
-        from ._worker import drive
 
         if self.busy:
             return None
@@ -219,8 +225,9 @@ class TrainPanel(Container):
             self._say("choose a model folder first", "warning")
             return None
         base = self.base.value
-        base = None if base is None or str(base) in ("", ".") else str(base)
-        opts = TrainOptions(epochs=int(self.epochs.value), max_minutes=float(self.minutes.value),
+        base = "auto" if base is None or str(base) in ("", ".") else str(base)
+        opts = TrainOptions(steps=int(self.steps.value) or None,
+                            max_minutes=float(self.minutes.value),
                             device=self.device.value, base=base)
         self._stop = threading.Event()
         self.records, self.result = [], None
@@ -230,57 +237,54 @@ class TrainPanel(Container):
                               overwrite=bool(self.overwrite.value))
         worker = create_worker(drive, gen, _start_thread=False,
                                _connect={"errored": self._on_error})
-        worker.yielded.connect(self._on_epoch)
+        worker.yielded.connect(self._on_record)
         worker.returned.connect(self._on_returned)
         worker.finished.connect(self._on_finished)
-        self._progress = progress(total=opts.epochs, desc="Training")
+        self._progress = progress(total=100, desc="Training (% of the budget)")
         self.worker = worker
         self._running = True
         self._set_running(True)
         worker.start()
-        self._show(0, 0, f"Training: preparing the data and the model ({opts.epochs} epochs at "
-                         f"most, {opts.max_minutes:g} min)...")
+        self._show(0, 0, f"Training: preparing the data and the model ({opts.max_minutes:g} min"
+                         + (f", {opts.steps} steps at most" if opts.steps else "") + ")...")
         return worker
 
     def cancel(self, _=None) -> None:
-        """Stop training at its next step; the best epoch so far becomes the model."""
+        """Stop training at its next step; the best validation so far becomes the model."""
         if self.busy:
             self._stop.set()
-            self._show(0, 0, "Training: stopping; the best epoch so far becomes the model...")
+            self._show(0, 0, "Training: stopping; the best validation so far becomes the model...")
 
     def _on_destroyed(self, *_) -> None:
         """The panel is gone (napari closed): training stops at its next step."""
         self._closed = True
         self._stop.set()
 
-    def _on_epoch(self, record: dict) -> None:
+    def _on_record(self, record: dict) -> None:
         if self._closed:
             return
         self.records.append(record)
         self._names = tuple(record["val_iou"])
         if self._progress is not None:
-            self._progress.update(max(0, int(record["epoch"]) - self._progress.n))
+            self._progress.update(max(0, int(100 * record["share"]) - self._progress.n))
         self.curve.draw(self.records, self._names)
         fg = [n for n in record["val_iou"] if n != "background"]
         figs = ", ".join(f"{n} {record['val_iou'][n] or 0:.2f}" for n in fg)
-        total = int(self.epochs.value)
-        self._show(int(record["epoch"]), total,
-                   f"Training: epoch {record['epoch']:g} of {total}: validation IoU {figs}")
+        share = int(100 * record["share"])
+        self._show(share, 100, f"Training: step {record['step']} ({share}% of the budget): "
+                               f"validation IoU {figs}")
 
     def _on_returned(self, result) -> None:
         self.result = result
         if self._closed:
             return
-        best = result.report["best"]
-        self.curve.draw(self.records, self._names, best=best["epoch"])
-        figs = ", ".join(f"{k} {v:.3f}" for k, v in best["val_iou"].items() if k != "background")
-        self._say(f"model written to {result.model_dir}: best epoch {best['epoch']:g}, "
-                  f"validation IoU {figs}")
+        self.curve.draw(self.records, self._names, best=result.report["best"]["step"])
+        summary = training_summary(result.model_dir, result.report).split("\n")
+        text = summary[0].replace("trained ", "model written to ", 1)
+        self._say("; ".join([text, *summary[1:]]))
         self.use.enabled = True
 
     def _on_error(self, exc) -> None:
-        from ._worker import one_line
-
         if self._closed:
             return
         self._say(one_line(exc), "error")
@@ -297,7 +301,7 @@ class TrainPanel(Container):
 
     def _set_running(self, running: bool) -> None:
         for w in (self.train, self.add, self.add_current_export, self.remove, self.out, self.base,
-                  self.minutes, self.epochs, self.device, self.overwrite):
+                  self.minutes, self.steps, self.device, self.overwrite):
             w.enabled = not running and (w is not self.add_current_export
                                          or self._current_export is not None)
         self.cancel_button.enabled = running
@@ -315,8 +319,6 @@ def attach_train_panel(widget) -> TrainPanel:
     "Use this model" chooses "checkpoint folder" as the widget's segmenter and
     the trained folder as its checkpoint, with all its classes when it has several.
     """
-    from ._segmenter_choice import use_checkpoint
-
     c = widget.controls
 
     def progress(done: int, total: int, text: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..resample import resampling
 from .base import ModelError, check_tiles, one_line
 from .checkpoint import get_checkpoint
 from .class_choice import select_classes
@@ -149,6 +150,12 @@ class HFSegmenter:
         a decisive model's logits of ~1000 make a rounding difference of 1e-3,
         which moves a probability near the threshold by far more than 1e-5.
         Default: 1e-5 (fp32) or 5e-3 (bf16, float16); 0 turns the check off.
+    image_pixel_size : float, optional
+        The pixel size of the tiles, micrometres. With the model's stated
+        :attr:`pixel_size_um`, tiles are resampled to the model's pixel size
+        and its logits mapped back onto the tiles' own pixels before the
+        decision (:mod:`napari_axons.core.resample`); class maps keep the
+        tiles' shape. Unknown (None, default) or within 2 %: tiles as they are.
 
     Attributes
     ----------
@@ -158,6 +165,8 @@ class HFSegmenter:
         The training pixel size the folder states (``napari_axons.json`` beside
         ``config.json`` with ``{"pixel_size_um": ...}``, or a ``pixel_size_um``
         field in ``config.json``), in micrometres.
+    resampling : Resampling or None
+        How tiles are resampled for the model (``image_pixel_size``).
 
     Raises
     ------
@@ -185,6 +194,7 @@ class HFSegmenter:
         allow_pickle: bool = False,
         batch_tolerance: float | None = None,
         tile_size: int = DRY_RUN_TILE,
+        image_pixel_size: float | None = None,
     ) -> None:
         prefer_passive_openmp()  # before torch's first import (a no-op after it)
         p = Path(path).expanduser()
@@ -215,6 +225,10 @@ class HFSegmenter:
         self.mode, self.classes, self._lut, self.class_index, self.threshold = select_classes(
             p, id2label, classes, label_class, class_index, threshold, self.background0)
         self.pixel_size_um = self._loaded.pixel_size_um
+        try:
+            self.resampling = resampling(image_pixel_size, self.pixel_size_um)
+        except ValueError as exc:
+            raise ModelError(f"{p}: {exc}") from None
         on_gpu = not self.device.startswith("cpu")
         self.batch_size = int(batch_size) if batch_size is not None else (8 if on_gpu else 1)
         self.num_threads = None if on_gpu else int(num_threads or default_num_threads())
@@ -326,6 +340,9 @@ class HFSegmenter:
         import torch
 
         tiles = check_tiles(tiles)
+        shape = tiles.shape[:3]
+        if self.resampling is not None:  # to the model's pixel size
+            tiles = self.resampling.to_model(tiles)
         geometry = self.geometry(*tiles.shape[1:3])
         lut = self._pixel_lut(*tiles.shape[1:3])
         batches = []
@@ -339,7 +356,7 @@ class HFSegmenter:
                 **geometry.overrides,
             )
             batches.append(inputs["pixel_values"])
-        return tiles.shape[:3], batches
+        return shape, batches
 
     def _pixel_lut(self, height: int, width: int):
         """The processor as a lookup table for this tile size, when exactly one (or None)."""
@@ -364,30 +381,36 @@ class HFSegmenter:
         (n, h, w), batches = prepared
         out = np.zeros((n, h, w), np.uint8)
         starts = np.cumsum([0] + [int(pv.shape[0]) for pv in batches])
-        geometry = self.geometry(h, w)
+        r = self.resampling
+        geometry = self.geometry(*(r.model_size(h, w) if r is not None else (h, w)))
         with torch_threads(self.stream_threads):
-            maps = [self._predict_batch(pv, geometry) for pv in batches]
+            maps = [self._predict_batch(pv, geometry, (h, w)) for pv in batches]
         for start, stop, m in zip(starts[:-1], starts[1:], maps, strict=True):
             out[start:stop] = m
         return out
 
-    def _predict_batch(self, pixel_values: Any, geometry: Any) -> np.ndarray:
+    def _predict_batch(self, pixel_values: Any, geometry: Any, size: tuple) -> np.ndarray:
         import torch
 
         dtype = torch.float16 if self.half else torch.float32
         pixel_values = pixel_values.to(self.device, dtype=dtype)
         n = pixel_values.shape[0]
-        h, w = geometry.tile
+        h, w = size
+        r = self.resampling
+
+        def to_tile(logits):  # the model's input grid, then the tile's own pixels
+            logits = geometry.to_tile(logits)
+            return logits if r is None else r.to_tile(logits, size)
+
         with torch.inference_mode():
             logits = self._forward(pixel_values)
             maps = torch.empty((n, h, w), dtype=torch.uint8, device=logits.device)
             # one tile at a time: bounded memory with many classes, and results that do
             # not depend on how tiles were batched
             for i in range(n):
-                cmap, near = self._decide(geometry.to_tile(logits[i : i + 1]), n > 1)
+                cmap, near = self._decide(to_tile(logits[i : i + 1]), n > 1)
                 if near:
-                    cmap, _ = self._decide(
-                        geometry.to_tile(self._forward(pixel_values[i : i + 1])), False)
+                    cmap, _ = self._decide(to_tile(self._forward(pixel_values[i : i + 1])), False)
                     with self._reruns_lock:
                         self.reruns += 1
                 maps[i] = cmap

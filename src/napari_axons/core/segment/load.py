@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .base import ModelError, Segmenter
+from .builtin_models import BUILTIN_MODELS, builtin_model_path
 from .hf import HFSegmenter
 from .otsu import ThresholdSegmenter
 
@@ -55,7 +56,8 @@ def load_segmenter(spec: Any = None, **options: Any) -> Segmenter:
     Parameters
     ----------
     spec : None, str, os.PathLike or Segmenter
-        ``None`` or ``"otsu"`` (any case): :class:`ThresholdSegmenter`. A path to a folder:
+        ``None`` or ``"otsu"`` (any case): :class:`ThresholdSegmenter`. A path to a folder,
+        or a built-in model's name (``"axon-myelin-sem"``, :mod:`.builtin_models`):
         :class:`HFSegmenter`. An object that already is a segmenter is returned as is
         (``options`` must then be empty).
     **options
@@ -78,6 +80,8 @@ def load_segmenter(spec: Any = None, **options: Any) -> Segmenter:
         if options:
             raise ModelError(f"options {sorted(options)} cannot be applied to {spec!r}")
         return spec
+    if isinstance(spec, str) and builtin_model_path(spec) is not None:
+        spec = builtin_model_path(spec)  # a checkpoint shipped in the package, by name
     if isinstance(spec, (str, os.PathLike)):
         text = os.fspath(spec)
         p = Path(text).expanduser()
@@ -91,7 +95,8 @@ def load_segmenter(spec: Any = None, **options: Any) -> Segmenter:
             check_options(HFSegmenter, options, f"{p} (a Hugging Face checkpoint)")
             return HFSegmenter(p, **options)
     raise ModelError(
-        f"unknown segmenter {spec!r}: use 'otsu' (built-in threshold) or the path to a "
+        f"unknown segmenter {spec!r}: use 'otsu' (built-in threshold), "
+        f"{', '.join(repr(n) for n in BUILTIN_MODELS)} (built-in models) or the path to a "
         "Hugging Face checkpoint folder (config.json, model.safetensors, "
         "preprocessor_config.json)"
     )

@@ -130,7 +130,9 @@ class Clock:
         #: why training stopped: "steps", "budget" (time), "plateau", "cancelled", or None
         self.reason: str | None = None
         self.val_seconds = 0.0
-        if self.val_every is None and budget.seconds is None:
+        #: fit the interval to the measured step time (a time budget, no interval given)
+        self._fit = self.val_every is None and budget.seconds is not None
+        if self.val_every is None and budget.steps is not None:
             self.val_every = val_interval(budget.steps, None, None, validations)
         self._t_rec = time.perf_counter()
         self._t_eval = None
@@ -142,7 +144,8 @@ class Clock:
         if records:
             last = records[-1]
             self.budget.spent = float(last["elapsed"])
-            self.val_every = self.val_every or last.get("val_every")
+            if self._fit and last.get("val_every"):
+                self.val_every, self._fit = last["val_every"], False
             for r in records:
                 self.plateau.update(r["share"], r["val_miou"] or 0.0)
 
@@ -169,12 +172,13 @@ class Clock:
 
             def on_step_end(self, args, state, control, **kw):
                 step = int(state.global_step)
-                if outer.val_every is None:
+                if outer._fit:
                     outer._calib.append(outer.budget.clock() - outer._t_step)
                     if len(outer._calib) > CALIBRATION_STEPS:  # the first step is not typical
                         per_step = float(np.median(outer._calib[1:]))
                         outer.val_every = val_interval(outer.budget.steps, outer.budget.seconds,
                                                        per_step, outer.validations)
+                        outer._fit = False
                 if outer.val_every and step % outer.val_every == 0:
                     control.should_evaluate = True
                     control.should_save = True

@@ -87,7 +87,8 @@ def resolve_base(spec, names) -> tuple[str | None, Path | None]:
     BaseModelError
         A built-in model whose files are missing.
     """
-    from ..builtin_models import builtin_model_path
+    from ..segment import ModelError
+    from ..segment.builtin_models import builtin_model_path
 
     if spec is None or str(spec).strip().lower() == "none":
         return None, None
@@ -97,7 +98,7 @@ def resolve_base(spec, names) -> tuple[str | None, Path | None]:
             return None, None
     try:
         folder = builtin_model_path(spec)
-    except FileNotFoundError as exc:
+    except ModelError as exc:
         raise BaseModelError(str(exc)) from None
     if folder is not None:
         return str(spec).strip().lower(), folder

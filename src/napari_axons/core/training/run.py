@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from ..classes import ClassTable
+from ..common import ClassTable
 from .data import TrainingData, TrainingDataError, collect, split_tiles
 from .folders import check_folders, complete_checkpoints, make_partial, publish, write_json
 from .models import ARCHITECTURES, resolve_base, stated_pixel_size

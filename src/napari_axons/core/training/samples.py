@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classes import ClassTable
+from ..common import ClassTable
 from ..resample import resample_class_map, resampling
 from .data import LabelledTile, load_tile
 

@@ -11,8 +11,8 @@ Plain Python (no torch): the training loop asks these objects what to do.
   ``validations`` happen within the budget.
 * :class:`Plateau`: the early-stopping rule. The validation curve is smoothed
   (exponential moving average); training stops when the smoothed curve has
-  not improved for ``share`` of the budget, never within the first
-  ``min_share`` of it.
+  not improved for ``share`` of the budget and for at least three
+  validations, never within the first ``min_share`` of it.
 """
 
 from __future__ import annotations
@@ -145,6 +145,7 @@ class Plateau:
         self.best = -math.inf
         self.best_at = 0.0
         self.count = 0
+        self.since = 0  # validations since the last gain
 
     def update(self, fraction: float, value: float) -> bool:
         """Add one validation (at ``fraction`` of the budget); True: stop now."""
@@ -152,6 +153,8 @@ class Plateau:
         self.smooth = v if self.smooth is None else self.alpha * v + (1 - self.alpha) * self.smooth
         self.count += 1
         if self.smooth > self.best + self.min_delta:
-            self.best, self.best_at = self.smooth, float(fraction)
-        return (self.share > 0 and self.count >= 3 and fraction >= self.min_share
+            self.best, self.best_at, self.since = self.smooth, float(fraction), 0
+        else:
+            self.since += 1
+        return (self.share > 0 and self.since >= 3 and fraction >= self.min_share
                 and fraction - self.best_at >= self.share)

@@ -3,13 +3,17 @@
 Each is an ordinary Hugging Face checkpoint folder under ``builtin/NAME/``
 beside this module (package data), loaded by the normal checkpoint loader:
 nothing is downloaded. :func:`builtin_model_path` turns a name into that
-folder; callers treat every other string as they always did.
+folder; callers treat every other string as they always did. A name wins over
+a folder of the same name in the current directory (write ``./NAME`` for the
+folder).
 """
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+
+from .base import ModelError
 
 __all__ = ["BUILTIN_MODELS", "builtin_model_path"]
 
@@ -22,7 +26,7 @@ def builtin_model_path(name) -> Path | None:
 
     Raises
     ------
-    FileNotFoundError
+    ModelError
         ``name`` is a built-in model but its files are not installed (a
         broken installation).
     """
@@ -31,6 +35,6 @@ def builtin_model_path(name) -> Path | None:
     key = name.strip().lower()
     folder = Path(str(resources.files(__package__) / "builtin" / key))
     if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"the built-in model {key!r} is not installed with this copy of "
+        raise ModelError(f"the built-in model {key!r} is not installed with this copy of "
                                 f"napari-axons (expected {folder})")
     return folder
