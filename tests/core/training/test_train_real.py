@@ -7,7 +7,6 @@ tiles at 0.1 um/px, every tile labelled as a user's corrections would be.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -15,17 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from train_data import labelled_export  # noqa: E402
-
-from napari_axons.core.image.sample import MYELINATED_CLASSES, make_myelinated_sample  # noqa: E402
-from napari_axons.core.training import TrainOptions, train  # noqa: E402
-from tiny_models import save_checkpoint, tiny_segformer  # noqa: E402
+from napari_axons.core.image.sample import MYELINATED_CLASSES, make_myelinated_sample
+from napari_axons.core.training import TrainOptions, train
+from tiny_models import save_checkpoint, tiny_segformer
+from train_data import labelled_export
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 NAMES = ("background", "myelin", "axon")
 
 
