@@ -56,14 +56,19 @@ CREDIT = {
 
 def train_model(exports, model_dir: Path, *, minutes: float | None, steps: int | None,
                 clock: str, threads: int, device: str, seed: int = 0, base="none",
-                val_fraction: float = 0.1, verbose: bool = True):
-    """Train a model on ``exports`` as the built-in one is trained (the product's ``train``)."""
+                val_fraction: float = 0.1, verbose: bool = True, resume: bool = False):
+    """Train a model on ``exports`` as the built-in one is trained (the product's ``train``).
+
+    ``resume``: continue an interrupted run in ``model_dir.partial`` (``minutes``
+    and ``steps`` then replace its budget).
+    """
     from napari_axons.core.training import TrainOptions, train
 
     opts = TrainOptions(max_minutes=minutes, steps=steps, clock=clock, num_threads=threads,
                         device=device, seed=seed, base=base, arch=ARCH,
                         pixel_size_um=PIXEL_SIZE_UM, val_fraction=val_fraction)
-    return train(exports, model_dir, options=opts, verbose=verbose, overwrite=True)
+    return train(exports, model_dir, options=opts, verbose=verbose, overwrite=True,
+                 resume=resume)
 
 
 def _command(argv) -> str:
@@ -74,6 +79,8 @@ def _command(argv) -> str:
             out.append(skip)
             skip = None
             continue
+        if x == "--resume":
+            continue  # the run was interrupted and continued: the same command made it
         if x in ("--out", "--data", "--work"):
             skip = {"--out": "MODEL_DIR", "--data": "../shared/data/axondeepseg-sem",
                     "--work": "WORK_DIR"}[x]
@@ -91,11 +98,14 @@ def main(argv=None) -> int:
     a.add_argument("--clock", choices=["cpu", "wall"], default="cpu")
     a.add_argument("--threads", type=int, default=1)
     a.add_argument("--device", default="auto")
+    a.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in WORK/model.partial (with this budget)")
     args = a.parse_args(argv)
     t0 = time.perf_counter()
     exports = export_rats(args.data, list(RATS), args.work / "exports")
     res = train_model(exports, args.work / "model", minutes=args.minutes, steps=args.steps,
-                      clock=args.clock, threads=args.threads, device=args.device)
+                      clock=args.clock, threads=args.threads, device=args.device,
+                      resume=args.resume)
     model = args.work / "model"
     meta = json.loads((model / "napari_axons.json").read_text(encoding="utf-8"))
     rep = res.report

@@ -25,6 +25,11 @@ def test_wheel_ships_the_manifest_and_validates(tmp_path):
         names = zf.namelist()
         assert "napari_axons/napari.yaml" in names
         assert b"napari_axons._qt._reader:napari_get_reader" in zf.read("napari_axons/napari.yaml")
+        builtin = "napari_axons/core/segment/builtin/axon-myelin-sem/"
+        for f in ("config.json", "model.safetensors", "preprocessor_config.json",
+                  "napari_axons.json"):
+            assert builtin + f in names  # the built-in model ships in the wheel
+        assert zf.getinfo(builtin + "model.safetensors").file_size < 20 * 2**20
         entry = next(n for n in names if n.endswith("entry_points.txt"))
         assert b"napari_axons:napari.yaml" in zf.read(entry)
     target = tmp_path / "site"
