@@ -87,8 +87,11 @@ def base_model(rat: str, a) -> Path:
     return folder
 
 
-def fine_tune(rat: str, base: Path, a) -> tuple[Path, dict]:
-    """Export the left halves, label ``ft_tiles`` tiles, fine-tune ``base`` on them."""
+def fine_tune(rat: str, base: Path, a, *, out: Path | None = None, **options) -> tuple[Path, dict]:
+    """Export the left halves, label ``ft_tiles`` tiles, fine-tune ``base`` on them.
+
+    ``options`` override the fine-tuning's :class:`TrainOptions` (experiments).
+    """
     rng = np.random.default_rng(a.seed)
     root = a.work / "folds" / rat / "left"
     exports, main_grid, others = [], [], []
@@ -97,7 +100,7 @@ def fine_tune(rat: str, base: Path, a) -> tuple[Path, dict]:
         (left_im, left_cm), _ = _halves(image, class_map)
         folder = root / stem / "export"
         if not (folder / "manifest.json").is_file():
-            labelled_export(folder, left_im, left_cm, um, tile_size=256, labelled=[],
+            labelled_export(folder, left_im, left_cm, um, tile_size=256, labelled=None,
                             base=f"{stem}-left")
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         for t in manifest["images"][0]["tiles"]:
@@ -110,26 +113,42 @@ def fine_tune(rat: str, base: Path, a) -> tuple[Path, dict]:
     order += [others[i] for i in rng.permutation(len(others))]
     picks = order[: a.ft_tiles]
     used = []
-    for k, (folder, left_im, left_cm, um, stem) in enumerate(exports):
+    for k, (folder, _, _, _, stem) in enumerate(exports):
         chosen = sorted(i for j, i in picks if j == k)
         if not chosen:
             continue
-        for p in folder.glob("*__labels.json"):
-            p.unlink()
-        # the same export again, now with the chosen tiles corrected
-        import shutil
-
-        shutil.rmtree(folder)
-        labelled_export(folder, left_im, left_cm, um, tile_size=256, labelled=chosen,
-                        base=f"{stem}-left")
-        used.append(folder)
-    out = a.work / "folds" / rat / "fine-tuned"
+        # the corrected tiles: a folder of links to the full export's tile, label file
+        # and manifest, holding only the chosen tiles' label files (a user's corrections)
+        corrected = root / stem / f"corrected-{a.ft_tiles}-seed{a.seed}"
+        _corrected_export(folder, corrected, chosen)
+        used.append(corrected)
+    out = out or a.work / "folds" / rat / "fine-tuned"
     from napari_axons.core.training import TrainOptions, train
 
-    opts = TrainOptions(max_minutes=a.ft_minutes, clock=a.clock, num_threads=a.threads,
-                        device=a.device, seed=a.seed, base=str(base))
+    opts = TrainOptions(**{"max_minutes": a.ft_minutes, "clock": a.clock,
+                           "num_threads": a.threads, "device": a.device, "seed": a.seed,
+                           "base": str(base), **options})
     res = train(used, out, options=opts, overwrite=True, verbose=a.verbose)
     return out, res.report
+
+
+def _corrected_export(full: Path, out: Path, chosen) -> None:
+    """``out``: ``full`` (every tile labelled) with the label files of ``chosen`` tiles only."""
+    import shutil
+
+    if (out / "manifest.json").is_file():
+        return
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    manifest = json.loads((full / "manifest.json").read_text(encoding="utf-8"))
+    for t in manifest["images"][0]["tiles"]:
+        shutil.copy2(full / t["files"]["tile"], tmp / t["files"]["tile"])
+        if t["index"] in chosen:
+            name = t["files"]["tile"].replace(".png", "__labels.json")
+            shutil.copy2(full / name, tmp / name)
+    shutil.copy2(full / "manifest.json", tmp / "manifest.json")
+    tmp.rename(out)
 
 
 def run_fold(rat: str, a) -> dict:
