@@ -129,7 +129,7 @@ def test_use_this_model_picks_all_its_classes(make_widget, myelinated, tmp_path,
 
     class Done:
         model_dir = model
-        report = {"best": {"epoch": 3, "val_iou": {"myelin": 0.8, "axon": 0.7}}}
+        report = {"best": {"step": 3, "val_iou": {"myelin": 0.8, "axon": 0.7}}}
 
     panel = w.train_panel
     panel.result = Done()

@@ -75,7 +75,7 @@ def test_every_button_after_the_napari_install(make_widget, tmp_path, qtbot, mon
     press(qtbot, panel.add)
     panel.out.value = tmp_path / "model"
     panel.base.value = base
-    panel.epochs.value = 1
+    panel.steps.value = 1
     panel.device.value = "cpu"
     press(qtbot, panel.train)
     assert not c.progress_bar.native.isHidden()  # the job is in view from every section

@@ -44,26 +44,33 @@ def test_train_use_and_curve(qtbot, tmp_path, export_and_base, monkeypatch):
     assert panel.exports == [str(export)]
     panel.out.value = tmp_path / "model"
     panel.base.value = base
-    panel.epochs.value = 3
+    panel.steps.value = 6
     panel.device.value = "cpu"
     worker = panel.start()
     assert worker is not None and not panel.train.enabled and panel.cancel_button.enabled
     qtbot.waitUntil(lambda: not panel.busy and panel.train.enabled, timeout=240_000)
-    assert [r["epoch"] for r in panel.records] == [1.0, 2.0, 3.0]
+    steps = [r["step"] for r in panel.records]  # ~25 validations in 6 steps: every step
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 3
+    rep = json.loads((tmp_path / "model" / "training.json").read_text())
+    # 6 steps, unless the tiny model's flat curve triggered the stopping rule
+    assert (rep["stopped"], len(steps)) == ("steps", 6) or rep["stopped"] == "plateau"
     from napari_axons.core.image.sample import MYELINATED_CLASSES
 
-    ax = panel.curve.figure.axes[0]  # a real plot: axes, every class, the best epoch marked
+    ax = panel.curve.figure.axes[0]  # a real plot: axes, every class, the best validation marked
     lines = [line.get_label() for line in ax.get_lines()]
     assert all(f"{n} (validation)" in lines for n in MYELINATED_CLASSES.foreground)
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("epoch", "IoU")
-    assert any(t.get_text().startswith("best: epoch") for t in ax.texts)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("step", "IoU")
+    assert any(t.get_text().startswith("best: step") for t in ax.texts)
     shot = panel.curve.native.grab()
     assert shot.height() >= 180 and shot.width() > 200  # readable, not a thumbnail
     assert (tmp_path / "model" / "model.safetensors").is_file()
     assert panel.use.enabled
     panel.use_model()
     assert used == [tmp_path / "model"]
-    assert panel.messages[-2].startswith(f"model written to {tmp_path / 'model'}: best epoch")
+    written = panel.messages[-2]
+    assert written.startswith(f"model written to {tmp_path / 'model'} in ")
+    assert f"{len(steps)} steps (stopped: {rep['stopped']}), held-out IoU myelin" in written
+    assert f"; base model {base} on the same tiles: IoU myelin" in written  # both scores
 
 
 def test_cancel_keeps_the_best_so_far(qtbot, tmp_path, export_and_base, monkeypatch):
@@ -73,15 +80,15 @@ def test_cancel_keeps_the_best_so_far(qtbot, tmp_path, export_and_base, monkeypa
     panel.set_exports([export])
     panel.out.value = tmp_path / "model"
     panel.base.value = base
-    panel.epochs.value = 200
+    panel.steps.value = 2000
     panel.device.value = "cpu"
     panel.start()
     qtbot.waitUntil(lambda: len(panel.records) >= 1, timeout=240_000)
     panel.cancel()
     qtbot.waitUntil(lambda: not panel.busy and panel.train.enabled, timeout=240_000)
     rep = json.loads((tmp_path / "model" / "training.json").read_text())
-    assert rep["stopped"] == "stopped" and len(rep["epochs"]) < 200
-    best = max(r["val_miou"] for r in rep["epochs"])
+    assert rep["stopped"] == "cancelled" and rep["steps"] < 2000
+    best = max(r["val_miou"] for r in rep["validations"])
     assert rep["best"]["val_miou"] == pytest.approx(best, abs=1e-6)
     assert not (tmp_path / "model.partial").exists()
 
@@ -114,7 +121,7 @@ def test_in_the_dock_widget(make_widget, axon_tif, tmp_path):
 
     class Done:
         model_dir = tmp_path / "model"
-        report = {"best": {"epoch": 1, "val_iou": {}}}
+        report = {"best": {"step": 1, "val_iou": {}}}
 
     panel.result = Done()
     panel.use_model()

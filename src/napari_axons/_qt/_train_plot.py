@@ -1,10 +1,11 @@
 """The training curve in the Train section: a real plot, readable in a narrow dock.
 
 A matplotlib figure on a Qt canvas (``FigureCanvasQTAgg``): validation IoU of
-every foreground class per optimiser step (one point per validation) (solid; training IoU dashed, thinner), the
-training and validation loss on a second axis (grey), and the best validation so far
-(highest mean validation IoU over the foreground classes) marked with a
-vertical line and its value. Axes are labelled; the legend sits under the plot.
+every foreground class by optimiser step, one point per validation (solid;
+training IoU dashed, thinner), the training and validation loss on a second
+axis (grey), and the best validation so far (highest mean validation IoU over
+the foreground classes) marked with a vertical line and its value. Axes are
+labelled; the legend sits under the plot.
 """
 
 from __future__ import annotations

@@ -100,9 +100,8 @@ def test_unknown_name_and_a_folder_of_that_name(tmp_path, monkeypatch):
 def test_train_starts_from_it_for_axon_and_myelin_in_any_order(tmp_path):
     """Exports of axon and myelin fine-tune the built-in model by default; its classifier
     rows follow the class names (here background, axon, myelin: another order)."""
-    from train_data import labelled_export
-
     from napari_axons.core.training import TrainOptions, train
+    from train_data import labelled_export
 
     image, truth = sem_crop()
     swapped = np.choose(truth, [0, 2, 1]).astype(np.uint8)  # myelin 2, axon 1
