@@ -17,7 +17,7 @@ For each held-out rat (1, 2, 3, 4, 5, 8):
    fold's model, a budget of ``--ft-minutes``) and the result is scored on
    the RIGHT halves.
 
-Scores: per class pixel IoU (``napari_axons.core.scores``: counts summed over
+Scores: per class pixel IoU (``napari_axons.core.labels.scores``: counts summed over
 the rat's images), objects matched at IoU >= 0.5 (F1). Targets (IoU): out of
 the box axon >= 0.80, myelin >= 0.70; fine-tuned axon >= 0.85, myelin >= 0.80.
 
@@ -67,7 +67,7 @@ def _halves(image, class_map):
 
 def _score(model_dir: Path, pairs, threads: int) -> dict:
     """Pixel IoU and object F1 per class over ``pairs`` = [(image, class map, um)]."""
-    from napari_axons.core.scores import score_maps
+    from napari_axons.core.labels.scores import score_maps
 
     preds = [segment_image(model_dir, im, um, threads) for im, _, um in pairs]
     s = score_maps(preds, [cm for _, cm, _ in pairs], NAMES).to_json()["overall"]

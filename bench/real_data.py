@@ -119,7 +119,7 @@ def segment_image(model_dir: Path, image: np.ndarray, pixel_size: float,
 
     The image is resampled to the model's training pixel size, segmented in
     one piece, and the logits mapped back onto its own pixels before the
-    argmax (:mod:`napari_axons.core.resample`), as segmenting a tile does.
+    argmax (:mod:`napari_axons.core.geometry.resample`), as segmenting a tile does.
     """
     import torch
 

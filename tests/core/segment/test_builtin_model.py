@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from napari_axons.core.resample import resample_class_map
-from napari_axons.core.scores import match_objects, score_maps
+from napari_axons.core.geometry.resample import resample_class_map
+from napari_axons.core.labels.scores import match_objects, score_maps
 from napari_axons.core.segment import ModelError, load_segmenter
 from napari_axons.core.segment.builtin_models import builtin_model_path
 

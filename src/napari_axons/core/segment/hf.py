@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..resample import resampling
+from ..geometry.resample import resampling
 from .base import ModelError, check_tiles, one_line
 from .checkpoint import get_checkpoint
 from .class_choice import select_classes
@@ -154,7 +154,7 @@ class HFSegmenter:
         The pixel size of the tiles, micrometres. With the model's stated
         :attr:`pixel_size_um`, tiles are resampled to the model's pixel size
         and its logits mapped back onto the tiles' own pixels before the
-        decision (:mod:`napari_axons.core.resample`); class maps keep the
+        decision (:mod:`napari_axons.core.geometry.resample`); class maps keep the
         tiles' shape. Unknown (None, default) or within 2 %: tiles as they are.
 
     Attributes

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..scores import pixel_figures
+from ..labels.scores import pixel_figures
 from .schedule import Budget, LRFactor, Plateau, val_interval
 
 __all__ = ["Best", "Clock", "History", "budget_bar", "format_record"]

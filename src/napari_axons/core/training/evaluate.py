@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..resample import Resampling
-from ..scores import Scores, score_maps
+from ..geometry.resample import Resampling
+from ..labels.scores import Scores, score_maps
 
 __all__ = ["predict_tiles", "score_model"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..common import ClassTable
-from ..scores import pixel_figures
+from ..labels.scores import pixel_figures
 
 __all__ = ["EvalMetrics", "Loss", "argmax_logits", "class_weights", "torch_confusion"]
 

@@ -17,7 +17,7 @@
 ``stopped``: ``steps`` (the step budget ran out), ``budget`` (the time
 budget), ``plateau`` (the smoothed validation curve stopped improving, see
 :class:`.schedule.Plateau`), ``cancelled`` (the caller's ``should_stop``).
-SCORES is :meth:`napari_axons.core.scores.Scores.to_json` of the final model
+SCORES is :meth:`napari_axons.core.labels.scores.Scores.to_json` of the final model
 (and of the base model before training) on the held-out tiles, on their own
 pixel grid: pixel IoU and Dice, object precision / recall / F1 per class, per
 tile and overall. Training figures in the records are taken on the augmented

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common import ClassTable
-from ..resample import resample_class_map, resampling
+from ..geometry.resample import resample_class_map, resampling
 from .data import LabelledTile, load_tile
 
 __all__ = ["Tiles", "crop_stream", "whole_tiles"]

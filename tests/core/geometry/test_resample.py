@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from napari_axons.core.resample import Resampling, resampling
+from napari_axons.core.geometry.resample import Resampling, resampling
 
 # a scene in micrometres: (y, x, outer radius, inner radius) of myelinated fibres
 FIBRES = [(5.0, 6.0, 3.0, 2.0), (14.0, 5.0, 2.2, 1.4), (8.0, 17.0, 3.6, 2.5),

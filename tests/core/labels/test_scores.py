@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_axons.core.scores import confusion, match_objects, pixel_figures, score_maps
+from napari_axons.core.labels.scores import confusion, match_objects, pixel_figures, score_maps
 
 NAMES = ("background", "myelin", "axon")
 
