@@ -63,7 +63,7 @@ def segment(w):
                 w.show_classes()
             note = pixel_size_note(segmenter, s.working_pixel_size)
             if note:
-                w.say(note, "warning")
+                w.say(note, "info")
             w.runner.advance_to(0, len(boxes))
             return
         box, mask = value

@@ -322,30 +322,39 @@ def test_bad_pixel_size_is_one_line(tmp_path, text, message):
 
 
 @pytest.mark.model
-def test_export_notes_a_pixel_size_far_from_the_models(tmp_path, capsys):
-    """--pixel-size 0.5 on a model trained at 0.25 um/px: one note, before the result."""
+def test_export_notes_how_tiles_meet_the_models_pixel_size(tmp_path, capsys):
+    """A model trained at 0.25 um/px: one note per image saying how its tiles are resampled."""
     from PIL import Image
 
     from napari_axons.cli import main
-    from napari_axons.core.segment import PIXEL_SIZE_RATIO, pixel_size_note
+    from napari_axons.core.common import PixelSize
+    from napari_axons.core.segment import pixel_size_note
 
     folder = save_checkpoint(tiny_segformer(), tmp_path / "m", processor_size=64)
     (folder / "napari_axons.json").write_text('{"pixel_size_um": 0.25}')
     image = tmp_path / "x.png"
     Image.fromarray(np.zeros((100, 120, 3), np.uint8)).save(image)
     capsys.readouterr()
-    for px, noted in (("0.5", True), ("0.3", False)):
+    unknown = ("napari-axons: note: image pixel size unknown: tiles go to the model m as they "
+               "are (it was trained at 0.25 um/px; give the image's pixel size to match it)")
+    for px, want in (("0.5", "image 0.5 um/px, model 0.25 um/px: tiles resampled x2.00 for the "
+                             "model"),
+                     ("0.175", "image 0.175 um/px, model 0.25 um/px: tiles resampled x0.70 for "
+                               "the model"),
+                     ("0.252", None), (None, unknown)):
         out = tmp_path / f"out{px}"
-        assert main(["tile", str(image), "-o", str(out), "--model", str(folder), "--pixel-size",
-                     px, "--tile-size", "64", "--torch-threads", "1"]) == 0
+        args = ["--pixel-size", px] if px else []
+        assert main(["tile", str(image), "-o", str(out), "--model", str(folder), *args,
+                     "--tile-size", "64", "--torch-threads", "1"]) == 0
         err = [line for line in capsys.readouterr().err.splitlines()
                if not line.startswith("segmenting: ")]
-        want = ("napari-axons: note: the image's pixels (0.5 um) are 2.00x the size the model "
-                "m was trained at (0.25 um); --target-pixel-size 0.25 resamples the image to it")
-        assert err == ([want] if noted else [])
+        if want is not None and not want.startswith("napari-axons"):
+            want = f"napari-axons: note: {want}"
+        assert err == ([want] if want else [])
     seg = load_segmenter(folder, num_threads=1)
-    assert pixel_size_note(seg, None) is None and pixel_size_note(ThresholdSegmenter(), 1) is None
-    from napari_axons.core.common import PixelSize
-
-    edge = PixelSize(0.25 * PIXEL_SIZE_RATIO, 0.25 * PIXEL_SIZE_RATIO, "test")
-    assert pixel_size_note(seg, edge) is None  # at the ratio: quiet
+    assert pixel_size_note(ThresholdSegmenter(), None) is None  # states no pixel size
+    far = pixel_size_note(seg, PixelSize(5.0, 5.0, "test"))
+    assert far == "image 5 um/px, model 0.25 um/px: x20 is too far to resample; tiles go to the " \
+                  "model as they are"
+    assert seg.resampling_for(PixelSize(5.0, 5.0, "test")) is None
+    assert seg.resampling_for(0.5).factor == 2.0

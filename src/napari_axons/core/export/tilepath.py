@@ -69,8 +69,8 @@ from .files import ExportLayout
 from .plan import ImagePlan
 
 __all__ = ["OutputSpec", "TileBatch", "TilePath", "TileResult", "TileSource", "as_class_map",
-           "export_classes", "overview_rgb", "predict_batch", "read_batch", "write_tile_outputs",
-           "zero_padding"]
+           "export_classes", "matches_pixel_size", "overview_rgb", "predict_batch", "read_batch",
+           "write_tile_outputs", "zero_padding"]
 
 
 class TileSource(Protocol):
@@ -155,15 +155,19 @@ class TileBatch:
     pixels : numpy.ndarray
         ``(N, H, W, 3)`` uint8.
     prepared : object or None
-        ``segmenter.preprocess(pixels)`` when the segmenter has ``preprocess``.
+        ``segmenter.preprocess(pixels[, pixel_size])`` when the segmenter has ``preprocess``.
     shape : tuple of int
         The working image's ``(height, width)`` (for the padding rule).
+    pixel_size : PixelSize or None
+        The tiles' pixel size, for a segmenter that states its own
+        (:func:`matches_pixel_size`); None otherwise or unknown.
     """
 
     boxes: tuple[TileBox, ...]
     pixels: np.ndarray = field(repr=False)
     prepared: Any = field(default=None, repr=False)
     shape: tuple[int, int] = (0, 0)
+    pixel_size: Any = None
 
 
 def export_classes(segmenter=None, label_class: str | None = None) -> ClassTable:
@@ -205,8 +209,18 @@ def read_batch(working: TileSource, boxes: Sequence[TileBox], segmenter=None) ->
     """
     pixels = np.stack([working.read_tile(b.y, b.x, b.height, b.width) for b in boxes])
     prep = getattr(segmenter, "preprocess", None) if segmenter is not None else None
-    return TileBatch(tuple(boxes), pixels, prep(pixels) if prep is not None else None,
-                     (working.height, working.width))
+    um = working.pixel_size if matches_pixel_size(segmenter) else None
+    if prep is None:
+        prepared = None
+    else:
+        prepared = prep(pixels, um) if um is not None else prep(pixels)
+    return TileBatch(tuple(boxes), pixels, prepared, (working.height, working.width),
+                     um)
+
+
+def matches_pixel_size(segmenter) -> bool:
+    """Whether ``segmenter`` segments tiles at its own stated pixel size (it takes theirs)."""
+    return getattr(segmenter, "pixel_size_um", None) is not None
 
 
 def as_class_map(mask: np.ndarray, classes: ClassTable = DEFAULT_TABLE) -> np.ndarray:
@@ -257,6 +271,8 @@ def predict_batch(batch: TileBatch, segmenter, classes: ClassTable | None = None
         classes = export_classes(segmenter)
     if batch.prepared is not None:
         raw = segmenter.predict_prepared(batch.prepared)
+    elif batch.pixel_size is not None:
+        raw = segmenter.predict(batch.pixels, batch.pixel_size)
     else:
         raw = segmenter.predict(batch.pixels)
     maps = as_class_map(raw, classes)

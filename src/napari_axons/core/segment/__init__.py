@@ -27,7 +27,7 @@ named ``label_class`` (default ``"axon"``, the seed's).
 from .base import ModelError, Segmenter, check_tiles, one_class_table, one_line
 from .checkpoint import clear_model_cache
 from .hf import DRY_RUN_TILE, HFSegmenter
-from .load import BUILTIN, PIXEL_SIZE_RATIO, load_segmenter, pixel_size_note
+from .load import BUILTIN, load_segmenter, pixel_size_note
 from .otsu import ThresholdSegmenter
 from .runtime import (
     class_argmax,
@@ -42,5 +42,4 @@ from .runtime import (
 __all__ = ["HFSegmenter", "ModelError", "Segmenter", "ThresholdSegmenter", "clear_model_cache",
            "default_num_threads", "default_streams", "load_segmenter", "model_batching",
            "model_executor", "prefer_passive_openmp", "pixel_size_note", "resolve_device",
-           "class_argmax", "check_tiles", "one_class_table", "one_line", "BUILTIN", "DRY_RUN_TILE",
-           "PIXEL_SIZE_RATIO"]
+           "class_argmax", "check_tiles", "one_class_table", "one_line", "BUILTIN", "DRY_RUN_TILE"]

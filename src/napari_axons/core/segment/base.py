@@ -62,7 +62,11 @@ class Segmenter(Protocol):
     stream_threads : int
         Torch threads for each of those threads (default: left alone).
     pixel_size_um : float or None
-        The pixel size the segmenter was made for (micrometres), if known.
+        The pixel size the segmenter was made for (micrometres), if known. A
+        segmenter that states it takes the tiles' own pixel size as a second
+        argument of ``predict(tiles, image_pixel_size)`` and ``preprocess``
+        (micrometres or a ``PixelSize``; None: unknown) and segments them at
+        its own (see ``HFSegmenter.resampling_for``).
     preprocess(tiles) / predict_prepared(prepared)
         Split :meth:`predict` in two, ``predict(t) == predict_prepared(preprocess(t))``,
         so that the pipeline runs the preprocessing on its I/O threads.

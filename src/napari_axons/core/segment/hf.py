@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..geometry.resample import resampling
+from ..common import PixelSize
+from ..geometry.resample import Resampling, resampling
 from .base import ModelError, check_tiles, one_line
 from .checkpoint import get_checkpoint
 from .class_choice import select_classes
@@ -61,6 +62,19 @@ __all__ = ["HFSegmenter", "DRY_RUN_TILE"]
 DRY_RUN_TILE = 512
 
 
+
+
+#: Factors (image pixel size / model pixel size) within which tiles are resampled
+#: for a model; outside, they are segmented as they are and the note says why
+#: (a 512 px tile would become a 4096 px one at x8).
+MATCH_FACTORS = (1 / 16, 4.0)
+
+
+def as_micrometres(pixel_size: Any) -> float:
+    """One pixel size in micrometres: a number, or a ``PixelSize``'s geometric mean of x and y."""
+    if isinstance(pixel_size, PixelSize):
+        return float(np.sqrt(pixel_size.x * pixel_size.y))
+    return float(pixel_size)
 
 
 class HFSegmenter:
@@ -240,6 +254,7 @@ class HFSegmenter:
         self._reruns_lock = threading.Lock()
         self._lut_lock = threading.Lock()
         self._luts: dict[tuple[int, int], Any] = {}
+        self._resamplings: dict[float, Resampling | None] = {}
         self.bf16 = bool(bf16)
         self.half = bool(half)
         if batch_tolerance is None:
@@ -295,13 +310,44 @@ class HFSegmenter:
     def prepare(self, overview: np.ndarray) -> None:
         """Nothing to do: the model has no image-wide state."""
 
-    def predict(self, tiles: np.ndarray) -> np.ndarray:
+    def resampling_for(self, image_pixel_size: Any = None) -> Resampling | None:
+        """How tiles of pixel size ``image_pixel_size`` are resampled for the model, or None.
+
+        Parameters
+        ----------
+        image_pixel_size : float, PixelSize or None
+            Micrometres per pixel of the tiles (a ``PixelSize``: the geometric
+            mean of its ``x`` and ``y``). None: the constructor's
+            ``image_pixel_size`` (:attr:`resampling`).
+
+        Returns
+        -------
+        Resampling or None
+            None when the model states no pixel size, the tiles' is unknown,
+            they agree within 2 %, or the factor is outside
+            :data:`MATCH_FACTORS` (tiles as they are; :func:`pixel_size_note` says so).
+        """
+        if image_pixel_size is None:
+            return self.resampling
+        um = as_micrometres(image_pixel_size)
+        with self._lut_lock:
+            if um not in self._resamplings:
+                r = resampling(um, self.pixel_size_um)
+                ok = r is None or MATCH_FACTORS[0] <= r.factor <= MATCH_FACTORS[1]
+                self._resamplings[um] = r if ok else None
+            return self._resamplings[um]
+
+    def predict(self, tiles: np.ndarray, image_pixel_size: Any = None) -> np.ndarray:
         """Segment tiles, ``batch_size`` at a time.
 
         Parameters
         ----------
         tiles : numpy.ndarray
             ``(N, H, W, 3)`` uint8.
+        image_pixel_size : float, PixelSize or None
+            The tiles' pixel size in micrometres: with the model's stated
+            :attr:`pixel_size_um` the tiles are segmented at the model's pixel
+            size (:meth:`resampling_for`). None: the constructor's.
 
         Returns
         -------
@@ -315,7 +361,7 @@ class HFSegmenter:
             If the image processor maps this tile size in a way that cannot be
             undone (see :mod:`~napari_axons.core.segment.processor_geometry`).
         """
-        return self.predict_prepared(self.preprocess(tiles))
+        return self.predict_prepared(self.preprocess(tiles, image_pixel_size))
 
     def geometry(self, height: int, width: int) -> Any:
         """The measured :class:`~napari_axons.core.segment.processor_geometry.TileGeometry`
@@ -330,19 +376,23 @@ class HFSegmenter:
                     raise ModelError(f"{self.path / 'preprocessor_config.json'}: {exc}") from None
             return cache[key]
 
-    def preprocess(self, tiles: np.ndarray) -> tuple:
+    def preprocess(self, tiles: np.ndarray, image_pixel_size: Any = None) -> tuple:
         """The image processor's preprocessing of ``tiles``, batch by batch.
 
         Split from :meth:`predict_prepared` so that a pipeline can run it on
         another thread while the model works on the previous batch;
-        ``predict(t) == predict_prepared(preprocess(t))``.
+        ``predict(t, um) == predict_prepared(preprocess(t, um))``. The
+        resampling for ``image_pixel_size`` (:meth:`resampling_for`) travels
+        with the result, so batches of images at different pixel sizes can be
+        in flight at once.
         """
         import torch
 
         tiles = check_tiles(tiles)
         shape = tiles.shape[:3]
-        if self.resampling is not None:  # to the model's pixel size
-            tiles = self.resampling.to_model(tiles)
+        r = self.resampling_for(image_pixel_size)
+        if r is not None:  # to the model's pixel size
+            tiles = r.to_model(tiles)
         geometry = self.geometry(*tiles.shape[1:3])
         lut = self._pixel_lut(*tiles.shape[1:3])
         batches = []
@@ -356,7 +406,7 @@ class HFSegmenter:
                 **geometry.overrides,
             )
             batches.append(inputs["pixel_values"])
-        return shape, batches
+        return shape, batches, r
 
     def _pixel_lut(self, height: int, width: int):
         """The processor as a lookup table for this tile size, when exactly one (or None)."""
@@ -378,25 +428,24 @@ class HFSegmenter:
         Running ``streams`` calls at once is the pipeline's job
         (:class:`napari_axons.core.export.tilepath.TilePath`).
         """
-        (n, h, w), batches = prepared
+        (n, h, w), batches, r = prepared
         out = np.zeros((n, h, w), np.uint8)
         starts = np.cumsum([0] + [int(pv.shape[0]) for pv in batches])
-        r = self.resampling
         geometry = self.geometry(*(r.model_size(h, w) if r is not None else (h, w)))
         with torch_threads(self.stream_threads):
-            maps = [self._predict_batch(pv, geometry, (h, w)) for pv in batches]
+            maps = [self._predict_batch(pv, geometry, (h, w), r) for pv in batches]
         for start, stop, m in zip(starts[:-1], starts[1:], maps, strict=True):
             out[start:stop] = m
         return out
 
-    def _predict_batch(self, pixel_values: Any, geometry: Any, size: tuple) -> np.ndarray:
+    def _predict_batch(self, pixel_values: Any, geometry: Any, size: tuple,
+                       r: Resampling | None) -> np.ndarray:
         import torch
 
         dtype = torch.float16 if self.half else torch.float32
         pixel_values = pixel_values.to(self.device, dtype=dtype)
         n = pixel_values.shape[0]
         h, w = size
-        r = self.resampling
 
         def to_tile(logits):  # the model's input grid, then the tile's own pixels
             logits = geometry.to_tile(logits)

@@ -10,19 +10,20 @@ import numpy as np
 
 from .base import ModelError, Segmenter
 from .builtin_models import BUILTIN_MODELS, builtin_model_path
-from .hf import HFSegmenter
+from ..geometry.resample import SAME_SIZE_TOLERANCE
+from .hf import MATCH_FACTORS, HFSegmenter, as_micrometres
 from .otsu import ThresholdSegmenter
 
 BUILTIN = ("otsu",)
 
 
-#: The image's pixel size may differ from a model's training pixel size by this
-#: factor (either way) before segmenting warns.
-PIXEL_SIZE_RATIO = 1.25
-
-
 def pixel_size_note(segmenter: Any, image_pixel_size: Any) -> str | None:
-    """A one-line warning when the image's pixel size is far from the model's.
+    """The one line that says how tiles meet a model's training pixel size.
+
+    A segmenter that states its training pixel size (``pixel_size_um``)
+    segments tiles at it (:meth:`HFSegmenter.resampling_for
+    <napari_axons.core.segment.hf.HFSegmenter.resampling_for>`); this says so,
+    once per image.
 
     Parameters
     ----------
@@ -35,19 +36,27 @@ def pixel_size_note(segmenter: Any, image_pixel_size: Any) -> str | None:
     Returns
     -------
     str or None
-        None when either size is unknown or they differ by at most
-        :data:`PIXEL_SIZE_RATIO`.
+        ``image 0.07 um/px, model 0.1 um/px: tiles resampled x0.70 for the
+        model``; a note that the tiles go as they are when the image's pixel
+        size is unknown or too far from the model's; None when the model states
+        none or the two agree within 2 %.
     """
     model_um = getattr(segmenter, "pixel_size_um", None)
-    if model_um is None or image_pixel_size is None:
+    if model_um is None:
         return None
-    image_um = float(np.sqrt(image_pixel_size.x * image_pixel_size.y))
-    ratio = image_um / float(model_um)
-    if 1 / PIXEL_SIZE_RATIO <= ratio <= PIXEL_SIZE_RATIO:
+    name = getattr(segmenter, "name", "the model")
+    if image_pixel_size is None:
+        return (f"image pixel size unknown: tiles go to the model {name} as they are (it was "
+                f"trained at {model_um:g} um/px; give the image's pixel size to match it)")
+    image_um = as_micrometres(image_pixel_size)
+    factor = image_um / float(model_um)
+    if abs(factor - 1.0) <= SAME_SIZE_TOLERANCE:
         return None
-    return (f"the image's pixels ({image_um:.4g} um) are {ratio:.2f}x the size the model "
-            f"{segmenter.name} was trained at ({model_um:.4g} um); --target-pixel-size "
-            f"{model_um:g} resamples the image to it")
+    head = f"image {image_um:.3g} um/px, model {model_um:g} um/px"
+    if not MATCH_FACTORS[0] <= factor <= MATCH_FACTORS[1]:
+        return (f"{head}: x{factor:.3g} is too far to resample; tiles go to the model as they "
+                f"are")
+    return f"{head}: tiles resampled x{factor:.2f} for the model"
 
 
 def load_segmenter(spec: Any = None, **options: Any) -> Segmenter:
