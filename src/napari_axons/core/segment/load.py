@@ -6,11 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from ..geometry.resample import SAME_SIZE_TOLERANCE
 from .base import ModelError, Segmenter
 from .builtin_models import BUILTIN_MODELS, builtin_model_path
-from ..geometry.resample import SAME_SIZE_TOLERANCE
 from .hf import MATCH_FACTORS, HFSegmenter, as_micrometres
 from .otsu import ThresholdSegmenter
 
