@@ -36,7 +36,7 @@ def test_lut_matches_the_processor_bit_for_bit_or_is_not_used(tmp_path, tiles, s
     else:  # it resizes 256 -> 320: no table
         assert lut is None
     # either way the segmenter's preprocessing is the processor's, byte for byte
-    _, batches = seg.preprocess(tiles)
+    _, batches, _ = seg.preprocess(tiles)
     ours = np.concatenate([b.numpy() for b in batches])
     assert ours.tobytes() == processor_output(seg.processor, tiles).tobytes()
     used = seg._luts[(256, 256)]  # the table the segmenter built and used, or None
