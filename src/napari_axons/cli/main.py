@@ -5,6 +5,7 @@ Subcommands
 tile    tile images (and optionally segment them) into a seed-compatible export folder
 sample  write a synthetic image (axons or myelinated) and its ground truth
 train   train a segmentation checkpoint from corrected exports
+score   score predicted class maps against ground truth (IoU, Dice, object F1)
 view    open napari with the napari-axons widget docked
 export-geojson  an export's objects as QuPath GeoJSON (whole slide, full-resolution pixels)
 export-coco     COCO instance annotations over an export's tiles
@@ -18,7 +19,7 @@ import sys
 
 from .. import __version__
 from ..core.segment import prefer_passive_openmp
-from . import formats, morphometrics, sample, tile, train, view
+from . import formats, morphometrics, sample, score, tile, train, view
 from .parser import CliError, Parser, UsageError, one_line
 
 __all__ = ["main", "build_parser"]
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"napari-axons {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for command in (tile, sample, train, view, formats, morphometrics):
+    for command in (tile, sample, train, score, view, formats, morphometrics):
         command.add_parser(sub)
     return parser
 

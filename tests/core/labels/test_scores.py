@@ -100,3 +100,22 @@ def test_ignored_truth_pixels():
     pred = np.array([[2, 0], [2, 0]])
     conf = confusion(pred, truth, 3, ignore=255)
     assert conf.sum() == 3 and conf[2, 2] == 1 and conf[2, 0] == 1
+
+
+def test_score_pairs_reads_one_pair_at_a_time():
+    """The generator form gives score_maps' figures, tile by tile and overall."""
+    pred, truth = _pair()
+    seen = []
+
+    def pairs():
+        for p, t in ((pred, truth), (truth, truth)):
+            seen.append(len(seen))
+            yield p, t
+
+    from napari_axons.core.labels.scores import score_pairs
+
+    s = score_pairs(pairs(), NAMES)
+    ref = score_maps([pred, truth], [truth, truth], NAMES)
+    assert seen == [0, 1]
+    assert s.to_json() == ref.to_json()
+    assert s.overall.confusion.tolist() == ref.overall.confusion.tolist()

@@ -8,11 +8,13 @@ dask.distributed cluster; :mod:`.job` owns the folder, the manifest, the
 journal and resuming; :mod:`.folder` says what exporting into a folder would
 do. Reading back: :mod:`.tilelist` (an export's tiles and their class maps,
 one at a time), :mod:`.classmaps` (per image, for the format bridges) and
-:mod:`.readback` (the image and its labels, for napari).
+:mod:`.readback` (the image and its labels, for napari); :mod:`.compare` scores
+one export's class maps against another's (or one image's against its truth).
 """
 
 from .classmaps import ExportSlide, choose_slide, export_class_table, open_export_slides
 from .cluster import ClusterProducer, clear_worker_caches, run_distributed
+from .compare import Comparison, ScoreInputError, compare
 from .files import MANIFEST_FORMAT, MANIFEST_NAME, ExportFiles, ExportLayout
 from .folder import ADD, FOREIGN, NEW, REPLACE, FolderCheck, check_export_folder
 from .job import ExportJob, TileSources
@@ -45,7 +47,8 @@ from .tilelist import (
 )
 from .tilepath import MaskReader, OutputSpec, TilePath, TileResult, export_classes, overview_rgb
 
-__all__ = ["ExportSlide", "choose_slide", "export_class_table", "open_export_slides",
+__all__ = ["Comparison", "ScoreInputError", "compare",
+           "ExportSlide", "choose_slide", "export_class_table", "open_export_slides",
            "ClusterProducer", "clear_worker_caches", "run_distributed", "MANIFEST_FORMAT",
            "MANIFEST_NAME", "ExportFiles", "ExportLayout", "ADD", "FOREIGN", "NEW", "REPLACE",
            "FolderCheck", "check_export_folder", "JOURNAL_NAME", "ExportJob", "TileSources",

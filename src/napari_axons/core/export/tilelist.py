@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image
 
 from ..common import DEFAULT_TABLE, ClassTable, safe_child
 from ..labels import decode_class_mask, labels_to_class_map, read_labels_json
+from .files import ExportFiles
 from .manifest import ImageEntry, Manifest, TileEntry, load_manifest
 
 __all__ = ["ExportedTile", "ExportedTiles", "TileClasses", "LABELS_SUFFIX", "exported_tiles",
@@ -48,8 +49,13 @@ class ExportedTile:
     labels: Path | None
 
     @classmethod
-    def from_entry(cls, folder: Path, t: TileEntry) -> ExportedTile:
+    def from_entry(cls, folder: Path, t: TileEntry, *, beside: bool = False) -> ExportedTile:
         """The tile ``t`` of the export in ``folder``.
+
+        With ``beside``, a label file or mask the manifest does not list is
+        taken from its conventional place when it is there
+        (``{stem}__labels.json`` beside the tile PNG, ``masks/{stem}_mask.png``):
+        corrections made outside the product, as training reads them.
 
         Raises
         ------
@@ -59,6 +65,13 @@ class ExportedTile:
         files = {key: (safe_child(folder, t.files[key], what=f"{key} file")
                        if t.files.get(key) is not None else None)
                  for key in ("tile", "mask", "labels")}
+        if beside and files["tile"] is not None:
+            where = PurePosixPath(t.files["tile"])
+            stem = where.name[: -len(".png")]
+            for key, rel in (("labels", ExportFiles.labels(stem)), ("mask", ExportFiles.mask(stem))):
+                if files[key] is None:
+                    p = safe_child(folder, (where.parent / rel).as_posix(), what=f"{key} file")
+                    files[key] = p if p.is_file() else None
         return cls(t.index, t.name, t.y, t.x, t.height, t.width,
                    files["tile"], files["mask"], files["labels"])
 
@@ -102,8 +115,8 @@ class ExportedTiles:
 
     @classmethod
     def from_entry(cls, folder: Path, img: ImageEntry, classes: ClassTable | None,
-                   *, with_masks_only: bool = True) -> ExportedTiles:
-        tiles = [ExportedTile.from_entry(folder, t) for t in img.tiles]
+                   *, with_masks_only: bool = True, beside: bool = False) -> ExportedTiles:
+        tiles = [ExportedTile.from_entry(folder, t, beside=beside) for t in img.tiles]
         if with_masks_only:
             tiles = [t for t in tiles if t.labels is not None or t.mask is not None]
         return cls(img.base, img.source.hash, img.source.name, img.working.downsample,
@@ -111,19 +124,22 @@ class ExportedTiles:
                    img.grid.overlap, sorted(tiles, key=lambda t: t.index), classes, img)
 
 
-def exported_tiles(manifest: Manifest, folder: Path, *,
-                   with_masks_only: bool = True) -> list[ExportedTiles]:
-    """The tile lists of a manifest already read (one per image)."""
+def exported_tiles(manifest: Manifest, folder: Path, *, with_masks_only: bool = True,
+                   beside: bool = False) -> list[ExportedTiles]:
+    """The tile lists of a manifest already read (one per image; ``beside``: see
+    :meth:`ExportedTile.from_entry`)."""
     return [ExportedTiles.from_entry(folder, img, manifest.classes,
-                                     with_masks_only=with_masks_only)
+                                     with_masks_only=with_masks_only, beside=beside)
             for img in manifest.images]
 
 
-def list_exported_tiles(path: str | os.PathLike) -> list[ExportedTiles]:
+def list_exported_tiles(path: str | os.PathLike, *, beside: bool = False) -> list[ExportedTiles]:
     """The images of an export folder (or its manifest) and their tiles with masks.
 
     For loading masks tile by tile (e.g. into the session's mask store) without
-    assembling a slide-sized array; see :func:`iter_tile_masks`.
+    assembling a slide-sized array; see :func:`iter_tile_masks`. With
+    ``beside``, label files and masks in their conventional places count even
+    when the manifest does not list them (:meth:`ExportedTile.from_entry`).
 
     Raises
     ------
@@ -132,7 +148,7 @@ def list_exported_tiles(path: str | os.PathLike) -> list[ExportedTiles]:
         file name leaving the folder.
     """
     manifest = load_manifest(path)
-    return exported_tiles(manifest, manifest.folder)
+    return exported_tiles(manifest, manifest.folder, beside=beside)
 
 
 class TileClasses:
@@ -149,6 +165,11 @@ class TileClasses:
     def __init__(self, table: ClassTable | None = None):
         self.known = table is not None
         self._table = table
+
+    @property
+    def named(self) -> bool:
+        """True once there is a table: given, or built from the classes the files named."""
+        return self._table is not None
 
     @property
     def table(self) -> ClassTable:

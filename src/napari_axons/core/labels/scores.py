@@ -24,13 +24,13 @@ and objects, not as much as a large one (no mean of means).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 __all__ = ["MATCH_IOU", "ObjectCounts", "Scores", "TileScores", "confusion", "match_objects",
-           "pixel_figures", "score_maps"]
+           "pixel_figures", "score_maps", "score_pairs"]
 
 #: Object IoU at or above which a predicted object matches a true one.
 MATCH_IOU = 0.5
@@ -247,11 +247,23 @@ def score_maps(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray],
     """
     if len(preds) != len(truths):
         raise ValueError(f"{len(preds)} predicted maps but {len(truths)} true ones")
+    return score_pairs(zip(preds, truths, strict=True), names, objects=objects, ignore=ignore,
+                       min_iou=min_iou)
+
+
+def score_pairs(pairs: Iterable[tuple[np.ndarray, np.ndarray]], names: Sequence[str], *,
+                objects: bool = True, ignore: int | None = None,
+                min_iou: float = MATCH_IOU) -> Scores:
+    """:func:`score_maps` over ``(prediction, truth)`` pairs, read one pair at a time.
+
+    For many tiles read from files: only one pair is in memory at once. Same
+    parameters (but ``pairs``), result and errors.
+    """
     n = len(names)
     tiles = []
     total = TileScores(np.zeros((n, n), np.int64), {k: ObjectCounts() for k in range(1, n)}
                        if objects else {})
-    for p, t in zip(preds, truths, strict=True):
+    for p, t in pairs:
         p, t = np.asarray(p), np.asarray(t)
         ts = TileScores(confusion(p, t, n, ignore=ignore))
         if objects:

@@ -1,0 +1,160 @@
+"""One image's class map from a mask image file: palette or grey PNG, TIFF, AxonDeepSeg levels.
+
+For scoring a single image against ground truth (``napari-axons score``), where
+the truth (or the prediction) is a mask image rather than an export. How the
+pixel values are read (:func:`read_mask_image`):
+
+* **palette PNG** (mode ``P``, what an export's several-class masks are): the
+  pixel values are the class indices.
+* **grey, every value under 64** (8-bit or 16-bit, PNG or TIFF): the values are
+  the class indices (0 background, 1, 2, ...).
+* **grey with values between 64 and 191** (8-bit): AxonDeepSeg's
+  ``_seg-axonmyelin`` levels, 0 background, 127 myelin, 255 axon, each pixel
+  taken to the nearest level (thresholds 64 and 192: the anti-aliased strays
+  of real masks go to the nearest class, as AxonDeepSeg reads them); the
+  class names are ``myelin`` and ``axon``.
+* **grey with values only under 64 or from 192** (a 0/255 mask, 8-bit): one
+  class, 1 where the value is 192 or more (the seed's one-class masks).
+* grey + alpha (``LA``) is read as its grey; RGB whose three channels are equal
+  as grey. Colour RGB, floats and more than 255 classes are refused.
+
+Index class maps carry no class names: the caller takes them as the indices of
+the other side's class table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .class_masks import ClassMaskError
+
+__all__ = ["AXONDEEPSEG_NAMES", "MASK_IMAGE_SUFFIXES", "MaskImage", "read_mask_image"]
+
+#: Class names of a mask read by AxonDeepSeg's levels (index 0 the background).
+AXONDEEPSEG_NAMES = ("background", "myelin", "axon")
+
+#: Suffixes of the mask images :func:`read_mask_image` opens.
+MASK_IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
+
+#: Grey values from 64 to 191 are myelin, from 192 axon: the nearest of 0, 127 and 255 (191, half
+#: way, goes to myelin).
+_LOW, _HIGH = 64, 192
+
+
+@dataclass(frozen=True)
+class MaskImage:
+    """A class map read from a mask image.
+
+    Attributes
+    ----------
+    class_map : numpy.ndarray
+        ``(H, W)`` uint8 class indices.
+    names : tuple of str or None
+        Class names by index (``AXONDEEPSEG_NAMES`` for AxonDeepSeg levels);
+        None: plain indices, named by whoever compares them.
+    rule : str
+        How the values were read: ``"palette"``, ``"index"``, ``"axondeepseg"``
+        or ``"binary"``.
+    """
+
+    class_map: np.ndarray
+    names: tuple[str, ...] | None
+    rule: str
+
+
+def read_mask_image(path: str | os.PathLike) -> MaskImage:
+    """Read a mask image as a class map (rules in the module docstring).
+
+    Parameters
+    ----------
+    path : path
+        A ``.png``, ``.tif`` or ``.tiff`` file.
+
+    Returns
+    -------
+    MaskImage
+
+    Raises
+    ------
+    ClassMaskError
+        An unreadable file, a suffix it does not open, or values it cannot
+        take as classes (one line naming the file).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in MASK_IMAGE_SUFFIXES:
+        raise ClassMaskError(f"{path}: not a mask image (expected {', '.join(MASK_IMAGE_SUFFIXES)})")
+    try:
+        arr, palette = _read_tiff(path) if suffix in (".tif", ".tiff") else _read_pil(path)
+    except ClassMaskError:
+        raise
+    except FileNotFoundError:
+        raise ClassMaskError(f"{path}: no such file") from None
+    except Exception as exc:
+        raise ClassMaskError(f"{path}: cannot read it as a mask image "
+                             f"({type(exc).__name__}: {' '.join(str(exc).split())})") from None
+    if palette:
+        return MaskImage(arr.astype(np.uint8), None, "palette")
+    return _classify(arr, path)
+
+
+def _read_pil(path: Path) -> tuple[np.ndarray, bool]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode == "P":
+            return np.array(im, dtype=np.uint8), True
+        if im.mode in ("LA", "PA"):
+            return np.array(im.convert("LA"))[..., 0], False
+        if im.mode in ("RGB", "RGBA"):
+            rgb = np.array(im.convert("RGB"))
+            return _grey_of(rgb, path), False
+        if im.mode == "1":
+            return np.array(im, dtype=np.uint8) * np.uint8(255), False
+        return np.array(im), False
+
+
+def _read_tiff(path: Path) -> tuple[np.ndarray, bool]:
+    import tifffile
+
+    arr = tifffile.imread(path)
+    while arr.ndim > 2 and arr.shape[0] == 1:  # single pages, planes, series
+        arr = arr[0]
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        arr = _grey_of(arr[..., :3], path)
+    return arr, False
+
+
+def _grey_of(rgb: np.ndarray, path: Path) -> np.ndarray:
+    if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()):
+        raise ClassMaskError(f"{path}: a colour mask; give a class map (palette or grey PNG, "
+                             "grey TIFF: one value per class)")
+    return rgb[..., 0]
+
+
+def _classify(arr: np.ndarray, path: Path) -> MaskImage:
+    if arr.ndim != 2:
+        raise ClassMaskError(f"{path}: a mask image is 2-D, got shape {arr.shape}")
+    if arr.dtype.kind not in "ub" and not (arr.dtype.kind == "i" and (arr.min(initial=0) >= 0)):
+        raise ClassMaskError(f"{path}: pixel values of type {arr.dtype} are not class indices")
+    top = int(arr.max(initial=0))
+    if top < _LOW:
+        return MaskImage(arr.astype(np.uint8), None, "index")
+    if arr.dtype.itemsize > 1 or arr.dtype.kind == "b":
+        if top > 255:
+            raise ClassMaskError(f"{path}: holds value {top}; a class map holds at most 255 classes")
+        return MaskImage(arr.astype(np.uint8), None, "index")
+    out = np.zeros(arr.shape, np.uint8)
+    middle = (arr >= _LOW) & (arr < _HIGH)
+    if middle.any():
+        out[middle] = 1
+        out[arr >= _HIGH] = 2
+        return MaskImage(out, AXONDEEPSEG_NAMES, "axondeepseg")
+    out[arr >= _HIGH] = 1
+    return MaskImage(out, None, "binary")
