@@ -24,7 +24,7 @@ from ._bridges import ALSO_WRITE, LOAD_FROM, NOTHING
 from ._export_target import ExportTarget
 
 __all__ = ["Controls", "ask", "class_choices", "legend_html", "BATCH_CHOICES", "TILE_HINT",
-           "BUILTIN_SEGMENTER", "CHECKPOINT_SEGMENTER", "ONE_CLASS", "ALL_CLASSES"]
+           "BUILTIN_SEGMENTER", "BUILTIN_MODEL", "CHECKPOINT_SEGMENTER", "ONE_CLASS", "ALL_CLASSES"]
 
 #: How tiles are picked, said under the selection count.
 TILE_HINT = ("Click a tile on the canvas to select it (again to drop it); "
@@ -32,6 +32,8 @@ TILE_HINT = ("Click a tile on the canvas to select it (again to drop it); "
 BATCH_CHOICES = ["auto", "1", "2", "4", "8", "16", "32", "64"]
 BUILTIN_SEGMENTER = "otsu (built-in)"
 CHECKPOINT_SEGMENTER = "checkpoint folder"
+#: The shipped axon/myelin model (``--model axon-myelin-sem``), all its classes.
+BUILTIN_MODEL = "axon-myelin-sem (built-in model)"
 ONE_CLASS = "one (threshold)"
 ALL_CLASSES = "all (argmax)"
 #: The class Otsu's objects get, by polarity (SEM myelin is dark; fluorescent axons bright).
@@ -71,7 +73,8 @@ class Controls:
         self.tile_hint = Label(label="", value=TILE_HINT)
         self.status_legend = Label(label="Tile marks", value="")
         # -- Segment
-        self.segmenter = ComboBox(label="Segmenter", choices=[BUILTIN_SEGMENTER, CHECKPOINT_SEGMENTER])
+        self.segmenter = ComboBox(label="Segmenter", choices=[BUILTIN_SEGMENTER, BUILTIN_MODEL,
+                                                                   CHECKPOINT_SEGMENTER])
         self.polarity = ComboBox(label="Objects", choices=["bright", "dark"],
                                  tooltip="otsu: objects brighter (fluorescence) or darker (SEM "
                                          "myelin, stained sections) than the background")
@@ -136,11 +139,13 @@ class Controls:
     def show_segmenter_options(self, _=None) -> None:
         """Show the options of the chosen segmenter (and class rule) only."""
         hf = self.segmenter.value == CHECKPOINT_SEGMENTER
-        for c in (self.model_dir, self.classes, self.device):
+        otsu = self.segmenter.value == BUILTIN_SEGMENTER
+        for c in (self.model_dir, self.classes):
             c.visible = hf
+        self.device.visible = not otsu
         for c in (self.class_index, self.threshold):  # the one-class rule's settings
             c.visible = hf and self.classes.value == ONE_CLASS
-        self.polarity.visible = self.otsu_class.visible = not hf
+        self.polarity.visible = self.otsu_class.visible = otsu
 
     def follow_polarity(self, old: str, new: str) -> None:
         """Objects changed: the class name follows, unless the user typed another one."""

@@ -7,7 +7,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..core.segment import ModelError, load_segmenter
-from ._controls import ALL_CLASSES, BUILTIN_SEGMENTER, CHECKPOINT_SEGMENTER, ONE_CLASS, Controls
+from ._controls import (
+    ALL_CLASSES,
+    BUILTIN_MODEL,
+    BUILTIN_SEGMENTER,
+    CHECKPOINT_SEGMENTER,
+    ONE_CLASS,
+    Controls,
+)
+
+#: The built-in model the Segmenter choice :data:`BUILTIN_MODEL` loads.
+BUILTIN_MODEL_NAME = "axon-myelin-sem"
 
 __all__ = ["segmenter_factory", "segmenter_name", "use_checkpoint", "model_classes"]
 
@@ -28,6 +38,9 @@ def segmenter_factory(c: Controls) -> Callable[[], object]:
         if not name:
             raise ModelError("type the class Otsu's objects are (e.g. axon or myelin)")
         return lambda: load_segmenter("otsu", polarity=polarity, label_class=name, **batch)
+    if c.segmenter.value == BUILTIN_MODEL:
+        device = c.device.value
+        return lambda: load_segmenter(BUILTIN_MODEL_NAME, classes="all", device=device, **batch)
     folder = c.model_dir.value
     if folder is None or str(folder) in ("", "."):
         raise ModelError("choose a checkpoint folder first")
@@ -43,6 +56,8 @@ def segmenter_name(c: Controls) -> str:
     """What is being loaded, for the status line: ``otsu`` or the checkpoint folder's name."""
     if c.segmenter.value == BUILTIN_SEGMENTER:
         return "otsu"
+    if c.segmenter.value == BUILTIN_MODEL:
+        return BUILTIN_MODEL_NAME
     folder = c.model_dir.value
     return Path(folder).name if folder else "the checkpoint"
 
