@@ -1,0 +1,195 @@
+"""The Fibres section, walked as a lab uses it: measure, colour, hover, pick, remove, save, export."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from qt_helpers import click, press, show_section, wait_idle
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "fibres"))
+from fibre_helpers import AXON, MYELIN, draw_fibre, make_export  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+PX = 0.1  # um per pixel
+#: Known fibres: (row, column, axon radius, fibre radius) in pixels; the third sits on the
+#: corner of four 128-px tiles, the fourth has no myelin.
+FIBRES = [(60, 70, 12, 20), (60, 200, 15, 20), (128, 256, 10, 20), (220, 90, 9, 9),
+          (220, 330, 16, 24)]
+
+
+def known_map(shape=(300, 400)):
+    cmap = np.zeros(shape, np.uint8)
+    for cy, cx, ra, rf in FIBRES:
+        draw_fibre(cmap, cy, cx, ra, rf)
+    return cmap
+
+
+def docked(make_napari_viewer, tmp_path, show=False):
+    from napari_axons._qt._widget import AxonsWidget
+
+    viewer = make_napari_viewer(show=show)
+    widget = AxonsWidget(viewer, cache_dir=tmp_path / "cache")
+    viewer.window.add_dock_widget(widget, name="napari-axons")
+
+    def no_dialog(title, text):
+        raise AssertionError(f"unexpected question: {title}: {text}")
+
+    widget.confirm = no_dialog
+    return viewer, widget
+
+
+def opened(make_napari_viewer, tmp_path, qtbot, **export):
+    """The export of the known fibres opened in napari (File > Open with the plugin)."""
+    folder = make_export(tmp_path, known_map(), tile_size=128, **export)
+    viewer, w = docked(make_napari_viewer, tmp_path)
+    viewer.open(str(folder), plugin="napari-axons")
+    wait_idle(qtbot, w)
+    show_section(w, "Fibres")
+    return viewer, w, folder
+
+
+def world_of(w, y, x):
+    """World position of working pixel ``(y, x)`` (the image is shown in micrometres)."""
+    return w.overlays.placement.translate[0] + w.overlays.placement.scale[0] * y, \
+        w.overlays.placement.translate[1] + w.overlays.placement.scale[1] * x
+
+
+def row_at(features, x, y):
+    """The features row of the fibre whose axon centroid is nearest ``(x, y)`` (slide px)."""
+    k = int(np.argmin(np.hypot(features["x (px)"] - x, features["y (px)"] - y)))
+    return features.iloc[k]
+
+
+def test_measure_colour_hover_pick_remove_save_and_export(make_napari_viewer, tmp_path, qtbot):
+    viewer, w, folder = opened(make_napari_viewer, tmp_path, qtbot, pixel_size=PX)
+    panel, s = w.fibres_panel, w.session
+    assert panel.pixel_size.value == pytest.approx(PX)  # the export's, shown in the section
+    assert panel.area.value == "tiles with masks"
+    press(qtbot, panel.measure)
+    wait_idle(qtbot, w)
+    assert w.messages[-1].startswith("Measuring fibres: 5 fibres in the 12 tiles with masks of "
+                                     "slide.tif")
+    layer = viewer.layers["fibres"]
+    assert viewer.layers.selection.active is layer
+    f = layer.features
+    assert len(f) == 5 and list(f["index"]) == list(f["fibre_id"])
+    assert {"gratio", "axon_diam (um)", "myelin_thickness (um)", "flags"} <= set(f.columns)
+    for cy, cx, ra, rf in FIBRES:
+        row = row_at(f, cx, cy)
+        assert row["x (px)"] == pytest.approx(cx, abs=0.01) and row["y (px)"] == pytest.approx(cy, abs=0.01)
+        assert row["axon_diam (um)"] == pytest.approx(2 * ra * PX, abs=PX)  # within a pixel
+        if rf > ra:
+            assert row["gratio"] == pytest.approx(ra / rf, abs=1 / rf)
+        else:
+            assert math.isnan(row["gratio"]) and row["flags"] == "no_myelin"
+    # each fibre's label covers exactly its axon and myelin pixels
+    truth = known_map()
+    data = np.asarray(layer.data)
+    assert ((data > 0) == (truth > 0)).all()
+    first = row_at(f, 70, 60)
+    assert set(np.unique(data[truth > 0][np.hypot(*np.nonzero(truth > 0)
+                                                  - np.array([[60], [70]])) < 21])) == {first["index"]}
+
+    # colour by axon diameter, then by g-ratio (the default): the colour bar follows
+    panel.colour_by.value = "axon_diam"
+    assert panel.colour_bar.label == "axon diameter (um)"
+    panel.colour_by.value = "gratio"
+    assert panel.colour_bar.label == "g-ratio"
+    lo, hi = panel.colour_bar.limits
+    from matplotlib import colormaps
+
+    want = colormaps["viridis"](np.clip((first["gratio"] - lo) / (hi - lo), 0, 1))
+    np.testing.assert_allclose(layer.colormap.map(np.array([first["index"]]))[0], want, atol=0.01)
+    no_myelin = row_at(f, 90, 220)["index"]
+    np.testing.assert_allclose(layer.colormap.map(np.array([no_myelin]))[0][:3], [0.55] * 3,
+                               atol=0.01)
+
+    # hovering the first fibre: napari's status bar shows its row, with units
+    status = layer.get_status(world_of(w, 60, 70), world=True)["coordinates"]
+    assert f"fibre_id: {first['fibre_id']}" in status
+    assert f"gratio: {first['gratio']:.3g}"[:12] in status
+    assert "axon_diam (um): " in status and "myelin_thickness (um): " in status
+
+    # a click on it selects it: its point in the scatter is highlighted, the row shown
+    click(layer, world_of(w, 60, 70))
+    assert panel.selected == {first["index"]}
+    np.testing.assert_allclose(panel.plot.selected_points(),
+                               [[first["axon_diam (um)"], first["gratio"]]])
+    np.testing.assert_allclose(layer.colormap.map(np.array([first["index"]]))[0], [1, 0.1, 0.1, 1])
+    assert panel.selection_info.value.startswith(f"fibre {first['fibre_id']}: g-ratio ")
+    click(layer, world_of(w, 5, 5))  # the background: nothing selected
+    assert panel.selected == set()
+
+    # the lasso in the plot selects the fibres whose points it encloses
+    left = panel.plot.ax.get_xlim()[0]
+    lasso(panel.plot, [(left, 0.02), (2.7, 0.02), (2.7, 0.98), (left, 0.98)])
+    small = set(f["index"][(f["axon_diam (um)"] < 2.7) & np.isfinite(f["gratio"])])
+    assert panel.selected == small and len(small) == 2
+    assert len(panel.plot.selected_points()) == 2
+
+    # remove the first fibre (a false detection) with Delete on the layer
+    panel.select([first["index"]])
+    press_key(viewer, layer, "Delete")
+    f = layer.features
+    assert len(f) == 4 and first["index"] not in set(f["index"])
+    assert first["index"] not in set(np.unique(np.asarray(layer.data)))
+    mask = s.store.read(0, 0, 300, 400)
+    ring = np.hypot(*np.mgrid[0:300, 0:400] - np.array([60, 70])[:, None, None]) <= 20
+    assert (mask[ring] == 0).all()  # its axon and myelin are background now
+    assert (mask[~ring] == truth[~ring]).all()  # nothing else changed
+    assert s.edited_tiles() == [0]  # recorded as a hand edit in the tile that holds it
+    assert s.status[0] == "edited" and s.status[1] == "exported"
+    assert w.messages[-1].startswith(f"removed fibre {first['fibre_id']}: g-ratio ")
+    assert "pixels are background in the masks now (a hand edit in tile(s) 0," in w.messages[-1]
+    assert panel.summary.value.startswith("4 fibres (3 myelinated)")
+
+    # save the table: beside the export folder by default
+    press(qtbot, panel.save)
+    path = folder.parent / "slide_fibres.csv"
+    assert panel.save_to.value == path
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4 and str(first["fibre_id"]) not in {r["fibre_id"] for r in rows}
+    assert float(rows[0]["gratio"]) == pytest.approx(f["gratio"].iloc[0])
+    summary = json.loads((folder.parent / "slide_fibres_summary.json").read_text())
+    assert summary["summary"]["fibres"] == 4 and summary["pixel_size_um"] == pytest.approx(PX)
+
+    # export: the removed fibre is gone from the tile masks on disk
+    show_section(w, "Export")
+    w.controls.export_which.value = "all"
+    w.confirm = lambda title, text: title == "Write the export again?"  # the test's export options
+    press(qtbot, w.controls.export)
+    wait_idle(qtbot, w)
+    tile0 = np.asarray(Image.open(folder / "masks" / "slide_tile_0000_mask.png"))
+    assert (tile0 == 0).all()  # it held that fibre only
+    tile1 = np.asarray(Image.open(folder / "masks" / "slide_tile_0001_mask.png"))
+    assert (tile1 == truth[:128, 128:256]).all()  # the next fibre stays
+
+
+def lasso(plot, points):
+    """Drag the mouse around data points ``points`` in the plot (press, moves, release)."""
+    from matplotlib.backend_bases import MouseEvent
+
+    canvas = plot.native
+    px = plot.ax.transData.transform(points)
+    path = [*px, px[0]]
+    MouseEvent("button_press_event", canvas, *path[0], button=1)._process()
+    for p in path[1:]:
+        MouseEvent("motion_notify_event", canvas, *p, button=1)._process()
+    MouseEvent("button_release_event", canvas, *path[-1], button=1)._process()
+
+
+def press_key(viewer, layer, key):
+    """Press ``key`` with ``layer`` active, as napari dispatches it."""
+    viewer.layers.selection.active = layer
+    handler = viewer.window._qt_viewer.canvas._key_map_handler
+    handler.press_key(key)
+    handler.release_key(key)
