@@ -79,6 +79,9 @@ def test_measure_colour_hover_pick_remove_save_and_export(make_napari_viewer, tm
                                      "slide.tif")
     layer = viewer.layers["fibres"]
     assert viewer.layers.selection.active is layer
+    names = [la.name for la in viewer.layers]  # over the masks, under the grid
+    assert names.index("fibres") == names.index("paint here: axons masks") + 1
+    assert names.index("fibres") < names.index("axons tile grid")
     f = layer.features
     assert len(f) == 5 and list(f["index"]) == list(f["fibre_id"])
     assert {"gratio", "axon_diam (um)", "myelin_thickness (um)", "flags"} <= set(f.columns)
@@ -100,10 +103,10 @@ def test_measure_colour_hover_pick_remove_save_and_export(make_napari_viewer, tm
 
     # colour by axon diameter, then by g-ratio (the default): the colour bar follows
     panel.colour_by.value = "axon_diam"
-    assert panel.colour_bar.label == "axon diameter (um)"
+    assert panel.plot.colour_label == "axon diameter (um)"
     panel.colour_by.value = "gratio"
-    assert panel.colour_bar.label == "g-ratio"
-    lo, hi = panel.colour_bar.limits
+    assert panel.plot.colour_label == "g-ratio"
+    lo, hi = panel.plot.colour_limits
     from matplotlib import colormaps
 
     want = colormaps["viridis"](np.clip((first["gratio"] - lo) / (hi - lo), 0, 1))
@@ -113,7 +116,7 @@ def test_measure_colour_hover_pick_remove_save_and_export(make_napari_viewer, tm
                                atol=0.01)
 
     # hovering the first fibre: napari's status bar shows its row, with units
-    status = layer.get_status(world_of(w, 60, 70), world=True)["coordinates"]
+    status = hover(viewer, world_of(w, 60, 70))
     assert f"fibre_id: {first['fibre_id']}" in status
     assert f"gratio: {first['gratio']:.3g}"[:12] in status
     assert "axon_diam (um): " in status and "myelin_thickness (um): " in status
@@ -129,7 +132,7 @@ def test_measure_colour_hover_pick_remove_save_and_export(make_napari_viewer, tm
     assert panel.selected == set()
 
     # the lasso in the plot selects the fibres whose points it encloses
-    left = panel.plot.ax.get_xlim()[0]
+    left = panel.plot.ax.get_xlim()[0] + 0.05  # inside the axes
     lasso(panel.plot, [(left, 0.02), (2.7, 0.02), (2.7, 0.98), (left, 0.98)])
     small = set(f["index"][(f["axon_diam (um)"] < 2.7) & np.isfinite(f["gratio"])])
     assert panel.selected == small and len(small) == 2
@@ -147,8 +150,10 @@ def test_measure_colour_hover_pick_remove_save_and_export(make_napari_viewer, tm
     assert (mask[~ring] == truth[~ring]).all()  # nothing else changed
     assert s.edited_tiles() == [0]  # recorded as a hand edit in the tile that holds it
     assert s.status[0] == "edited" and s.status[1] == "exported"
-    assert w.messages[-1].startswith(f"removed fibre {first['fibre_id']}: g-ratio ")
-    assert "pixels are background in the masks now (a hand edit in tile(s) 0," in w.messages[-1]
+    assert w.messages[-1] == (
+        f"removed fibre {first['fibre_id']} (g-ratio {first['gratio']:.3g}, axon diameter "
+        f"{first['axon_diam (um)']:.3g} um): its {ring.sum()} pixels are background in the masks "
+        "now (hand edits in tile(s) 0, written by the next export); 4 fibres left")
     assert panel.summary.value.startswith("4 fibres (3 myelinated)")
 
     # save the table: beside the export folder by default
@@ -174,6 +179,14 @@ def test_measure_colour_hover_pick_remove_save_and_export(make_napari_viewer, tm
     assert (tile1 == truth[:128, 128:256]).all()  # the next fibre stays
 
 
+def hover(viewer, world):
+    """The status bar's text with the pointer over ``world`` (as napari updates it)."""
+    viewer.mouse_over_canvas = True
+    viewer.cursor.position = world
+    viewer.update_status_from_cursor()
+    return viewer.status["coordinates"]
+
+
 def lasso(plot, points):
     """Drag the mouse around data points ``points`` in the plot (press, moves, release)."""
     from matplotlib.backend_bases import MouseEvent
@@ -193,3 +206,160 @@ def press_key(viewer, layer, key):
     handler = viewer.window._qt_viewer.canvas._key_map_handler
     handler.press_key(key)
     handler.release_key(key)
+
+
+def test_no_myelin_class_or_no_pixel_size_is_said_in_one_line(make_napari_viewer, tmp_path, qtbot):
+    from napari_axons.core.common import ClassTable
+
+    axons_only = np.where(known_map() == AXON, 1, 0).astype(np.uint8)
+    folder = make_export(tmp_path, axons_only, tile_size=128, pixel_size=PX, name="axons",
+                         classes=ClassTable(("background", "axon")))
+    viewer, w = docked(make_napari_viewer, tmp_path)
+    viewer.open(str(folder), plugin="napari-axons")
+    wait_idle(qtbot, w)
+    show_section(w, "Fibres")
+    press(qtbot, w.fibres_panel.measure)
+    assert w.messages[-1] == ("Measuring fibres: axons.tif: no class named 'myelin' (its classes: "
+                              "axon); fibre morphometrics need classes named 'axon' and 'myelin'")
+    assert "fibres" not in viewer.layers and not w.busy
+
+
+def test_no_pixel_size_then_typed_in_the_fibres_section(make_napari_viewer, tmp_path, qtbot):
+    viewer, w, _ = opened(make_napari_viewer, tmp_path, qtbot, pixel_size=None)
+    panel = w.fibres_panel
+    assert w.session.pixel_size is None and panel.pixel_size.value == 0
+    press(qtbot, panel.measure)
+    assert w.messages[-1] == ("Measuring fibres: slide.tif has no pixel size: type it in Pixel "
+                              "size (um) above (micrometres per pixel) and press Enter")
+    assert "fibres" not in viewer.layers
+    panel.pixel_size.value = 0.25  # typed, Enter
+    assert w.session.pixel_size.x == pytest.approx(0.25)
+    assert w.controls.pixel_size.value == pytest.approx(0.25)  # the Tiles field says so too
+    press(qtbot, panel.measure)
+    wait_idle(qtbot, w)
+    f = viewer.layers["fibres"].features
+    assert row_at(f, 70, 60)["axon_diam (um)"] == pytest.approx(2 * 12 * 0.25, abs=0.25)
+
+
+def test_drawn_region_on_a_downsampled_export_histogram_and_remove_button(
+        make_napari_viewer, tmp_path, qtbot):
+    viewer, w, folder = opened(make_napari_viewer, tmp_path, qtbot, pixel_size=PX, downsample=2)
+    panel, s = w.fibres_panel, w.session
+    assert s.working.factor == 2
+    press(qtbot, panel.draw)
+    region = viewer.layers["fibres: region to measure"]
+    assert viewer.layers.selection.active is region and region.mode == "add_rectangle"
+    assert panel.area.value == "drawn region"
+    region.add_rectangles(np.array([[0.0, 0.0], [299.0, 499.0]]))  # slide pixels: half the image
+    press(qtbot, panel.measure)
+    wait_idle(qtbot, w)
+    assert w.messages[-1].startswith("Measuring fibres: 3 fibres in the drawn region (250 x 150 px)")
+    layer = viewer.layers["fibres"]
+    f = layer.features
+    cut = row_at(f, 256 * 2 + 0.5, 128 * 2 + 0.5)  # cut by the region's right edge
+    assert bool(cut["touches_border"])
+    whole = row_at(f, 200 * 2 + 0.5, 60 * 2 + 0.5)
+    assert not whole["touches_border"]
+    assert whole["x (px)"] == pytest.approx(200 * 2 + 0.5) and whole["y (px)"] == pytest.approx(60 * 2 + 0.5)
+    assert whole["axon_diam (um)"] == pytest.approx(2 * 15 * 2 * PX, abs=2 * PX)  # working px: 0.2 um
+    assert layer.data.shape == (150, 250)
+    # hover and click in world coordinates (micrometres) land on the fibre
+    status = hover(viewer, world_of(w, 60, 200))
+    assert f"fibre_id: {whole['fibre_id']}" in status
+    # the histogram of g-ratios: a click on a bar selects the fibres in it
+    panel.plot_kind.value = "histogram"
+    assert panel.plot.kind == "histogram"
+    g = float(whole["gratio"])
+    drag(panel.plot, [(g, 0.5), (g, 0.5)])
+    assert whole["index"] in panel.selected
+    click(layer, world_of(w, 60, 70), )  # a fibre on the canvas replaces that selection
+    click(layer, world_of(w, 60, 200), )
+    first = row_at(f, 70 * 2 + 0.5, 60 * 2 + 0.5)
+    assert panel.selected == {whole["index"]}
+    click_with_shift(layer, world_of(w, 60, 70))
+    assert panel.selected == {whole["index"], first["index"]}
+    assert panel.selection_info.value.startswith("2 fibres: mean g-ratio ")
+    press(qtbot, panel.remove)
+    assert len(layer.features) == 1
+    working = s.store.read(0, 0, 300, 400)
+    truth = known_map()
+    gone = np.zeros_like(truth, bool)
+    for cy, cx in ((60, 70), (60, 200)):
+        gone |= np.hypot(*np.mgrid[0:300, 0:400] - np.array([cy, cx])[:, None, None]) <= 20
+    assert (working[gone] == 0).all() and (working[~gone] == truth[~gone]).all()
+    assert w.messages[-1].startswith("removed 2 fibres (")
+    assert s.edited_tiles() == [0, 1]
+
+
+def test_cancel_stops_measuring_and_keeps_nothing(make_napari_viewer, tmp_path, qtbot, monkeypatch):
+    import threading
+    import time
+
+    from napari_axons._qt import _fibre_work
+
+    real = _fibre_work.measure_class_map
+
+    def slow(*args, progress=None, **kwargs):  # many slow blocks
+        for k in range(200):
+            time.sleep(0.02)
+            progress(k, 400)
+        return real(*args, progress=progress, **kwargs)
+
+    monkeypatch.setattr(_fibre_work, "measure_class_map", slow)
+    viewer, w, _ = opened(make_napari_viewer, tmp_path, qtbot, pixel_size=PX)
+    press(qtbot, w.fibres_panel.measure)
+    qtbot.waitUntil(lambda: w.runner.done >= 3, timeout=10_000)
+    assert not w.fibres_panel.measure.enabled
+    press(qtbot, w.controls.cancel)
+    wait_idle(qtbot, w)
+    assert w.messages[-1].startswith("Measuring fibres: cancelled after ")
+    assert w.messages[-1].endswith("(no fibres were measured)")
+    assert "fibres" not in viewer.layers and w.fibres_panel.result is None
+    qtbot.waitUntil(lambda: not any(t.name == "napari-axons-fibres" for t in threading.enumerate()))
+    qtbot.waitUntil(lambda: w.fibres_panel.measure.enabled)
+
+
+def test_save_asks_before_replacing_a_table(make_napari_viewer, tmp_path, qtbot):
+    viewer, w, folder = opened(make_napari_viewer, tmp_path, qtbot, pixel_size=PX)
+    panel = w.fibres_panel
+    press(qtbot, panel.save)
+    assert w.messages[-1] == "measure fibres first"
+    press(qtbot, panel.measure)
+    wait_idle(qtbot, w)
+    target = tmp_path / "mine.csv"
+    target.write_text("keep me\n")
+    panel.save_to.value = target
+    asked = []
+    w.confirm = lambda title, text: asked.append(text) or False
+    press(qtbot, panel.save)
+    assert target.read_text() == "keep me\n" and asked == [f"mine.csv already exist(s) in {tmp_path}. Replace?"]
+    w.confirm = lambda title, text: True
+    press(qtbot, panel.save)
+    assert target.read_text().startswith("fibre_id,x,y,axon_diam,")
+    assert (tmp_path / "mine_summary.json").exists()
+
+
+def drag(plot, points):
+    """Press at the first data point, move through the others, release at the last."""
+    lasso(plot, points[:-1] + [points[-1]]) if len(points) > 2 else _press_release(plot, points)
+
+
+def _press_release(plot, points):
+    from matplotlib.backend_bases import MouseEvent
+
+    canvas = plot.native
+    px = plot.ax.transData.transform(points)
+    MouseEvent("button_press_event", canvas, *px[0], button=1)._process()
+    MouseEvent("motion_notify_event", canvas, *px[-1], button=1)._process()
+    MouseEvent("button_release_event", canvas, *px[-1], button=1)._process()
+
+
+def click_with_shift(layer, world):
+    """A click with Shift held (adds a fibre to the selection)."""
+    from napari.utils._test_utils import read_only_mouse_event
+    from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
+
+    for kind in ("mouse_press", "mouse_release"):
+        event = read_only_mouse_event(type=kind, button=1, position=world, pos=np.zeros(2),
+                                      modifiers=("Shift",))
+        (mouse_press_callbacks if kind == "mouse_press" else mouse_release_callbacks)(layer, event)

@@ -27,7 +27,7 @@ import numpy as np
 from ..core.common import ExportError
 from ..core.fibres import FibreInputError, class_indices, write_csv, write_summary_json
 from ..core.session import HAS_MASK
-from ._fibre_table import drop_fibres, row_text
+from ._fibre_table import drop_fibres
 from ._fibre_work import DONE, PROGRESS, measure_fibres
 from ._grid_layer import bounding_box
 from ._status_line import tile_names
@@ -184,13 +184,18 @@ def remove_selected(panel) -> list[int]:
         w.overlays.refresh_overview()
         w.draw_status()
     panel.after_removal(removed)
-    what = (f"removed {row_text(rows[0])}" if len(removed) == 1 else
-            f"removed {len(removed)} fibres ({tile_names(removed)})") if removed else "removed nothing"
-    text = what + (f": its {pixels} axon and myelin pixels" if len(removed) == 1 else
-                   f": their {pixels} axon and myelin pixels" if removed else "")
+    if len(removed) == 1:
+        g, d = rows[0]["gratio"], rows[0]["axon_diam"]
+        text = (f"removed fibre {removed[0]} (g-ratio {g:.3g}, axon diameter {d:.3g} um): its "
+                if g == g else f"removed fibre {removed[0]} (axon diameter {d:.3g} um): its ")
+    elif removed:
+        text = f"removed {len(removed)} fibres ({tile_names(removed)}): their "
+    else:
+        text = "removed no fibre"
     if removed:
-        text += (f" are background in the masks now (a hand edit in tile(s) {tile_names(sorted(tiles))},"
-                 f" written by the next export); {r.table.n_fibres} fibres left")
+        text += (f"{pixels} pixels are background in the masks now (hand edits in tile(s) "
+                 f"{tile_names(sorted(tiles))}, written by the next export); "
+                 f"{r.table.n_fibres} fibres left")
     if changed:
         text += (f"; fibre(s) {tile_names(changed)} left alone: their masks changed since they "
                  "were measured (Measure fibres again)")

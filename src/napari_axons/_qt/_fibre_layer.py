@@ -36,14 +36,16 @@ class FibreLayer:
     Parameters
     ----------
     viewer : napari.Viewer
+    overlays : Overlays
+        The widget's layers: the fibres layer is kept above its masks.
     on_click : callable
         ``on_click(world_position, add)`` after a click on the layer.
     on_delete : callable
         ``on_delete()`` on Delete / Backspace.
     """
 
-    def __init__(self, viewer, *, on_click: Callable, on_delete: Callable):
-        self.viewer = viewer
+    def __init__(self, viewer, overlays, *, on_click: Callable, on_delete: Callable):
+        self.viewer, self.overlays = viewer, overlays
         self._on_click, self._on_delete = on_click, on_delete
         self._layer = None
 
@@ -73,6 +75,8 @@ class FibreLayer:
         for key in ("Delete", "Backspace"):
             layer.bind_key(key, lambda _layer: self._on_delete(), overwrite=True)
         self._layer = layer
+        self.overlays.above_masks = [layer]  # over the masks, under the grid and tile marks
+        self.overlays.order()
         self.viewer.layers.selection.active = layer  # hover shows its rows, clicks pick
         return layer
 
@@ -107,6 +111,7 @@ class FibreLayer:
 
     def remove(self) -> None:
         layer, self._layer = self.layer, None
+        self.overlays.above_masks = []
         if layer is not None:
             self.viewer.layers.remove(layer)
 

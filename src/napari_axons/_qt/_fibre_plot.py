@@ -1,15 +1,15 @@
 """The Fibres section's plots: g-ratio against axon diameter (or a histogram) and the colour bar.
 
-matplotlib figures on Qt canvases (``FigureCanvasQTAgg``), readable in a narrow
-dock. :class:`FibrePlot` draws either the field's standard plot, the g-ratio of
-each myelinated fibre against its axon diameter, its points in the fibres'
-colours, or a histogram of one measure. The selected fibres are drawn on top
-(red rings; in the histogram, their own red bars). Selecting in the plot: in the
-scatter a lasso selects the points inside it and a click the nearest point
-(within :data:`CLICK_PX`); in the histogram a horizontal drag selects a range
-and a click the bar under it. Either calls ``on_select(ids, add)`` (``add``:
-Shift or Ctrl held). :class:`ColourBar` shows the colours of the measure the
-fibres are coloured by, with its limits and unit.
+One matplotlib figure on a Qt canvas (``FigureCanvasQTAgg``), readable in a
+narrow dock. On top, the colour bar of the measure the fibres are coloured by
+(on the canvas and in the plot), with its limits and unit. Under it, either the
+field's standard plot, the g-ratio of each myelinated fibre against its axon
+diameter, its points in the fibres' colours, or a histogram of the colour
+measure. The selected fibres are drawn on top (red rings; in the histogram,
+their own red bars). Selecting in the plot: in the scatter a lasso selects the
+points inside it and a click the nearest point (within :data:`CLICK_PX`); in the
+histogram a horizontal drag selects a range and a click the bar under it. Either
+calls ``on_select(ids, add)`` (``add``: Shift or Ctrl held).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.path import Path as MplPath
 from matplotlib.widgets import LassoSelector, SpanSelector
 
-__all__ = ["FibrePlot", "ColourBar", "CLICK_PX", "HIGHLIGHT"]
+__all__ = ["FibrePlot", "CLICK_PX", "HIGHLIGHT"]
 
 #: A click in the scatter selects the nearest point within this many screen pixels.
 CLICK_PX = 8.0
@@ -56,13 +56,18 @@ class FibrePlot:
     figure : matplotlib.figure.Figure
     ids : numpy.ndarray
         The fibre id of each point (scatter) or value (histogram) drawn.
+    colour_label : str
+        The measure of the colour bar ("" before :meth:`set_colour`).
+    colour_limits : tuple of float
+        Its limits (the ends of the colormap).
     """
 
-    def __init__(self, on_select: Callable[[np.ndarray, bool], None], height_px: int = 230):
+    def __init__(self, on_select: Callable[[np.ndarray, bool], None], height_px: int = 250):
         self.figure = Figure(figsize=(4, height_px / 80), dpi=80, layout="constrained")
         self.native = FigureCanvasQTAgg(self.figure)
         self.native.setMinimumHeight(height_px)
         self._on_select = on_select
+        self.colour_label, self.colour_limits, self.cmap = "", (0.0, 1.0), "viridis"
         self.kind = "empty"
         self.ids = np.zeros(0, np.int64)
         self._xy = np.zeros((0, 2))
@@ -71,15 +76,28 @@ class FibrePlot:
         self._hist = None
         self.empty("measure fibres to see g-ratio against axon diameter")
 
+    def set_colour(self, label: str, limits: tuple[float, float], cmap: str = "viridis") -> None:
+        """The colour bar drawn with the next plot: ``label`` from ``limits[0]`` to ``[1]``."""
+        self.colour_label, self.colour_limits = label, tuple(float(v) for v in limits)
+        self.cmap = cmap
+
     def _axes(self):
         self.figure.clear()
         ax = self.figure.add_subplot(1, 1, 1)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         self.ax = ax
+        if self.colour_label:
+            bar = self.figure.colorbar(
+                ScalarMappable(Normalize(*self.colour_limits), colormaps[self.cmap]), ax=ax,
+                location="top", fraction=0.07, pad=0.02, aspect=45)
+            bar.ax.tick_params(labelsize=7)
+            bar.set_label(f"fibre colour: {self.colour_label} (grey: undefined, red: selected)",
+                          fontsize=8)
         return ax
 
     def empty(self, text: str) -> None:
+        self.colour_label = ""
         ax = self._axes()
         ax.set_xticks([])
         ax.set_yticks([])
@@ -172,24 +190,3 @@ class FibrePlot:
             return np.zeros((0, 2))
         return np.asarray(self._sel_artist.get_offsets())
 
-
-class ColourBar:
-    """The colours of the measure the fibres are coloured by: a thin horizontal bar."""
-
-    def __init__(self, height_px: int = 52):
-        self.figure = Figure(figsize=(4, height_px / 80), dpi=80, layout="constrained")
-        self.native = FigureCanvasQTAgg(self.figure)
-        self.native.setFixedHeight(height_px)
-        self.label, self.limits = "", (0.0, 1.0)
-        self.draw("", (0.0, 1.0))
-
-    def draw(self, label: str, limits: tuple[float, float], cmap: str = "viridis") -> None:
-        self.label, self.limits = label, tuple(float(v) for v in limits)
-        self.figure.clear()
-        ax = self.figure.add_subplot(1, 1, 1)
-        bar = self.figure.colorbar(ScalarMappable(Normalize(*self.limits), colormaps[cmap]),
-                                   cax=ax, orientation="horizontal")
-        bar.ax.tick_params(labelsize=7)
-        if label:
-            bar.set_label(f"{label} (grey: undefined, red: selected)", fontsize=8)
-        self.native.draw_idle()

@@ -23,18 +23,30 @@ from ..core.fibres import summarize
 from . import _fibre_flow
 from ._fibre_flow import AREAS, default_table_path
 from ._fibre_layer import SELECTED_COLOUR, FibreLayer
-from ._fibre_plot import ColourBar, FibrePlot
+from ._fibre_plot import FibrePlot
 from ._fibre_table import MEASURES, measure_colours, measure_label, measure_limits, row_text
 from ._grid_controls import apply_on_enter
 from ._status_line import keep_narrow
 
 __all__ = ["FibresPanel", "attach_fibres_panel", "PLOTS"]
 
-PLOTS = ("g-ratio vs axon diameter", "histogram of the colour measure")
+PLOTS = ("g-ratio vs axon diameter", "histogram")
 
 
-def _row(*widgets) -> Container:
-    return Container(widgets=list(widgets), layout="horizontal", labels=False, label=" ")
+def _row(*widgets, label: str = " ") -> Container:
+    row = Container(widgets=list(widgets), layout="horizontal", labels=False, label=label)
+    row.margins = (0, 0, 0, 0)
+    return row
+
+
+def _shrinkable(*combos) -> None:
+    """Combo boxes that may be narrower than their longest choice (the dock is narrow)."""
+    from qtpy.QtWidgets import QComboBox
+
+    for combo in combos:
+        combo.native.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.native.setMinimumContentsLength(6)
 
 
 class FibresPanel(Container):
@@ -50,7 +62,7 @@ class FibresPanel(Container):
         Selected fibre ids.
     layer : FibreLayer
     plot : FibrePlot
-    colour_bar : ColourBar
+        The plot and, on top of it, the colour bar.
     """
 
     def __init__(self, w):
@@ -62,7 +74,8 @@ class FibresPanel(Container):
         self.area = ComboBox(label="Measure", choices=list(AREAS),
                              tooltip="The tiles that hold masks (segmented, edited, exported), "
                                      "the selected tiles, or a rectangle drawn on the image")
-        self.draw = PushButton(text="Draw region")
+        self.draw = PushButton(text="Draw region",
+                               tooltip="Draw the rectangle to measure on the image")
         self.pixel_size = FloatSpinBox(
             label="Pixel size (um)", value=0.0, min=0.0, max=10000.0, step=0.01,
             tooltip="Micrometres per full-resolution pixel (the Tiles section's field): type it "
@@ -71,9 +84,12 @@ class FibresPanel(Container):
         apply_on_enter(self.pixel_size)
         self.measure = PushButton(text="Measure fibres")
         self.summary = Label(label="Fibres", value="none measured yet")
-        self.colour_by = ComboBox(label="Colour by", choices=[(t, c) for c, t in MEASURES])
-        self.colour_bar = ColourBar()
-        self.plot_kind = ComboBox(label="Plot", choices=list(PLOTS))
+        self.colour_by = ComboBox(label="Colour by", choices=[(t, c) for c, t in MEASURES],
+                                  tooltip="The measure the fibres (canvas and plot) are "
+                                          "coloured by")
+        self.plot_kind = ComboBox(label="Plot", choices=list(PLOTS),
+                                  tooltip="g-ratio against axon diameter, or a histogram of the "
+                                          "colour measure")
         self.plot = FibrePlot(self.select)
         self.selection_info = Label(label="Selected", value="")
         self.remove = PushButton(text="Remove selected (Delete)",
@@ -84,14 +100,18 @@ class FibresPanel(Container):
                                 tooltip="The table (CSV); the summary goes beside it as "
                                         "*_summary.json")
         self.save = PushButton(text="Save table")
-        self.extend([self.area, _row(self.draw, self.measure), self.pixel_size, self.summary,
-                     self.colour_by])
-        self.native.layout().addWidget(self.colour_bar.native)
-        self.extend([self.plot_kind])
+        self.extend([_row(self.area, self.draw, label="Measure"),
+                     _row(self.pixel_size, self.measure, label="Pixel size (um)"), self.summary,
+                     _row(self.colour_by, self.plot_kind, label="Colour by")])
         self.native.layout().addWidget(self.plot.native)
-        self.extend([self.selection_info, _row(self.remove), self.save_to, _row(self.save)])
+        more = Container(widgets=[self.selection_info, self.save_to,
+                                  _row(self.remove, self.save, label=" ")], labels=True)
+        more.margins = (0, 0, 0, 0)
+        self.native.layout().addWidget(more.native)
+        self._more = more
         keep_narrow(self.summary, self.selection_info)
-        self.layer = FibreLayer(w.viewer, on_click=self.click_at, on_delete=self.remove_selected)
+        _shrinkable(self.area, self.colour_by, self.plot_kind)
+        self.layer = FibreLayer(w.viewer, w.overlays, on_click=self.click_at, on_delete=self.remove_selected)
         self._wire()
 
     def _wire(self) -> None:
@@ -200,7 +220,7 @@ class FibresPanel(Container):
             return
         colours = self._colours()
         self.layer.set_colours(colours)
-        self.colour_bar.draw(measure_label(self.colour_by.value), self._limits)
+        self.plot.set_colour(measure_label(self.colour_by.value), self._limits)
         self.summary.value = summary_text(self.result.table)
         self._draw_plot()
         self._show_selection()
