@@ -14,7 +14,7 @@ from PIL import Image
 from qt_helpers import click, press, show_section, wait_idle
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "fibres"))
-from fibre_helpers import AXON, MYELIN, draw_fibre, make_export  # noqa: E402
+from fibre_helpers import AXON, draw_fibre, make_export  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -332,7 +332,8 @@ def test_save_asks_before_replacing_a_table(make_napari_viewer, tmp_path, qtbot)
     asked = []
     w.confirm = lambda title, text: asked.append(text) or False
     press(qtbot, panel.save)
-    assert target.read_text() == "keep me\n" and asked == [f"mine.csv already exist(s) in {tmp_path}. Replace?"]
+    assert target.read_text() == "keep me\n"
+    assert asked == [f"mine.csv already exist(s) in {tmp_path}. Replace?"]
     w.confirm = lambda title, text: True
     press(qtbot, panel.save)
     assert target.read_text().startswith("fibre_id,x,y,axon_diam,")

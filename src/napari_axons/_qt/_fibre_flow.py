@@ -42,8 +42,7 @@ REGION_LAYER = "fibres: region to measure"
 
 
 def _region_layer(w):
-    layers = w.viewer.layers
-    return layers[REGION_LAYER] if REGION_LAYER in layers else None
+    return next((layer for layer in w.viewer.layers if layer.name == REGION_LAYER), None)
 
 
 def draw_region(panel) -> object:
