@@ -81,3 +81,28 @@ def test_a_downsampled_map_in_working_pixels(scale):
     assert ((r.fmap.levels[0] > 0) == (cmap > 0)).all()
     fid = r.fmap.value_at(40, 120)
     assert r.working_box(fid) == (40 - 23, 120 - 23, 40 + 24, 120 + 24)
+
+
+def test_each_fibre_s_checksum_follows_its_pixels_in_memory_and_on_disk(tmp_path, monkeypatch):
+    cmap = crowded()
+    small = run(cmap, (0, 0, 260, 330))
+    monkeypatch.setattr(_fibre_map, "IN_MEMORY_PIXELS", 1000)
+    monkeypatch.setattr(_fibre_map, "BATCH_PIXELS", 3000)  # a fibre or two per batch
+    big = run(cmap, (0, 0, 260, 330), root=tmp_path)
+    ids = small.table.columns["fibre_id"].tolist()
+    assert set(small.fmap.signatures) == set(ids) == set(big.fmap.signatures)
+    assert small.fmap.signatures == big.fmap.signatures  # batches do not change them
+    assert len(set(small.fmap.signatures.values())) == len(ids)
+    for r in (small, big):
+        for fid in ids:  # the masks as measured: the same checksum
+            y0, x0, mask = r.fmap.pixels(fid, r.working_box(fid))
+            crop = cmap[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]]
+            assert r.fmap.signature(y0, x0, mask, crop) == r.fmap.signatures[fid]
+    fid = small.fmap.value_at(40, 120)
+    y0, x0, mask = small.fmap.pixels(fid, small.working_box(fid))
+    crop = cmap[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]].copy()
+    axon, myelin = np.flatnonzero(crop[mask] == 1), np.flatnonzero(crop[mask] == 2)
+    swapped = crop[mask]  # as many axon pixels become myelin as myelin pixels become axon
+    swapped[axon[:3]], swapped[myelin[:3]] = 2, 1
+    crop[mask] = swapped
+    assert small.fmap.signature(y0, x0, mask, crop) != small.fmap.signatures[fid]

@@ -14,7 +14,7 @@ from PIL import Image
 from qt_helpers import click, press, show_section, wait_idle
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core" / "fibres"))
-from fibre_helpers import AXON, draw_fibre, make_export  # noqa: E402
+from fibre_helpers import AXON, MYELIN, draw_fibre, make_export  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -317,6 +317,52 @@ def test_cancel_stops_measuring_and_keeps_nothing(make_napari_viewer, tmp_path, 
     assert "fibres" not in viewer.layers and w.fibres_panel.result is None
     qtbot.waitUntil(lambda: not any(t.name == "napari-axons-fibres" for t in threading.enumerate()))
     qtbot.waitUntil(lambda: w.fibres_panel.measure.enabled)
+
+
+def test_a_fibre_edited_by_hand_since_measuring_is_left_alone(make_napari_viewer, tmp_path, qtbot):
+    viewer, w, _ = opened(make_napari_viewer, tmp_path, qtbot, pixel_size=PX)
+    panel, s = w.fibres_panel, w.session
+    press(qtbot, panel.measure)
+    wait_idle(qtbot, w)
+    layer = viewer.layers["fibres"]
+    first, second = row_at(layer.features, 70, 60), row_at(layer.features, 200, 60)
+    # a hand edit since: some of the second fibre's myelin painted as axon (the pixels still
+    # belong to a fibre's classes, only their class changed)
+    assert (s.store.read(42, 199, 45, 202) == MYELIN).all()
+    s.paint(42, 199, np.full((3, 3), AXON, np.uint8))
+    edited = s.store.read(0, 0, 300, 400)
+    panel.select([first["index"], second["index"]])
+    press(qtbot, panel.remove)
+    after = s.store.read(0, 0, 300, 400)
+    ring = np.hypot(*np.mgrid[0:300, 0:400] - np.array([60, 70])[:, None, None]) <= 20
+    assert (after[ring] == 0).all()  # the first is removed
+    assert (after[~ring] == edited[~ring]).all()  # the second, hand edit included, is kept
+    assert (after[42:45, 199:202] == AXON).all()
+    assert set(layer.features["index"]) == set(range(1, 6)) - {first["index"]}
+    assert second["index"] in set(np.unique(np.asarray(layer.data)))
+    assert w.messages[-1].endswith(
+        f"; fibre(s) {second['fibre_id']} left alone: their masks changed since they were "
+        "measured (Measure fibres again)")
+    panel.select([second["index"]])  # alone: nothing is removed, and it is said
+    press(qtbot, panel.remove)
+    assert (s.store.read(0, 0, 300, 400) == after).all()
+    assert w.messages[-1].startswith("removed no fibre; fibre(s) ")
+
+
+def test_a_failure_while_measuring_is_said_in_one_line(make_napari_viewer, tmp_path, qtbot,
+                                                       monkeypatch):
+    from napari_axons._qt import _fibre_work
+
+    def unreadable(*args, **kwargs):
+        raise OSError("masks.zarr: chunk 0.1 cannot be read\n(a second line)")
+
+    monkeypatch.setattr(_fibre_work, "measure_class_map", unreadable)
+    viewer, w, _ = opened(make_napari_viewer, tmp_path, qtbot, pixel_size=PX)
+    press(qtbot, w.fibres_panel.measure)
+    wait_idle(qtbot, w)
+    assert w.messages[-1] == "Measuring fibres: failed: masks.zarr: chunk 0.1 cannot be read"
+    assert "fibres" not in viewer.layers and w.fibres_panel.result is None
+    assert w.fibres_panel.measure.enabled
 
 
 def test_save_asks_before_replacing_a_table(make_napari_viewer, tmp_path, qtbot):

@@ -11,7 +11,9 @@
   <napari_axons.core.session.Session.paint>`: recorded, the tiles marked edited,
   so the next export writes them), their rows leave the table, the layer and the
   plot; the status line says what was removed. A fibre whose pixels changed in
-  the masks since it was measured is left alone (measure again).
+  the masks since it was measured (a hand edit, a new segmentation: its checksum,
+  :attr:`FibreMap.signatures <._fibre_map.FibreMap.signatures>`, differs) is left
+  alone and said so (measure again): removing never erases a later edit.
 * **Save** the table as CSV (:func:`~napari_axons.core.fibres.write_csv`) and its
   summary as JSON (:func:`~napari_axons.core.fibres.write_summary_json`), by
   default beside the image's export folder.
@@ -166,8 +168,9 @@ def remove_selected(panel) -> list[int]:
             continue
         y0, x0, mask = r.fmap.pixels(fid, box)
         cm = s.store.read(y0, x0, y0 + mask.shape[0], x0 + mask.shape[1])
-        if not np.isin(cm[mask], kept).all():
-            changed.append(fid)
+        if (not mask.any() or not np.isin(cm[mask], kept).all()
+                or r.fmap.signature(y0, x0, mask, cm) != r.fmap.signatures.get(fid)):
+            changed.append(fid)  # painted, segmented or loaded since it was measured
             continue
         cm[mask] = 0
         tiles.update(s.paint(y0, x0, cm))

@@ -7,6 +7,11 @@ the fibre table). It is painted from the fibres' outlines
 rule of :func:`~napari_axons.core.labels.rasterize`, so a fibre's pixels are
 exactly the axon and myelin pixels the engine gave it.
 
+Each fibre also gets a checksum of the class-map pixels under it when it is
+painted (:attr:`FibreMap.signatures`, from their positions and class values):
+removing a fibre later first checks that its pixels in the masks are still what
+was measured, so a hand edit made since is never erased by a removal.
+
 Small areas (at most :data:`IN_MEMORY_PIXELS`) are one NumPy array, shown as a
 single-scale Labels layer. Larger ones (a whole slide) live in a Zarr array on
 disk with levels subsampled by 2, 4, ... until the longest side is at most
@@ -53,12 +58,16 @@ class FibreMap:
     ----------
     levels : list of array
         ``int32`` level 0 (the area) and the reduced levels, full size first.
+    signatures : dict
+        ``{fibre id: checksum}`` of the class-map pixels under each fibre when it
+        was painted (see :meth:`signature`); empty when painted without a class map.
     """
 
     def __init__(self, box: tuple[int, int, int, int], root: str | Path | None = None):
         self.box = tuple(int(v) for v in box)
         h, w = self.shape
         self.folder: Path | None = None
+        self.signatures: dict[int, int] = {}
         if h * w <= IN_MEMORY_PIXELS:
             self.levels = [np.zeros((h, w), np.int32)]
             return
@@ -85,9 +94,12 @@ class FibreMap:
         return len(self.levels) > 1
 
     # ---------------------------------------------------------------- painting
-    def paint(self, items: Iterable[tuple[int, object]]) -> int:
+    def paint(self, items: Iterable[tuple[int, object]], class_map=None) -> int:
         """Paint ``(fibre_id, outline)`` items (outlines in working pixels of the whole
-        image, pixel edges); returns how many. Call :meth:`finish` once all are painted."""
+        image, pixel edges); returns how many. Call :meth:`finish` once all are painted.
+
+        With ``class_map`` (the working image's ``(H, W)`` class map, array-like),
+        each fibre's :attr:`signatures` entry is taken from the pixels under it."""
         batch, bounds, n = [], None, 0
         for fid, geom in items:
             if geom is None or geom.is_empty:
@@ -96,16 +108,16 @@ class FibreMap:
             grown = (gy0, gx0, gy1, gx1) if bounds is None else (
                 min(bounds[0], gy0), min(bounds[1], gx0), max(bounds[2], gy1), max(bounds[3], gx1))
             if batch and (grown[2] - grown[0]) * (grown[3] - grown[1]) > BATCH_PIXELS:
-                self._paint_batch(batch, bounds)
+                self._paint_batch(batch, bounds, class_map)
                 batch, grown = [], (gy0, gx0, gy1, gx1)
             batch.append((int(fid), geom))
             bounds = grown
             n += 1
         if batch:
-            self._paint_batch(batch, bounds)
+            self._paint_batch(batch, bounds, class_map)
         return n
 
-    def _paint_batch(self, batch, bounds) -> None:
+    def _paint_batch(self, batch, bounds, class_map) -> None:
         ay0, ax0 = self.box[:2]
         h, w = self.shape
         y0, x0 = max(int(np.floor(bounds[0])) - ay0, 0), max(int(np.floor(bounds[1])) - ax0, 0)
@@ -119,6 +131,23 @@ class FibreMap:
         current = np.asarray(level[y0:y1, x0:x1])
         current[inside] = buf[inside]
         level[y0:y1, x0:x1] = current
+        if class_map is None:
+            return
+        ys, xs = np.nonzero(inside)
+        ids = buf[ys, xs]
+        values = np.asarray(class_map[ay0 + y0:ay0 + y1, ax0 + x0:ax0 + x1])[ys, xs]
+        terms = _pixel_terms(ys + ay0 + y0, xs + ax0 + x0, values)
+        order = np.argsort(ids, kind="stable")
+        fids, starts = np.unique(ids[order], return_index=True)
+        sums = np.add.reduceat(terms[order], starts) if len(order) else []
+        self.signatures.update(zip(fids.tolist(), (int(v) for v in sums), strict=True))
+
+    def signature(self, y0: int, x0: int, mask: np.ndarray, class_map: np.ndarray) -> int:
+        """The checksum of ``class_map``'s pixels under ``mask`` (both with ``[0, 0]`` at
+        working pixel ``(y0, x0)``), as :attr:`signatures` holds it for a fibre."""
+        ys, xs = np.nonzero(mask)
+        terms = _pixel_terms(ys + y0, xs + x0, np.asarray(class_map)[ys, xs])
+        return int(terms.sum(dtype=np.uint64)) if len(terms) else 0
 
     def finish(self) -> None:
         """Build the reduced levels from level 0 (strip by strip)."""
@@ -179,3 +208,14 @@ class FibreMap:
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
+
+
+def _pixel_terms(ys: np.ndarray, xs: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """One ``uint64`` per pixel from its working position and class value; their sum
+    (modulo 2**64) is a fibre's checksum, whatever order the pixels come in."""
+    with np.errstate(over="ignore"):
+        h = (ys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ (
+            xs.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F))
+        h ^= (values.astype(np.uint64) + np.uint64(1)) * np.uint64(0x165667B19E3779F9)
+        h ^= h >> np.uint64(31)
+        return h * np.uint64(0xBF58476D1CE4E5B9)

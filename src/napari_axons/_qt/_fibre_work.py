@@ -156,11 +156,11 @@ def _measure(class_map, classes, box, scale, px, working_key, name, what, root, 
     try:
         feats = fibre_features(class_map, classes, table, progress=progress(1))
         if (sy, sx) == (1.0, 1.0):
-            fmap.paint((f.fibre_id, f.geometry) for f in feats)
+            fmap.paint(((f.fibre_id, f.geometry) for f in feats), class_map)
         else:  # the outlines come in slide pixels: back to working pixels
             back = np.array([1 / sx, 1 / sy])
-            fmap.paint((f.fibre_id, shapely.transform(f.geometry, lambda p: p * back))
-                       for f in feats)
+            fmap.paint(((f.fibre_id, shapely.transform(f.geometry, lambda p: p * back))
+                        for f in feats), class_map)
         if stop.is_set():
             raise _Stopped
         fmap.finish()
