@@ -2,10 +2,10 @@
 
 Top to bottom: what to measure (the tiles that hold masks, the selected tiles,
 or a drawn rectangle) and the pixel size (the Tiles section's field, mirrored
-here: fibres need it), *Measure fibres*; the summary; *Colour by* a measure with
-its colour bar; the plot (g-ratio against axon diameter, or a histogram of the
-colour measure) that follows the selection and makes it; the selected fibre's
-row; *Remove selected* (also Delete on the fibres layer); *Save to* and *Save
+here: fibres need it), *Measure fibres*; the summary; *Colour by* a measure and
+*Plot*; the colour bar over the plot (g-ratio against axon diameter, or a
+histogram of the colour measure) that follows the selection and makes it; the
+selected fibre's row; *Remove selected* (also Delete on the fibres layer); *Save to* and *Save
 table*. The buttons' work is in :mod:`._fibre_flow`, the layer in
 :mod:`._fibre_layer`, the plots in :mod:`._fibre_plot`.
 
@@ -49,6 +49,16 @@ def _shrinkable(*combos) -> None:
         combo.native.setMinimumContentsLength(6)
 
 
+def _snug(*buttons) -> None:
+    """Buttons beside a field as wide as their text, the field taking the rest of the row."""
+    from qtpy.QtWidgets import QSizePolicy
+
+    for button in buttons:
+        policy = button.native.sizePolicy()
+        policy.setHorizontalPolicy(QSizePolicy.Policy.Maximum)
+        button.native.setSizePolicy(policy)
+
+
 class FibresPanel(Container):
     """The Fibres section of :class:`~._widget.AxonsWidget` ``w``.
 
@@ -90,7 +100,7 @@ class FibresPanel(Container):
         self.plot_kind = ComboBox(label="Plot", choices=list(PLOTS),
                                   tooltip="g-ratio against axon diameter, or a histogram of the "
                                           "colour measure")
-        self.plot = FibrePlot(self.select)
+        self.plot = FibrePlot(self.select, height_px=230)  # the section fits a 1280 x 800 window
         self.selection_info = Label(label="Selected", value="")
         self.remove = PushButton(text="Remove selected (Delete)",
                                  tooltip="False detections: their rows leave the table, their "
@@ -102,7 +112,7 @@ class FibresPanel(Container):
         self.save = PushButton(text="Save table")
         self.extend([_row(self.area, self.draw, label="Measure"),
                      _row(self.pixel_size, self.measure, label="Pixel size (um)"), self.summary,
-                     _row(self.colour_by, self.plot_kind, label="Colour by")])
+                     self.colour_by, self.plot_kind])
         self.native.layout().addWidget(self.plot.native)
         more = Container(widgets=[self.selection_info, self.save_to,
                                   _row(self.remove, self.save, label=" ")], labels=True)
@@ -111,6 +121,7 @@ class FibresPanel(Container):
         self._more = more
         keep_narrow(self.summary, self.selection_info)
         _shrinkable(self.area, self.colour_by, self.plot_kind)
+        _snug(self.draw, self.measure)
         self.layer = FibreLayer(w.viewer, w.overlays, on_click=self.click_at, on_delete=self.remove_selected)
         self._wire()
 
@@ -286,11 +297,14 @@ class FibresPanel(Container):
 
 
 def summary_text(table) -> str:
-    """``"412 fibres (410 myelinated) in 0.044 mm^2, 9,400/mm^2; g-ratio 0.62 ± 0.07 ..."``."""
+    """``"412 fibres (2 without myelin) in 0.044 mm² (9,364/mm²); g-ratio 0.62 ± 0.07 ..."``."""
     s = summarize(table)
-    text = f"{s['fibres']} fibres ({s['myelinated']} myelinated) in {s['area_mm2']:.3g} mm^2"
+    text = f"{s['fibres']} fibres"
+    if s["no_myelin"]:
+        text += f" ({s['no_myelin']} without myelin)"
+    text += f" in {s['area_mm2']:.3g} mm²"
     if s["density_per_mm2"]:
-        text += f", {s['density_per_mm2']:,.0f}/mm^2"
+        text += f" ({s['density_per_mm2']:,.0f}/mm²)"
     g, d = s["gratio"], s["axon_diam_um"]
     if g["mean"] is not None:
         text += (f"; g-ratio {g['mean']:.2f} ± {g['std']:.2f} (aggregate "
