@@ -410,3 +410,31 @@ def click_with_shift(layer, world):
         event = read_only_mouse_event(type=kind, button=1, position=world, pos=np.zeros(2),
                                       modifiers=("Shift",))
         (mouse_press_callbacks if kind == "mouse_press" else mouse_release_callbacks)(layer, event)
+
+
+def test_the_section_fits_a_1280x800_window_without_scrolling(make_napari_viewer, tmp_path, qtbot):
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QDockWidget
+
+    from napari_axons._qt._sections import DOCK_WIDTH
+
+    folder = make_export(tmp_path, known_map(), tile_size=128, pixel_size=PX)
+    viewer, w = docked(make_napari_viewer, tmp_path, show=True)
+    viewer.window.resize(1280, 800)
+    dock = w.native.parentWidget()
+    while not isinstance(dock, QDockWidget):
+        dock = dock.parentWidget()
+    viewer.window._qt_window.resizeDocks([dock], [max(DOCK_WIDTH, 1280 // 3)],
+                                         Qt.Orientation.Horizontal)
+    viewer.open(str(folder), plugin="napari-axons")
+    wait_idle(qtbot, w)
+    show_section(w, "Fibres")
+    press(qtbot, w.fibres_panel.measure)
+    wait_idle(qtbot, w)
+    qtbot.wait(200)  # laid out
+    page = w.tabs.currentWidget()
+    assert page.verticalScrollBar().maximum() == 0, "the Fibres section needs scrolling"
+    panel = w.fibres_panel
+    for combo in (panel.area, panel.colour_by, panel.plot_kind):  # no choice cut off
+        native = combo.native
+        assert native.width() >= native.fontMetrics().horizontalAdvance(native.currentText()) + 24
