@@ -8,14 +8,15 @@ Run under a virtual display::
 The image and its AxonDeepSeg mask (0 background, 127 myelin, 255 axon) become a
 3-class export at tile size 256 (as ``panel_screenshots.py`` makes it), which
 napari opens with the plugin (the panel resumes it). In the Fibres section the
-pixel size is typed, *Measure fibres* pressed; then three shots:
+pixel size is typed, *Measure fibres* pressed; then four shots:
 
 * ``gratio``: the fibres layer coloured by g-ratio with the colour bar, the
   scatter, and the status bar showing the row of the fibre under the pointer;
 * ``selection``: a lasso in the scatter around the fibres of g-ratio above 0.8,
   drawn red in the plot and on the canvas;
-* ``removed``: one of them removed (Delete), zoomed in: its pixels are background
-  in the masks, the status line says what was removed.
+* ``before-removal``: the one of them with the thinnest sheath selected, zoomed in;
+* ``removed``: it removed (Delete): its pixels are background in the masks, the
+  status line says what was removed.
 """
 
 from __future__ import annotations
