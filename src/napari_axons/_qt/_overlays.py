@@ -58,6 +58,9 @@ class Overlays:
     ----------
     placement : Placement or None
         Where working pixels sit in the world; set by the widget for each grid.
+    above_masks : list
+        Layers of other sections kept right above the mask layers, under the grid
+        (the fibres layer): :meth:`order` keeps them there.
     """
 
     def __init__(self, viewer, *, on_click: Callable, on_paint: Callable):
@@ -67,6 +70,7 @@ class Overlays:
         self.on_edit_press: Callable | None = None  # set by the widget (see _paint_follow)
         self._layers: dict[str, object] = {}
         self._overview_store: MaskStore | None = None
+        self.above_masks: list = []
         self.classes: ClassTable = DEFAULT_TABLE
 
     # -- layers -------------------------------------------------------------
@@ -135,9 +139,13 @@ class Overlays:
             self._layers.pop(name, None)
 
     def order(self) -> None:
-        """Masks above the image, overlays above the masks, ours on top."""
+        """Masks above the image, :attr:`above_masks` above them, overlays on top."""
         layers = self.viewer.layers
         ours = [la for la in map(self.get, LAYER_ORDER) if la is not None]
+        above = [la for la in self.above_masks if la in layers]
+        if above:  # after the overview and the edit window
+            at = sum(self.get(name) is not None for name in (OVERVIEW_LAYER, EDIT_LAYER))
+            ours[at:at] = above
         if [la for la in layers if la in ours] == ours and all(
             layers.index(la) >= len(layers) - len(ours) for la in ours
         ):

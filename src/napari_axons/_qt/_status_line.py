@@ -49,6 +49,7 @@ def outcome_text(desc: str, outcome: str, done: int, total: int, unit: str = "ti
     if outcome == "cancelled":
         kept = ("nothing was written" if desc.startswith("Writing ") else
                 "the masks loaded are kept" if desc.startswith("Loading ") else
+                "no fibres were measured" if desc.startswith("Measuring ") else
                 {"Exporting": "the files written are kept; Export again resumes"}.get(
                     desc, f"the {done} tile(s) done are kept"))
         return f"{desc}: cancelled after {done} of {total} {unit} ({kept})"

@@ -5,8 +5,9 @@ mask store of class maps, the class table and the hand edits (in
 full-resolution pixels). This widget only shows it and calls its public methods:
 
 * controls (:mod:`._controls`) laid out in task sections (:mod:`._sections`:
-  Tiles, Segment, Correct, Export, Train; :meth:`AxonsWidget.add_section` for more,
-  e.g. Fibres), the running job's progress and status under them in every tab;
+  Tiles, Segment, Correct, Export, Train, Fibres of :mod:`._fibres_panel`;
+  :meth:`AxonsWidget.add_section` for more), the running job's progress and status
+  under them in every tab;
 * fields that belong to one image (export folder, status, pixel size) follow
   the selected image (:mod:`._image_state`);
 * five layers (:mod:`._overlays`: grid lines, tile numbers, tile marks of
@@ -39,6 +40,7 @@ from ..core.session import Session
 from . import _bridges, _export_flow, _masks_flow, _resume, _segment_flow
 from ._controls import Controls, ask, legend_html
 from ._edit_window import EditWindow
+from ._fibres_panel import attach_fibres_panel
 from ._grid_controls import apply_on_enter, grid_refusal
 from ._grid_layer import MAX_TEXT_TILES
 from ._image_file import layer_path, layer_pixels, session_key
@@ -123,6 +125,7 @@ class AxonsWidget(RunView, Selecting, Container):
         c.status_legend.value = status_legend_html()
         self.native.destroyed.connect(_closer(self.sessions, self._tmp))
         attach_train_panel(self)  # the Train section (self.train_panel)
+        attach_fibres_panel(self)  # the Fibres section (self.fibres_panel)
         self.native.resize(DOCK_WIDTH, self.native.sizeHint().height())
         choices = self.image_choices()
         if choices:
