@@ -121,3 +121,10 @@ def test_train_starts_from_it_for_axon_and_myelin_in_any_order(tmp_path):
                                      base="none"), verbose=False).report
     assert new["model"] == {"base": None, "arch": "upernet-convnext"}
     assert new["scores"]["base"] is None and new["comparison"] is None
+
+
+def test_by_name_it_segments_all_its_classes_unless_told_otherwise():
+    """Not the seed's one-class rule (class 1 named axon would be its myelin)."""
+    assert load_segmenter("axon-myelin-sem", num_threads=1).classes.names == NAMES
+    one = load_segmenter("axon-myelin-sem", class_index=2, label_class="axon", num_threads=1)
+    assert one.classes.names == ("background", "axon") and one.mode == "binary"
