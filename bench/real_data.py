@@ -48,12 +48,14 @@ def load_pair(data: Path, stem: str) -> tuple[np.ndarray, np.ndarray]:
 
     with Image.open(data / f"{stem}_SEM.png") as im:
         image = np.array(im.convert("L"))
-    with Image.open(data / f"{stem}_SEM_seg-axonmyelin-manual.png") as m:
-        grey = np.array(m.convert("LA"))[..., 0] if m.mode in ("LA", "RGBA") else np.array(
-            m.convert("L"))
-    class_map = np.zeros(grey.shape, np.uint8)
-    class_map[(grey >= 64) & (grey < 192)] = 1
-    class_map[grey >= 192] = 2
+    from napari_axons.core.labels.mask_image import read_mask_image
+
+    # AxonDeepSeg's levels 0/127/255, the nearest one (rat 2 has anti-aliased edges;
+    # rat 5's mask is grey + alpha)
+    mask = read_mask_image(data / f"{stem}_SEM_seg-axonmyelin-manual.png")
+    if mask.names != NAMES:
+        raise ValueError(f"{stem}: mask read as {mask.rule} {mask.names}, not {NAMES}")
+    class_map = mask.class_map
     if class_map.shape != image.shape:
         raise ValueError(f"{stem}: mask {class_map.shape} and image {image.shape} differ")
     return image, class_map

@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 from qt_helpers import press, show_section, wait_idle
 
 from napari_axons.core.labels.scores import score_maps
+from sem_fixture import sem_crop
 
 pytestmark = [pytest.mark.gui, pytest.mark.model]
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def test_the_built_in_model_segments_a_micrograph_at_its_pixel_size(make_widget, tmp_path,
                                                                    qtbot, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    grey = Image.open(DATA / "sem_rat3_crop.png").convert("L")
+    image, truth = sem_crop()
     path = tmp_path / "sem.png"  # 1.5x finer than the model's 0.1 um/px
-    grey.resize((576, 576), Image.BICUBIC).convert("RGB").save(path)
-    mask = np.array(Image.open(DATA / "sem_rat3_crop_mask.png").convert("L")
-                    .resize((576, 576), Image.NEAREST))
-    truth = np.zeros(mask.shape, np.uint8)
-    truth[(mask >= 64) & (mask < 192)] = 1
-    truth[mask >= 192] = 2
+    Image.fromarray(image).resize((576, 576), Image.BICUBIC).save(path)
+    truth = np.array(Image.fromarray(truth).resize((576, 576), Image.NEAREST))
 
     _, w = make_widget(path)
     c = w.controls

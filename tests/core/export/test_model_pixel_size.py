@@ -9,8 +9,6 @@ fixture, upsampled 1.5x as if imaged at 0.0667 um/px.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -19,19 +17,18 @@ from napari_axons.cli import main
 from napari_axons.core.export import read_export
 from napari_axons.core.segment import load_segmenter
 from napari_axons.core.session import Session
+from sem_fixture import sem_crop
 
 pytestmark = pytest.mark.model
 
-DATA = Path(__file__).resolve().parents[2] / "data"
 FINE_UM = 0.1 / 1.5
 
 
 @pytest.fixture(scope="module")
 def fine_png(tmp_path_factory):
     """The fixture crop upsampled 1.5x (576 x 576 px, as if imaged at 0.0667 um/px)."""
-    grey = Image.open(DATA / "sem_rat3_crop.png").convert("L")
     path = tmp_path_factory.mktemp("fine") / "fine.png"
-    grey.resize((576, 576), Image.BICUBIC).convert("RGB").save(path)
+    Image.fromarray(sem_crop()[0]).resize((576, 576), Image.BICUBIC).save(path)
     return path
 
 

@@ -19,11 +19,11 @@ from napari_axons.core.geometry.resample import resample_class_map
 from napari_axons.core.labels.scores import match_objects, score_maps
 from napari_axons.core.segment import ModelError, load_segmenter
 from napari_axons.core.segment.builtin_models import builtin_model_path
+from sem_fixture import NAMES, sem_crop
 
 pytestmark = pytest.mark.model
 
 DATA = Path(__file__).resolve().parents[2] / "data"
-NAMES = ("background", "myelin", "axon")
 
 
 @pytest.fixture(autouse=True)
@@ -31,15 +31,6 @@ def _offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-
-
-def sem_crop():
-    grey = np.array(Image.open(DATA / "sem_rat3_crop.png").convert("L"))
-    mask = np.array(Image.open(DATA / "sem_rat3_crop_mask.png").convert("L"))
-    truth = np.zeros(mask.shape, np.uint8)
-    truth[(mask >= 64) & (mask < 192)] = 1
-    truth[mask >= 192] = 2
-    return np.repeat(grey[..., None], 3, -1), truth
 
 
 def test_the_folder_ships_what_it_must():

@@ -10,29 +10,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from napari_axons.core.image.sample import MYELINATED_CLASSES, make_myelinated_sample
 from napari_axons.core.training import TrainOptions, train
+from sem_fixture import NAMES, sem_crop
 from tiny_models import save_checkpoint, tiny_segformer
 from train_data import labelled_export
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 DATA = Path(__file__).resolve().parents[2] / "data"
-NAMES = ("background", "myelin", "axon")
-
-
-def sem_crop() -> tuple[np.ndarray, np.ndarray]:
-    """``(RGB image (384, 384, 3) uint8, class map: 0 background, 1 myelin, 2 axon)``."""
-    grey = np.array(Image.open(DATA / "sem_rat3_crop.png").convert("L"))
-    mask = np.array(Image.open(DATA / "sem_rat3_crop_mask.png").convert("L"))
-    class_map = np.zeros(mask.shape, np.uint8)
-    class_map[(mask >= 64) & (mask < 192)] = 1
-    class_map[mask >= 192] = 2
-    return np.repeat(grey[..., None], 3, -1), class_map
 
 
 @pytest.fixture(scope="module")
