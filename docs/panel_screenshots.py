@@ -106,7 +106,8 @@ def main() -> None:
     parser.add_argument("image", type=Path)
     parser.add_argument("mask", type=Path)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--minutes", type=float, default=2.0,
+                        help="the training's budget (it fine-tunes the built-in model)")
     args = parser.parse_args()
 
     from qtpy.QtCore import Qt
@@ -144,17 +145,17 @@ def main() -> None:
     panel = widget.train_panel
     panel.set_exports([export])
     panel.out.value = work / "model"
-    panel.epochs.value = args.epochs
-    panel.minutes.value = 5.0
+    panel.minutes.value = args.minutes
+    train_tab = [widget.tabs.tabText(i) for i in range(widget.tabs.count())].index("Train")
     panel.device.value = "cpu"
     window(*SIZES[0])
-    widget.tabs.setCurrentIndex(4)
+    widget.tabs.setCurrentIndex(train_tab)
     panel.start()
     while panel.busy and not panel.records:
         settle(app, 0.5)
     widget.tabs.setCurrentIndex(0)  # training runs: its progress under the Tiles section too
     shoot(viewer, app, args.out / f"panel-{SIZES[0][0]}x{SIZES[0][1]}-tiles-while-training.png")
-    widget.tabs.setCurrentIndex(4)
+    widget.tabs.setCurrentIndex(train_tab)
     while panel.busy:
         settle(app, 0.5)
     for width, height in SIZES:
