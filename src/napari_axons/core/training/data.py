@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common import DEFAULT_TABLE, ClassTable, ClassTableError
+from ..common import DEFAULT_TABLE, ClassTable, ClassTableError, ExportError, safe_child
+from ..labels.class_masks import decode_class_mask, label_class_names, labels_to_class_map
+from ..labels.labelfile import LabelFileError, read_labels_json
 
 __all__ = ["LabelledTile", "TrainingData", "TrainingDataError", "collect", "load_tile",
            "overlap_groups", "split_tiles"]
@@ -119,8 +121,6 @@ def _read_json(path: Path) -> dict:
 
 
 def _inside(folder: Path, rel: str, what: str) -> Path:
-    from ..common import ExportError, safe_child
-
     try:
         return safe_child(folder, rel, what=what)
     except ExportError as exc:
@@ -218,14 +218,10 @@ def _seed_folder_tiles(folder: Path):
 
 
 def _label_names(path: Path) -> list[str]:
-    from ..labels.labelfile import LabelFileError, read_labels_json
-
     try:
         doc = read_labels_json(path)
     except LabelFileError as exc:
         raise TrainingDataError(str(exc)) from None
-    from ..labels.class_masks import label_class_names
-
     return label_class_names(doc["labels"])
 
 
@@ -340,9 +336,6 @@ def load_tile(tile: LabelledTile, classes: ClassTable) -> tuple[np.ndarray, np.n
     TrainingDataError
         An unreadable file, a mask of another size, a mask value outside the table.
     """
-    from ..labels.class_masks import decode_class_mask, labels_to_class_map
-    from ..labels.labelfile import LabelFileError, read_labels_json
-
     image = _read_png(tile.tile, "RGB")
     h, w = image.shape[:2]
     if tile.labels is not None:

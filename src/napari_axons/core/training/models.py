@@ -19,6 +19,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..segment import ModelError
+from ..segment.builtin_models import builtin_model_path
+
 __all__ = ["ARCHITECTURES", "AUTO_BASES", "BaseModelError", "auto_base", "build_model",
            "load_base", "new_processor", "normalisation", "resolve_base", "stated_pixel_size"]
 
@@ -87,9 +90,6 @@ def resolve_base(spec, names) -> tuple[str | None, Path | None]:
     BaseModelError
         A built-in model whose files are missing.
     """
-    from ..segment import ModelError
-    from ..segment.builtin_models import builtin_model_path
-
     if spec is None or str(spec).strip().lower() == "none":
         return None, None
     if str(spec).strip().lower() == "auto":

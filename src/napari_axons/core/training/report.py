@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ... import __version__
+
 __all__ = ["plot_curves", "prepare_plotting", "training_summary", "write_report"]
 
 
@@ -151,8 +153,6 @@ def write_report(final: Path, *, history, classes, scores, base_scores, val_pred
 
     import torch
     import transformers
-
-    from ... import __version__
 
     recs = history.records
     names = classes.names

@@ -18,10 +18,26 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..common import ClassTable
+from ..segment import ModelError, default_num_threads, resolve_device
+from .augment import Augment
+from .callbacks import Best, Clock, History, budget_bar
 from .data import TrainingData, TrainingDataError, collect, split_tiles
+from .evaluate import score_model
 from .folders import check_folders, complete_checkpoints, make_partial, publish, write_json
-from .models import ARCHITECTURES, resolve_base, stated_pixel_size
+from .loss import EvalMetrics, Loss, argmax_logits, class_weights
+from .models import (
+    ARCHITECTURES,
+    build_model,
+    load_base,
+    new_processor,
+    normalisation,
+    resolve_base,
+    stated_pixel_size,
+)
 from .options import TrainingError, TrainOptions, TrainResult
+from .report import prepare_plotting, write_report
+from .samples import Tiles, crop_stream, whole_tiles
+from .schedule import Budget, LRFactor, Plateau
 
 __all__ = ["TrainOptions", "TrainResult", "TrainingError", "train"]
 
@@ -106,8 +122,6 @@ def train(exports, model_dir, *, val_exports=None, options: TrainOptions | None 
     if base_dir is not None:  # checked before anything is written
         import torch
 
-        from .models import load_base
-
         _quiet_transformers()
         torch.manual_seed(opts.seed)  # the new classifier rows, if any
         model, processor = load_base(base_dir, classes.names)
@@ -167,8 +181,6 @@ def _pixel_sizes(data: TrainingData, vdata) -> dict[str, float | None]:
 
 
 def _resolve_device(name: str) -> str:
-    from ..segment import ModelError, resolve_device
-
     try:
         return resolve_device(name)
     except ModelError as exc:
@@ -193,15 +205,6 @@ def _run(ctx: _Context, model, processor) -> TrainResult:
     import torch
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-    from ..segment import default_num_threads
-    from .augment import Augment
-    from .callbacks import Best, Clock, History, budget_bar
-    from .evaluate import score_model
-    from .loss import EvalMetrics, Loss, argmax_logits, class_weights
-    from .models import build_model, new_processor, normalisation
-    from .report import prepare_plotting, write_report
-    from .samples import Tiles, crop_stream, whole_tiles
-    from .schedule import Budget, LRFactor, Plateau
 
     _quiet_transformers()
     prepare_plotting()
