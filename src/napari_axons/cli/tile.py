@@ -42,9 +42,10 @@ def add_parser(sub) -> None:
                       help="pixel size of the images in micrometres; overrides the files' own "
                            "(OME, TIFF resolution, ImageJ, SVS MPP, OME-Zarr scale)")
     tile.add_argument("--target-pixel-size", type=micrometres, default=None, metavar="UM",
-                      help="resample each image (Lanczos) so a pixel is UM micrometres, the "
-                           "resolution the model was trained at; the working size is "
-                           "round(size x pixel size / UM); not with --downsample")
+                      help="resample each image (Lanczos) so a pixel of the export is UM "
+                           "micrometres; the working size is round(size x pixel size / UM); not "
+                           "with --downsample (a model that states its training pixel size "
+                           "gets its tiles resampled to it anyway)")
     tile.add_argument("--series", type=whole_number(0), default=None, metavar="N",
                       help="which image series of a TIFF holding several to tile (default: the "
                            "main image, as OpenSlide picks it; a note lists the series when "
