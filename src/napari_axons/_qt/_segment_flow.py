@@ -61,9 +61,10 @@ def segment(w):
             s.adopt_classes(getattr(segmenter, "classes", None))
             if s.classes != w.overlays.classes:
                 w.show_classes()
-            note = pixel_size_note(segmenter, s.working_pixel_size)
-            if note:
-                w.say(note, "info")
+            for note in (getattr(segmenter, "class_note", None),
+                         pixel_size_note(segmenter, s.working_pixel_size)):
+                if note:
+                    w.say(note, "info")
             w.runner.advance_to(0, len(boxes))
             return
         box, mask = value

@@ -169,6 +169,43 @@ def test_binary_rule_stays_the_default_and_is_named_by_label_class(three_class, 
 
 
 @pytest.mark.model
+def test_the_one_class_rule_says_when_it_renames_a_class(three_class, tmp_path, capsys):
+    """The seed's rule writes the model's myelin (class 1) as "axon": one note says so."""
+    from PIL import Image
+
+    from napari_axons.cli import main
+
+    seg = load_segmenter(three_class, num_threads=1)
+    assert seg.class_note == (
+        "m: its class 1 is 'myelin', written as 'axon' (the one-class rule); --classes all "
+        "gives every class (myelin, axon), --label-class myelin names it")
+    assert load_segmenter(three_class, class_index=2, num_threads=1).class_note is None
+    assert load_segmenter(three_class, classes="all", num_threads=1).class_note is None
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(image)
+    capsys.readouterr()
+    assert main(["tile", str(image), "-o", str(tmp_path / "out"), "--model", str(three_class),
+                 "--tile-size", "64", "--torch-threads", "1"]) == 0
+    err = [x for x in capsys.readouterr().err.splitlines() if not x.startswith("segmenting")]
+    assert err == [f"napari-axons: note: {seg.class_note}"]
+
+
+@pytest.mark.model
+def test_a_model_napari_axons_made_segments_all_its_classes(three_class, tmp_path, tiles):
+    """Trained by napari-axons (napari_axons.json beside it): its classes, not the seed's rule."""
+    import shutil
+
+    own = tmp_path / "own"
+    shutil.copytree(three_class, own)
+    (own / "napari_axons.json").write_text('{"pixel_size_um": null}')
+    seg = load_segmenter(own, num_threads=1)
+    assert seg.mode == "all" and seg.classes.names == ("background", "myelin", "axon")
+    ref = load_segmenter(three_class, classes="all", num_threads=1)
+    np.testing.assert_array_equal(seg.predict(tiles), ref.predict(tiles))
+    assert load_segmenter(own, class_index=2, num_threads=1).mode == "binary"  # when asked
+
+
+@pytest.mark.model
 @pytest.mark.parametrize(("options", "message"), [
     ({"classes": "axon,dendrite"},
      "the model has no class 'dendrite'; its classes are: myelin, axon"),

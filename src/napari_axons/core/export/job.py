@@ -251,9 +251,10 @@ class ExportJob:
         self._owns_plans = True
 
     def _add(self, plan: ImagePlan, wanted) -> None:
-        note = pixel_size_note(self.segmenter, plan.working.pixel_size)
-        if note is not None and note not in plan.source.notes:  # trained at another resolution
-            plan.source.notes.append(note)
+        for note in (getattr(self.segmenter, "class_note", None),  # a class renamed
+                     pixel_size_note(self.segmenter, plan.working.pixel_size)):
+            if note is not None and note not in plan.source.notes:
+                plan.source.notes.append(note)
         boxes = list(plan.grid) if wanted is None else [plan.grid[int(i)]
                                                          for i in sorted(set(wanted))]
         self.plans.append(plan)

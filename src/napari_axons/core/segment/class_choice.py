@@ -17,6 +17,7 @@ __all__ = ["select_classes"]
 def select_classes(
     path: Path, id2label: dict[int, str], classes: Any, label_class: str,
     class_index: int | None, threshold: float | None, background0: bool = True,
+    made_here: bool = False,
 ) -> tuple[str, ClassTable, np.ndarray | None, int, float]:
     """``(mode, table, lut, class_index, threshold)`` for the ``classes`` option.
 
@@ -26,9 +27,20 @@ def select_classes(
     ``background0``: the model's class 0 is the background
     (:func:`~.model_classes.class0_is_background`); else it is a real class,
     and so is the one class of a one-logit (sigmoid) model.
+
+    Defaults: the seed's one-class threshold rule (class 1 above 0.5, named
+    ``label_class``; ``DESIGN.md`` section 1: a default export is a drop-in
+    for the seed's), except for a model napari-axons made (``made_here``: the
+    built-in models and those ``napari-axons train`` writes, which carry
+    ``napari_axons.json``) of two or more real classes: all of them, by
+    argmax. :func:`class_note` says when the one-class rule renames a class.
     """
     n = len(id2label)
     real0 = is_sigmoid(n) or not background0
+    n_real = n if real0 else n - 1
+    if (made_here and classes is None and class_index is None and threshold is None
+            and n_real >= 2):
+        classes = "all"  # napari-axons' own models of several classes: all of them
     if classes is None:
         ci = (0 if is_sigmoid(n) else 1) if class_index is None else class_index
         if isinstance(ci, bool) or not 0 <= int(ci) < n:
@@ -82,3 +94,25 @@ def select_classes(
     for k, name in enumerate(wanted.foreground, start=1):
         lut[names.index(name)] = k
     return "subset", wanted, lut, 1, 0.5
+
+
+def class_note(id2label: dict[int, str], mode: str, class_index: int, label_class: str,
+               name: str) -> str | None:
+    """One line when the one-class rule writes a model's class under another class's name.
+
+    E.g. a model of myelin (class 1) and axon under the default rule: its
+    myelin would be written as ``axon`` (the seed's rule). None when the
+    names agree, the model's name is a generic one (``LABEL_1``, ``class_1``,
+    ``foreground`` ...) or the mode is not the one-class rule.
+    """
+    if mode != "binary" or len(id2label) < 2:
+        return None
+    own = str(id2label.get(class_index, ""))
+    generic = own.lower() in ("", "foreground", "object", "objects", "positive", "1") or \
+        own.upper().startswith("LABEL_") or own.lower().startswith("class_")
+    if generic or own == label_class:
+        return None
+    others = ", ".join(v for k, v in sorted(id2label.items()) if k and v != own)
+    return (f"{name}: its class {class_index} is {own!r}, written as {label_class!r} (the "
+            f"one-class rule); --classes all gives every class ({own}, {others}), "
+            f"--label-class {own} names it")

@@ -21,7 +21,7 @@ from ..common import PixelSize
 from ..geometry.resample import Resampling, resampling
 from .base import ModelError, check_tiles, one_line
 from .checkpoint import get_checkpoint
-from .class_choice import select_classes
+from .class_choice import class_note, select_classes
 from .model_classes import class0_is_background, is_sigmoid
 from .pixel_lut import build_pixel_lut
 from .processor_geometry import GeometryError, crop_overrides, measure_geometry
@@ -237,7 +237,11 @@ class HFSegmenter:
         #: one logit: its sigmoid is the one class's probability
         self.sigmoid = is_sigmoid(len(id2label))
         self.mode, self.classes, self._lut, self.class_index, self.threshold = select_classes(
-            p, id2label, classes, label_class, class_index, threshold, self.background0)
+            p, id2label, classes, label_class, class_index, threshold, self.background0,
+            made_here=(p / "napari_axons.json").is_file())
+        #: one line when the one-class rule writes a model class under another name
+        self.class_note = class_note(id2label, self.mode, self.class_index,
+                                     self.classes.names[-1], p.name)
         self.pixel_size_um = self._loaded.pixel_size_um
         try:
             self.resampling = resampling(image_pixel_size, self.pixel_size_um)

@@ -65,10 +65,8 @@ def load_segmenter(spec: Any = None, **options: Any) -> Segmenter:
     spec : None, str, os.PathLike or Segmenter
         ``None`` or ``"otsu"`` (any case): :class:`ThresholdSegmenter`. A path to a folder,
         or a built-in model's name (``"axon-myelin-sem"``, :mod:`.builtin_models`):
-        :class:`HFSegmenter`; a built-in model segments all its classes
-        (``classes="all"``) unless ``classes``, ``class_index`` or
-        ``threshold`` says otherwise. An object that already is a segmenter is returned as is
-        (``options`` must then be empty).
+        :class:`HFSegmenter`. An object that already is a segmenter is returned
+        as is (``options`` must then be empty).
     **options
         Keyword arguments for the segmenter's constructor.
 
@@ -91,8 +89,6 @@ def load_segmenter(spec: Any = None, **options: Any) -> Segmenter:
         return spec
     if isinstance(spec, str) and builtin_model_path(spec) is not None:
         spec = builtin_model_path(spec)  # a checkpoint shipped in the package, by name
-        if not {"classes", "class_index", "threshold"} & set(options):
-            options = {**options, "classes": "all"}  # its classes, not the seed's one-class rule
     if isinstance(spec, (str, os.PathLike)):
         text = os.fspath(spec)
         p = Path(text).expanduser()
