@@ -206,3 +206,25 @@ def test_axondeepseg_masks_follow_its_convention():
         axondeepseg_masks(m, ClassTable.from_names(["axon", "node"]))
     assert str(err.value) == ("--axondeepseg needs classes named 'axon' and 'myelin'; the class "
                               "table has axon, node (no 'myelin')")
+
+
+def test_a_grey_mask_of_class_indices_is_read_as_classes(tmp_path):
+    """Another tool saved a class map as grey 0/1/2: classes, not "non-zero = class 1"."""
+    from napari_axons.core.labels.class_masks import decode_class_mask
+
+    cmap = np.zeros((8, 8), np.uint8)
+    cmap[2:4, 2:4], cmap[5:7, 5:7] = 1, 2
+
+    def png(arr, mode):
+        buf = io.BytesIO()
+        Image.fromarray(arr).convert(mode).save(buf, format="PNG")
+        return buf.getvalue()
+
+    got, indexed = decode_class_mask(png(cmap, "L"))
+    assert indexed and np.array_equal(got, cmap)
+    got, indexed = decode_class_mask(png(cmap * 127, "L"))  # 0/127/254: not indices
+    assert not indexed and np.array_equal(got, (cmap > 0).astype(np.uint8))
+    got, indexed = decode_class_mask(png((cmap > 0).astype(np.uint8) * 255, "L"))  # the seed's
+    assert not indexed and np.array_equal(got, (cmap > 0).astype(np.uint8))
+    got, indexed = decode_class_mask(png((cmap > 0).astype(np.uint8), "L"))  # 0/1: one class
+    assert not indexed and np.array_equal(got, (cmap > 0).astype(np.uint8))

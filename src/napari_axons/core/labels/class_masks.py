@@ -166,6 +166,11 @@ def encode_class_mask(class_map: Any, classes: ClassTable, compress_level: int =
     return buf.getvalue()
 
 
+#: A greyscale mask whose largest value is under this (and at least 2) holds class
+#: indices, not a 0/255 mask (:func:`decode_class_mask`).
+GREY_INDEX_LIMIT = 64
+
+
 def decode_class_mask(data: bytes | str | os.PathLike) -> tuple[np.ndarray, bool]:
     """Read a mask PNG (bytes or a path) as a class map.
 
@@ -178,10 +183,12 @@ def decode_class_mask(data: bytes | str | os.PathLike) -> tuple[np.ndarray, bool
     -------
     class_map : numpy.ndarray
         ``(H, W)`` uint8. A palette PNG gives its pixel values (the class
-        indices); any other mode (greyscale 0/255 as the seed writes, RGB, ...)
+        indices), and so does a greyscale PNG whose values are small class
+        indices (its largest value from 2 to 63: a class map saved as grey by
+        another tool); any other (greyscale 0/255 as the seed writes, RGB, ...)
         gives 1 where the mask is non-zero, 0 elsewhere.
     indexed : bool
-        True for a palette PNG (several classes).
+        True for class indices (several classes).
 
     Raises
     ------
@@ -197,7 +204,11 @@ def decode_class_mask(data: bytes | str | os.PathLike) -> tuple[np.ndarray, bool
         if im.mode in ("RGB", "RGBA", "LA", "PA", "CMYK", "YCbCr"):
             arr = np.asarray(im.convert("RGB")).any(axis=2)
         else:
-            arr = np.asarray(im) != 0
+            values = np.asarray(im)
+            top = int(values.max()) if values.size else 0
+            if 2 <= top < GREY_INDEX_LIMIT and values.min() >= 0:  # grey class indices
+                return values.astype(np.uint8), True
+            arr = values != 0
     return arr.astype(np.uint8), False
 
 
