@@ -225,6 +225,29 @@ def _label_names(path: Path) -> list[str]:
     return label_class_names(doc["labels"])
 
 
+def corrected_by_hand(tiles) -> tuple[int, int]:
+    """``(corrected, auto)``: label-file tiles holding a hand-made label, and those holding only
+    a model's (every label's ``source`` is ``auto:...``: the draft, never corrected).
+
+    Tiles with a mask PNG only, or a label file with no labels, count in neither.
+    """
+    corrected = auto = 0
+    for t in tiles:
+        if t.labels is None:
+            continue
+        try:
+            sources = {str(lab.get("source", "")) for lab in read_labels_json(t.labels)["labels"]}
+        except LabelFileError:
+            continue
+        if not sources:
+            continue
+        if all(src.startswith("auto:") for src in sources):
+            auto += 1
+        else:
+            corrected += 1
+    return corrected, auto
+
+
 def collect(exports, *, classes: ClassTable | None = None) -> TrainingData:
     """Find the labelled tiles and the class table of one or more exports.
 

@@ -23,7 +23,8 @@ from ..segment import ModelError
 from ..segment.builtin_models import builtin_model_path
 
 __all__ = ["ARCHITECTURES", "AUTO_BASES", "BaseModelError", "auto_base", "build_model",
-           "load_base", "new_processor", "normalisation", "resolve_base", "stated_pixel_size"]
+           "freeze_batchnorm", "load_base", "new_processor", "normalisation", "resolve_base",
+           "stated_pixel_size"]
 
 ARCHITECTURES = ("upernet-convnext", "segformer")
 
@@ -103,6 +104,34 @@ def resolve_base(spec, names) -> tuple[str | None, Path | None]:
     if folder is not None:
         return str(spec).strip().lower(), folder
     return str(spec), Path(spec).expanduser()
+
+
+def freeze_batchnorm(model) -> int:
+    """Keep every BatchNorm layer of ``model`` in evaluation mode; returns how many.
+
+    Fine-tuning on a few tiles in batches of 4 crops would otherwise replace a
+    base model's running statistics (learnt over its whole training set) with
+    those of a handful of crops: a new user found a fine-tune at a learning
+    rate of 1e-9 (weights unchanged) move the running variance of the UperNet
+    head by up to 4.7 and its held-out IoU from 1.000 to 0.994. The layers'
+    scale and shift still train; only the statistics stay the base's. The
+    Trainer calls ``model.train()`` at every step, so each layer's own
+    ``train`` is replaced by one that keeps it in evaluation mode.
+    """
+    import types
+
+    import torch
+
+    def stay_eval(self, mode: bool = True):
+        return torch.nn.Module.train(self, False)
+
+    n = 0
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.train = types.MethodType(stay_eval, m)
+            m.eval()
+            n += 1
+    return n
 
 
 def stated_pixel_size(path) -> float | None:

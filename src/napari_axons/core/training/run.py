@@ -21,13 +21,14 @@ from ..common import ClassTable
 from ..segment import ModelError, default_num_threads, resolve_device
 from .augment import Augment
 from .callbacks import Best, Clock, History, budget_bar
-from .data import TrainingData, TrainingDataError, collect, split_tiles
+from .data import TrainingData, TrainingDataError, collect, corrected_by_hand, split_tiles
 from .evaluate import score_model
 from .folders import check_folders, complete_checkpoints, make_partial, publish, write_json
 from .loss import EvalMetrics, Loss, argmax_logits, class_weights
 from .models import (
     ARCHITECTURES,
     build_model,
+    freeze_batchnorm,
     load_base,
     new_processor,
     normalisation,
@@ -128,6 +129,8 @@ def train(exports, model_dir, *, val_exports=None, options: TrainOptions | None 
     target_um = _training_pixel_size(opts, base_dir, data, vdata)
     if not resume:
         make_partial(model_dir, partial)
+        if verbose:  # the run starts: what it starts from, and a draft never corrected
+            _say_start(base_name, train_tiles)
         recorded = {"options": asdict(opts), "exports": [str(e) for e in exports],
                     "val_exports": [str(e) for e in val_exports or []],
                     "classes": classes.to_json(),
@@ -180,6 +183,16 @@ def _pixel_sizes(data: TrainingData, vdata) -> dict[str, float | None]:
     return out
 
 
+def _say_start(base_name: str | None, train_tiles) -> None:
+    if base_name is not None:
+        print(f"fine-tuning {base_name} (--base none trains a new model)", file=sys.stderr)
+    corrected, auto = corrected_by_hand(train_tiles)
+    if auto and not corrected:
+        print(f"warning: none of the {auto} labelled training tile(s) was corrected by hand "
+              "(every label is a model's draft, source auto:...): the model can only learn "
+              "what it already draws", file=sys.stderr)
+
+
 def _resolve_device(name: str) -> str:
     try:
         return resolve_device(name)
@@ -222,6 +235,8 @@ def _run(ctx: _Context, model, processor) -> TrainResult:
     if model is None:
         model, processor = build_model(opts.arch, names), new_processor()
     model.to(device)
+    if ctx.base_dir is not None:  # a few tiles must not replace the base's statistics
+        freeze_batchnorm(model)
     base_scores = None
     if ctx.base_dir is not None:
         if "base_scores" not in ctx.recorded:  # scored once, before any training
