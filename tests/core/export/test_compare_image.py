@@ -141,6 +141,24 @@ def test_downsampled_export_and_tiles_hanging_over_the_edge(tmp_path):
     assert again.notes == [] and again.to_json()["overall"] == doc["overall"]
 
 
+def test_whole_image_label_file_as_truth(tmp_path):
+    """A Django-Labeller file for the whole image, sized by the source image beside it."""
+    from napari_axons.core.labels import dumps_labels, labels_document, mask_to_labels
+
+    out, _ = _export(tmp_path, 512, tile_size=128, downsample=2)
+    truth_map, _ = _maps(512)
+    labels = [*mask_to_labels(truth_map == 1, label_class="axon", source="manual", id_prefix="a-"),
+              *mask_to_labels(truth_map == 2, label_class="myelin", source="manual",
+                              id_prefix="m-")]
+    path = tmp_path / "img__labels.json"
+    path.write_bytes(dumps_labels(labels_document("img.png", labels)))
+    result = compare(out, path)
+    assert result.notes[0].startswith(f"{path} is 512 x 200 px, the size of the source image")
+    axon = result.to_json()["overall"]["axon"]
+    assert axon["iou"] == pytest.approx(260 / 650)
+    assert axon["objects"] == {"matched": 1, "predicted": 3, "true": 3}
+
+
 def test_truth_export_against_a_whole_predicted_image(tmp_path):
     """The other way round: the export holds the truth, PREDICTED is one mask image."""
     out, _ = _export(tmp_path, 400, tile_size=100)
