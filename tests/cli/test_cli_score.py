@@ -209,12 +209,11 @@ def test_export_errors(tmp_path, capsys):
     assert (code, out) == (1, "")
     assert err.startswith(f"napari-axons: error: no tile in common: {other} has 2 segmented "
                           f"tiles, {t} has 2 labelled tiles")
-    # an export against one image
+    # an export against one image of neither the source's nor the working image's size
     a = _png(tmp_path / "a.png", np.zeros((20, 30)))
     code, _, err = run(["score", str(p), "--truth", a], capsys)
-    assert (code, err) == (1, f"napari-axons: error: {p} is an export folder but {a} is a single "
-                              "image: give two export folders, or two single images (mask "
-                              "images or label files)\n")
+    assert (code, err) == (1, f"napari-axons: error: {a} is 30 x 20 px but image img of {p} is "
+                              "256 x 128 px\n")
     # a folder that is not an export
     code, _, err = run(["score", str(tmp_path), "--truth", str(t)], capsys)
     assert (code, err) == (1, f"napari-axons: error: {tmp_path}: not an export folder (no "
@@ -227,3 +226,62 @@ def test_export_errors(tmp_path, capsys):
     assert code == 1
     assert err == (f"napari-axons: error: {t / 'masks' / 'img_tile_0000_mask.png'}: mask is "
                    "64 x 64, the tile 128 x 128\n")
+
+
+def _ads(class_map):
+    """An AxonDeepSeg mask (0 background, 127 myelin, 255 axon) of a 1 myelin / 2 axon map."""
+    return np.choose(class_map, [0, 127, 255]).astype(np.uint8)
+
+
+def test_tile_then_score_against_the_whole_images_mask(tmp_path, capsys):
+    """A lab's run: tile the image with a model, score the export against the manual mask of
+    the whole image. Tile by tile it gives exactly what the same truth as an export gives."""
+    img_path = tmp_path / "img.png"
+    assert main(["sample", "--kind", "myelinated", "--size", "160", "200", str(img_path)]) == 0
+    truth = np.asarray(Image.open(tmp_path / "img_truth.png"))  # 1 myelin, 2 axon
+    whole = _png(tmp_path / "img_seg-axonmyelin-manual.png", _ads(truth))
+    assert main(["tile", str(img_path), "-o", str(tmp_path / "otsu"), "--model", "otsu",
+                 "--tile-size", "128"]) == 0
+    code, out, err = run(["score", str(tmp_path / "otsu"), "--truth", whole, "--json", "-"],
+                         capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [tile["name"] for tile in doc["tiles"]] == [f"img_tile_{k:04d}" for k in range(4)]
+    assert err == (f"napari-axons: note: {tmp_path / 'otsu'} has no class 'myelin': scored as "
+                   "never predicted\n")
+    img = np.asarray(Image.open(img_path).convert("RGB"))
+    labelled_export(tmp_path / "t" / "truth", img, truth, ("background", "myelin", "axon"),
+                    tile_size=128)
+    code, out, _ = run(["score", str(tmp_path / "otsu"), "--truth", str(tmp_path / "t" / "truth"),
+                        "--json", "-"], capsys)
+    as_export = json.loads(out)
+    assert doc["overall"] == as_export["overall"]
+    assert [t["classes"] for t in doc["tiles"]] == [t["classes"] for t in as_export["tiles"]]
+    assert 0.1 < doc["overall"]["axon"]["iou"] < 1.0
+
+    # --downsample 2: the mask (source size) is mapped onto the working grid, with one note
+    assert main(["tile", str(img_path), "-o", str(tmp_path / "ds"), "--model", "otsu",
+                 "--tile-size", "64", "--downsample", "2"]) == 0
+    code, out, err = run(["score", str(tmp_path / "ds"), "--truth", whole], capsys)
+    assert code == 0, err
+    assert err.splitlines()[0] == (f"napari-axons: note: {whole} is 200 x 160 px, the size of the "
+                                   "source image img.png: mapped onto the 100 x 80 px image the "
+                                   "export tiled (downsample 2), each pixel the class with the "
+                                   "largest share")
+    overall = {ln.split()[1]: ln.split()[2:] for ln in out.splitlines() if ln.startswith("overall")}
+    assert 0.1 < float(overall["axon"][0]) < 1.0
+
+
+def test_a_micrograph_is_refused_on_either_side(tmp_path, capsys):
+    img_path = tmp_path / "img.png"
+    assert main(["sample", "--kind", "myelinated", "--size", "160", "200", str(img_path)]) == 0
+    assert main(["tile", str(img_path), "-o", str(tmp_path / "out"), "--model", "otsu",
+                 "--tile-size", "128"]) == 0
+    tile, mask = tmp_path / "out" / "img_tile_0000.png", tmp_path / "out" / "masks" / \
+        "img_tile_0000_mask.png"
+    for pred, truth in ((mask, tile), (tile, mask), (tmp_path / "out", img_path)):
+        code, out, err = run(["score", str(pred), "--truth", str(truth)], capsys)
+        bad = tile if tile in (pred, truth) else img_path
+        assert (code, out) == (1, "")
+        assert err.startswith(f"napari-axons: error: {bad}: not a mask: ")
+        assert " grey levels" in err and err.count("\n") == 1

@@ -4,7 +4,8 @@ Per class pixel IoU and Dice, and object precision, recall and F1 (objects
 matched one-to-one at IoU >= 0.5), per tile and overall, as an aligned table on
 stdout; ``--json FILE`` writes the same figures as JSON (``--json -``: JSON on
 stdout instead of the table). The reading rules (export folders matched tile
-by tile by name, classes matched by name, mask images, label files) are
+by tile by name, an export against the mask of the whole image cut by its tile
+boxes, classes matched by name, mask images, label files) are
 :mod:`napari_axons.core.export.compare`'s.
 """
 
@@ -25,15 +26,20 @@ def add_parser(sub) -> None:
         sub, "score", run,
         help="score predicted class maps against ground truth (IoU, Dice, object F1)",
         description="Compare a prediction with its ground truth: two export folders (tiles "
-                    "matched by name; a tile on one side only is left out with a note) or two "
+                    "matched by name; a tile on one side only is left out with a note), two "
                     "single images (mask images: palette or grey PNG, TIFF, AxonDeepSeg's "
-                    "0/127/255 masks; or Django-Labeller __labels.json files). Classes are "
-                    "matched by name. Prints per class pixel IoU and Dice and object precision, "
-                    "recall and F1 (objects matched at IoU >= 0.5), per tile and overall.")
+                    "0/127/255 masks; or Django-Labeller __labels.json files), or an export "
+                    "and the mask of the whole image it was tiled from (cut by each tile's "
+                    "box; a mask at the source size is mapped onto a downsampled export's "
+                    "grid; with several images in the export, the one whose name begins the "
+                    "mask's file name). Classes are matched by name. Prints per class pixel "
+                    "IoU and Dice and object precision, recall and F1 (objects matched at "
+                    "IoU >= 0.5), per tile and overall.")
     s.add_argument("predicted", metavar="PREDICTED",
                    help="the prediction: an export folder, a mask image or a __labels.json file")
     s.add_argument("--truth", required=True, metavar="TRUTH",
-                   help="the ground truth, of the same kind as PREDICTED")
+                   help="the ground truth: an export folder, a mask image or a "
+                        "__labels.json file (one image against an export: the whole image's)")
     s.add_argument("--json", default=None, metavar="FILE",
                    help="also write the figures as JSON to FILE; '-' writes the JSON to stdout "
                         "instead of the table")

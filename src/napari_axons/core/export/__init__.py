@@ -9,7 +9,8 @@ journal and resuming; :mod:`.folder` says what exporting into a folder would
 do. Reading back: :mod:`.tilelist` (an export's tiles and their class maps,
 one at a time), :mod:`.classmaps` (per image, for the format bridges) and
 :mod:`.readback` (the image and its labels, for napari); :mod:`.compare` scores
-one export's class maps against another's (or one image's against its truth).
+one export's class maps against another's, one image's against its truth, or an
+export against the mask of its whole image (:mod:`.imagegrid`).
 """
 
 from .classmaps import ExportSlide, choose_slide, export_class_table, open_export_slides

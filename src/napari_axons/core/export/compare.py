@@ -13,8 +13,15 @@ Each side is
   Django-Labeller ``__labels.json`` file (sized by the image beside it, its
   ``tile`` block, or else the other side's mask image).
 
-An export against a single image is refused (tile an image first to compare it
-with an export).
+An export against **one image** (the mask of the whole image the export was
+tiled from, or the other way round): the image's class map is cut by each
+exported tile's box and scored tile by tile, exactly as two exports are
+(:mod:`.imagegrid`: which of the export's images the file belongs to, the map
+resampled from the source size onto the working grid when the export was
+downsampled, the zero padding of a tile hanging over the image's border left
+out). The tiles scored are the export's tiles of that image with a label file
+or mask; a label file for the whole image is drawn at the source size when
+nothing beside it gives its size.
 
 Classes are matched **by name** (index 0 is the background on both sides,
 whatever its name): the figures use the truth's class order and names. A
@@ -49,17 +56,14 @@ from ..labels import (
     score_pairs,
 )
 from ..labels.scores import MATCH_IOU
-from .manifest import MANIFEST_NAME, load_manifest
+from .imagegrid import ScoreInputError, match_image, on_working_grid, tile_windows
+from .manifest import MANIFEST_NAME, ImageEntry, load_manifest
 from .tilelist import LABELS_SUFFIX, ExportedTile, TileClasses, exported_tiles, iter_tile_masks
 
 __all__ = ["Comparison", "ScoreInputError", "compare"]
 
 #: How many tile names a note lists before "...".
 _LISTED = 5
-
-
-class ScoreInputError(ValueError):
-    """The two sides cannot be compared (one line naming the file and the problem)."""
 
 
 @dataclass
@@ -121,9 +125,10 @@ def compare(predicted: str | os.PathLike, truth: str | os.PathLike) -> Compariso
     Raises
     ------
     ScoreInputError
-        Unknown kind of input, an export against a single image, no tile in
-        common, a predicted class the truth lacks, a tile or image of another
-        size on the other side, a class index the other side has no class for.
+        Unknown kind of input, no tile in common, a single image that belongs to
+        none (or several) of an export's images, a predicted class the truth
+        lacks, a tile or image of another size on the other side, a class index
+        the other side has no class for.
     ManifestError, ExportError, LabelFileError, ClassMaskError
         An unreadable or malformed export, label file or mask image (each one
         line naming the file).
@@ -133,9 +138,7 @@ def compare(predicted: str | os.PathLike, truth: str | os.PathLike) -> Compariso
     if kinds[0] == "export" and kinds[1] == "export":
         return _compare_exports(pred, true)
     if "export" in kinds:
-        ex, one = (pred, true) if kinds[0] == "export" else (true, pred)
-        raise ScoreInputError(f"{ex} is an export folder but {one} is a single image: give two "
-                              "export folders, or two single images (mask images or label files)")
+        return _compare_export_image(pred, true, predicted_is_export=kinds[0] == "export")
     return _compare_images(pred, true)
 
 
@@ -202,17 +205,23 @@ class _Export:
     classes: TileClasses
     warnings: list[str]
     fallback: tuple[str, ...] | None = None
+    entry: ImageEntry | None = None
 
     @classmethod
-    def open(cls, path: Path) -> _Export:
+    def open(cls, path: Path, image=None) -> _Export:
+        """The export at ``path``: all its tiles with a label file or mask, or only those of
+        one image (``image``: a callable picking the :class:`ImageEntry` from the manifest)."""
         manifest = load_manifest(path)
+        entry: ImageEntry | None = image(manifest) if image is not None else None
         tiles: dict[str, ExportedTile] = {}
         for img in exported_tiles(manifest, manifest.folder, beside=True):
+            if entry is not None and img.entry is not entry:
+                continue
             for t in img.tiles:
                 tiles.setdefault(t.name, t)
         name = manifest.options.get("label_class")
         fallback = ClassTable.from_names([name]).names if isinstance(name, str) and name else None
-        return cls(path, tiles, TileClasses(manifest.classes), [], fallback)
+        return cls(path, tiles, TileClasses(manifest.classes), [], fallback, entry)
 
     def names(self) -> tuple[str, ...]:
         """The class names so far: the manifest's table, else the label files' classes, else
@@ -367,3 +376,61 @@ def _compare_images(pred_path: Path, truth_path: Path) -> Comparison:
     scores = score_pairs([(p, truth.cmap)], names)
     return Comparison(pred_path, truth_path, scores, [truth_path.name], notes,
                       pred.notes + truth.notes)
+
+
+# --------------------------------------------------------------------------- an export and one image
+
+
+def _compare_export_image(pred_path: Path, truth_path: Path, *,
+                          predicted_is_export: bool) -> Comparison:
+    """An export against the class map of one whole image, cut by the export's tile boxes."""
+    ex_path, one_path = (pred_path, truth_path) if predicted_is_export else (truth_path, pred_path)
+    ex = _Export.open(ex_path, lambda manifest: match_image(manifest, ex_path, one_path))
+    entry = ex.entry
+    if not ex.tiles:
+        raise ScoreInputError(f"{ex_path}: image {entry.base} has no tile with a label file or "
+                              "mask")
+    one = _Single.open(one_path)
+    if one.cmap is None:  # a label file with nothing to size it: the source image's size
+        one.render((entry.source.height, entry.source.width))
+    grid, resampled = on_working_grid(one.cmap, entry, ex_path, one_path)
+    notes = [resampled] if resampled else []
+    missing = len(entry.tiles) - len(ex.tiles)
+    if missing:
+        notes.append(f"{ex_path}: {missing} of the {len(entry.tiles)} tiles of {entry.base} "
+                     f"{'have' if missing > 1 else 'has'} no label file or mask; scored over "
+                     f"the {len(ex.tiles)} with one")
+    windows = {n: w for n, t in ex.tiles.items()
+               if (w := tile_windows(t, grid.shape)) is not None}
+    order = list(windows)
+    ex.settle_classes(order)
+    ex_names = ex.names()
+    lut_ex = lut_one = None  # each side's indices -> the figures' (the truth's) class indices
+    if one.names is None:  # plain indices: the export's classes
+        names = ex_names
+        _check_indices(one.cmap, len(names), one_path, names)
+    elif predicted_is_export:
+        names = one.names
+        lut_ex = _lut(ex_names, names, pred_path, truth_path)
+        notes += _unpredicted(ex_names, names, pred_path)
+    else:
+        names = ex_names
+        lut_one = _lut(one.names, names, pred_path, truth_path)
+        notes += _unpredicted(one.names, names, pred_path)
+
+    def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for n in order:
+            cmap = ex.read(n)
+            if ex.names() != ex_names:
+                raise ScoreInputError(f"{_file(ex.tiles[n])}: adds class(es) "
+                                      f"{', '.join(ex.names()[len(ex_names):])}")
+            tile_win, image_win = windows[n]
+            a, b = cmap[tile_win], grid[image_win]
+            if lut_ex is not None:
+                a = lut_ex[a]
+            if lut_one is not None:
+                b = lut_one[b]
+            yield (a, b) if predicted_is_export else (b, a)
+
+    scores = score_pairs(pairs(), names)
+    return Comparison(pred_path, truth_path, scores, order, notes, ex.warnings + one.notes)

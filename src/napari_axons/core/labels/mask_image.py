@@ -18,6 +18,14 @@ pixel values are read (:func:`read_mask_image`):
 * grey + alpha (``LA``) is read as its grey; RGB whose three channels are equal
   as grey. Colour RGB, floats and more than 255 classes are refused.
 
+**Not a mask** (a micrograph given by mistake, e.g. an export's tile PNG) is
+refused with one line naming the file: more than :data:`MAX_LEVELS` distinct
+values (any rule, palette included), or, under the AxonDeepSeg and 0/255
+rules, more than :data:`MAX_OFF_LEVEL` of the pixels farther than
+:data:`LEVEL_SLACK` grey levels from every level (0, 127/128, 255; 0 and 255):
+the strays of a real mask are a handful of pixels, a micrograph's mid-greys
+are most of them.
+
 Index class maps carry no class names: the caller takes them as the indices of
 the other side's class table.
 """
@@ -32,7 +40,8 @@ import numpy as np
 
 from .class_masks import ClassMaskError
 
-__all__ = ["AXONDEEPSEG_NAMES", "MASK_IMAGE_SUFFIXES", "MaskImage", "read_mask_image"]
+__all__ = ["AXONDEEPSEG_NAMES", "LEVEL_SLACK", "MASK_IMAGE_SUFFIXES", "MAX_LEVELS", "MAX_OFF_LEVEL",
+           "MaskImage", "read_mask_image"]
 
 #: Class names of a mask read by AxonDeepSeg's levels (index 0 the background).
 AXONDEEPSEG_NAMES = ("background", "myelin", "axon")
@@ -43,6 +52,17 @@ MASK_IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 #: Grey values from 64 to 191 are myelin, from 192 axon: the nearest of 0, 127 and 255 (191, half
 #: way, goes to myelin).
 _LOW, _HIGH = 64, 192
+
+#: A mask image holds at most this many distinct values; more is a picture, not a class map.
+MAX_LEVELS = 64
+
+#: Grey values within this many levels of 0, 127/128 or 255 count as on a level.
+LEVEL_SLACK = 3
+
+#: Largest share of pixels off every level that a 0/127/255 or 0/255 mask may hold.
+MAX_OFF_LEVEL = 0.05
+
+_RULES = ("class indices 0, 1, 2, ..., AxonDeepSeg's 0/127/255 or 0/255")
 
 
 @dataclass(frozen=True)
@@ -98,8 +118,32 @@ def read_mask_image(path: str | os.PathLike) -> MaskImage:
         raise ClassMaskError(f"{path}: cannot read it as a mask image "
                              f"({type(exc).__name__}: {' '.join(str(exc).split())})") from None
     if palette:
+        _check_levels(arr, path, "palette indices")
         return MaskImage(arr.astype(np.uint8), None, "palette")
     return _classify(arr, path)
+
+
+def _check_levels(arr: np.ndarray, path: Path, what: str = "grey levels") -> np.ndarray:
+    """The distinct values of ``arr`` (sorted); more than :data:`MAX_LEVELS` is refused."""
+    values = np.unique(arr)
+    if len(values) > MAX_LEVELS:
+        raise ClassMaskError(f"{path}: not a mask: {len(values)} {what} (a mask holds a few "
+                             f"values: {_RULES}); is it the image rather than its mask?")
+    return values
+
+
+def _check_on_levels(arr: np.ndarray, values: np.ndarray, levels: tuple[int, ...],
+                     path: Path) -> None:
+    """Refuse a 0/127/255 or 0/255 reading when too many pixels lie off every level."""
+    off_values = [v for v in values.tolist()
+                  if min(abs(v - lv) for lv in levels) > LEVEL_SLACK]
+    if not off_values:
+        return
+    share = float(np.isin(arr, off_values).mean())
+    if share > MAX_OFF_LEVEL:
+        named = "/".join(str(lv) for lv in levels if lv != 128)
+        raise ClassMaskError(f"{path}: not a mask: {len(values)} grey levels, {share:.0%} of the "
+                             f"pixels far from the levels {named} (a mask holds {_RULES})")
 
 
 def _read_pil(path: Path) -> tuple[np.ndarray, bool]:
@@ -143,6 +187,7 @@ def _classify(arr: np.ndarray, path: Path) -> MaskImage:
         raise ClassMaskError(f"{path}: a mask image is 2-D, got shape {arr.shape}")
     if arr.dtype.kind not in "ub" and not (arr.dtype.kind == "i" and (arr.min(initial=0) >= 0)):
         raise ClassMaskError(f"{path}: pixel values of type {arr.dtype} are not class indices")
+    values = _check_levels(arr, path)
     top = int(arr.max(initial=0))
     if top < _LOW:
         return MaskImage(arr.astype(np.uint8), None, "index")
@@ -153,8 +198,10 @@ def _classify(arr: np.ndarray, path: Path) -> MaskImage:
     out = np.zeros(arr.shape, np.uint8)
     middle = (arr >= _LOW) & (arr < _HIGH)
     if middle.any():
+        _check_on_levels(arr, values, (0, 127, 128, 255), path)
         out[middle] = 1
         out[arr >= _HIGH] = 2
         return MaskImage(out, AXONDEEPSEG_NAMES, "axondeepseg")
+    _check_on_levels(arr, values, (0, 255), path)
     out[arr >= _HIGH] = 1
     return MaskImage(out, None, "binary")
