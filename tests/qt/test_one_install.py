@@ -82,5 +82,5 @@ def test_every_button_after_the_napari_install(make_widget, tmp_path, qtbot, mon
     qtbot.waitUntil(lambda: not panel.busy and panel.train.enabled, timeout=240_000)
     assert (tmp_path / "model" / "model.safetensors").is_file()
     assert not any("accelerate" in m or "matplotlib" in m for m in w.messages)
-    assert w.messages[-1].startswith(f"model written to {tmp_path / 'model'}")
+    assert w.messages[-1].startswith("model written to model in ")
     assert c.progress_bar.native.isHidden()

@@ -67,9 +67,8 @@ class FibreLayer:
             levels if len(levels) > 1 else levels[0], name=FIBRES_LAYER,
             multiscale=len(levels) > 1, opacity=0.75, features=layer_features(result.table),
             colormap=DirectLabelColormap(color_dict=_with_background(colours)),
-            scale=placement.scale, translate=placement.offset(y0, x0))
-        if placement.units is not None:
-            layer.units = placement.units
+            scale=placement.scale, translate=placement.offset(y0, x0),
+            **({"units": placement.units} if placement.units is not None else {}))
         layer.editable = False
         layer.mouse_drag_callbacks.append(self._click_callback())
         for key in ("Delete", "Backspace"):

@@ -279,7 +279,8 @@ class TrainPanel(Container):
         if self._closed:
             return
         self.curve.draw(self.records, self._names, best=result.report["best"]["step"])
-        summary = training_summary(result.model_dir, result.report).split("\n")
+        # the folder's name (its path is in Model folder): the verdict fits the status line
+        summary = training_summary(Path(result.model_dir).name, result.report).split("\n")
         text = summary[0].replace("trained ", "model written to ", 1)
         self._say("; ".join([text, *summary[1:]]))
         self.use.enabled = True

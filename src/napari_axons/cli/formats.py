@@ -130,6 +130,8 @@ def _fibres_geojson(args, start: float) -> int:
                  fibre_features(cmap, classes, table, progress=progress)), args.output)
     for line in warnings:
         print(f"napari-axons: warning: {' '.join(line.split())}", file=sys.stderr)
-    print(f"{plural(n, 'fibre')} written to {args.output} as QuPath detections with their "
-          f"measurements in {time.perf_counter() - start:.1f} s")
+    fibres = table.n_fibres
+    orphans = f" and {plural(n - fibres, 'myelin piece')} without an axon" if n > fibres else ""
+    print(f"{plural(fibres, 'fibre')}{orphans} written to {args.output} as QuPath detections "
+          f"with their measurements in {time.perf_counter() - start:.1f} s")
     return 0

@@ -63,9 +63,10 @@ def add_parser(sub) -> None:
                            "10%%) instead of a progress bar; the default when stderr is not a "
                            "terminal (a log, a batch job), every 10 s")
     seg = tile.add_argument_group("segmentation (writes masks/ and __labels.json files)")
-    seg.add_argument("--model", metavar="PATH|otsu",
-                     help="a local Hugging Face checkpoint folder, or 'otsu' for the built-in "
-                          "segmenter; without it, only tiles are written")
+    seg.add_argument("--model", metavar="PATH|NAME",
+                     help="a local Hugging Face checkpoint folder, 'axon-myelin-sem' (the "
+                          "built-in axon/myelin model for electron micrographs) or 'otsu' (the "
+                          "built-in threshold segmenter); without it, only tiles are written")
     seg.add_argument("--class-index", type=whole_number(0), default=None, metavar="K",
                      help="foreground class of the model (default: 1)")
     seg.add_argument("--threshold", type=fraction, default=None, metavar="T",
@@ -74,7 +75,8 @@ def add_parser(sub) -> None:
     seg.add_argument("--classes", default=None, metavar="all|NAME,...",
                      help="segment several classes: 'all' = the argmax over the model's classes; "
                           "'axon,myelin' = those classes (numbered in that order), others "
-                          "become background (default: one class, the threshold rule)")
+                          "become background (default: the threshold rule, one class; all classes for "
+                          "models napari-axons made, such as axon-myelin-sem)")
     seg.add_argument("--polarity", default=None, choices=["bright", "dark"],
                      help="otsu only: objects brighter (default) or darker than the background")
     seg.add_argument("--label-class", default="axon", metavar="NAME",
