@@ -293,3 +293,19 @@ def test_one_tile_is_singular(tmp_path, rgb_image, capsys):
     out = capsys.readouterr().out
     assert out.startswith(f"1 tile written to {tmp_path / 'out'} in ")
     assert "tiles written" not in out
+
+
+def test_progress_rate_leaves_out_resumed_tiles():
+    """A resumed export counts the tiles done before, not in its speed."""
+    from napari_axons.cli.progress import ProgressLines
+
+    now = [0.0]
+    stream = io.StringIO()
+    bar = ProgressLines(200, "segmenting", stream=stream, interval=10, clock=lambda: now[0])
+    bar.skip(150)  # written by the interrupted run, found at once
+    for _ in range(20):  # then 2 tiles/s
+        now[0] += 0.5
+        bar.update()
+    # 10% more after a second: 2 tiles/s, not 152 (the resumed ones took no time)
+    assert stream.getvalue().splitlines() == [
+        "segmenting: tiles 152/200 (76%), 2.0 tiles/s, eta 24 s"]

@@ -78,10 +78,17 @@ class ProgressLines:
         self.min_gap = min(float(min_gap), self.interval)
         self.clock = clock
         self.done = 0
+        #: items counted as done that took no work (tiles an interrupted run had written)
+        self.skipped = 0
         self.lines = 0
         self._start = clock()
         self._last_time = self._start
         self._last_done = 0
+
+    def skip(self, n: int = 1) -> None:
+        """Record ``n`` items done before (resumed): counted, not in the rate."""
+        self.skipped += n
+        self.update(n)
 
     def update(self, n: int = 1) -> None:
         """Record ``n`` more finished items; print a line when one is due."""
@@ -101,7 +108,7 @@ class ProgressLines:
         """The progress line for the current count."""
         now = self.clock() if now is None else now
         elapsed = now - self._start
-        rate = self.done / elapsed if elapsed > 0 else 0.0
+        rate = (self.done - self.skipped) / elapsed if elapsed > 0 else 0.0
         text = f"{self.label}: {self.unit} {self.done}/{self.total}"
         if self.total:
             text += f" ({100 * self.done // self.total}%)"

@@ -203,7 +203,10 @@ def run(args) -> int:
                 resumed += result.resumed
                 written += not result.resumed
                 objects += result.n_objects or 0
-                bar.update(1)
+                if result.resumed and hasattr(bar, "skip"):
+                    bar.skip(1)  # done by the interrupted run: not in the rate
+                else:
+                    bar.update(1)
     except OSError as exc:
         if written or resumed:  # the manifest and journal are there: it can be continued
             raise CliError(f"{one_line(exc)}; after fixing this, run the same command "
