@@ -309,3 +309,17 @@ def test_progress_rate_leaves_out_resumed_tiles():
     # 10% more after a second: 2 tiles/s, not 152 (the resumed ones took no time)
     assert stream.getvalue().splitlines() == [
         "segmenting: tiles 152/200 (76%), 2.0 tiles/s, eta 24 s"]
+
+
+def test_an_occupied_output_is_refused_before_the_model_loads(tmp_path, capsys):
+    """The folder's refusal comes first and alone (no model is loaded, no note printed)."""
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text("{}")
+    image = tmp_path / "x.png"
+    image.write_bytes(b"not read")
+    assert main(["tile", str(image), "-o", str(out), "--model", str(tmp_path / "no-model")]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"napari-axons: error: {out}: already holds an export; use --resume to continue it or "
+        "--overwrite to replace it"]

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from ..core import segment
-from ..core.export import ExportJob, ExportOptions, run_distributed
+from ..core.common import ExportError
+from ..core.export import ExportJob, ExportOptions, refuse_occupied, run_distributed
 from .parser import CliError, add_command, fraction, micrometres, one_line, print_failures, whole_number
 from .progress import make_progress, plural
 
@@ -161,6 +162,11 @@ def run(args) -> int:
     if args.progress_interval is not None and not args.progress_interval >= 0:
         raise CliError(f"--progress-interval must be >= 0, got {args.progress_interval:g}", 2)
     spec = segmenter_spec(args)
+    if not args.resume and not args.overwrite:
+        try:  # before a model loads: a refusal at once, and no note before it
+            refuse_occupied(args.output)
+        except ExportError as exc:
+            raise CliError(str(exc)) from exc
     segmenter = None
     if spec is not None:
         try:

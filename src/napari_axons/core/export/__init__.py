@@ -35,7 +35,7 @@ from .manifest import (
 from .plan import ExportOptions, ImagePlan, plan_array, plan_image
 from .producers import ThreadProducer, TileProducer
 from .readback import ExportContents, ExportedImage, read_export
-from .resume import JOURNAL_NAME
+from .resume import JOURNAL_NAME, refuse_occupied
 from .tilelist import (
     LABELS_SUFFIX,
     ExportedTile,
@@ -48,7 +48,7 @@ from .tilelist import (
 )
 from .tilepath import MaskReader, OutputSpec, TilePath, TileResult, export_classes, overview_rgb
 
-__all__ = ["Comparison", "ScoreInputError", "compare",
+__all__ = ["refuse_occupied", "Comparison", "ScoreInputError", "compare",
            "ExportSlide", "choose_slide", "export_class_table", "open_export_slides",
            "ClusterProducer", "clear_worker_caches", "run_distributed", "MANIFEST_FORMAT",
            "MANIFEST_NAME", "ExportFiles", "ExportLayout", "ADD", "FOREIGN", "NEW", "REPLACE",

@@ -12,14 +12,15 @@ napari-axons makes them) are removed before and after a run.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from ..common import TMP_PREFIX, ExportError, safe_child
-from .files import ExportLayout
+from .files import MANIFEST_NAME, ExportLayout
 from .manifest import Manifest, load_manifest
 
-__all__ = ["JOURNAL_NAME", "check_folder", "journalled", "remove_stale", "append_journal",
+__all__ = ["JOURNAL_NAME", "check_folder", "refuse_occupied", "journalled", "remove_stale", "append_journal",
            "remove_temp_files"]
 
 JOURNAL_NAME = ".napari-axons-journal.jsonl"
@@ -41,9 +42,7 @@ def check_folder(layout: ExportLayout, new_manifest: Callable[[], Manifest], *, 
         resume, or an export of other inputs, options or model.
     """
     out = layout.out
-    existing = []
-    if out.is_dir():
-        existing = [p for p in out.iterdir() if not p.name.startswith(".napari-axons")]
+    existing = _existing(out)
     old = load_manifest(layout.manifest) if layout.manifest.exists() else None
     if resume:
         if old is None:
@@ -69,14 +68,33 @@ def check_folder(layout: ExportLayout, new_manifest: Callable[[], Manifest], *, 
         if old.status == "complete":
             return {(img.base, t.index) for img in old.images for t in img.tiles}
         return journalled(layout)
-    if existing and not overwrite:
-        what = "already holds an export" if old is not None else "is not empty"
-        raise ExportError(
-            f"{out}: {what}; use --resume to continue it or --overwrite to replace it"
-        )
+    if not overwrite:
+        refuse_occupied(out)
     if old is not None and overwrite:
         remove_stale(layout, old)
     return set()
+
+
+def _existing(out: Path) -> list[Path]:
+    if not out.is_dir():
+        return []
+    return [p for p in out.iterdir() if not p.name.startswith(".napari-axons")]
+
+
+def refuse_occupied(out: str | os.PathLike) -> None:
+    """Refuse a new export into a folder that is not empty (checked before a model loads).
+
+    Raises
+    ------
+    ExportError
+        ``out`` holds an export or other files: ``--resume`` or ``--overwrite`` say what to do.
+    """
+    out = Path(out)
+    if _existing(out):
+        what = "already holds an export" if (out / MANIFEST_NAME).exists() else "is not empty"
+        raise ExportError(
+            f"{out}: {what}; use --resume to continue it or --overwrite to replace it"
+        )
 
 
 def journalled(layout: ExportLayout) -> set[tuple[str, int]]:
