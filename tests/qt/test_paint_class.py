@@ -108,3 +108,21 @@ def test_otsu_objects_dark_or_bright(make_widget, axon_tif):
     w.controls.otsu_class.value = "sheath"  # a name the user typed stays when Objects changes
     w.controls.polarity.value = "bright"
     assert w.controls.otsu_class.value == "sheath"
+
+
+def test_a_one_logit_checkpoint_segments_from_the_panel(make_widget, axon_tif, tmp_path):
+    """num_labels=1 (a sigmoid): the panel's one-class rule takes its only logit, not index 1."""
+    from napari_axons._qt._controls import CHECKPOINT_SEGMENTER, ONE_CLASS
+    from napari_axons._qt._segmenter_choice import segmenter_factory
+    from tiny_models import save_checkpoint, set_classes, tiny_segformer
+
+    folder = save_checkpoint(set_classes(tiny_segformer(1), ["axon"]), tmp_path / "m",
+                             processor_size=64)
+    _, w = make_widget(axon_tif)
+    c = w.controls
+    c.segmenter.value = CHECKPOINT_SEGMENTER
+    c.model_dir.value = folder
+    c.classes.value = ONE_CLASS
+    assert c.class_index.value == 1  # the panel's default
+    seg = segmenter_factory(c)()
+    assert seg.class_index == 0 and seg.sigmoid and seg.classes.names == ("background", "axon")

@@ -49,6 +49,8 @@ def segmenter_factory(c: Controls) -> Callable[[], object]:
     else:
         opts = {"class_index": c.class_index.value, "threshold": c.threshold.value,
                 "device": c.device.value, **batch}
+        if len(model_classes(Path(folder))) == 1:  # one sigmoid logit: its class is 0
+            opts["class_index"] = 0
     return lambda: load_segmenter(Path(folder), **opts)
 
 
