@@ -10,7 +10,6 @@ generator (Cancel) stops them at the next block.
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import shapely
 from ..core.common import ClassTable
 from ..core.fibres import FibreTable, fibre_features, measure_class_map
 from ._fibre_map import FibreMap
+from ._worker import stream_from_thread
 
 __all__ = ["FibreResult", "measure_fibres", "PROGRESS", "DONE"]
 
@@ -107,32 +107,13 @@ def measure_fibres(class_map, classes: ClassTable, *, box: tuple[int, int, int, 
     FibreInputError
         No axon or myelin class, a bad pixel size or box (one line).
     """
-    items: queue.Queue = queue.Queue()
-    stop = threading.Event()
-    outcome: dict = {}
+    def run(report, stop):
+        return _measure(class_map, classes, box, scale, pixel_size_um, working_key, name, what,
+                        root, report, stop)
 
-    def job():
-        try:
-            outcome["result"] = _measure(class_map, classes, box, scale, pixel_size_um,
-                                         working_key, name, what, root, items.put, stop)
-        except BaseException as exc:  # handed to the worker's thread below
-            outcome["error"] = exc
-        finally:
-            items.put(None)
-
-    thread = threading.Thread(target=job, name="napari-axons-fibres", daemon=True)
-    thread.start()
-    try:
-        while (item := items.get()) is not None:
-            yield item
-    finally:
-        if thread.is_alive():  # the generator was closed: stop measuring, wait for it
-            stop.set()
-            thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    yield DONE, outcome["result"]
-    return outcome["result"]
+    result = yield from stream_from_thread(run, threading.Event(), "napari-axons-fibres")
+    yield DONE, result
+    return result
 
 
 def _measure(class_map, classes, box, scale, px, working_key, name, what, root, report,

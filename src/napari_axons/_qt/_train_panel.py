@@ -14,7 +14,6 @@ segmenter, with all its classes).
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -33,12 +32,9 @@ from ..core.training import TrainOptions, train
 from ..core.training.report import training_summary
 from ._segmenter_choice import use_checkpoint
 from ._train_plot import CurvePlot
-from ._worker import drive, one_line
+from ._worker import drive, one_line, stream_from_thread
 
 __all__ = ["TrainPanel", "attach_train_panel", "train_in_worker"]
-
-_DONE = object()
-
 
 def train_in_worker(exports, model_dir, options, stop: threading.Event, *, val_exports=None,
                     overwrite: bool = False) -> Generator[dict, None, object]:
@@ -48,32 +44,12 @@ def train_in_worker(exports, model_dir, options, stop: threading.Event, *, val_e
     ``train`` raised. Setting ``stop`` ends training at its next step (the best
     validation so far becomes the model).
     """
-    records: queue.Queue = queue.Queue()
-    outcome: dict = {}
+    def run(report, stop_event):
+        return train(exports, model_dir, val_exports=val_exports, options=options,
+                     overwrite=overwrite, progress=report, should_stop=stop_event.is_set,
+                     verbose=False)
 
-    def job():
-        try:
-            outcome["result"] = train(exports, model_dir, val_exports=val_exports,
-                                      options=options, overwrite=overwrite,
-                                      progress=records.put, should_stop=stop.is_set,
-                                      verbose=False)
-        except BaseException as exc:  # handed to the worker's thread below
-            outcome["error"] = exc
-        finally:
-            records.put(_DONE)
-
-    thread = threading.Thread(target=job, name="napari-axons-train", daemon=True)
-    thread.start()
-    try:
-        while (item := records.get()) is not _DONE:
-            yield item
-    finally:
-        if thread.is_alive():  # the worker was quit: stop training and wait for it
-            stop.set()
-            thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]
+    return (yield from stream_from_thread(run, stop, "napari-axons-train"))
 
 
 class TrainPanel(Container):

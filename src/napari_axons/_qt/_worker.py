@@ -7,6 +7,7 @@ result to show. Nothing here touches a layer.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Generator, Sequence
 
@@ -15,7 +16,7 @@ from ..core.export.cluster import run_distributed
 from ..core.geometry import TileBox
 from ..core.image import WorkingImage
 
-__all__ = ["segment_tiles", "run_export", "load_export_masks", "drive", "one_line",
+__all__ = ["stream_from_thread", "segment_tiles", "run_export", "load_export_masks", "drive", "one_line",
            "WorkerError", "LOADED"]
 
 #: First value yielded by :func:`segment_tiles`, once the segmenter is ready.
@@ -180,3 +181,41 @@ def drive(gen, slots: threading.Semaphore | None = None):
 
 class WorkerError(Exception):
     """A failure inside a worker, as a one-line message."""
+
+
+_END = object()
+
+
+def stream_from_thread(run: Callable[[Callable[[object], None], threading.Event], object],
+                       stop: threading.Event, name: str) -> Generator[object, None, object]:
+    """Run a blocking core job on its own thread; yield what it reports, return its result.
+
+    ``run(report, stop)`` is called on a new daemon thread: it calls ``report(item)``
+    for each item to hand over (progress records) and checks ``stop``. The
+    generator yields the items in order, then returns ``run``'s result or raises
+    what it raised. Closing the generator early (the napari worker was quit) sets
+    ``stop`` and waits for the thread, so no job outlives its worker.
+    """
+    items: queue.Queue = queue.Queue()
+    outcome: dict = {}
+
+    def job():
+        try:
+            outcome["result"] = run(items.put, stop)
+        except BaseException as exc:  # handed to the generator's thread below
+            outcome["error"] = exc
+        finally:
+            items.put(_END)
+
+    thread = threading.Thread(target=job, name=name, daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not _END:
+            yield item
+    finally:
+        if thread.is_alive():  # closed early: stop the job and wait for it
+            stop.set()
+            thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
