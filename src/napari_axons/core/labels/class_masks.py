@@ -166,8 +166,8 @@ def encode_class_mask(class_map: Any, classes: ClassTable, compress_level: int =
     return buf.getvalue()
 
 
-#: A greyscale mask whose largest value is under this (and at least 2) holds class
-#: indices, not a 0/255 mask (:func:`decode_class_mask`).
+#: A greyscale mask whose largest value is under this holds class indices, not a 0/255
+#: mask (:func:`decode_class_mask`, and :mod:`.mask_image` for whole-image masks).
 GREY_INDEX_LIMIT = 64
 
 

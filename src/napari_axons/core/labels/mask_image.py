@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .class_masks import ClassMaskError
+from .class_masks import GREY_INDEX_LIMIT, ClassMaskError
 
 __all__ = ["AXONDEEPSEG_NAMES", "LEVEL_SLACK", "MASK_IMAGE_SUFFIXES", "MAX_LEVELS", "MAX_OFF_LEVEL",
            "MaskImage", "read_mask_image"]
@@ -189,7 +189,7 @@ def _classify(arr: np.ndarray, path: Path) -> MaskImage:
         raise ClassMaskError(f"{path}: pixel values of type {arr.dtype} are not class indices")
     values = _check_levels(arr, path)
     top = int(arr.max(initial=0))
-    if top < _LOW:
+    if top < GREY_INDEX_LIMIT:  # the rule an export's grey masks are read by, too
         return MaskImage(arr.astype(np.uint8), None, "index")
     if arr.dtype.itemsize > 1 or arr.dtype.kind == "b":
         if top > 255:
