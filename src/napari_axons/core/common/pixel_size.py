@@ -65,6 +65,12 @@ class PixelSize:
                 raise PixelSizeError(f"pixel size must be a positive number of micrometres, got {v!r}")
         return cls(float(x), float(y), origin)
 
+    @property
+    def mean(self) -> float:
+        """One size for the pixel, micrometres: the geometric mean of ``x`` and ``y`` (the side
+        of a square pixel of the same area; ``x`` itself for a square pixel)."""
+        return math.sqrt(self.x * self.y)
+
     def scaled(self, sy: float, sx: float, origin: str | None = None) -> PixelSize:
         """The pixel size of an image resampled by ``sy``/``sx`` source pixels per pixel."""
         return PixelSize(self.x * sx, self.y * sy, origin or self.origin)

@@ -73,7 +73,7 @@ MATCH_FACTORS = (1 / 16, 4.0)
 def as_micrometres(pixel_size: Any) -> float:
     """One pixel size in micrometres: a number, or a ``PixelSize``'s geometric mean of x and y."""
     if isinstance(pixel_size, PixelSize):
-        return float(np.sqrt(pixel_size.x * pixel_size.y))
+        return pixel_size.mean
     return float(pixel_size)
 
 
