@@ -9,7 +9,7 @@ import numpy as np
 
 from ..common import ClassTable, ClassTableError
 from .base import ModelError, one_class_table
-from .model_classes import is_sigmoid
+from .model_classes import is_default_name, is_sigmoid
 
 __all__ = ["select_classes"]
 
@@ -108,8 +108,8 @@ def class_note(id2label: dict[int, str], mode: str, class_index: int, label_clas
     if mode != "binary" or len(id2label) < 2:
         return None
     own = str(id2label.get(class_index, ""))
-    generic = own.lower() in ("", "foreground", "object", "objects", "positive", "1") or \
-        own.upper().startswith("LABEL_") or own.lower().startswith("class_")
+    generic = (own.lower() in ("", "foreground", "object", "objects", "positive", "1")
+               or is_default_name(own))
     if generic or own == label_class:
         return None
     others = ", ".join(v for k, v in sorted(id2label.items()) if k and v != own)

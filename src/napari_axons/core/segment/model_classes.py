@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BACKGROUND_NAMES", "class0_is_background", "is_background_name", "is_sigmoid",
-           "input_channels", "luminance", "LuminanceInput"]
+__all__ = ["BACKGROUND_NAMES", "class0_is_background", "is_background_name", "is_default_name",
+           "is_sigmoid", "input_channels", "luminance", "LuminanceInput"]
 
 #: Names of a background class (lower case, without surrounding ``_ -`` and spaces).
 BACKGROUND_NAMES = frozenset({
@@ -56,6 +56,15 @@ def is_background_name(name: Any) -> bool:
     """True for a name that says "background" (see :data:`BACKGROUND_NAMES`)."""
     n = _norm(name)
     return n in BACKGROUND_NAMES or n.replace(" ", "") in BACKGROUND_NAMES
+
+
+def is_default_name(name: Any, index: int | None = None) -> bool:
+    """True for transformers' default class name (``"LABEL_k"``, or ``"class_k"``): the
+    model names no class. ``index``: only that class's default (None: any)."""
+    n = _norm(name)
+    if index is not None:
+        return n in (f"label {index}", f"class {index}")
+    return n.startswith(("label ", "class "))
 
 
 def reduces_labels(processor: Any) -> bool:
@@ -76,7 +85,7 @@ def class0_is_background(id2label: dict[int, str], processor: Any = None) -> boo
     if processor is not None and reduces_labels(processor):
         return False
     name = str(id2label.get(0, "LABEL_0"))
-    return is_background_name(name) or _norm(name) in ("label 0", "class 0")
+    return is_background_name(name) or is_default_name(name, 0)
 
 
 def is_sigmoid(num_labels: int) -> bool:
