@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from panel_screenshots import DOCK_SHARE, make_export, settle, shoot
+from panel_screenshots import DOCK_SHARE, open_export, settle, shoot
 
 SIZE = (1280, 800)
 
@@ -55,21 +55,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from qtpy.QtCore import Qt
-    from qtpy.QtWidgets import QApplication
-
-    import napari
-    from napari_axons._qt._widget import AxonsWidget
 
     work = Path(tempfile.mkdtemp(prefix="napari-axons-fibre-shots-"))
-    export = make_export(args.image, args.mask, work)
-    viewer = napari.Viewer(show=True)
-    app = QApplication.instance()
-    widget = AxonsWidget(viewer, cache_dir=work / "widget-cache")
-    dock = viewer.window.add_dock_widget(widget, name="napari-axons", area="right")
-    widget.confirm = lambda title, text: True
-    viewer.open(str(export), plugin="napari-axons")
-    while widget.busy:
-        settle(app, 0.2)
+    viewer, app, widget, dock, _ = open_export(args.image, args.mask, work)
     viewer.window.resize(*SIZE)
     settle(app)
     viewer.window._qt_window.resizeDocks([dock], [int(SIZE[0] * DOCK_SHARE)],

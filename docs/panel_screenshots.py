@@ -101,6 +101,28 @@ def shoot(viewer, app, path: Path) -> None:
     print(path, grab.width(), "x", grab.height())
 
 
+def open_export(image: Path, mask: Path, work: Path):
+    """napari (shown) with the dock widget and ``image``'s 3-class export opened (resumed).
+
+    Returns ``(viewer, app, widget, dock, export folder)``; every question is answered yes.
+    """
+    from qtpy.QtWidgets import QApplication
+
+    import napari
+    from napari_axons._qt._widget import AxonsWidget
+
+    export = make_export(image, mask, work)
+    viewer = napari.Viewer(show=True)
+    app = QApplication.instance()
+    widget = AxonsWidget(viewer, cache_dir=work / "widget-cache")
+    dock = viewer.window.add_dock_widget(widget, name="napari-axons", area="right")
+    widget.confirm = lambda title, text: True
+    viewer.open(str(export), plugin="napari-axons")
+    while widget.busy:
+        settle(app, 0.2)
+    return viewer, app, widget, dock, export
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("image", type=Path)
@@ -111,21 +133,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from qtpy.QtCore import Qt
-    from qtpy.QtWidgets import QApplication
-
-    import napari
-    from napari_axons._qt._widget import AxonsWidget
 
     work = Path(tempfile.mkdtemp(prefix="napari-axons-shots-"))
-    export = make_export(args.image, args.mask, work)
-    viewer = napari.Viewer(show=True)
-    app = QApplication.instance()
-    widget = AxonsWidget(viewer, cache_dir=work / "widget-cache")
-    dock = viewer.window.add_dock_widget(widget, name="napari-axons", area="right")
-    widget.confirm = lambda title, text: True
-    viewer.open(str(export), plugin="napari-axons")
-    while widget.busy:
-        settle(app, 0.2)
+    viewer, app, widget, dock, export = open_export(args.image, args.mask, work)
     widget.set_selection([1, 2, 5, 6])
 
     def window(width: int, height: int) -> None:
