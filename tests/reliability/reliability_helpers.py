@@ -41,8 +41,13 @@ def assert_clean(folder: Path) -> None:
     """No temporary file, and every PNG in the folder decodes completely."""
     names = all_files(folder)
     assert not [n for n in names if Path(n).name.startswith(TMP_PREFIX)], names
-    for name in names:
-        if name.endswith(".png"):
+    assert_whole(folder)
+
+
+def assert_whole(folder: Path) -> None:
+    """Every PNG under its own name decodes completely (temporary files may be half written)."""
+    for name in all_files(folder):
+        if name.endswith(".png") and not Path(name).name.startswith(TMP_PREFIX):
             with Image.open(Path(folder) / name) as im:
                 im.load()  # raises on a half-written file
 

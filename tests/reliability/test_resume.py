@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
-from reliability_helpers import all_files, assert_clean, tile_files
+from reliability_helpers import all_files, assert_whole, tile_files
 
 from napari_axons.core.common import TMP_PREFIX
 from napari_axons.core.export import JOURNAL_NAME
@@ -66,7 +66,11 @@ def test_killed_export_resumes_byte_identical(tmp_path, big_image, cli):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "running"
     assert (out / JOURNAL_NAME).exists()
-    assert_clean(out)  # every tile there is whole: atomic renames, whatever the kill cut
+    # Every tile under its own name is whole (atomic renames, whatever the kill cut). A kill
+    # between creating a temporary file and renaming it leaves that file; resume removes it.
+    assert_whole(out)
+    assert all(n.startswith(TMP_PREFIX) or n == JOURNAL_NAME or n == "manifest.json"
+               or n.startswith("big_tile_") for n in all_files(out)), all_files(out)
     (out / f"{TMP_PREFIX}stale").write_bytes(b"half a tile")  # as a kill during a write leaves
 
     # Without --resume the folder is refused, untouched.
