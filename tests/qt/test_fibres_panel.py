@@ -308,15 +308,16 @@ def test_cancel_stops_measuring_and_keeps_nothing(make_napari_viewer, tmp_path, 
     monkeypatch.setattr(_fibre_work, "measure_class_map", slow)
     viewer, w, _ = opened(make_napari_viewer, tmp_path, qtbot, pixel_size=PX)
     press(qtbot, w.fibres_panel.measure)
-    qtbot.waitUntil(lambda: w.runner.done >= 3, timeout=10_000)
+    qtbot.waitUntil(lambda: w.runner.done >= 3, timeout=60_000)
     assert not w.fibres_panel.measure.enabled
     press(qtbot, w.controls.cancel)
     wait_idle(qtbot, w)
     assert w.messages[-1].startswith("Measuring fibres: cancelled after ")
     assert w.messages[-1].endswith("(no fibres were measured)")
     assert "fibres" not in viewer.layers and w.fibres_panel.result is None
-    qtbot.waitUntil(lambda: not any(t.name == "napari-axons-fibres" for t in threading.enumerate()))
-    qtbot.waitUntil(lambda: w.fibres_panel.measure.enabled)
+    qtbot.waitUntil(lambda: not any(t.name == "napari-axons-fibres" for t in threading.enumerate()),
+                    timeout=30_000)
+    qtbot.waitUntil(lambda: w.fibres_panel.measure.enabled, timeout=30_000)
 
 
 def test_a_fibre_edited_by_hand_since_measuring_is_left_alone(make_napari_viewer, tmp_path, qtbot):
