@@ -44,7 +44,10 @@ def labelled_export(folder, image: np.ndarray, class_map: np.ndarray, names, *,
         if t["index"] not in chosen:
             continue
         b = t["box"]
-        sub = class_map[b["y"] : b["y"] + b["height"], b["x"] : b["x"] + b["width"]]
+        sub = np.zeros((b["height"], b["width"]), class_map.dtype)  # padding: background
+        y0, x0 = max(b["y"], 0), max(b["x"], 0)
+        part = class_map[y0 : b["y"] + b["height"], x0 : b["x"] + b["width"]]
+        sub[y0 - b["y"] : y0 - b["y"] + part.shape[0], x0 - b["x"] : x0 - b["x"] + part.shape[1]] = part
         labels = []
         for k, name in enumerate(names):
             if k == 0:

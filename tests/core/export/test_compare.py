@@ -58,3 +58,22 @@ def test_a_predicted_class_the_truth_lacks(exports, tmp_path):
     c = compare(t2, p)
     assert c.notes == [f"{t2} has no class 'myelin': scored as never predicted"]
     assert c.scores.iou()["myelin"] == 0.0
+
+
+def test_the_padding_of_a_tile_over_the_border_is_not_scored(tmp_path):
+    img = np.zeros((60, 150, 3), np.uint8)  # lower than a tile: 40 rows of padding in each
+    truth = np.zeros((60, 150), np.uint8)
+    truth[10:20, 10:20] = 1
+    pred = truth.copy()
+    pred[:, 100:] = 1  # the right half of tile 1 (x 50-149) called axon
+    t, p = tmp_path / "t" / "e", tmp_path / "p" / "e"
+    labelled_export(t, img, truth, ("background", "axon"), tile_size=100)
+    labelled_export(p, img, pred, ("background", "axon"), tile_size=100)
+    boxes = [(e.y, e.x, e.height, e.width) for e in list_exported_tiles(t, beside=True)[0].tiles]
+    assert boxes == [(-40, 0, 100, 100), (-40, 50, 100, 100)]  # 40 rows of padding above
+    fig = compare(p, t).to_json()
+    second = fig["tiles"][1]["classes"]
+    # over the 60 x 100 image pixels only (the 4000 padding pixels would make it 0.7)
+    assert second["background"]["iou"] == pytest.approx(3000 / 6000)
+    assert second["axon"]["iou"] == 0.0  # predicted 3000 px, none true
+    assert fig["overall"]["background"]["iou"] == pytest.approx((5900 + 3000) / (5900 + 6000))

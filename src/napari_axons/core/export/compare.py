@@ -7,7 +7,9 @@ Each side is
   or a mask, read by the export's one reader (:mod:`.tilelist`: the label file
   wins over the mask; label files and masks in their conventional places count
   even when the manifest does not list them, as training reads corrections);
-  tiles are matched **by name** between the two exports; or
+  tiles are matched **by name** between the two exports, and the zero padding
+  of a tile hanging over its image's border (an image smaller than a tile) is
+  not scored; or
 * **one image**: a mask image (:func:`~napari_axons.core.labels.read_mask_image`:
   palette or grey PNG, TIFF, AxonDeepSeg's 0/127/255 levels) or a
   Django-Labeller ``__labels.json`` file (sized by the image beside it, its
@@ -206,6 +208,7 @@ class _Export:
     warnings: list[str]
     fallback: tuple[str, ...] | None = None
     entry: ImageEntry | None = None
+    shapes: dict[str, tuple[int, int]] = field(default_factory=dict)  # tile -> working image
 
     @classmethod
     def open(cls, path: Path, image=None) -> _Export:
@@ -214,14 +217,22 @@ class _Export:
         manifest = load_manifest(path)
         entry: ImageEntry | None = image(manifest) if image is not None else None
         tiles: dict[str, ExportedTile] = {}
+        shapes: dict[str, tuple[int, int]] = {}
         for img in exported_tiles(manifest, manifest.folder, beside=True):
             if entry is not None and img.entry is not entry:
                 continue
             for t in img.tiles:
-                tiles.setdefault(t.name, t)
+                if t.name not in tiles:
+                    tiles[t.name], shapes[t.name] = t, tuple(img.shape)
         name = manifest.options.get("label_class")
         fallback = ClassTable.from_names([name]).names if isinstance(name, str) and name else None
-        return cls(path, tiles, TileClasses(manifest.classes), [], fallback, entry)
+        return cls(path, tiles, TileClasses(manifest.classes), [], fallback, entry, shapes)
+
+    def image_part(self, name: str, cmap: np.ndarray) -> np.ndarray:
+        """The part of tile ``name``'s class map over image pixels: the zero padding of a tile
+        hanging over the working image's border is not scored."""
+        windows = tile_windows(self.tiles[name], self.shapes[name])
+        return cmap if windows is None else cmap[windows[0]]
 
     def names(self) -> tuple[str, ...]:
         """The class names so far: the manifest's table, else the label files' classes, else
@@ -281,7 +292,7 @@ def _compare_exports(pred_path: Path, truth_path: Path) -> Comparison:
                 raise ScoreInputError(
                     f"tile {n}: {_file(pred.tiles[n])} is {p.shape[1]} x {p.shape[0]} px but "
                     f"{_file(truth.tiles[n])} is {t.shape[1]} x {t.shape[0]} px")
-            yield lut[p], t
+            yield lut[truth.image_part(n, p)], truth.image_part(n, t)
 
     _lut(pred.names(), names, pred_path, truth_path)  # an error before any tile is scored
     scores = score_pairs(pairs(), names)
