@@ -192,9 +192,8 @@ def run(args) -> int:
                     resume=args.resume, overwrite=args.overwrite)
     print_failures(job, 0, args.debug)
     n_errors = len(job.errors)
-    for plan in job.plans:
-        for note in plan.source.notes:
-            print(f"napari-axons: note: {note}", file=sys.stderr)
+    for note in dict.fromkeys(n for plan in job.plans for n in plan.source.notes):
+        print(f"napari-axons: note: {note}", file=sys.stderr)  # each once (the model's for all)
     if not job.plans:
         return 1
     written = resumed = objects = 0

@@ -181,13 +181,16 @@ def test_the_one_class_rule_says_when_it_renames_a_class(three_class, tmp_path, 
         "gives every class (myelin, axon), --label-class myelin names it")
     assert load_segmenter(three_class, class_index=2, num_threads=1).class_note is None
     assert load_segmenter(three_class, classes="all", num_threads=1).class_note is None
-    image = tmp_path / "x.png"
-    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(image)
+    images = [tmp_path / "x.png", tmp_path / "y.png"]
+    for image in images:
+        Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(image)
     capsys.readouterr()
-    assert main(["tile", str(image), "-o", str(tmp_path / "out"), "--model", str(three_class),
-                 "--tile-size", "64", "--torch-threads", "1"]) == 0
+    assert main(["tile", *map(str, images), "-o", str(tmp_path / "out"), "--model",
+                 str(three_class), "--tile-size", "64", "--torch-threads", "1"]) == 0
     err = [x for x in capsys.readouterr().err.splitlines() if not x.startswith("segmenting")]
-    assert err == [f"napari-axons: note: {seg.class_note}"]
+    assert err == [f"napari-axons: note: {seg.class_note}"]  # once, not once per image
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert [e["source"]["notes"] for e in manifest["images"]] == [[seg.class_note]] * 2
 
 
 @pytest.mark.model
