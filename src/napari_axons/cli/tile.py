@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -9,7 +10,15 @@ from pathlib import Path
 
 from ..core import segment
 from ..core.common import ExportError
-from ..core.export import ExportJob, ExportOptions, refuse_occupied, run_distributed
+from ..core.export import (
+    ExportJob,
+    ExportOptions,
+    WholeMaskReader,
+    mask_classes,
+    refuse_occupied,
+    run_distributed,
+)
+from ..core.labels import ClassMaskError, read_mask_image
 from .parser import CliError, add_command, fraction, micrometres, one_line, print_failures, whole_number
 from .progress import make_progress, plural
 
@@ -85,6 +94,13 @@ def add_parser(sub) -> None:
     seg.add_argument("--axondeepseg", action="store_true",
                      help="also write AxonDeepSeg's {tile}_seg-axon.png, _seg-myelin.png and "
                           "_seg-axonmyelin.png next to each tile (needs classes axon and myelin)")
+    seg.add_argument("--masks", nargs="+", default=None, metavar="MASK",
+                     help="instead of a model: each IMAGE's whole mask (ground truth), in the "
+                          "order of the IMAGEs, cut on the grid as each tile's mask and "
+                          "__labels.json (source 'manual'); AxonDeepSeg's 0/127/255 masks are "
+                          "myelin and axon, 0/255 masks are --label-class, masks of class indices "
+                          "0, 1, 2, ... need --classes NAME,... (class 1 first); the size of the "
+                          "image or of the exported image")
     seg.add_argument("--batch-size", type=whole_number(1), default=None, metavar="B",
                      help="tiles per model call (default: 1 on CPU, 8 on a GPU; batched results "
                           "equal per-tile ones)")
@@ -161,6 +177,8 @@ def run(args) -> int:
         raise CliError("--workers and --scheduler cannot be used together", 2)
     if args.progress_interval is not None and not args.progress_interval >= 0:
         raise CliError(f"--progress-interval must be >= 0, got {args.progress_interval:g}", 2)
+    if args.masks is not None:
+        return _run_masks(args, options)
     spec = segmenter_spec(args)
     if not args.resume and not args.overwrite:
         try:  # before a model loads: a refusal at once, and no note before it
@@ -179,17 +197,67 @@ def run(args) -> int:
     if args.axondeepseg or differs:
         if segmenter is None:
             raise CliError("--axondeepseg writes masks: give a --model", 2)
-        import dataclasses
-
         try:  # several classes: palette masks, each polygon its class (core/class_masks.py)
             options = dataclasses.replace(options, axondeepseg=args.axondeepseg,
                                           classes=table if differs else None)
         except ValueError as exc:
             raise CliError(str(exc), 2) from exc
-    distributed = args.workers is not None or args.scheduler is not None
-    start = time.perf_counter()
     job = ExportJob(args.images, args.output, options, segmenter=segmenter,
                     resume=args.resume, overwrite=args.overwrite)
+    return _export(args, job, spec)
+
+
+def _run_masks(args, options) -> int:
+    """``tile --masks``: the labels of each tile cut from its image's whole mask."""
+    for flag, value in (("--model", args.model), ("--axondeepseg", args.axondeepseg or None),
+                        ("--class-index", args.class_index), ("--threshold", args.threshold),
+                        ("--polarity", args.polarity)):
+        if value is not None:
+            raise CliError(f"--masks gives the labels: {flag} cannot be used with it", 2)
+    if len(args.masks) != len(args.images):
+        raise CliError(f"--masks: {plural(len(args.masks), 'mask')} for "
+                       f"{plural(len(args.images), 'image')}; give one mask per IMAGE, in order", 2)
+    names = None
+    if args.classes is not None:
+        names = [n.strip() for n in args.classes.split(",") if n.strip()]
+        if not names or names == ["all"]:
+            raise CliError("--classes with --masks: the class names, class 1 first "
+                           "(e.g. axon,myelin)", 2)
+    if not args.resume and not args.overwrite:
+        try:
+            refuse_occupied(args.output)
+        except ExportError as exc:
+            raise CliError(str(exc)) from exc
+    try:
+        read = [(Path(m), read_mask_image(m)) for m in args.masks]
+        table, luts = mask_classes(read, names, args.label_class)
+    except ClassMaskError as exc:
+        raise CliError(str(exc)) from exc
+    del read  # the reader holds the masks on the working grid, one at a time per image
+    reader = WholeMaskReader({image: (mask, lut) for image, mask, lut
+                              in zip(args.images, args.masks, luts, strict=True)})
+    try:
+        options = dataclasses.replace(options, classes=table)
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from exc
+    job = ExportJob(args.images, args.output, options, mask_reader=reader, classes=table,
+                    label_source="manual", resume=args.resume, overwrite=args.overwrite,
+                    segmenter_info=reader.info())
+    for plan in list(job.plans):
+        try:
+            note = reader.fit(plan)
+        except ClassMaskError as exc:
+            raise CliError(str(exc)) from exc
+        if note:
+            plan.source.notes.append(note)
+    return _export(args, job, None)
+
+
+def _export(args, job: ExportJob, spec) -> int:
+    """Run ``job`` (locally or on a cluster) with progress; print the summary line."""
+    segmenter = job.segmenter
+    distributed = args.workers is not None or args.scheduler is not None
+    start = time.perf_counter()
     print_failures(job, 0, args.debug)
     n_errors = len(job.errors)
     for note in dict.fromkeys(n for plan in job.plans for n in plan.source.notes):
@@ -198,7 +266,8 @@ def run(args) -> int:
         return 1
     written = resumed = objects = 0
     try:
-        with make_progress(args, job.total, "tiling" if segmenter is None else "segmenting") as bar:
+        what = "segmenting" if segmenter is not None else "tiling"
+        with make_progress(args, job.total, what) as bar:
             if distributed:
                 gen = run_distributed(job, segmenter_spec=spec, workers=args.workers,
                                       scheduler=args.scheduler)
@@ -226,7 +295,7 @@ def run(args) -> int:
                f"({rate:.1f} tiles/s)")
     if resumed:
         summary += f", {resumed} already done"
-    if segmenter is not None and written:
+    if job.with_masks and written:
         summary += f", {plural(objects, 'object')}"
     if written or resumed or not job.errors:
         print(summary)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+from scipy import ndimage
 
 from formats_helpers import discs
 from napari_axons.cli import main
@@ -41,6 +42,10 @@ def slide(tmp_path_factory) -> Path:
     tifffile.imwrite(path, img, photometric="rgb", resolution=(2e4, 2e4), resolutionunit="CENTIMETER")
     second = folder / "second.tif"
     tifffile.imwrite(second, img[::-1].copy(), photometric="rgb")
+    # its ground truth as AxonDeepSeg writes it: the discs' rims myelin (127), their insides axon
+    inside = ndimage.binary_erosion(m > 0, iterations=3)
+    truth = np.where(inside, 255, np.where(m > 0, 127, 0)).astype(np.uint8)
+    tifffile.imwrite(folder / "slide_seg-axonmyelin.tif", truth)
     return path
 
 
@@ -92,11 +97,14 @@ KINDS = {
     "overlap": ["--tile-size", 128, "--overlap", 24, "--model", "otsu"],
     "several-inputs": ["SECOND", "--tile-size", 128, "--model", "otsu"],
     "cluster-otsu": ["--tile-size", 128, "--model", "otsu", "--workers", 1],
+    "masks": ["--tile-size", 128, "--masks", "MASK"],  # a lab's ground truth as the labels
+    "cluster-masks": ["--tile-size", 96, "--masks", "MASK", "--workers", 1],
     "session": None,  # what the widget's Export does
 }
 MARKS = {"cluster-axondeepseg": [pytest.mark.slow, pytest.mark.model],
          "checkpoint-one-class": [pytest.mark.model], "checkpoint-all-classes": [pytest.mark.model],
-         "axondeepseg": [pytest.mark.model], "cluster-otsu": [pytest.mark.slow]}
+         "axondeepseg": [pytest.mark.model], "cluster-otsu": [pytest.mark.slow],
+         "cluster-masks": [pytest.mark.slow]}
 
 
 @pytest.mark.parametrize("kind", [pytest.param(k, marks=MARKS.get(k, [])) for k in KINDS])
@@ -118,6 +126,8 @@ def test_every_export_is_whole(kind, slide, ome_zarr, tmp_path, request):
                 a = request.getfixturevalue("axon_myelin_model")
             elif a == "SECOND":
                 a = slide.parent / "second.tif"
+            elif a == "MASK":
+                a = slide.parent / "slide_seg-axonmyelin.tif"
             args.append(a)
         _cli("tile", slide, *args, "-o", out)
 

@@ -47,8 +47,10 @@ from .tilelist import (
     read_png,
 )
 from .tilepath import MaskReader, OutputSpec, TilePath, TileResult, export_classes, overview_rgb
+from .wholemask import MASKS_SEGMENTER, WholeMaskReader, mask_classes
 
-__all__ = ["refuse_occupied", "Comparison", "ScoreInputError", "compare",
+__all__ = ["MASKS_SEGMENTER", "WholeMaskReader", "mask_classes",
+           "refuse_occupied", "Comparison", "ScoreInputError", "compare",
            "ExportSlide", "choose_slide", "export_class_table", "open_export_slides",
            "ClusterProducer", "clear_worker_caches", "run_distributed", "MANIFEST_FORMAT",
            "MANIFEST_NAME", "ExportFiles", "ExportLayout", "ADD", "FOREIGN", "NEW", "REPLACE",

@@ -62,6 +62,9 @@ def check_folder(layout: ExportLayout, new_manifest: Callable[[], Manifest], *, 
                 f"{out}: cannot resume: the existing export used other inputs or options "
                 f"({differ[0]} differ); use --overwrite to replace it"
             )
+        if (old.segmenter or {}).get("masks") != (new.segmenter or {}).get("masks"):
+            raise ExportError(f"{out}: cannot resume: the existing export's labels came from "
+                              "other masks; use --overwrite to replace it")
         old_weights = (old.segmenter or {}).get("weights_sha256")
         if has_segmenter and old_weights != (new.segmenter or {}).get("weights_sha256"):
             raise ExportError(f"{out}: cannot resume: the existing export used another model")
