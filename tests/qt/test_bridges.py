@@ -157,6 +157,33 @@ def test_geojson_out_and_back_into_a_fresh_session_and_coco(make_widget, axon_ti
     assert w2.messages[-1].startswith(f"{n} objects from {geo} loaded into the masks of ")
 
 
+def test_an_axondeepseg_mask_image_loads_by_class_name(make_widget, axon_tif, tmp_path, qtbot):
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:768, 0:1024]
+    cmap = np.zeros((768, 1024), np.uint8)  # 0 background, 1 myelin, 2 axon
+    for cy, cx, r in ((150, 200, 70), (500, 700, 110), (600, 150, 50)):
+        d = np.hypot(yy - cy, xx - cx)
+        cmap[d <= r] = 1
+        cmap[d <= 0.6 * r] = 2
+    mask = tmp_path / "axons_seg-axonmyelin-manual.png"
+    Image.fromarray(np.array([0, 127, 255], np.uint8)[cmap]).save(mask)
+    viewer, w = make_widget(axon_tif)
+    w.controls.import_from.value = "mask image"
+    assert w.controls.import_dir.mode.value == "r" and not w.controls.import_dir.native.isHidden()
+    assert w.load_masks() is None  # nothing chosen yet
+    assert w.messages[-1] == "choose a mask image of the whole image (.png, .tif) to load masks from"
+    w.controls.import_dir.value = mask
+    assert w.load_masks() is not None
+    wait_idle(qtbot, w)
+    # the session's classes were background, axon: myelin is added, each pixel by name
+    assert w.session.classes.names == ("background", "axon", "myelin")
+    np.testing.assert_array_equal(w.store.read(0, 0, 768, 1024), np.array([0, 2, 1], np.uint8)[cmap])
+    assert w.messages[-1].startswith(f"the mask image {mask.name} loaded into the masks of ")
+    assert w.messages[-1].endswith("; class(es) added: myelin")
+    assert "myelin" in w.controls.legend.value
+
+
 def test_in_thread_reports_progress_stops_on_close_and_raises_errors():
     import threading
 

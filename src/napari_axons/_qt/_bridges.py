@@ -12,8 +12,10 @@
   converter at its next tile and leaves no file).
 * **Load from** (a choice beside "Load masks"): an export folder (the earlier
   flow, :mod:`._flows`), a QuPath GeoJSON file (a ``.geojson`` picked while
-  "export folder" is chosen counts too), or the OME-Zarr labels of the opened
-  image (:mod:`napari_axons.core.session.foreign`). The load runs in a thread;
+  "export folder" is chosen counts too), a mask image of the whole image
+  (AxonDeepSeg's ``*_seg-axonmyelin*.png``, class indices or 0/255; a ``.png``
+  or ``.tif`` file picked while "export folder" is chosen counts too), or the
+  OME-Zarr labels of the opened image (:mod:`napari_axons.core.session.foreign`). The load runs in a thread;
   over hand edits it stops before writing anything and asks: "Yes" replaces
   them, "No" cancels. Classes the session lacks are added to the legend.
 * Opening an OME-Zarr image that has labels: the status line says so, and
@@ -31,19 +33,22 @@ from ..core.formats import NgffError, export_geojson, open_ngff_image
 from ..core.formats.coco import export_coco
 from ..core.formats.ngff_labels import export_ngff_labels
 from ..core.geometry import TileBox
+from ..core.labels import MASK_IMAGE_SUFFIXES
 from ..core.session import EditsInTheWay
 from ._status_line import tile_names
 
 __all__ = ["ALSO_WRITE", "LOAD_FROM", "NOTHING", "GEOJSON", "COCO", "NGFF", "FROM_EXPORT",
-           "FROM_GEOJSON", "FROM_LABELS", "in_thread", "ngff_refusal", "start_also_write",
+           "FROM_GEOJSON", "FROM_MASK", "FROM_LABELS", "is_mask_image", "in_thread",
+           "ngff_refusal", "start_also_write",
            "load_other", "show_load_from", "tell_labels", "is_geojson"]
 
 NOTHING, GEOJSON, COCO, NGFF = "nothing", "QuPath GeoJSON", "COCO", "OME-Zarr labels"
 #: What the Export button also writes once the export has finished.
 ALSO_WRITE = [NOTHING, GEOJSON, COCO, NGFF]
-FROM_EXPORT, FROM_GEOJSON, FROM_LABELS = "export folder", "QuPath GeoJSON", "OME-Zarr labels"
+FROM_EXPORT, FROM_GEOJSON, FROM_MASK, FROM_LABELS = ("export folder", "QuPath GeoJSON",
+                                                     "mask image", "OME-Zarr labels")
 #: Where "Load masks" takes the masks from.
-LOAD_FROM = [FROM_EXPORT, FROM_GEOJSON, FROM_LABELS]
+LOAD_FROM = [FROM_EXPORT, FROM_GEOJSON, FROM_MASK, FROM_LABELS]
 PROGRESS, QUESTION, DONE = "progress", "question", "done"
 
 
@@ -98,6 +103,10 @@ def in_thread(fn, *args, **kwargs):
 
 def is_geojson(path) -> bool:
     return path is not None and Path(path).is_file() and Path(path).suffix.lower() in (".geojson", ".json")
+
+
+def is_mask_image(path) -> bool:
+    return path is not None and Path(path).is_file() and Path(path).suffix.lower() in MASK_IMAGE_SUFFIXES
 
 
 # ==================================================================== also write
@@ -168,7 +177,7 @@ def _load(load):
 
 
 def load_other(w, kind: str, path: Path | None):
-    """Load a QuPath GeoJSON file, or the image's OME-Zarr labels, into the masks."""
+    """Load a QuPath GeoJSON file, a mask image or the image's OME-Zarr labels into the masks."""
     s = w.session
     if kind == FROM_LABELS:
         if not s.image_label_names():
@@ -176,6 +185,12 @@ def load_other(w, kind: str, path: Path | None):
                    + ("" if Path(s.path).is_dir() else " (it is not an OME-Zarr image)"), "warning")
             return None
         load, desc, what = s.load_ngff_labels, "Loading OME-Zarr labels", "the OME-Zarr labels"
+    elif kind == FROM_MASK or (kind == FROM_EXPORT and is_mask_image(path)):
+        if not is_mask_image(path):
+            w.say("choose a mask image of the whole image (.png, .tif) to load masks from",
+                  "warning")
+            return None
+        load, desc, what = partial(s.load_mask_image, path), "Loading the mask image", "the mask"
     else:
         if path is None or not Path(path).is_file():
             w.say("choose a QuPath GeoJSON file (.geojson) to load masks from", "warning")
@@ -214,8 +229,12 @@ def _loaded(w, summary) -> None:
         w.window.copy_from_store(TileBox(-1, y0, x0, y1 - y0, x1 - x0))
     for note in summary.notes:
         w.say(note, "warning")
-    what = (f"{summary.objects} objects from {summary.source}" if summary.source.is_file()
-            else f"the OME-Zarr labels {summary.source}")
+    if is_mask_image(summary.source):
+        what = f"the mask image {summary.source.name}"
+    elif summary.source.is_file():
+        what = f"{summary.objects} objects from {summary.source}"
+    else:
+        what = f"the OME-Zarr labels {summary.source}"
     added = f"; class(es) added: {', '.join(summary.added)}" if summary.added else ""
     w.final = f"{what} loaded into the masks of {len(summary.tiles)} tile(s){added}"
 
@@ -229,6 +248,10 @@ def show_load_from(w, _=None) -> None:
     if kind == FROM_GEOJSON:
         edit.mode, edit.filter = "r", "GeoJSON (*.geojson *.json)"
         edit.tooltip = "A QuPath GeoJSON file (Export objects as GeoJSON), in full-resolution pixels"
+    elif kind == FROM_MASK:
+        edit.mode, edit.filter = "r", "Mask images (*.png *.tif *.tiff)"
+        edit.tooltip = ("A mask of the whole image: AxonDeepSeg's _seg-axonmyelin (0/127/255), "
+                        "class indices 0, 1, 2, ... or 0/255; the image's size")
     else:
         edit.mode, edit.filter = "d", None
         edit.tooltip = "An earlier export of this image: its polygons become the masks to edit"

@@ -103,7 +103,8 @@ class Controls:
         self.import_from = ComboBox(
             label="Load from", choices=LOAD_FROM,
             tooltip="Where Load masks takes them from: an earlier export, a QuPath "
-                    "GeoJSON file, or the OME-Zarr labels of this image")
+                    "GeoJSON file, a mask image of the whole image (e.g. AxonDeepSeg's), or "
+                    "the OME-Zarr labels of this image")
         self.import_dir = FileEdit(
             label="Masks from", mode="d", nullable=True,
             tooltip="An earlier export of this image: its polygons become the masks to edit")

@@ -33,7 +33,8 @@ def load_masks(w):
     if w.busy or s is None:
         return None
     kind, picked = c.import_from.value, c.import_dir.value
-    if kind != _bridges.FROM_EXPORT or _bridges.is_geojson(picked):  # GeoJSON, OME-Zarr labels
+    if (kind != _bridges.FROM_EXPORT or _bridges.is_geojson(picked)
+            or _bridges.is_mask_image(picked)):  # GeoJSON, a mask image, OME-Zarr labels
         return _bridges.load_other(w, kind, picked)
     folder = w.chosen_folder(c.import_dir, "an export folder to load masks from")
     if folder is None:

@@ -241,3 +241,80 @@ def test_loads_in_small_regions_equal_one_region_and_report_progress(tmp_path):
             assert [d for d, _ in reports] == sorted(d for d, _ in reports)
         np.testing.assert_array_equal(maps[0], truth)
         np.testing.assert_array_equal(maps[1], truth)
+
+
+def _ads_mask(path, cmap):
+    """``cmap`` (0 background, 1 myelin, 2 axon) written with AxonDeepSeg's grey levels."""
+    from PIL import Image
+
+    Image.fromarray(np.array([0, 127, 255], np.uint8)[cmap]).save(path)
+    return path
+
+
+def _rings(shape):
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    cmap = np.zeros(shape, np.uint8)
+    for cy, cx, r in ((100, 120, 60), (400, 600, 90), (300, 850, 40)):
+        d = np.hypot(yy - cy, xx - cx)
+        cmap[d <= r] = 1
+        cmap[d <= 0.6 * r] = 2
+    return cmap
+
+
+def test_a_mask_image_replaces_the_masks_by_class_name(tmp_path):
+    from napari_axons.core.geometry import resample_class_map
+
+    cmap = _rings((600, 900))
+    mask = _ads_mask(tmp_path / "slide_seg-axonmyelin-manual.png", cmap)
+    s = Session(_tif(tmp_path), cache_dir=tmp_path / "c", tile_size=64, downsample=3)
+    try:
+        s.store.write(0, 0, np.full((10, 10), 1, np.uint8))  # an old mask: replaced
+        summary = s.load_mask_image(mask)
+        # the session's table is background, axon: myelin is added, every value goes by name
+        assert s.classes.names == ("background", "axon", "myelin")
+        assert summary.added == ["myelin"] and summary.objects == 2
+        by_name = np.array([0, 2, 1], np.uint8)[cmap]  # myelin -> 2, axon -> 1
+        np.testing.assert_array_equal(s.store.read(0, 0, 200, 300),
+                                      resample_class_map(by_name, (200, 300)))
+        assert summary.tiles and all(s.status[i] == "segmented" for i in summary.tiles)
+        assert s.label_source(summary.tiles[0]) == "manual"
+    finally:
+        s.close()
+
+
+def test_a_mask_image_of_another_size_or_over_edits(tmp_path):
+    s = Session(_tif(tmp_path), cache_dir=tmp_path / "c", tile_size=64, downsample=3)
+    try:
+        small = _ads_mask(tmp_path / "small.png", _rings((100, 100)))
+        with pytest.raises(SessionError, match=r"small.png: is 100 x 100 px but the image is "
+                                               r"900 x 600 px \(300 x 200 px as shown\)$"):
+            s.load_mask_image(small)
+        s.paint(30, 20, np.ones((10, 10), np.uint8))
+        before = s.store.read(0, 0, 200, 300)
+        mask = _ads_mask(tmp_path / "m.png", np.zeros((200, 300), np.uint8))  # working size
+        with pytest.raises(EditsInTheWay, match="loading the mask image would replace them"):
+            s.load_mask_image(mask)
+        np.testing.assert_array_equal(s.store.read(0, 0, 200, 300), before)
+        s.load_mask_image(mask, keep_edits=True)  # all background, the edit kept
+        want = np.zeros((200, 300), np.uint8)
+        want[30:40, 20:30] = 1
+        np.testing.assert_array_equal(s.store.read(0, 0, 200, 300), want)
+    finally:
+        s.close()
+
+
+def test_a_mask_image_of_class_indices_is_the_sessions_table(tmp_path):
+    from PIL import Image
+
+    s = Session(_tif(tmp_path), cache_dir=tmp_path / "c", tile_size=64)
+    try:
+        cmap = np.zeros((600, 900), np.uint8)
+        cmap[10:50, 10:50], cmap[100:150, 100:150] = 1, 3
+        Image.fromarray(cmap).save(tmp_path / "index.png")
+        with pytest.raises(SessionError, match=r"index.png: class\(es\) class_2, class_3 not in "):
+            s.load_mask_image(tmp_path / "index.png", add_classes=False)
+        summary = s.load_mask_image(tmp_path / "index.png")
+        assert summary.added == ["class_2", "class_3"]
+        np.testing.assert_array_equal(s.store.read(0, 0, 600, 900), cmap)
+    finally:
+        s.close()

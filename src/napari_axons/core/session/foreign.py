@@ -1,4 +1,5 @@
-"""Masks from the lab's other tools into a session's mask store: QuPath GeoJSON, OME-Zarr labels.
+"""Masks from the lab's other tools into a session's mask store: QuPath GeoJSON, OME-Zarr labels,
+mask images.
 
 Functions over a :class:`~.session.Session` (its methods :meth:`~.session.Session.load_geojson`
 and :meth:`~.session.Session.load_ngff_labels` call these), the siblings of
@@ -15,6 +16,14 @@ and :meth:`~.session.Session.load_ngff_labels` call these), the siblings of
   session's own OME-Zarr image (``IMAGE.zarr/labels/NAME``) replaces the whole
   store (labels cover the whole image), each working pixel taking the label
   under its centre (:func:`~.ngff_labels.ngff_labels_into`).
+* **A mask image** (:func:`load_mask_image`): a whole-image mask file
+  (AxonDeepSeg's ``*_seg-axonmyelin*.png`` levels, grey or palette class
+  indices, 0/255; :func:`~napari_axons.core.labels.read_mask_image`) of the
+  source image's size (resampled onto the working grid by class shares) or of
+  the working image's replaces the whole store. AxonDeepSeg's levels are the
+  classes ``myelin`` and ``axon``; index values are the session's class
+  indices (values beyond its table become ``class_K``); a 0/255 mask is its
+  class 1.
 * **Classes** by name, through the session's class table: names it lacks are
   appended with the file's colours (``add_classes=True``, the default; the
   session's table grows, indices already used never change) or refused
@@ -54,6 +63,8 @@ from ..formats import (
     read_geojson,
     read_ngff_labels,
 )
+from ..geometry import resample_class_map
+from ..labels import read_mask_image
 from .rules import EditsInTheWay, SessionError
 
 __all__ = ["ForeignLoading", "LoadSummary"]
@@ -219,7 +230,7 @@ def _values_in(level, chunk: int) -> list[int]:
 
 
 class ForeignLoading:
-    """:class:`~.session.Session`'s loads from GeoJSON and OME-Zarr labels (a mixin)."""
+    """:class:`~.session.Session`'s loads from GeoJSON, OME-Zarr labels and mask images (a mixin)."""
 
     def load_geojson(self, path: str | os.PathLike, *, overwrite_edits: bool = False,
                      keep_edits: bool = False, add_classes: bool = True, chunk: int = 2048,
@@ -364,3 +375,70 @@ class ForeignLoading:
         target = _LabelTarget(writer, lut, len(lut_names), grow)
         ngff_labels_into(labels, target, chunk=chunk)
         return LoadSummary(Path(where), int(target.seen.sum()), writer.finish(), added, [])
+
+    def load_mask_image(self, path: str | os.PathLike, *, overwrite_edits: bool = False,
+                        keep_edits: bool = False, add_classes: bool = True, chunk: int = 2048,
+                        progress: Callable[[int, int], None] | None = None) -> LoadSummary:
+        """Replace the session's mask store with a whole-image mask file (rules in the module doc).
+
+        Parameters
+        ----------
+        path : path
+            A ``.png``, ``.tif`` or ``.tiff`` mask of the whole image: the source
+            image's size or the working image's, in pixels.
+        overwrite_edits, keep_edits, add_classes, chunk, progress
+            As for :func:`load_geojson`.
+
+        Returns
+        -------
+        LoadSummary
+            ``objects`` is the number of classes met (background not counted).
+
+        Raises
+        ------
+        ClassMaskError
+            Not a mask image (a micrograph, colour, too many values; one line).
+        SessionError
+            Another size than the image's, or a class the table lacks with
+            ``add_classes=False``.
+        EditsInTheWay
+            The image holds hand edits and neither flag is given (nothing is written).
+        """
+        path = Path(path)
+        mask = read_mask_image(path)
+        cmap = mask.class_map
+        src, working = self.source, tuple(self.working_shape)
+        if cmap.shape != working:
+            if cmap.shape != (src.height, src.width):
+                sizes = f"{src.width} x {src.height} px" + (
+                    "" if working == (src.height, src.width)
+                    else f" ({working[1]} x {working[0]} px as shown)")
+                raise SessionError(f"{path}: is {cmap.shape[1]} x {cmap.shape[0]} px but the image "
+                                   f"is {sizes}")
+            cmap = resample_class_map(cmap, working)
+        base = self.classes
+        lut = np.zeros(256, np.uint8)
+        if mask.names is not None:  # AxonDeepSeg's levels: by name
+            table, added = _add_names(base, list(mask.names[1:]), {}, str(path), add_classes)
+            for k, name in enumerate(mask.names[1:], start=1):
+                lut[k] = table.index_of(name)
+        elif mask.rule == "binary":
+            table, added = base, []
+            lut[1] = 1
+        else:
+            top = int(cmap.max(initial=0))
+            extra = [f"class_{v}" for v in range(len(base), top + 1)]
+            table, added = _add_names(base, extra, {}, str(path), add_classes)
+            lut[: len(table)] = np.arange(len(table), dtype=np.uint8)
+        _check_edits(self, list(range(len(self.grid))), "loading the mask image",
+                     overwrite_edits, keep_edits)
+        self.classes = table
+        writer = _Writer(self, keep_edits=keep_edits and not overwrite_edits, chunk=chunk,
+                         progress=progress)
+        mapped = lut[cmap]
+        for y0 in range(0, working[0], chunk):
+            for x0 in range(0, working[1], chunk):
+                region = mapped[y0:y0 + chunk, x0:x0 + chunk]
+                writer.put(y0, x0, region, np.ones(region.shape, bool))
+        met = int(np.count_nonzero(np.bincount(mapped.ravel(), minlength=2)[1:]))
+        return LoadSummary(path, met, writer.finish(), added, [])
