@@ -100,8 +100,7 @@ def fine_tune(rat: str, base: Path, a, *, out: Path | None = None, **options) ->
         (left_im, left_cm), _ = _halves(image, class_map)
         folder = root / stem / "export"
         if not (folder / "manifest.json").is_file():
-            labelled_export(folder, left_im, left_cm, um, tile_size=256, labelled=None,
-                            base=f"{stem}-left")
+            labelled_export(folder, left_im, left_cm, um, tile_size=256, base=f"{stem}-left")
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         for t in manifest["images"][0]["tiles"]:
             on_grid = t["box"]["x"] % 256 == 0 and t["box"]["y"] % 256 == 0

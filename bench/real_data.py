@@ -1,9 +1,9 @@
 """The shared AxonDeepSeg SEM images as the product's own labelled exports.
 
 Each image (and its manual mask) becomes an export folder made by the
-product's export job at the image's own pixel size; the chosen tiles get a
-``__labels.json`` with one polygon per connected component per class (axon,
-myelin), as a user's corrections would be. The masks' quirks are read as
+product at the image's own pixel size, every tile labelled from the mask
+(``napari-axons tile IMAGE --masks MASK``: a mask PNG and a ``__labels.json``
+per tile, source ``manual``), as a user's corrections would be. The masks' quirks are read as
 AxonDeepSeg reads them: grey + alpha (rat 5) as grey, stray anti-aliased values
 (rat 2) to the nearest class, i.e. thresholds at 64 and 192.
 
@@ -13,7 +13,6 @@ Used by ``bench/train_builtin.py`` (the built-in model) and
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -62,44 +61,27 @@ def load_pair(data: Path, stem: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def labelled_export(folder: Path, image: np.ndarray, class_map: np.ndarray, pixel_size: float,
-                    *, tile_size: int = 512, labelled=None, base: str = "img") -> list[int]:
-    """Export ``image`` (grey or RGB) into ``folder``; label the tiles ``labelled`` (None: all).
+                    *, tile_size: int = 512, base: str = "img") -> None:
+    """Export ``image`` (grey or RGB) into ``folder`` with every tile labelled from ``class_map``.
 
-    Returns the labelled tile indices. The image goes through a PNG beside
-    ``folder`` (``{base}.png``), exported at ``pixel_size`` um/px.
+    What a user runs: ``napari-axons tile {base}.png --masks {base}_mask.png
+    --classes myelin,axon --pixel-size UM`` (the image and its class-index mask go
+    through PNGs beside ``folder``).
     """
     from PIL import Image
 
-    from napari_axons.core.export import ExportJob, ExportOptions
-    from napari_axons.core.labels import dumps_labels, labels_document, mask_to_labels
+    from napari_axons.cli import main
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    src = folder.parent / f"{base}.png"
+    src, mask = folder.parent / f"{base}.png", folder.parent / f"{base}_mask.png"
     Image.fromarray(image).save(src)
-    job = ExportJob([src], folder, ExportOptions(tile_size=tile_size, pixel_size=pixel_size))
-    try:
-        for _ in job.run():
-            pass
-    finally:
-        job.close()
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    tiles = manifest["images"][0]["tiles"]
-    chosen = [t["index"] for t in tiles] if labelled is None else list(labelled)
-    for t in tiles:
-        if t["index"] not in chosen:
-            continue
-        b = t["box"]
-        sub = class_map[b["y"] : b["y"] + b["height"], b["x"] : b["x"] + b["width"]]
-        labels = []
-        for k, name in enumerate(NAMES):
-            if k:
-                labels += mask_to_labels(sub == k, label_class=name, source="manual",
-                                         id_prefix=f"{name}-")
-        tile_name = t["files"]["tile"]
-        doc = labels_document(tile_name, labels)
-        (folder / tile_name.replace(".png", "__labels.json")).write_bytes(dumps_labels(doc))
-    return chosen
+    Image.fromarray(class_map).save(mask)
+    argv = ["tile", str(src), "-o", str(folder), "--masks", str(mask), "--classes",
+            ",".join(NAMES[1:]), "--tile-size", str(tile_size), "--pixel-size", str(pixel_size),
+            "--overwrite"]
+    if main(argv) != 0:
+        raise RuntimeError(f"napari-axons {' '.join(argv)} failed")
 
 
 def export_rats(data: Path, rats, out: Path, *, tile_size: int = 512) -> list[Path]:

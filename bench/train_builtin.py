@@ -9,7 +9,7 @@ One command (from the repository root; the data folder defaults to
 What it does, with the product's own code only:
 
 1. every image of the eight (rats 1, 2, 3, 4, 5, 8) becomes a labelled export
-   at its own pixel size (``bench/real_data.py``: the product's export job,
+   at its own pixel size (``bench/real_data.py``: ``napari-axons tile --masks``,
    512 px tiles, the manual masks as label files);
 2. ``napari_axons.core.training.train`` trains a new model on them
    (``--base none``; architecture :data:`ARCH`, every tile resampled to
