@@ -23,7 +23,10 @@ opened in napari to correct.
   SHA-256; resuming with other masks is refused.
 
 Memory: each mask is held whole, one byte per pixel on the working grid (a
-20000 x 20000 slide: 400 MB), once per process.
+20000 x 20000 slide: 400 MB), once per process; resampling a source-size mask
+needs about 5 bytes per source pixel per class for a moment (one float plane per
+class), so a whole-slide mask under ``--downsample`` wants a machine with room
+for it.
 """
 
 from __future__ import annotations
