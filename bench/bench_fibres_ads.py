@@ -9,8 +9,9 @@ eight rat SEM images of the shared data folder (``DIR``, default
 
 1. its manual mask (0 background, 127 myelin, 255 axon; stray anti-aliased
    values to the nearest class: thresholds 64 and 192; grey + alpha: grey) is
-   exported with the image by napari-axons' own export job, on ``--tile``-pixel
-   tiles (fibres cross tile borders), with the pixel size in the manifest;
+   exported with the image by ``napari-axons tile IMAGE --masks MASK`` on
+   ``--tile``-pixel tiles (fibres cross tile borders), with the pixel size in
+   the manifest;
 2. :func:`napari_axons.core.fibres.measure_export` measures the export folder;
 3. AxonDeepSeg's ``get_axon_morphometrics`` measures the whole mask;
 4. fibres are matched by axon centroid (the same axons: both label the axon
@@ -51,38 +52,25 @@ def pixel_sizes(folder: Path) -> dict[str, float]:
 
 
 def read_mask(path: Path) -> np.ndarray:
-    """The class map of an AxonDeepSeg mask: 0 background, 1 axon, 2 myelin (nearest class)."""
-    from PIL import Image
+    """The class map of an AxonDeepSeg mask as AxonDeepSeg's inputs: 0 background, 1 axon, 2 myelin.
 
-    with Image.open(path) as im:
-        a = np.asarray(im)
-    if a.ndim == 3:
-        a = a[..., 0]
-    return np.where(a >= 192, 1, np.where(a >= 64, 2, 0)).astype(np.uint8)
+    Read by the product's reader (nearest of 0/127/255; grey + alpha as grey).
+    """
+    from napari_axons.core.labels import read_mask_image
+
+    mask = read_mask_image(path)  # background, myelin, axon
+    return np.array([0, 2, 1], np.uint8)[mask.class_map]
 
 
-def export(image: Path, cmap: np.ndarray, out: Path, tile: int, pixel_size: float) -> Path:
-    """Export ``image`` with ``cmap`` as its (corrected) masks through the product's job."""
-    from napari_axons.core.common import ClassTable
-    from napari_axons.core.export import ExportJob, ExportOptions
+def export(image: Path, mask: Path, out: Path, tile: int, pixel_size: float) -> Path:
+    """Export ``image`` with its whole ``mask`` as the tiles' (corrected) masks, as a user would:
+    ``napari-axons tile IMAGE --masks MASK --tile-size TILE --pixel-size UM``."""
+    from napari_axons.cli import main
 
-    h, w = cmap.shape
-
-    def masks(plan, box):
-        m = np.zeros((box.height, box.width), np.uint8)
-        ys, xs = box.valid_slices(h, w)
-        m[ys, xs] = cmap[box.y + ys.start: box.y + ys.stop, box.x + xs.start: box.x + xs.stop]
-        return m
-
-    opts = ExportOptions(tile_size=tile, threads=1, pixel_size=pixel_size,
-                         classes=ClassTable(("background", "axon", "myelin")))
-    job = ExportJob([image], out, opts, mask_reader=masks)
-    try:
-        list(job.run())
-    finally:
-        job.close()
-    if job.errors:
-        raise SystemExit(f"{image}: export failed: {job.errors}")
+    argv = ["tile", str(image), "-o", str(out), "--masks", str(mask), "--tile-size", str(tile),
+            "--pixel-size", str(pixel_size), "--threads", "1"]
+    if main(argv) != 0:
+        raise SystemExit(f"{image}: export failed")
     return out
 
 
@@ -196,8 +184,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-fibres-ads-") as tmp:
         for image_name, px in sorted(sizes.items()):
             image = args.data / image_name
-            cmap = read_mask(args.data / image_name.replace(".png", "_seg-axonmyelin-manual.png"))
-            folder = export(image, cmap, Path(tmp) / image.stem, args.tile, px)
+            mask = args.data / image_name.replace(".png", "_seg-axonmyelin-manual.png")
+            cmap = read_mask(mask)
+            folder = export(image, mask, Path(tmp) / image.stem, args.tile, px)
             start = time.perf_counter()
             ours = measure_export(folder)
             ours_s = time.perf_counter() - start
