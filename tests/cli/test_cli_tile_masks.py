@@ -189,3 +189,46 @@ def test_resuming_with_other_masks_is_refused(slide, tmp_path, capsys):
     assert err == (f"napari-axons: error: {out}: cannot resume: the existing export's labels came "
                    "from other masks; use --overwrite to replace it\n")
     assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_masks_given_in_the_wrong_order_and_every_bad_mask_are_said(tmp_path, capsys):
+    cmap, img = _rings(200, 300)
+    for stem in ("data9", "data10", "data11"):
+        Image.fromarray(img).save(tmp_path / f"{stem}.png")
+        Image.fromarray(np.array([0, 127, 255], np.uint8)[cmap]).save(
+            tmp_path / f"{stem}_seg-axonmyelin.png")
+    Image.fromarray(np.zeros((50, 60), np.uint8)).save(tmp_path / "small.png")
+    images = [tmp_path / f"{s}.png" for s in ("data9", "data10", "data11")]
+    swapped = [tmp_path / f"{s}_seg-axonmyelin.png" for s in ("data10", "data9")] + [
+        tmp_path / "small.png"]
+    out = tmp_path / "out"
+    code, _, err = run(["tile", *images, "--masks", *swapped, "-o", out], capsys)
+    assert code == 1 and not out.exists()
+    assert err.splitlines() == [  # same sizes, so only the names tell; all three lines at once
+        f"napari-axons: error: {swapped[0]}: named after data10.png but given for data9.png "
+        "(--masks go in the order of the IMAGEs)",
+        f"napari-axons: error: {swapped[1]}: named after data9.png but given for data10.png "
+        "(--masks go in the order of the IMAGEs)",
+        f"napari-axons: error: {swapped[2].resolve()}: is 60 x 50 px but its image {images[2]} "
+        "is 300 x 200 px"]
+
+
+def test_axondeepsegs_one_class_masks_are_named_by_their_suffix(slide, tmp_path, capsys):
+    image, _, cmap = slide
+    myelin = tmp_path / "slide_seg-myelin.png"
+    Image.fromarray(((cmap == 1) * 255).astype(np.uint8)).save(myelin)
+    out = tmp_path / "out"
+    code, _, err = run(["tile", image, "--masks", myelin, "-o", out, "--tile-size", "128"], capsys)
+    assert (code, err) == (0, "")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [c["name"] for c in manifest["classes"]] == ["background", "myelin"]
+
+
+def test_a_renamed_mask_of_the_same_content_resumes(slide, tmp_path, capsys):
+    image, mask, _ = slide
+    out = tmp_path / "out"
+    assert run(["tile", image, "--masks", mask, "-o", out, "--tile-size", "128"], capsys)[0] == 0
+    renamed = mask.rename(tmp_path / "slide_truth.png")
+    code, stdout, err = run(["tile", image, "--masks", renamed, "-o", out, "--tile-size", "128",
+                             "--resume"], capsys)
+    assert (code, err) == (0, "") and "6 already done" in stdout

@@ -15,6 +15,7 @@ from ..core.export import (
     ExportOptions,
     WholeMaskReader,
     mask_classes,
+    misplaced_mask,
     refuse_occupied,
     run_distributed,
 )
@@ -228,14 +229,20 @@ def _run_masks(args, options) -> int:
             refuse_occupied(args.output)
         except ExportError as exc:
             raise CliError(str(exc)) from exc
+    errors = misplaced_mask(args.images, args.masks)  # every bad mask is said, then nothing runs
+    read = {}
+    for k, m in enumerate(args.masks):
+        try:
+            read[k] = (Path(m), read_mask_image(m))
+        except ClassMaskError as exc:
+            errors.append(str(exc))
     try:
-        read = [(Path(m), read_mask_image(m)) for m in args.masks]
-        table, luts = mask_classes(read, names, args.label_class)
+        table, luts = mask_classes(list(read.values()), names, args.label_class)
     except ClassMaskError as exc:
-        raise CliError(str(exc)) from exc
+        return _say_errors([*errors, str(exc)])
+    reader = WholeMaskReader({args.images[k]: (args.masks[k], lut)
+                              for k, lut in zip(read, luts, strict=True)})
     del read  # the reader holds the masks on the working grid, one at a time per image
-    reader = WholeMaskReader({image: (mask, lut) for image, mask, lut
-                              in zip(args.images, args.masks, luts, strict=True)})
     try:
         options = dataclasses.replace(options, classes=table)
     except ValueError as exc:
@@ -243,14 +250,27 @@ def _run_masks(args, options) -> int:
     job = ExportJob(args.images, args.output, options, mask_reader=reader, classes=table,
                     label_source="manual", resume=args.resume, overwrite=args.overwrite,
                     segmenter_info=reader.info())
-    for plan in list(job.plans):
+    errors += job.errors
+    for plan in job.plans:
+        if not reader.has_mask(plan):  # its mask could not be read: said above
+            continue
         try:
             note = reader.fit(plan)
         except ClassMaskError as exc:
-            raise CliError(str(exc)) from exc
+            errors.append(str(exc))
+            continue
         if note:
             plan.source.notes.append(note)
+    if errors:  # a training export with an image missing or mislabelled helps no one
+        job.close()
+        return _say_errors(errors)
     return _export(args, job, None)
+
+
+def _say_errors(errors: list[str]) -> int:
+    for line in errors:
+        print(f"napari-axons: error: {line}", file=sys.stderr)
+    return 1
 
 
 def _export(args, job: ExportJob, spec) -> int:

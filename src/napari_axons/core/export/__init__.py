@@ -47,9 +47,9 @@ from .tilelist import (
     read_png,
 )
 from .tilepath import MaskReader, OutputSpec, TilePath, TileResult, export_classes, overview_rgb
-from .wholemask import MASKS_SEGMENTER, WholeMaskReader, mask_classes
+from .wholemask import MASKS_SEGMENTER, WholeMaskReader, binary_class, mask_classes, misplaced_mask
 
-__all__ = ["MASKS_SEGMENTER", "WholeMaskReader", "mask_classes",
+__all__ = ["MASKS_SEGMENTER", "WholeMaskReader", "binary_class", "mask_classes", "misplaced_mask",
            "refuse_occupied", "Comparison", "ScoreInputError", "compare",
            "ExportSlide", "choose_slide", "export_class_table", "open_export_slides",
            "ClusterProducer", "clear_worker_caches", "run_distributed", "MANIFEST_FORMAT",

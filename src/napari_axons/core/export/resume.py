@@ -62,7 +62,7 @@ def check_folder(layout: ExportLayout, new_manifest: Callable[[], Manifest], *, 
                 f"{out}: cannot resume: the existing export used other inputs or options "
                 f"({differ[0]} differ); use --overwrite to replace it"
             )
-        if (old.segmenter or {}).get("masks") != (new.segmenter or {}).get("masks"):
+        if _mask_hashes(old) != _mask_hashes(new):  # by content: a renamed mask is the same
             raise ExportError(f"{out}: cannot resume: the existing export's labels came from "
                               "other masks; use --overwrite to replace it")
         old_weights = (old.segmenter or {}).get("weights_sha256")
@@ -76,6 +76,14 @@ def check_folder(layout: ExportLayout, new_manifest: Callable[[], Manifest], *, 
     if old is not None and overwrite:
         remove_stale(layout, old)
     return set()
+
+
+def _mask_hashes(manifest: Manifest) -> list | None:
+    """The SHA-256 of each mask an export's labels were cut from (``tile --masks``), else None."""
+    masks = (manifest.segmenter or {}).get("masks")
+    if not isinstance(masks, list):
+        return None
+    return sorted(str(m.get("sha256")) if isinstance(m, dict) else "" for m in masks)
 
 
 def _existing(out: Path) -> list[Path]:

@@ -17,7 +17,8 @@ opened in napari to correct.
   ``myelin`` (127) and ``axon`` (255), in AxonDeepSeg's (and the built-in
   model's) order; masks of plain class indices take the names given (index 1
   first: ``--classes axon,myelin``); a 0/255 mask is the one class
-  ``label_class``. Given names set the export's table, in that order.
+  ``label_class``, except AxonDeepSeg's own ``*_seg-axon.png`` and
+  ``*_seg-myelin.png``, which are ``axon`` and ``myelin``. Given names set the export's table, in that order.
 * The zero padding of a tile hanging over the image's border is background.
 * Resume: the manifest's ``segmenter`` block records each mask's file name and
   SHA-256; resuming with other masks is refused.
@@ -41,12 +42,22 @@ import numpy as np
 
 from ..common import ClassTable
 from ..geometry import TileBox, resample_class_map
-from ..labels import ClassMaskError, MaskImage, read_mask_image
+from ..labels import AXONDEEPSEG_SUFFIXES, ClassMaskError, MaskImage, read_mask_image
 
-__all__ = ["MASKS_SEGMENTER", "WholeMaskReader", "mask_classes"]
+__all__ = ["MASKS_SEGMENTER", "WholeMaskReader", "binary_class", "mask_classes", "misplaced_mask"]
 
 #: ``segmenter.name`` in the manifest of an export whose labels came from masks.
 MASKS_SEGMENTER = "masks"
+
+
+def binary_class(path: Path, label_class: str) -> str:
+    """The class of a 0/255 mask: AxonDeepSeg's ``*_seg-axon.png`` / ``*_seg-myelin.png``
+    name theirs; any other is ``label_class``."""
+    name = Path(path).name.lower()
+    for cls in ("axon", "myelin"):
+        if name.endswith(AXONDEEPSEG_SUFFIXES[cls]):
+            return cls
+    return label_class
 
 
 def mask_classes(masks: Sequence[tuple[Path, MaskImage]], names: Sequence[str] | None,
@@ -85,7 +96,7 @@ def mask_classes(masks: Sequence[tuple[Path, MaskImage]], names: Sequence[str] |
             if m.names is not None:
                 wanted += list(m.names[1:])
             elif m.rule == "binary":
-                wanted.append(label_class)
+                wanted.append(binary_class(path, label_class))
             elif (top := int(m.class_map.max(initial=0))) > 0:  # all background: no names needed
                 raise ClassMaskError(
                     f"{path}: holds class indices (up to {top}) with no names; give their names "
@@ -101,11 +112,11 @@ def mask_classes(masks: Sequence[tuple[Path, MaskImage]], names: Sequence[str] |
                                          f"not among --classes {', '.join(table.foreground)}")
                 lut[k] = table.index_of(name)
         elif m.rule == "binary":
-            one = label_class if label_class in table.names else table.names[1]
-            if len(table) > 2 and label_class not in table.names:
-                raise ClassMaskError(f"{path}: a 0/255 mask holds one class; --label-class "
-                                     f"{label_class!r} is not among --classes "
-                                     f"{', '.join(table.foreground)}")
+            own = binary_class(path, label_class)
+            one = own if own in table.names else table.names[1]
+            if len(table) > 2 and own not in table.names:
+                raise ClassMaskError(f"{path}: a 0/255 mask holds one class; {own!r} is not "
+                                     f"among --classes {', '.join(table.foreground)}")
             lut[1] = table.index_of(one)
         else:
             top = int(m.class_map.max(initial=0))
@@ -116,6 +127,28 @@ def mask_classes(masks: Sequence[tuple[Path, MaskImage]], names: Sequence[str] |
             lut[: len(table)] = np.arange(len(table), dtype=np.uint8)
         luts.append(lut)
     return table, luts
+
+
+def misplaced_mask(images: Sequence[str | os.PathLike], masks: Sequence[str | os.PathLike]
+                   ) -> list[str]:
+    """One line per mask named after another of ``images`` than the one it is given for.
+
+    A mask belongs to the image whose file stem is the longest prefix of the
+    mask's name (``a.png`` / ``a_seg-axonmyelin.png``); masks named after no
+    image are not judged.
+    """
+    stems = [Path(i).name.split(".")[0] for i in images]
+    lines = []
+    for k, (image, mask) in enumerate(zip(images, masks, strict=True)):
+        name = Path(mask).name
+        if name.startswith(stems[k]):
+            continue
+        named = [j for j, st in enumerate(stems) if st and name.startswith(st)]
+        if named:
+            j = max(named, key=lambda j: len(stems[j]))
+            lines.append(f"{mask}: named after {Path(images[j]).name} but given for "
+                         f"{Path(image).name} (--masks go in the order of the IMAGEs)")
+    return lines
 
 
 def _sha256(path: Path) -> str:
@@ -159,6 +192,10 @@ class WholeMaskReader:
         self._maps = {}
         self._lock = threading.Lock()
         self._info = None
+
+    def has_mask(self, plan) -> bool:
+        """Whether a mask was given for ``plan``'s image."""
+        return str(Path(plan.path).resolve()) in self.masks
 
     def _entry(self, plan) -> tuple[str, tuple[str, np.ndarray]]:
         key = str(Path(plan.path).resolve())

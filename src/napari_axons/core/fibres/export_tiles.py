@@ -98,7 +98,7 @@ def open_export(path: str | os.PathLike, *, image: str | None = None,
     if image is None:
         if len(names) != 1:
             raise FibreInputError(f"{where}: the export has {len(names)} images "
-                                  f"({', '.join(names) or 'none'}); choose one")
+                                  f"({', '.join(names) or 'none'}); choose one with --image BASE")
         k = 0
     elif image in names:
         k = names.index(image)
