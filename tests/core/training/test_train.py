@@ -283,6 +283,12 @@ def test_resume_after_sigkill(tmp_path, export3, base2):
     first_resumed = [ln for ln in stderr.splitlines() if ln.startswith("step ")][0]
     assert first_resumed.startswith(f"step {saved + 3} ")
     assert stdout.startswith(f"trained {out}")
+    n_train, n_val = len(rep["data"]["train_tiles"]), len(rep["data"]["val_tiles"])
+    assert n_train + n_val == rep["data"]["exports"][0]["labelled"] and n_train and n_val
+    assert stdout.splitlines()[1] == (
+        f"{n_train} training tile{'s' * (n_train != 1)}, {n_val} validation "
+        f"tile{'s' * (n_val != 1)} (held out at random; tiles that overlap stay on one side); "
+        f"kept the model of step {rep['best']['step']} (its best validation)")
 
 
 # --------------------------------------------------------------------------- bad input

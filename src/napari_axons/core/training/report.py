@@ -223,6 +223,15 @@ def training_summary(model_dir, report: dict) -> str:
     figs = ", ".join(f"{n} {_f(result[n]['iou'])}" for n in names)
     lines = [f"trained {model_dir} in {report['minutes']:.1f} min: {report['steps']} steps "
              f"(stopped: {report['stopped']}), held-out IoU {figs}"]
+    data, best = report.get("data") or {}, report.get("best") or {}
+    if "train_tiles" in data and "val_tiles" in data:
+        n_train, n_val = len(data["train_tiles"]), len(data["val_tiles"])
+        where = ("--val" if data.get("val_exports") else
+                 "held out at random; tiles that overlap stay on one side")
+        kept = (f"; kept the model of step {best['step']} (its best validation)"
+                if best.get("step") is not None else "")
+        lines.append(f"{n_train} training tile{'s' if n_train != 1 else ''}, {n_val} "
+                     f"validation tile{'s' if n_val != 1 else ''} ({where}){kept}")
     cmp = report.get("comparison")
     if cmp is not None:
         base = report["scores"]["base"]["overall"]
