@@ -232,3 +232,17 @@ def test_a_renamed_mask_of_the_same_content_resumes(slide, tmp_path, capsys):
     code, stdout, err = run(["tile", image, "--masks", renamed, "-o", out, "--tile-size", "128",
                              "--resume"], capsys)
     assert (code, err) == (0, "") and "6 already done" in stdout
+
+
+def test_ground_truth_in_axondeepsegs_own_files_per_tile(slide, tmp_path, capsys):
+    image, mask, cmap = slide
+    out = tmp_path / "out"
+    code, _, err = run(["tile", image, "--masks", mask, "-o", out, "--tile-size", "128",
+                        "--axondeepseg"], capsys)
+    assert (code, err) == (0, "")
+    levels = np.array([0, 127, 255], np.uint8)[cmap]  # what the source mask holds
+    for name, (box, _, _) in _tile_maps(out).items():
+        with Image.open(out / f"{name}_seg-axonmyelin.png") as im:
+            assert (np.asarray(im) == _cut(levels, box)).all(), name
+        with Image.open(out / f"{name}_seg-myelin.png") as im:
+            assert (np.asarray(im) == _cut((cmap == 1) * np.uint8(255), box)).all(), name

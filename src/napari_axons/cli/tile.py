@@ -210,7 +210,7 @@ def run(args) -> int:
 
 def _run_masks(args, options) -> int:
     """``tile --masks``: the labels of each tile cut from its image's whole mask."""
-    for flag, value in (("--model", args.model), ("--axondeepseg", args.axondeepseg or None),
+    for flag, value in (("--model", args.model),
                         ("--class-index", args.class_index), ("--threshold", args.threshold),
                         ("--polarity", args.polarity)):
         if value is not None:
@@ -244,7 +244,7 @@ def _run_masks(args, options) -> int:
                               for k, lut in zip(read, luts, strict=True)})
     del read  # the reader holds the masks on the working grid, one at a time per image
     try:
-        options = dataclasses.replace(options, classes=table)
+        options = dataclasses.replace(options, classes=table, axondeepseg=args.axondeepseg)
     except ValueError as exc:
         raise CliError(str(exc), 2) from exc
     job = ExportJob(args.images, args.output, options, mask_reader=reader, classes=table,
