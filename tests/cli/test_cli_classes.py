@@ -38,7 +38,7 @@ def test_axondeepseg_without_a_model_is_one_line(tmp_path, slide, capsys):
     code = main(["tile", str(slide), "-o", str(tmp_path / "o"), "--axondeepseg"])
     err = capsys.readouterr().err
     assert code == 2 and err.strip().splitlines() == [
-        "napari-axons: error: --axondeepseg writes masks: give a --model"]
+        "napari-axons: error: --axondeepseg writes masks: give a --model or --masks"]
     assert not (tmp_path / "o").exists()
 
 

@@ -197,7 +197,7 @@ def run(args) -> int:
     differs = table is not None and table != options.class_table()
     if args.axondeepseg or differs:
         if segmenter is None:
-            raise CliError("--axondeepseg writes masks: give a --model", 2)
+            raise CliError("--axondeepseg writes masks: give a --model or --masks", 2)
         try:  # several classes: palette masks, each polygon its class (core/class_masks.py)
             options = dataclasses.replace(options, axondeepseg=args.axondeepseg,
                                           classes=table if differs else None)
