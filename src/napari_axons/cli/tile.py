@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
         description=(
             "Cut each IMAGE into tiles on the seed's grid (main grid row by row, then the "
             "right-edge column, the bottom-edge row and the corner; edge tiles shifted inward) "
-            "and write OUT/{base}_tile_{NNNN}.png plus OUT/manifest.json. With --model, also "
+            "and write OUT/{base}_tile_{NNNN}.png plus OUT/manifest.json. With --model (or --masks), also "
             "OUT/masks/{base}_tile_{NNNN}_mask.png and OUT/{base}_tile_{NNNN}__labels.json."
         ),
     )
