@@ -242,7 +242,7 @@ def _run_masks(args, options) -> int:
         return _say_errors([*errors, str(exc)])
     reader = WholeMaskReader({args.images[k]: (args.masks[k], lut)
                               for k, lut in zip(read, luts, strict=True)})
-    del read  # the reader holds the masks on the working grid, one at a time per image
+    del read  # the reader keeps each mask on its working grid from here on
     try:
         options = dataclasses.replace(options, classes=table, axondeepseg=args.axondeepseg)
     except ValueError as exc:

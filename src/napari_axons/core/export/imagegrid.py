@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry import resample_class_map
+from ..geometry import class_map_on_grid
 from .manifest import ImageEntry, Manifest
 from .tilelist import LABELS_SUFFIX, ExportedTile
 
@@ -128,10 +128,11 @@ def on_working_grid(cmap: np.ndarray, img: ImageEntry, export: Path,
     """
     working = (img.working.height, img.working.width)
     source = (img.source.height, img.source.width)
-    if cmap.shape == working:
+    on_grid = class_map_on_grid(cmap, source, working)
+    if on_grid is not None and not on_grid[1]:
         return cmap, None
-    if cmap.shape == source:
-        out = resample_class_map(cmap, working)
+    if on_grid is not None:
+        out = on_grid[0]
         how = (f"downsample {img.working.downsample}" if img.working.downsample != 1
                else "resampled")
         return out, (f"{file} is {source[1]} x {source[0]} px, the size of the source image "

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common import ClassTable
-from ..geometry import TileBox, resample_class_map
+from ..geometry import TileBox, class_map_on_grid
 from ..labels import AXONDEEPSEG_SUFFIXES, ClassMaskError, MaskImage, read_mask_image
 
 __all__ = ["MASKS_SEGMENTER", "WholeMaskReader", "binary_class", "mask_classes", "misplaced_mask"]
@@ -219,21 +219,18 @@ class WholeMaskReader:
             cmap = lut[read_mask_image(mask).class_map]
             working = (plan.working.height, plan.working.width)
             source = (plan.source.height, plan.source.width)
-            note = None
-            if cmap.shape == working:
-                pass
-            elif cmap.shape == source:
-                cmap = resample_class_map(cmap, working)
-                note = (f"{mask}: resampled from the image's {source[1]} x {source[0]} px to the "
-                        f"export's {working[1]} x {working[0]} px")
-            else:
+            on_grid = class_map_on_grid(cmap, source, working)
+            if on_grid is None:
                 sizes = (f"{source[1]} x {source[0]} px" if source == working else
                          f"{source[1]} x {source[0]} px (or {working[1]} x {working[0]} px "
                          "as exported)")
                 raise ClassMaskError(f"{mask}: is {cmap.shape[1]} x {cmap.shape[0]} px but its "
                                      f"image {plan.path} is {sizes}")
-            self._maps[key] = cmap
-            return note
+            self._maps[key], resampled = on_grid
+            if not resampled:
+                return None
+            return (f"{mask}: resampled from the image's {source[1]} x {source[0]} px to the "
+                    f"export's {working[1]} x {working[0]} px")
 
     def __call__(self, plan, box: TileBox) -> np.ndarray:
         """The tile's ``(box.height, box.width)`` uint8 class map (0 outside the image)."""

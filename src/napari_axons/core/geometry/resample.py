@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SAME_SIZE_TOLERANCE", "Resampling", "resample_class_map", "resampling"]
+__all__ = ["SAME_SIZE_TOLERANCE", "Resampling", "class_map_on_grid", "resample_class_map",
+           "resampling"]
 
 #: Pixel sizes within this relative difference are taken as equal (no resampling).
 SAME_SIZE_TOLERANCE = 0.02
@@ -148,3 +149,25 @@ def resample_class_map(class_map: np.ndarray, size: tuple[int, int]) -> np.ndarr
     share = F.interpolate(planes, size=size, mode="bilinear", align_corners=False,
                           antialias=shrink)[0]
     return values[share.argmax(0).numpy()].astype(cm.dtype)
+
+
+def class_map_on_grid(class_map: np.ndarray, source: tuple[int, int], working: tuple[int, int]
+                      ) -> tuple[np.ndarray, bool] | None:
+    """A whole image's class map on its working grid, or None when it fits neither size.
+
+    The one rule for a class map of a whole image given from outside (a mask
+    file scored, exported or loaded): of the working image's size ``(h, w)`` it
+    is taken as it is; of the source image's size it is resampled onto the
+    working grid (:func:`resample_class_map`: each pixel the class with the
+    largest share). Callers say in their own words why another size is refused.
+
+    Returns
+    -------
+    (numpy.ndarray, bool) or None
+        The ``working``-size map and whether it was resampled.
+    """
+    if class_map.shape == tuple(working):
+        return class_map, False
+    if class_map.shape == tuple(source):
+        return resample_class_map(class_map, tuple(working)), True
+    return None

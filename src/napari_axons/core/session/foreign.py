@@ -63,7 +63,7 @@ from ..formats import (
     read_geojson,
     read_ngff_labels,
 )
-from ..geometry import resample_class_map
+from ..geometry import class_map_on_grid
 from ..labels import read_mask_image
 from .rules import EditsInTheWay, SessionError
 
@@ -408,14 +408,14 @@ class ForeignLoading:
         mask = read_mask_image(path)
         cmap = mask.class_map
         src, working = self.source, tuple(self.working_shape)
-        if cmap.shape != working:
-            if cmap.shape != (src.height, src.width):
-                sizes = f"{src.width} x {src.height} px" + (
-                    "" if working == (src.height, src.width)
-                    else f" ({working[1]} x {working[0]} px as shown)")
-                raise SessionError(f"{path}: is {cmap.shape[1]} x {cmap.shape[0]} px but the image "
-                                   f"is {sizes}")
-            cmap = resample_class_map(cmap, working)
+        on_grid = class_map_on_grid(cmap, (src.height, src.width), working)
+        if on_grid is None:
+            sizes = f"{src.width} x {src.height} px" + (
+                "" if working == (src.height, src.width)
+                else f" ({working[1]} x {working[0]} px as shown)")
+            raise SessionError(f"{path}: is {cmap.shape[1]} x {cmap.shape[0]} px but the image "
+                               f"is {sizes}")
+        cmap = on_grid[0]
         base = self.classes
         lut = np.zeros(256, np.uint8)
         if mask.names is not None:  # AxonDeepSeg's levels: by name
