@@ -40,7 +40,9 @@ def test_choose_a_class_paint_it_export_it(make_widget, axon_tif, tmp_path, qtbo
     assert w.controls.paint_class.choices == (1, 2, 0)
     for layer in (viewer.layers[EDIT], viewer.layers[OVERVIEW]):
         assert list(layer.features["class"]) == ["background", "myelin", "axon"]
-        assert layer.colormap.map(2)[:3] == pytest.approx(np.array([64, 160, 255]) / 255)
+        # axon red and myelin blue whatever their index (as after a session that began with axon)
+        assert layer.colormap.map(2)[:3] == pytest.approx(np.array([255, 64, 64]) / 255)
+        assert layer.colormap.map(1)[:3] == pytest.approx(np.array([64, 160, 255]) / 255)
     assert "myelin" in w.controls.legend.value and "axon" in w.controls.legend.value
 
     w.controls.paint_class.value = 2  # "axon"

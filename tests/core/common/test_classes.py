@@ -63,3 +63,23 @@ def test_spec_and_colours():
     assert parse_colour(-16711936) == (0, 255, 0)  # QuPath packs ARGB into an int
     assert len({default_colour(i) for i in range(1, 60)}) == 59
     assert len(ClassTable.from_names(["a"]).palette()) == 768
+
+
+def test_axon_and_myelin_keep_their_colours_at_any_index():
+    red, blue, yellow = default_colour(1), default_colour(2), default_colour(3)
+    for names in (("background", "axon", "myelin"), ("background", "myelin", "axon")):
+        t = ClassTable(names)
+        assert t.colours[t.index_of("axon")] == red and t.colours[t.index_of("myelin")] == blue
+    # another class never shares theirs; tables without them keep the colours by index
+    assert ClassTable(("background", "myelin", "node")).colours[1:] == (blue, red)
+    assert ClassTable(("background", "node", "axon", "myelin")).colours[1:] == (yellow, red, blue)
+    assert ClassTable(("background", "wall", "sky")).colours[1:] == (red, blue)
+    # appended classes too, and an appended named class whose colour is taken gets a free one
+    grown = ClassTable(("background", "axon")).with_names(["myelin", "node"])
+    assert grown.colours[1:] == (red, blue, yellow)
+    late = ClassTable(("background", "myelin")).with_names(["node", "axon"])
+    assert late.colours[1:] == (blue, red, yellow)
+    # a manifest that gives no colours reads with the same rule
+    read = ClassTable.from_json([{"index": 0, "name": "background"}, {"index": 1, "name": "myelin"},
+                                 {"index": 2, "name": "axon", "color": "#00ff00"}])
+    assert read.colours[1:] == (blue, (0, 255, 0))

@@ -41,7 +41,8 @@ import colorsys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["ClassTable", "ClassTableError", "DEFAULT_TABLE", "MAX_CLASSES", "default_colour",
+__all__ = ["ClassTable", "ClassTableError", "DEFAULT_TABLE", "MAX_CLASSES", "NAMED_COLOURS",
+           "colour_for", "default_colour", "default_colours",
            "parse_colour"]
 
 #: Class indices are uint8; 0 is background, so at most 255 foreground classes.
@@ -80,6 +81,41 @@ def default_colour(index: int) -> tuple[int, int, int]:
     h = (index * 0.618033988749895) % 1.0
     r, g, b = colorsys.hsv_to_rgb(h, 0.75, 1.0)
     return int(r * 255), int(g * 255), int(b * 255)
+
+
+#: The field's own classes keep one colour in every table, whatever their index: an axon is
+#: red and a myelin sheath blue after the built-in model (myelin, axon), an AxonDeepSeg mask or
+#: a session that started with axon alike.
+NAMED_COLOURS = {"axon": _PALETTE[1], "myelin": _PALETTE[2]}
+
+
+def default_colours(names: Iterable[str]) -> tuple[tuple[int, int, int], ...]:
+    """Colours for classes ``names`` (index 0 first) when none are given.
+
+    Index 0 (background) is black; ``axon`` and ``myelin`` take their
+    :data:`NAMED_COLOURS`; every other class takes :func:`default_colour` of
+    its index unless a class before it or a named class has that colour, and
+    then the first palette colour nobody has. A table without the named classes
+    gets exactly :func:`default_colour` of each index.
+    """
+    names = list(names)
+    reserved = {NAMED_COLOURS[n] for n in names[1:] if n in NAMED_COLOURS}
+    out = [_PALETTE[0]]
+    for k, n in enumerate(names[1:], start=1):
+        out.append(colour_for(n, k, set(out[1:]) | (set() if n in NAMED_COLOURS else reserved)))
+    return tuple(out)
+
+
+def colour_for(name: str, index: int, used) -> tuple[int, int, int]:
+    """The default colour of class ``name`` at ``index``, none of the colours in ``used``
+    (the other classes'): its :data:`NAMED_COLOURS` entry when free, else
+    :func:`default_colour` of ``index`` when free, else the first free palette colour."""
+    if NAMED_COLOURS.get(name) is not None and NAMED_COLOURS[name] not in used:
+        return NAMED_COLOURS[name]
+    colour, spare = default_colour(index), 1
+    while colour in used:
+        colour, spare = default_colour(spare), spare + 1
+    return colour
 
 
 @dataclass(frozen=True)
@@ -121,7 +157,7 @@ class ClassTable:
             if n in seen:
                 raise ClassTableError(f"class name {n!r} appears twice in the class table")
             seen.add(n)
-        colours = tuple(self.colours) or tuple(default_colour(i) for i in range(len(names)))
+        colours = tuple(self.colours) or default_colours(names)
         if len(colours) != len(names):
             raise ClassTableError(
                 f"class table: {len(colours)} colours for {len(names)} classes"
@@ -214,7 +250,10 @@ class ClassTable:
             names.append(e["name"])
             colour = e.get("color", e.get("colour"))
             colours.append(parse_colour(colour, where=f"{where}: classes[{k}]")
-                           if colour is not None else default_colour(k))
+                           if colour is not None else None)
+        if None in colours:  # the defaults for the classes that give none
+            defaults = default_colours(str(n) for n in names)
+            colours = [d if c is None else c for c, d in zip(colours, defaults, strict=True)]
         try:
             return cls(tuple(names), tuple(colours))
         except ClassTableError as exc:
@@ -276,7 +315,7 @@ class ClassTable:
             n = "object" if n is None else str(n)
             if n not in new:
                 new.append(n)
-                cols.append(default_colour(len(new) - 1))
+                cols.append(colour_for(n, len(new) - 1, set(cols)))
         if len(new) == len(self.names):
             return self
         return ClassTable(tuple(new), tuple(cols))
