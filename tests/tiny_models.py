@@ -2,9 +2,32 @@
 
 Shared by the core, reliability, distributed and GUI tests: every test that
 needs a model builds it here and loads it back through the real loader.
+:class:`RedChannelModel` is a segmenter without weights whose class maps are
+known pixel for pixel.
 """
 
 from __future__ import annotations
+
+import numpy as np
+
+from napari_axons.core.common import ClassTable
+
+
+class RedChannelModel:
+    """Class maps from the red channel: > 170 axon (1), > 85 myelin (2), else background."""
+
+    batch_size, streams, name = 2, 1, "red-channel"
+    classes = ClassTable.from_names(["axon", "myelin"])
+
+    def prepare(self, overview):
+        pass
+
+    def predict(self, tiles):
+        r = tiles[..., 0]
+        return np.where(r > 170, 1, np.where(r > 85, 2, 0)).astype(np.uint8)
+
+    def info(self):
+        return {"kind": "test", "name": self.name}
 
 
 def tiny_segformer(num_labels: int = 2):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from tests.tiny_models import RedChannelModel
 
 from napari_axons.cli import main
-from napari_axons.core.common import ClassTable
 
 
 @pytest.fixture
@@ -15,24 +15,6 @@ def slide(tmp_path, rgb_image):
     path = tmp_path / "slide.png"
     Image.fromarray(rgb_image(600, 700)).save(path)
     return path
-
-
-class _ThreeClassModel:
-    """Class maps from the red channel: > 170 axon (1), > 85 myelin (2)."""
-
-    batch_size, streams, name = 2, 1, "three"
-    classes = ClassTable.from_names(["axon", "myelin"])
-
-    def prepare(self, overview):
-        pass
-
-    def predict(self, tiles):
-        r = tiles[..., 0]
-        return np.where(r > 170, 1, np.where(r > 85, 2, 0)).astype(np.uint8)
-
-    def info(self):
-        return {"kind": "test", "name": self.name}
-
 
 def test_axondeepseg_without_a_model_is_one_line(tmp_path, slide, capsys):
     code = main(["tile", str(slide), "-o", str(tmp_path / "o"), "--axondeepseg"])
@@ -56,13 +38,13 @@ def test_a_multiclass_model_exports_palette_masks_and_axondeepseg_files(tmp_path
                                                                        monkeypatch, capsys):
     import napari_axons.core.segment as segment
 
-    monkeypatch.setattr(segment, "load_segmenter", lambda *a, **k: _ThreeClassModel())
+    monkeypatch.setattr(segment, "load_segmenter", lambda *a, **k: RedChannelModel())
     out = tmp_path / "o"
     assert main(["tile", str(slide), "-o", str(out), "--model", "x", "--axondeepseg",
                  "--threads", "1"]) == 0
     assert "Traceback" not in capsys.readouterr().err
     tile = np.asarray(Image.open(out / "slide_tile_0000.png"))
-    expected = _ThreeClassModel().predict(tile[None])[0]
+    expected = RedChannelModel().predict(tile[None])[0]
     with Image.open(out / "masks" / "slide_tile_0000_mask.png") as im:
         assert im.mode == "P"
         np.testing.assert_array_equal(np.asarray(im), expected)

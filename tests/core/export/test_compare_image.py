@@ -13,6 +13,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from tests.tiny_models import RedChannelModel
 from tests.train_data import labelled_export
 
 from napari_axons.core.common import ClassTable, encode_png
@@ -22,22 +23,16 @@ from napari_axons.core.labels import encode_class_mask
 AXON_MYELIN = ClassTable.from_names(["axon", "myelin"])
 
 
-class _ColourModel:
-    """Class maps from the red channel: > 170 axon (1), > 85 myelin (2), else background."""
-
-    batch_size, streams, name = 2, 1, "colours"
-    classes = AXON_MYELIN
-
-    def prepare(self, overview):
-        pass
-
-    def predict(self, tiles):
-        r = tiles[..., 0]
-        return np.where(r > 170, 1, np.where(r > 85, 2, 0)).astype(np.uint8)
-
-    def info(self):
-        return {"kind": "test", "name": self.name}
-
+def _segment(images, out, **options):
+    """The product's export of ``images`` segmented by :class:`RedChannelModel`."""
+    job = ExportJob([str(i) for i in images], out,
+                    ExportOptions(threads=1, classes=AXON_MYELIN, **options),
+                    segmenter=RedChannelModel())
+    try:
+        for _ in job.run():
+            pass
+    finally:
+        job.close()
 
 def _maps(width):
     """Source ``(200, width)`` truth and prediction (AXON_MYELIN indices: 1 axon, 2 myelin).
@@ -70,14 +65,7 @@ def _export(tmp_path, width, **options):
     rgb[..., 0] = np.choose(pred, [0, 255, 128])  # red 255 axon, 128 myelin
     Image.fromarray(rgb).save(tmp_path / "img.png")
     out = tmp_path / "out"
-    job = ExportJob([str(tmp_path / "img.png")], out,
-                    ExportOptions(threads=1, classes=AXON_MYELIN, **options),
-                    segmenter=_ColourModel())
-    try:
-        for _ in job.run():
-            pass
-    finally:
-        job.close()
+    _segment([tmp_path / "img.png"], out, **options)
     ads = np.choose(truth, [0, 255, 127]).astype(np.uint8)  # AxonDeepSeg: 255 axon, 127 myelin
     truth_path = tmp_path / "img_seg-axonmyelin-manual.png"
     Image.fromarray(ads).save(truth_path)
@@ -205,14 +193,7 @@ def test_which_image_of_several(tmp_path):
     for name in ("img", "img_b", "other"):
         Image.fromarray(rgb if name == "img" else rgb[:, ::-1].copy()).save(tmp_path / f"{name}.png")
     out = tmp_path / "out"
-    job = ExportJob([str(tmp_path / f"{n}.png") for n in ("img", "img_b", "other")], out,
-                    ExportOptions(threads=1, classes=AXON_MYELIN, tile_size=100),
-                    segmenter=_ColourModel())
-    try:
-        for _ in job.run():
-            pass
-    finally:
-        job.close()
+    _segment([tmp_path / f"{n}.png" for n in ("img", "img_b", "other")], out, tile_size=100)
     ads = np.choose(truth, [0, 255, 127]).astype(np.uint8)
     # the longest image name that begins the file's name: img, not img_b
     for name in ("img_seg-axonmyelin-manual.png", "img.png"):
