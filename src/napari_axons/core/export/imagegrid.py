@@ -129,19 +129,18 @@ def on_working_grid(cmap: np.ndarray, img: ImageEntry, export: Path,
     working = (img.working.height, img.working.width)
     source = (img.source.height, img.source.width)
     on_grid = class_map_on_grid(cmap, source, working)
-    if on_grid is not None and not on_grid[1]:
-        return cmap, None
-    if on_grid is not None:
-        out = on_grid[0]
-        how = (f"downsample {img.working.downsample}" if img.working.downsample != 1
-               else "resampled")
-        return out, (f"{file} is {source[1]} x {source[0]} px, the size of the source image "
-                     f"{img.source.name}: mapped onto the {working[1]} x {working[0]} px image "
-                     f"the export tiled ({how}), each pixel the class with the largest share")
-    sizes = (f"{working[1]} x {working[0]} px" if working == source else
-             f"{source[1]} x {source[0]} px (source) and {working[1]} x {working[0]} px as tiled")
-    raise ScoreInputError(f"{file} is {cmap.shape[1]} x {cmap.shape[0]} px but image "
-                          f"{img.base} of {export} is {sizes}")
+    if on_grid is None:
+        sizes = (f"{working[1]} x {working[0]} px" if working == source else
+                 f"{source[1]} x {source[0]} px (source) and {working[1]} x {working[0]} px as tiled")
+        raise ScoreInputError(f"{file} is {cmap.shape[1]} x {cmap.shape[0]} px but image "
+                              f"{img.base} of {export} is {sizes}")
+    out, resampled = on_grid
+    if not resampled:
+        return out, None
+    how = f"downsample {img.working.downsample}" if img.working.downsample != 1 else "resampled"
+    return out, (f"{file} is {source[1]} x {source[0]} px, the size of the source image "
+                 f"{img.source.name}: mapped onto the {working[1]} x {working[0]} px image "
+                 f"the export tiled ({how}), each pixel the class with the largest share")
 
 
 def tile_windows(tile: ExportedTile, shape: tuple[int, int]
