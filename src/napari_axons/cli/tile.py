@@ -242,7 +242,8 @@ def _run_masks(args, options) -> int:
         return _say_errors([*errors, str(exc)])
     reader = WholeMaskReader({args.images[k]: (args.masks[k], lut)
                               for k, lut in zip(read, luts, strict=True)})
-    del read  # the reader keeps each mask on its working grid from here on
+    by_image = {str(Path(args.images[k]).resolve()): m for k, (_, m) in read.items()}
+    del read
     try:
         options = dataclasses.replace(options, classes=table, axondeepseg=args.axondeepseg)
     except ValueError as exc:
@@ -254,8 +255,8 @@ def _run_masks(args, options) -> int:
     for plan in job.plans:
         if not reader.has_mask(plan):  # its mask could not be read: said above
             continue
-        try:
-            note = reader.fit(plan)
+        try:  # the mask read above, kept by the reader on the working grid from here on
+            note = reader.fit(plan, by_image.pop(str(Path(plan.path).resolve()), None))
         except ClassMaskError as exc:
             errors.append(str(exc))
             continue

@@ -203,8 +203,11 @@ class WholeMaskReader:
             raise ClassMaskError(f"{plan.path}: no mask was given for this image")
         return key, self.masks[key]
 
-    def fit(self, plan) -> str | None:
+    def fit(self, plan, read: MaskImage | None = None) -> str | None:
         """Read the mask of ``plan``'s image onto its working grid; a note when resampled.
+
+        ``read``: the mask as :func:`~napari_axons.core.labels.read_mask_image`
+        already read it (the file is then not read again).
 
         Raises
         ------
@@ -216,7 +219,7 @@ class WholeMaskReader:
         with self._lock:
             if key in self._maps:
                 return None
-            cmap = lut[read_mask_image(mask).class_map]
+            cmap = lut[(read or read_mask_image(mask)).class_map]
             working = (plan.working.height, plan.working.width)
             source = (plan.source.height, plan.source.width)
             on_grid = class_map_on_grid(cmap, source, working)
