@@ -246,3 +246,17 @@ def test_ground_truth_in_axondeepsegs_own_files_per_tile(slide, tmp_path, capsys
             assert (np.asarray(im) == _cut(levels, box)).all(), name
         with Image.open(out / f"{name}_seg-myelin.png") as im:
             assert (np.asarray(im) == _cut((cmap == 1) * np.uint8(255), box)).all(), name
+
+
+def test_a_tile_over_the_border_holds_background_in_its_padding(tmp_path, capsys):
+    cmap, img = _rings(100, 300)  # lower than a tile of 128: 28 rows of padding above
+    image, mask = tmp_path / "low.png", tmp_path / "low_seg-axonmyelin.png"
+    Image.fromarray(img).save(image)
+    Image.fromarray(np.array([0, 127, 255], np.uint8)[cmap]).save(mask)
+    out = tmp_path / "out"
+    assert run(["tile", image, "--masks", mask, "-o", out, "--tile-size", "128"], capsys)[0] == 0
+    maps = _tile_maps(out)
+    assert {box[0] for box, _, _ in maps.values()} == {-28}
+    for name, (box, drawn, from_mask) in maps.items():
+        assert (from_mask[:28] == 0).all() and (from_mask == _cut(cmap, box)).all(), name
+        assert (drawn == from_mask).all(), name

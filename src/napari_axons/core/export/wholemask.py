@@ -242,10 +242,8 @@ class WholeMaskReader:
             self.fit(plan)
         cmap = self._maps[key]
         out = np.zeros((box.height, box.width), np.uint8)
-        y0, x0 = max(box.y, 0), max(box.x, 0)
-        y1, x1 = min(box.y1, cmap.shape[0]), min(box.x1, cmap.shape[1])
-        if y1 > y0 and x1 > x0:
-            out[y0 - box.y: y1 - box.y, x0 - box.x: x1 - box.x] = cmap[y0:y1, x0:x1]
+        ys, xs = box.valid_slices(*cmap.shape)
+        out[ys, xs] = cmap[box.y + ys.start: box.y + ys.stop, box.x + xs.start: box.x + xs.stop]
         return out
 
     def info(self) -> dict:
